@@ -1,0 +1,279 @@
+"""The CRM ontology: provider-neutral records as a real CRM holds them.
+
+Nothing here knows GoHighLevel. Links to any external system live in `ExternalIdentity`.
+Rows are never destroyed by sync: deletes archive (`is_archived`).
+"""
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+from tenancy.models import TenantModel, TenantQuerySet
+
+
+class ArchivableQuerySet(TenantQuerySet):
+    def active(self):
+        return self.filter(is_archived=False)
+
+    def delete(self):
+        raise TypeError("CRM rows are archived, never deleted: use the archive service")
+
+
+ArchivableManager = models.Manager.from_queryset(ArchivableQuerySet)
+
+
+class ArchivableModel(TenantModel):
+    is_archived = models.BooleanField(default=False, db_index=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    objects = ArchivableManager()
+
+    class Meta:
+        abstract = True
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("CRM rows are archived, never deleted: use the archive service")
+
+
+class Contact(ArchivableModel):
+    first_name = models.CharField(max_length=150, blank=True)
+    last_name = models.CharField(max_length=150, blank=True)
+    full_name = models.CharField(max_length=301, blank=True, db_index=True)
+    email = models.EmailField(max_length=254, blank=True, help_text="Stored lower-cased.")
+    phone = models.CharField(max_length=20, blank=True, help_text="E.164, e.g. +15035550142.")
+    additional_emails = models.JSONField(default=list, blank=True)
+    additional_phones = models.JSONField(default=list, blank=True, help_text="E.164 numbers.")
+    company_name = models.CharField(max_length=200, blank=True)
+    address1 = models.CharField(max_length=255, blank=True)
+    city = models.CharField(max_length=120, blank=True)
+    state = models.CharField(max_length=120, blank=True)
+    postal_code = models.CharField(max_length=20, blank=True)
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2.")
+    website = models.CharField(max_length=255, blank=True)
+    timezone = models.CharField(max_length=64, blank=True)
+    date_of_birth = models.DateField(null=True, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    dnd_all = models.BooleanField("Do not disturb (all channels)", default=False)
+    dnd_sms = models.BooleanField("DND: SMS", default=False)
+    dnd_email = models.BooleanField("DND: email", default=False)
+    dnd_whatsapp = models.BooleanField("DND: WhatsApp", default=False)
+    dnd_call = models.BooleanField("DND: calls", default=False)
+    source = models.CharField(max_length=200, blank=True)
+    custom_properties = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["full_name", "id"]
+        indexes = [
+            models.Index(fields=["organization", "email"], name="crm_contact_org_email"),
+            models.Index(fields=["organization", "phone"], name="crm_contact_org_phone"),
+            models.Index(fields=["organization", "updated_at"], name="crm_contact_org_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email or self.phone or f"Contact {self.pk}"
+
+    DND_CHANNELS = ("sms", "email", "whatsapp", "call")
+
+    def is_reachable_on(self, channel: str) -> bool:
+        return not (self.dnd_all or getattr(self, f"dnd_{channel}", False))
+
+
+class Pipeline(ArchivableModel):
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PipelineStage(TenantModel):
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="stages")
+    name = models.CharField(max_length=200)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["pipeline", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["pipeline", "position"], name="uniq_stage_position_in_pipeline"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline.name} › {self.name}"
+
+
+class Opportunity(ArchivableModel):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        WON = "won", "Won"
+        LOST = "lost", "Lost"
+        ABANDONED = "abandoned", "Abandoned"
+
+    name = models.CharField(max_length=255)
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="opportunities", null=True, blank=True)
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="opportunities")
+    stage = models.ForeignKey(PipelineStage, on_delete=models.PROTECT, related_name="opportunities")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
+    monetary_value = models.DecimalField(
+        max_digits=14, decimal_places=2, default=Decimal("0"), validators=[MinValueValidator(Decimal("0"))]
+    )
+    currency = models.CharField(max_length=3, default="USD", help_text="ISO 4217.")
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    source = models.CharField(max_length=200, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    stage_changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-updated_at", "id"]
+        verbose_name_plural = "opportunities"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Calendar(ArchivableModel):
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    timezone = models.CharField(max_length=64, blank=True)
+    slot_duration_minutes = models.PositiveIntegerField(default=30)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Appointment(ArchivableModel):
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        CONFIRMED = "confirmed", "Confirmed"
+        CANCELLED = "cancelled", "Cancelled"
+        SHOWED = "showed", "Showed"
+        NO_SHOW = "noshow", "No-show"
+        INVALID = "invalid", "Invalid"
+
+    calendar = models.ForeignKey(Calendar, on_delete=models.PROTECT, related_name="appointments")
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="appointments")
+    title = models.CharField(max_length=255, blank=True)
+    starts_at = models.DateTimeField(db_index=True)
+    ends_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW, db_index=True)
+    notes = models.TextField(blank=True)
+    location = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["starts_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")), name="appointment_ends_after_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or f"Appointment {self.pk}"
+
+
+class ChannelType(models.TextChoices):
+    SMS = "sms", "SMS"
+    EMAIL = "email", "Email"
+    WHATSAPP = "whatsapp", "WhatsApp"
+    CALL = "call", "Call"
+    OTHER = "other", "Other"
+
+
+class Conversation(ArchivableModel):
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="conversations")
+    last_message_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    unread_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-last_message_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Conversation with {self.contact}"
+
+
+class Message(TenantModel):
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", "Inbound"
+        OUTBOUND = "outbound", "Outbound"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        READ = "read", "Read"
+        FAILED = "failed", "Failed"
+        RECEIVED = "received", "Received"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.PROTECT, related_name="messages")
+    channel = models.CharField(max_length=10, choices=ChannelType.choices)
+    direction = models.CharField(max_length=10, choices=Direction.choices)
+    subject = models.CharField(max_length=255, blank=True)
+    body = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    provider_message_id = models.CharField(max_length=128, blank=True, db_index=True)
+    error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()} {self.get_channel_display()} #{self.pk}"
+
+
+class ExternalIdentity(TenantModel):
+    """Links one ontology row to its id in one external system.
+
+    Keyed by the external *account* (for GHL: the location id), not by the connection row, so a
+    location that is disconnected and connected again finds its links intact. Unique both ways:
+    one external id maps to one local row, and one local row has at most one id per account.
+    """
+
+    provider = models.CharField(max_length=32)
+    account_id = models.CharField(max_length=64, help_text="External account namespace, e.g. a GHL location id.")
+    connection_id = models.BigIntegerField(
+        null=True, blank=True, help_text="Provider connection that last wrote this link (informational)."
+    )
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
+    object_id = models.BigIntegerField()
+    local_object = GenericForeignKey("content_type", "object_id")
+    external_id = models.CharField(max_length=128)
+    # Sync bookkeeping.
+    content_hash = models.CharField(max_length=64, blank=True, help_text="Hash of the content last synced.")
+    remote_updated_at = models.DateTimeField(null=True, blank=True, help_text="Remote watermark: newest applied.")
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "external identities"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "account_id", "content_type", "external_id"], name="uniq_external_id"
+            ),
+            models.UniqueConstraint(
+                fields=["provider", "account_id", "content_type", "object_id"], name="uniq_local_object_per_account"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["content_type", "object_id"], name="crm_extid_local_lookup"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.account_id}:{self.content_type.model}:{self.external_id}"

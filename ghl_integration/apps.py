@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class GhlIntegrationConfig(AppConfig):
+    name = "ghl_integration"
+    verbose_name = "GoHighLevel integration"
