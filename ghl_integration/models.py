@@ -1,0 +1,73 @@
+"""GoHighLevel connection state: one row per organization ↔ GHL location (or agency) link."""
+from django.conf import settings
+from django.db import models
+from encrypted_fields.fields import EncryptedTextField
+
+from tenancy.models import TenantModel
+
+
+class GhlConnection(TenantModel):
+    """One organization's link to a GHL sub-account (Location) or agency (Company).
+
+    Tokens are encrypted at rest. Refresh tokens are single-use, so only
+    `ghl_integration.services.connections` may write them, under a row lock.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        NEEDS_REAUTHORIZATION = "needs_reauthorization", "Needs reauthorization"
+        DISCONNECTED = "disconnected", "Disconnected"
+        UNINSTALLED = "uninstalled", "Uninstalled"
+
+    class TokenLevel(models.TextChoices):
+        LOCATION = "Location", "Location (sub-account)"
+        COMPANY = "Company", "Company (agency)"
+
+    location_id = models.CharField(max_length=64, blank=True, db_index=True)
+    location_name = models.CharField(max_length=255, blank=True)
+    company_id = models.CharField(max_length=64, blank=True, db_index=True)
+    token_level = models.CharField(max_length=10, choices=TokenLevel.choices, default=TokenLevel.LOCATION)
+    scopes = models.TextField(blank=True, help_text="Space-separated scopes granted by GHL.")
+    access_token = EncryptedTextField(blank=True, null=True)
+    refresh_token = EncryptedTextField(blank=True, null=True)
+    token_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    # An agency connection mints location tokens for the locations assigned to organizations.
+    agency_connection = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="location_connections"
+    )
+    ghl_user_id = models.CharField(max_length=64, blank=True)
+    connected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    connected_at = models.DateTimeField(null=True, blank=True)
+    disconnected_at = models.DateTimeField(null=True, blank=True)
+    last_refreshed_at = models.DateTimeField(null=True, blank=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    config = models.JSONField(default=dict, blank=True, help_text="Per-connection switches and sync policy.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["organization__name", "location_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "location_id"],
+                condition=models.Q(status="active"),
+                name="uniq_active_connection_per_org_location",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        label = self.location_name or self.location_id or self.company_id or "GHL"
+        return f"{label} ({self.get_status_display()})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+    @property
+    def is_agency(self) -> bool:
+        return self.token_level == self.TokenLevel.COMPANY
