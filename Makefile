@@ -18,11 +18,10 @@ install: $(STAMP)
 run: install
 	@mkdir -p var/celery/broker var/celery/processed
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
-	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py setup_periodic_tasks
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py seed_demo
 	@echo ""
 	@echo "  AgentLevel is starting on http://127.0.0.1:$${PORT:-8000}/"
-	@echo "  Log in as demo-owner / demo-password (admin: same login, it is staff)."
+	@echo "  Log in as demo-owner / demo-password (org owner); staff admin: admin / admin-password at /admin/."
 	@echo "  Ctrl-C stops every process."
 	@echo ""
 	DEBUG=$${DEBUG:-1} PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile

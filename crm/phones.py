@@ -1,0 +1,31 @@
+"""Phone numbers are stored in E.164 (`+15035550142`), whatever format they arrive in."""
+import phonenumbers
+from django.core.exceptions import ValidationError
+
+MAX_RAW_LENGTH = 40
+
+
+def normalize_phone(raw: str | None, *, default_region: str = "US") -> str:
+    """Return `raw` as E.164, or "" for an empty value.
+
+    Numbers without a country code are read in `default_region` (the organization's). Anything that
+    is not a possible, valid number raises `ValidationError` with a message a person can act on.
+    """
+    if raw is None:
+        return ""
+    value = str(raw).strip()
+    if not value:
+        return ""
+    if len(value) > MAX_RAW_LENGTH:
+        raise ValidationError("Phone number is too long.", code="phone_too_long")
+    try:
+        parsed = phonenumbers.parse(value, (default_region or "US").upper())
+    except phonenumbers.NumberParseException:
+        raise ValidationError(f"“{value}” is not a phone number.", code="phone_unparseable")
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValidationError(
+            f"“{value}” is not a valid phone number for region {default_region}; include the country code, "
+            "e.g. +1 503 555 0142.",
+            code="phone_invalid",
+        )
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

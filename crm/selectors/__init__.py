@@ -1,0 +1,1 @@
+"""Reads of the CRM ontology. Every function is scoped to one organization."""

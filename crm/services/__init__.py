@@ -1,0 +1,1 @@
+"""Writes to the CRM ontology. Every function takes the organization explicitly."""

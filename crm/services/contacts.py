@@ -1,0 +1,147 @@
+"""Contact writes: normalisation and validation happen here, once, for every caller."""
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+
+from tenancy.models import Organization
+
+from ..models import Contact
+from ..phones import normalize_phone
+
+# Fields a caller may set through `contact_create` / `contact_update`.
+CONTACT_FIELDS = frozenset(
+    {
+        "first_name", "last_name", "full_name", "email", "phone", "additional_emails", "additional_phones",
+        "company_name", "address1", "city", "state", "postal_code", "country", "website", "timezone",
+        "date_of_birth", "tags", "dnd_all", "dnd_sms", "dnd_email", "dnd_whatsapp", "dnd_call", "source",
+        "custom_properties",
+    }
+)
+
+
+def _normalize_email(value: Any, field: str) -> str:
+    email = (value or "").strip().lower()
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise ValidationError({field: f"“{value}” is not a valid email address."})
+    return email
+
+
+def _normalize_tags(value: Any) -> list[str]:
+    if value in (None, ""):
+        return []
+    if not isinstance(value, list | tuple):
+        raise ValidationError({"tags": "Tags must be a list of strings."})
+    seen: dict[str, None] = {}
+    for tag in value:
+        if not isinstance(tag, str):
+            raise ValidationError({"tags": "Tags must be a list of strings."})
+        tag = tag.strip()
+        if tag:
+            seen.setdefault(tag, None)
+    return list(seen)
+
+
+def contact_clean_fields(*, organization: Organization, data: dict[str, Any]) -> dict[str, Any]:
+    """Validate and normalise contact fields; raises `ValidationError` keyed by field."""
+    unknown = set(data) - CONTACT_FIELDS
+    if unknown:
+        raise ValidationError({name: "Unknown contact field." for name in sorted(unknown)})
+    cleaned = dict(data)
+    region = organization.default_phone_region
+    errors: dict[str, list[str]] = {}
+    if "email" in cleaned:
+        try:
+            cleaned["email"] = _normalize_email(cleaned["email"], "email")
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if "additional_emails" in cleaned:
+        try:
+            cleaned["additional_emails"] = [
+                e for e in (_normalize_email(v, "additional_emails") for v in cleaned["additional_emails"] or []) if e
+            ]
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if "phone" in cleaned:
+        try:
+            cleaned["phone"] = normalize_phone(cleaned["phone"], default_region=region)
+        except ValidationError as exc:
+            errors["phone"] = exc.messages
+    if "additional_phones" in cleaned:
+        try:
+            cleaned["additional_phones"] = [
+                p for p in (normalize_phone(v, default_region=region) for v in cleaned["additional_phones"] or []) if p
+            ]
+        except ValidationError as exc:
+            errors["additional_phones"] = exc.messages
+    if "tags" in cleaned:
+        try:
+            cleaned["tags"] = _normalize_tags(cleaned["tags"])
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if "country" in cleaned:
+        cleaned["country"] = (cleaned["country"] or "").strip().upper()
+        if cleaned["country"] and len(cleaned["country"]) != 2:
+            errors["country"] = ["Country must be a two-letter ISO code, e.g. US."]
+    if "custom_properties" in cleaned and not isinstance(cleaned["custom_properties"] or {}, dict):
+        errors["custom_properties"] = ["Custom properties must be an object."]
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def _fill_full_name(contact: Contact, explicit_full_name: bool) -> None:
+    if not explicit_full_name or not contact.full_name:
+        joined = " ".join(p for p in (contact.first_name, contact.last_name) if p).strip()
+        if joined or not explicit_full_name:
+            contact.full_name = joined
+
+
+@transaction.atomic
+def contact_create(*, organization: Organization, **fields: Any) -> Contact:
+    cleaned = contact_clean_fields(organization=organization, data=fields)
+    contact = Contact(organization=organization, **cleaned)
+    _fill_full_name(contact, explicit_full_name="full_name" in cleaned)
+    contact.full_clean(exclude=["organization"])
+    contact.save()
+    return contact
+
+
+@transaction.atomic
+def contact_update(*, contact: Contact, **fields: Any) -> tuple[Contact, set[str]]:
+    """Apply `fields`; returns the contact and the names of the fields that actually changed."""
+    cleaned = contact_clean_fields(organization=contact.organization, data=fields)
+    changed = {name for name, value in cleaned.items() if getattr(contact, name) != value}
+    for name in changed:
+        setattr(contact, name, cleaned[name])
+    if changed & {"first_name", "last_name", "full_name"}:
+        before = contact.full_name
+        _fill_full_name(contact, explicit_full_name="full_name" in cleaned)
+        if contact.full_name != before:
+            changed.add("full_name")
+    if changed:
+        contact.full_clean(exclude=["organization"])
+        contact.save()
+    return contact, changed
+
+
+def contact_archive(*, contact: Contact) -> Contact:
+    """Deleting a contact archives it: the row, its history and its external links stay."""
+    if not contact.is_archived:
+        contact.is_archived = True
+        contact.archived_at = timezone.now()
+        contact.save(update_fields=["is_archived", "archived_at", "updated_at"])
+    return contact
+
+
+def contact_unarchive(*, contact: Contact) -> Contact:
+    if contact.is_archived:
+        contact.is_archived = False
+        contact.archived_at = None
+        contact.save(update_fields=["is_archived", "archived_at", "updated_at"])
+    return contact

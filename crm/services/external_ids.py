@@ -1,0 +1,40 @@
+"""Links between ontology rows and their ids in external systems (see `ExternalIdentity`)."""
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, models, transaction
+
+from ..models import ExternalIdentity
+
+
+class ExternalIdConflict(Exception):
+    """The external id is already linked to another local row (or the row to another external id)."""
+
+
+def external_id_link(
+    *, obj: models.Model, provider: str, account_id: str, external_id: str, connection_id: int | None = None
+) -> ExternalIdentity:
+    """Link `obj` to `external_id`; idempotent for the same pair, `ExternalIdConflict` for a different one."""
+    content_type = ContentType.objects.get_for_model(obj, for_concrete_model=True)
+    existing = ExternalIdentity.objects.filter(
+        provider=provider, account_id=account_id, content_type=content_type, external_id=external_id
+    ).first()
+    if existing is not None:
+        if existing.object_id != obj.pk:
+            raise ExternalIdConflict(
+                f"{provider} id {external_id} is already linked to {content_type.model} {existing.object_id}"
+            )
+        return existing
+    try:
+        with transaction.atomic():
+            return ExternalIdentity.objects.create(
+                organization_id=obj.organization_id,
+                provider=provider,
+                account_id=account_id,
+                connection_id=connection_id,
+                content_type=content_type,
+                object_id=obj.pk,
+                external_id=external_id,
+            )
+    except IntegrityError as exc:
+        raise ExternalIdConflict(
+            f"{content_type.model} {obj.pk} is already linked to another {provider} id in account {account_id}"
+        ) from exc

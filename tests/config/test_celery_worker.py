@@ -1,0 +1,51 @@
+"""A real Celery worker process consumes the Redis broker and runs a task."""
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from celery import Celery
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _redis_broker_url() -> str:
+    url = os.environ.get("CELERY_BROKER_URL", "")
+    return url if url.startswith("redis://") else "redis://127.0.0.1:6379/13"
+
+
+@pytest.fixture
+def redis_broker():
+    url = _redis_broker_url()
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.exceptions.ConnectionError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    return url
+
+
+@pytest.mark.slow
+def test_a_real_worker_runs_a_task_from_the_redis_broker(redis_broker):
+    env = dict(os.environ, CELERY_BROKER_URL=redis_broker, CELERY_RESULT_BACKEND=redis_broker,
+               DJANGO_SETTINGS_MODULE="config.settings.test")
+    queue = f"ci-ping-{os.getpid()}-{time.monotonic_ns()}"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=WARNING",
+         "-Q", queue, "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        app = Celery(broker=redis_broker, backend=redis_broker)
+        result = app.send_task("agentlevel.ping", args=["hello from the test"], queue=queue)
+        assert result.get(timeout=60) == "hello from the test"
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()

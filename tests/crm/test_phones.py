@@ -1,0 +1,46 @@
+import pytest
+from django.core.exceptions import ValidationError
+
+from crm.phones import normalize_phone
+from crm.services.contacts import contact_create
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["(503) 555-0142", "503-555-0142", "503.555.0142", "5035550142", "+1 503 555 0142", "1-503-555-0142",
+     "+15035550142", " 503 555 0142 "],
+)
+def test_national_and_international_formats_become_one_e164_value(raw):
+    assert normalize_phone(raw, default_region="US") == "+15035550142"
+
+
+def test_region_decides_how_a_national_number_is_read():
+    assert normalize_phone("020 7946 0018", default_region="GB") == "+442079460018"
+    assert normalize_phone("+44 20 7946 0018", default_region="US") == "+442079460018"
+
+
+@pytest.mark.parametrize("junk", ["hello", "12", "+1 555", "555-CALL-NOW-PLEASE-12345678901234567890123"])
+def test_junk_is_a_clear_validation_error(junk):
+    with pytest.raises(ValidationError) as excinfo:
+        normalize_phone(junk, default_region="US")
+    assert junk.strip()[:5] in str(excinfo.value) or "too long" in str(excinfo.value)
+
+
+def test_empty_is_empty():
+    assert normalize_phone("", default_region="US") == ""
+    assert normalize_phone(None, default_region="US") == ""
+
+
+@pytest.mark.django_db
+def test_contact_create_stores_e164_and_rejects_junk_by_field(org_factory):
+    org = org_factory()
+    contact = contact_create(organization=org, first_name="Jane", last_name="Doe", phone="(503) 555-0142",
+                             additional_phones=["503.555.0177"], email="Jane.Doe@Example.com ")
+    assert contact.phone == "+15035550142"
+    assert contact.additional_phones == ["+15035550177"]
+    assert contact.email == "jane.doe@example.com"
+    assert contact.full_name == "Jane Doe"
+
+    with pytest.raises(ValidationError) as excinfo:
+        contact_create(organization=org, first_name="Bad", phone="not a phone")
+    assert "phone" in excinfo.value.message_dict

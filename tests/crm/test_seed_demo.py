@@ -1,0 +1,28 @@
+import pytest
+from django.core.management import call_command
+
+from crm.models import Contact, Opportunity
+from tenancy.models import Membership, Organization
+
+
+@pytest.mark.django_db
+def test_seed_demo_creates_a_loginable_owner_and_is_idempotent(client):
+    call_command("seed_demo")
+    call_command("seed_demo")
+
+    org = Organization.objects.get(slug="demo-dental")
+    assert Membership.objects.get(organization=org, user__username="demo-owner").role == "owner"
+    assert Contact.objects.for_org(org).count() == 5
+    assert Opportunity.objects.for_org(org).count() == 3
+    assert client.login(username="demo-owner", password="demo-password")
+    assert "Demo Dental" in client.get("/").content.decode()
+
+
+@pytest.mark.django_db
+def test_every_admin_changelist_renders(admin_client):
+    call_command("seed_demo")
+    for path in ["crm/contact", "crm/pipeline", "crm/pipelinestage", "crm/opportunity", "crm/calendar",
+                 "crm/appointment", "crm/conversation", "crm/message", "crm/externalidentity",
+                 "tenancy/organization", "tenancy/membership"]:
+        response = admin_client.get(f"/admin/{path}/")
+        assert response.status_code == 200, path
