@@ -168,3 +168,4 @@ LOGGING = {
 
 from .celery import *  # noqa: E402,F403  (Celery settings by concern)
 from .ghl import *  # noqa: E402,F403  (GoHighLevel integration settings)
+from .ghl_oauth import *  # noqa: E402,F403  (GoHighLevel Marketplace app / OAuth settings)

@@ -9,6 +9,8 @@ os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdefghijklmnop")
 os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "test-field-encryption-salt")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+# Tests talk to the local GHL sandbox, never to GoHighLevel.
+os.environ.setdefault("GHL_ALLOW_SANDBOX", "1")
 
 from .base import *  # noqa: E402,F403
 
