@@ -71,3 +71,54 @@ class GhlConnection(TenantModel):
     @property
     def is_agency(self) -> bool:
         return self.token_level == self.TokenLevel.COMPANY
+
+
+class GhlAppInstallState(models.Model):
+    """The newest install/uninstall we know of for a GHL location or company (from webhooks or OAuth).
+
+    INSTALL may arrive before or after the OAuth callback; keeping this per resource, ordered by the
+    event's own time, makes both orders end in the same state.
+    """
+
+    resource_id = models.CharField(max_length=64, unique=True, help_text="GHL location id or company id.")
+    installed = models.BooleanField(default=True)
+    changed_at = models.DateTimeField(null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "GHL app install state"
+
+    def __str__(self) -> str:
+        return f"{self.resource_id}: {'installed' if self.installed else 'uninstalled'}"
+
+
+class GhlAgencyLocation(models.Model):
+    """A location of an agency (Company-level) connection where our app is installed.
+
+    Staff assign it to an organization in admin; the assignment mints a location token from the agency
+    token and creates that organization's location connection.
+    """
+
+    agency_connection = models.ForeignKey(GhlConnection, on_delete=models.CASCADE, related_name="agency_locations")
+    location_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=255, blank=True)
+    address = models.CharField(max_length=255, blank=True)
+    is_installed = models.BooleanField(default=True)
+    assigned_organization = models.ForeignKey(
+        "tenancy.Organization", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    location_connection = models.ForeignKey(
+        GhlConnection, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    assignment_error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["agency_connection", "location_id"], name="uniq_agency_location"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.location_id

@@ -1,0 +1,144 @@
+from django.contrib import admin, messages
+
+from .client import GhlApiError
+from .models import GhlAgencyLocation, GhlAppInstallState, GhlConnection
+from .services.connections import (
+    ConnectError,
+    ConnectionInactive,
+    agency_installed_locations,
+    connection_add_agency_location,
+    connection_disconnect,
+    connection_refresh_tokens,
+)
+
+
+class GhlAgencyLocationInline(admin.TabularInline):
+    model = GhlAgencyLocation
+    fk_name = "agency_connection"
+    extra = 0
+    fields = ["name", "location_id", "is_installed", "assigned_organization", "location_connection", "assignment_error"]
+    readonly_fields = ["name", "location_id", "is_installed", "location_connection", "assignment_error"]
+    autocomplete_fields = ["assigned_organization"]
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(GhlConnection)
+class GhlConnectionAdmin(admin.ModelAdmin):
+    list_display = [
+        "organization", "location_name", "location_id", "token_level", "status", "token_expires_at",
+        "last_refreshed_at", "last_synced_at", "short_error",
+    ]
+    list_filter = ["status", "token_level", "connected_at"]
+    search_fields = ["organization__name", "organization__slug", "location_id", "location_name", "company_id"]
+    list_select_related = ["organization"]
+    # Tokens are never shown, not even encrypted.
+    exclude = ["access_token", "refresh_token"]
+    readonly_fields = [
+        "organization", "location_id", "location_name", "company_id", "token_level", "scopes", "token_expires_at",
+        "status", "agency_connection", "ghl_user_id", "connected_by", "connected_at", "disconnected_at",
+        "last_refreshed_at", "last_synced_at", "last_error", "last_error_at", "created_at", "updated_at",
+    ]
+    actions = ["refresh_token_now", "disconnect", "list_agency_locations"]
+    inlines = [GhlAgencyLocationInline]
+
+    def has_add_permission(self, request):
+        return False  # connections are made by the owner's OAuth flow
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # disconnect instead: it keeps the history and the links
+
+    @admin.display(description="Last error")
+    def short_error(self, obj):
+        return (obj.last_error[:60] + "…") if len(obj.last_error) > 60 else obj.last_error
+
+    @admin.action(description="Refresh token now")
+    def refresh_token_now(self, request, queryset):
+        for connection in queryset:
+            try:
+                connection_refresh_tokens(connection_id=connection.pk, force=True)
+            except (GhlApiError, ConnectionInactive) as exc:
+                self.message_user(request, f"{connection}: refresh failed: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{connection}: token refreshed.", messages.SUCCESS)
+
+    @admin.action(description="Disconnect (stop sync, wipe tokens, keep data)")
+    def disconnect(self, request, queryset):
+        for connection in queryset.exclude(status=GhlConnection.Status.DISCONNECTED):
+            connection_disconnect(connection=connection)
+            self.message_user(request, f"{connection}: disconnected.", messages.SUCCESS)
+
+    @admin.action(description="Agency: fetch installed locations")
+    def list_agency_locations(self, request, queryset):
+        for agency in queryset.filter(token_level=GhlConnection.TokenLevel.COMPANY):
+            try:
+                locations = agency_installed_locations(agency_connection=agency)
+            except (GhlApiError, ConnectionInactive) as exc:
+                self.message_user(request, f"{agency}: could not list locations: {exc}", messages.ERROR)
+                continue
+            for location in locations:
+                GhlAgencyLocation.objects.update_or_create(
+                    agency_connection=agency,
+                    location_id=location.get("_id", ""),
+                    defaults={"name": location.get("name", ""), "address": location.get("address", "") or "",
+                              "is_installed": bool(location.get("isInstalled", True))},
+                )
+            self.message_user(request, f"{agency}: {len(locations)} installed locations.", messages.SUCCESS)
+
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        if formset.model is not GhlAgencyLocation:
+            return
+        for agency_location in formset.queryset.filter(assigned_organization__isnull=False):
+            _assign_agency_location(request, self, agency_location)
+
+
+def _assign_agency_location(request, model_admin, agency_location: GhlAgencyLocation) -> None:
+    connection = agency_location.location_connection
+    if connection and connection.organization_id == agency_location.assigned_organization_id and connection.is_active:
+        return
+    try:
+        connection = connection_add_agency_location(
+            agency_connection=agency_location.agency_connection,
+            organization=agency_location.assigned_organization,
+            location_id=agency_location.location_id,
+            user=request.user,
+        )
+    except ConnectError as exc:
+        agency_location.assignment_error = exc.user_message
+        agency_location.save(update_fields=["assignment_error", "updated_at"])
+        model_admin.message_user(request, f"{agency_location}: {exc.user_message}", messages.ERROR)
+        return
+    agency_location.location_connection = connection
+    agency_location.assignment_error = ""
+    agency_location.save(update_fields=["location_connection", "assignment_error", "updated_at"])
+    model_admin.message_user(
+        request, f"{agency_location} now connected to {connection.organization}.", messages.SUCCESS
+    )
+
+
+@admin.register(GhlAppInstallState)
+class GhlAppInstallStateAdmin(admin.ModelAdmin):
+    list_display = ["resource_id", "installed", "changed_at", "updated_at"]
+    list_filter = ["installed"]
+    search_fields = ["resource_id"]
+    readonly_fields = ["resource_id", "installed", "changed_at", "details", "updated_at"]
+
+
+@admin.register(GhlAgencyLocation)
+class GhlAgencyLocationAdmin(admin.ModelAdmin):
+    list_display = ["name", "location_id", "agency_connection", "assigned_organization", "location_connection"]
+    list_filter = ["is_installed", "assigned_organization"]
+    search_fields = ["name", "location_id", "agency_connection__company_id"]
+    autocomplete_fields = ["assigned_organization"]
+    readonly_fields = ["agency_connection", "location_id", "name", "address", "is_installed", "location_connection",
+                       "assignment_error"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if obj.assigned_organization_id:
+            _assign_agency_location(request, self, obj)
+
+

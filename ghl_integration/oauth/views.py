@@ -1,0 +1,180 @@
+"""The owner's GoHighLevel settings page and the OAuth connect flow (server-rendered, CSRF-protected)."""
+import logging
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponseForbidden
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from tenancy.selectors import membership_get
+
+from ..client import GhlApiError
+from ..models import GhlConnection
+from ..selectors import connection_agency_for_org, connection_current_for_org, connection_synced_counts
+from ..services.connections import (
+    ConnectError,
+    ConnectionInactive,
+    agency_installed_locations,
+    connection_add_agency_location,
+    connection_connect_from_code,
+    connection_disconnect,
+)
+from .state import OAuthStateError, state_consume, state_issue
+
+logger = logging.getLogger(__name__)
+
+STATE_MESSAGES = {
+    "missing": "The connection could not be completed: GoHighLevel's answer was incomplete. Please try again.",
+    "tampered": "The connection could not be completed because the request was altered. Please try again.",
+    "expired": "The connection took too long and expired. Please click Connect again.",
+    "reused": "That connection link was already used. Please click Connect again.",
+    "wrong_user": "That connection was started by another user. Please click Connect yourself.",
+}
+DENIED_MESSAGE = "GoHighLevel was not connected: access was not approved."
+
+
+def org_manager_required(view):
+    """Owner/admin of the organization in the URL only; members get 403, outsiders 404."""
+
+    @login_required
+    @wraps(view)
+    def wrapped(request, org_id: int, *args, **kwargs):
+        membership = membership_get(user=request.user, organization_id=org_id)
+        if membership is None:
+            raise Http404("No such organization")
+        if not membership.can_manage:
+            return HttpResponseForbidden("Only an owner or admin of this organization can manage its integrations.")
+        request.organization = membership.organization
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+@require_GET
+@org_manager_required
+def settings_page(request):
+    organization = request.organization
+    connection = connection_current_for_org(organization=organization)
+    agency = connection_agency_for_org(organization=organization)
+    context = {
+        "organization": organization,
+        "connection": connection,
+        "agency": agency if agency and agency.is_active else None,
+        "synced_counts": connection_synced_counts(connection=connection) if connection else {},
+        "scopes": (connection.scopes.split() if connection else []),
+    }
+    return render(request, "ghl_integration/settings.html", context)
+
+
+@require_POST
+@org_manager_required
+def connect(request):
+    state = state_issue(request=request, organization_id=request.organization.pk)
+    query = urlencode(
+        {
+            "response_type": "code",
+            "redirect_uri": settings.GHL_REDIRECT_URI,
+            "client_id": settings.GHL_CLIENT_ID,
+            "scope": " ".join(settings.GHL_SCOPES),
+            "state": state,
+            "loginWindowOpenMode": "self",
+        }
+    )
+    return redirect(f"{settings.GHL_AUTHORIZE_URL}?{query}")
+
+
+@require_GET
+@login_required
+def oauth_callback(request):
+    try:
+        org_id = state_consume(request=request, state=request.GET.get("state"))
+    except OAuthStateError as exc:
+        logger.warning("ghl.oauth.bad-state", extra={"reason": exc.reason, "user_id": request.user.pk})
+        messages.error(request, STATE_MESSAGES[exc.reason])
+        return redirect("home")
+    membership = membership_get(user=request.user, organization_id=org_id)
+    if membership is None or not membership.can_manage:
+        messages.error(request, "Only an owner or admin of this organization can connect GoHighLevel.")
+        return redirect("home")
+    settings_url = redirect("ghl_settings", org_id=org_id)
+    if request.GET.get("error"):
+        messages.warning(request, DENIED_MESSAGE)
+        return settings_url
+    try:
+        result = connection_connect_from_code(
+            organization=membership.organization, user=request.user, code=request.GET.get("code", "")
+        )
+    except ConnectError as exc:
+        logger.warning("ghl.oauth.connect-failed", extra={"reason": exc.reason, "organization_id": org_id})
+        messages.error(request, exc.user_message)
+        return settings_url
+    if result.needs_location_choice:
+        return redirect("ghl_choose_location", org_id=org_id)
+    messages.success(request, f"Connected to {result.connection.location_name}.")
+    return settings_url
+
+
+@require_http_methods(["GET", "POST"])
+@org_manager_required
+def choose_location(request):
+    """After an agency-level consent: pick which of the agency's locations this organization uses."""
+    organization = request.organization
+    agency = connection_agency_for_org(organization=organization)
+    if agency is None or not agency.is_active:
+        messages.error(request, "Connect a GoHighLevel agency first.")
+        return redirect("ghl_settings", org_id=organization.pk)
+    try:
+        locations = [
+            {"id": loc.get("_id", ""), "name": loc.get("name", ""), "address": loc.get("address", "")}
+            for loc in agency_installed_locations(agency_connection=agency)
+        ]
+    except (GhlApiError, ConnectionInactive) as exc:
+        logger.warning("ghl.oauth.installed-locations-failed", extra={"connection_id": agency.pk, "error": str(exc)})
+        messages.error(request, "GoHighLevel did not list the agency's locations. Please try again shortly.")
+        return redirect("ghl_settings", org_id=organization.pk)
+    error = ""
+    if request.method == "POST":
+        location_id = request.POST.get("location_id", "")
+        if location_id not in {loc["id"] for loc in locations}:
+            error = "Pick one of the listed locations."
+        else:
+            try:
+                connection = connection_add_agency_location(
+                    agency_connection=agency, organization=organization, location_id=location_id, user=request.user
+                )
+            except ConnectError as exc:
+                error = exc.user_message
+            else:
+                messages.success(request, f"Connected to {connection.location_name}.")
+                return redirect("ghl_settings", org_id=organization.pk)
+    return render(
+        request,
+        "ghl_integration/choose_location.html",
+        {"organization": organization, "locations": locations, "error": error},
+        status=400 if error else 200,
+    )
+
+
+@require_POST
+@org_manager_required
+def disconnect(request):
+    organization = request.organization
+    connections = [
+        c
+        for c in (
+            connection_current_for_org(organization=organization),
+            connection_agency_for_org(organization=organization),
+        )
+        if c is not None and c.status != GhlConnection.Status.DISCONNECTED
+    ]
+    if not connections:
+        messages.info(request, "GoHighLevel is not connected.")
+    for connection in connections:
+        connection_disconnect(connection=connection)
+    if connections:
+        messages.success(request, "Disconnected from GoHighLevel. Your CRM data stays in AgentLevel.")
+    return redirect("ghl_settings", org_id=organization.pk)
