@@ -1,0 +1,401 @@
+"""The transport every resource module goes through: one pooled session, headers, errors, retries, rate limits.
+
+Retry policy (why each case is or is not retried):
+
+* 429, 503: the request was not processed, so it is retried for every method, POST included.
+* 502, 504: a gateway may have forwarded the request before failing, so only idempotent requests are retried
+  (GET, PUT, DELETE, and POSTs the caller marks ``idempotent=True``: searches and upserts).
+* Connection errors: retried for idempotent requests. A non-idempotent POST is retried only when the request
+  provably never left (connect timeout, connection refused, DNS failure). After a *read* timeout or a reset
+  the server may have created the contact / sent the SMS already, so we raise :class:`GhlNetworkError` and let
+  the caller decide (for messages a duplicate SMS is worse than a failed send).
+* Other 4xx: never retried (do not retry 4xx). 401 is special: the token provider is asked for a fresh token
+  once and the request is sent once more.
+
+Retries use exponential backoff with full jitter, honour ``Retry-After`` (seconds or HTTP date), and on a 429
+without it wait ``X-RateLimit-Interval-Milliseconds`` (scaled by jitter in [0.5, 1]). They are bounded in attempts
+and in total time (``GHL_RETRY_MAX_ATTEMPTS``, ``GHL_RETRY_MAX_TOTAL_S``).
+"""
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+
+from .exceptions import (
+    GhlApiError,
+    GhlAuthError,
+    GhlInvalidGrant,
+    GhlNetworkError,
+    GhlNotFound,
+    GhlOAuthError,
+    GhlRateLimited,
+    GhlServerError,
+    GhlValidationError,
+)
+from .ratelimit import RateLimiter, default_rate_limiter
+
+logger = logging.getLogger(__name__)
+
+# Per-module `Version` header values (REFERENCE.md §a). POST /oauth/token takes none.
+VERSION_2021_07_28 = "2021-07-28"  # contacts, opportunities, locations, users, oauth (non-token)
+VERSION_2021_04_15 = "2021-04-15"  # conversations, calendars
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# Statuses that mean "not processed": safe to retry even for a non-idempotent POST.
+NOT_PROCESSED_STATUSES = frozenset({429, 503})
+OAUTH_ERROR_CODES = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+    }
+)
+REQUEST_ID_HEADERS = ("X-Request-Id", "X-Trace-Id", "traceId", "X-Amzn-Trace-Id")
+POOL_SIZE = 20
+
+
+class TokenProvider(Protocol):
+    def __call__(self, force_refresh: bool = False) -> str:
+        """Return a valid access token. With ``force_refresh=True`` the current one was refused (401):
+        return a fresh one (refreshing it if no other worker already did), or raise ``GhlAuthError``."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    max_total_s: float = 60.0
+    base_s: float = 0.5
+    cap_s: float = 15.0
+
+    @classmethod
+    def from_settings(cls) -> RetryPolicy:
+        from django.conf import settings
+
+        return cls(
+            max_attempts=settings.GHL_RETRY_MAX_ATTEMPTS,
+            max_total_s=settings.GHL_RETRY_MAX_TOTAL_S,
+            base_s=settings.GHL_RETRY_BASE_S,
+            cap_s=settings.GHL_RETRY_CAP_S,
+        )
+
+
+def seg(value: str) -> str:
+    """Quote one path segment (ids come from GHL and webhooks; never trust them to be URL-safe)."""
+    return quote(str(value), safe="")
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date. ``None`` when absent or unparseable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _request_not_sent(exc: requests.RequestException) -> bool:
+    """True when the request certainly never reached the server (safe to retry a non-idempotent POST)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError):
+        reason = exc.args[0] if exc.args else None
+        reason = getattr(reason, "reason", reason)
+        return isinstance(reason, urllib3.exceptions.NewConnectionError)
+    return False
+
+
+def _error_message(body: Any, fallback: str) -> str:
+    if isinstance(body, dict):
+        for key in ("message", "error_description", "error", "detail"):
+            value = body.get(key)
+            if isinstance(value, list) and value:
+                return ", ".join(str(v) for v in value)
+            if value:
+                return str(value)
+    return fallback
+
+
+def build_error(
+    response: requests.Response, *, method: str, path: str, oauth: bool = False, now: float | None = None
+) -> GhlApiError:
+    """Map a non-2xx response to the matching :class:`GhlApiError` subclass."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = {"raw": response.text[:500]} if response.text else None
+    status = response.status_code
+    request_id = body.get("traceId") if isinstance(body, dict) else None
+    if not request_id:
+        request_id = next((response.headers[h] for h in REQUEST_ID_HEADERS if h in response.headers), None)
+    kwargs = {
+        "status": status,
+        "body": body,
+        "request_id": request_id,
+        "method": method,
+        "path": path,
+        "retry_after": parse_retry_after(response.headers.get("Retry-After"), now=now),
+    }
+    message = _error_message(body, response.reason or f"HTTP {status}")
+    oauth_code = body.get("error") if isinstance(body, dict) else None
+    if oauth and oauth_code in OAUTH_ERROR_CODES:
+        cls = GhlInvalidGrant if oauth_code == "invalid_grant" else GhlOAuthError
+        return cls(message, **kwargs)
+    if status in (400, 422):
+        cls = GhlValidationError
+    elif status in (401, 403):
+        cls = GhlAuthError
+    elif status == 404:
+        cls = GhlNotFound
+    elif status == 429:
+        cls = GhlRateLimited
+    elif status >= 500:
+        cls = GhlServerError
+    else:
+        cls = GhlApiError
+    return cls(message, **kwargs)
+
+
+def make_session() -> requests.Session:
+    session = requests.Session()
+    # Retries are ours (see the module docstring); urllib3's own retries stay off.
+    adapter = HTTPAdapter(pool_connections=POOL_SIZE, pool_maxsize=POOL_SIZE, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+class GhlHttp:
+    """Sends one logical request to GHL, with auth, `Version`, rate limiting, retries and error mapping.
+
+    ``rate_limit_key`` is the resource whose quota requests count against (the location id); ``None`` disables
+    rate limiting (the OAuth token endpoint). ``sleep``, ``clock`` and ``rng`` are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        token_provider: TokenProvider | None = None,
+        base_url: str | None = None,
+        session: requests.Session | None = None,
+        timeout: float | tuple[float, float] | None = None,
+        rate_limiter: RateLimiter | None = None,
+        rate_limit_key: str | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        from django.conf import settings
+
+        self.token_provider = token_provider
+        self.base_url = (base_url or settings.GHL_API_BASE_URL).rstrip("/")
+        self.session = session or make_session()
+        if timeout is None:
+            timeout = (settings.GHL_HTTP_CONNECT_TIMEOUT, settings.GHL_HTTP_TIMEOUT)
+        self.timeout = timeout
+        self.rate_limiter = rate_limiter if rate_limiter is not None else default_rate_limiter()
+        self.rate_limit_key = rate_limit_key
+        self.retry = retry or RetryPolicy.from_settings()
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng or random.Random()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        version: str | None,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        form: Mapping[str, Any] | None = None,
+        auth: bool = True,
+        idempotent: bool | None = None,
+        rate_limit_key: str | None = None,
+        oauth: bool = False,
+        token_provider: TokenProvider | None = None,
+    ) -> Any:
+        """Send the request and return the parsed JSON body (``{}`` for an empty 2xx body).
+
+        ``idempotent`` defaults to ``method != "POST"``. ``oauth=True`` maps OAuth-style ``{"error": ...}``
+        bodies to :class:`GhlOAuthError` / :class:`GhlInvalidGrant`. ``token_provider`` overrides the transport's
+        one for this call. Raises a :class:`GhlApiError` subclass.
+        """
+        provider = token_provider or self.token_provider
+        method = method.upper()
+        if idempotent is None:
+            idempotent = method != "POST"
+        key = rate_limit_key or self.rate_limit_key
+        params = {k: v for k, v in (params or {}).items() if v is not None}
+        url = self.base_url + path
+        started = self._clock()
+        retries = 0
+        force_refresh = False
+        refreshed = False
+        while True:
+            if key and self.rate_limiter is not None:
+                self.rate_limiter.acquire(key)
+            headers = {"Accept": "application/json"}
+            if version:
+                headers["Version"] = version
+            if auth:
+                headers["Authorization"] = f"Bearer {self._token(provider, force_refresh)}"
+                force_refresh = False
+            sent_at = self._clock()
+            try:
+                response = self.session.request(
+                    method, url, params=params, json=json, data=form, headers=headers, timeout=self.timeout
+                )
+            except requests.RequestException as exc:
+                error = GhlNetworkError(
+                    f"{type(exc).__name__} talking to GHL", method=method, path=path
+                )
+                retry_ok = idempotent or _request_not_sent(exc)
+                delay = self._backoff(retries)
+                if retry_ok and self._may_retry(retries, started, delay):
+                    retries += 1
+                    self._log_retry(method, path, None, type(exc).__name__, retries, delay)
+                    self._sleep(delay)
+                    continue
+                logger.warning(
+                    "ghl.client.network-error",
+                    extra={"method": method, "path": path, "error": type(exc).__name__, "attempts": retries + 1},
+                )
+                raise error from exc
+
+            status = response.status_code
+            logger.info(
+                "ghl.client.request",
+                extra={
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": int((self._clock() - sent_at) * 1000),
+                    "attempt": retries + 1,
+                    "ratelimit_key": key,
+                },
+            )
+            if key and self.rate_limiter is not None:
+                self.rate_limiter.sync_headers(key, response.headers)
+            if status < 400:
+                return self._parse(response, method, path)
+
+            if status == 401 and auth and not refreshed and provider is not None:
+                # The token may have expired between the provider's check and GHL's: ask for a fresh one, once.
+                refreshed = True
+                force_refresh = True
+                logger.info("ghl.client.token-refresh", extra={"method": method, "path": path})
+                continue
+
+            error = build_error(response, method=method, path=path, oauth=oauth)
+            if status == 429 and key and self.rate_limiter is not None:
+                self.rate_limiter.mark_exhausted(key)
+            if status in RETRY_STATUSES and (idempotent or status in NOT_PROCESSED_STATUSES):
+                delay = self._retry_delay(response, error, retries)
+                if self._may_retry(retries, started, delay):
+                    retries += 1
+                    self._log_retry(method, path, status, error.request_id, retries, delay)
+                    self._sleep(delay)
+                    continue
+            logger.warning(
+                "ghl.client.error",
+                extra={
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "request_id": error.request_id,
+                    "error_class": type(error).__name__,
+                    "attempts": retries + 1,
+                },
+            )
+            raise error
+
+    # -- helpers -------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _token(provider: TokenProvider | None, force_refresh: bool) -> str:
+        if provider is None:
+            raise GhlAuthError("No token provider configured for an authenticated GHL request")
+        return provider(force_refresh=True) if force_refresh else provider()
+
+    def _parse(self, response: requests.Response, method: str, path: str) -> Any:
+        if not response.content:
+            return {}
+        try:
+            return response.json()
+        except ValueError:
+            raise GhlNetworkError(
+                "GHL returned a non-JSON success body", status=response.status_code, method=method, path=path
+            )
+
+    def _backoff(self, retries: int) -> float:
+        return self._rng.uniform(0, min(self.retry.cap_s, self.retry.base_s * (2**retries)))
+
+    def _retry_delay(self, response: requests.Response, error: GhlApiError, retries: int) -> float:
+        if error.retry_after is not None:
+            return error.retry_after
+        if response.status_code == 429:
+            interval_ms = response.headers.get("X-RateLimit-Interval-Milliseconds")
+            try:
+                interval_s = float(interval_ms) / 1000.0 if interval_ms else None
+            except ValueError:
+                interval_s = None
+            if interval_s:
+                return min(self.retry.cap_s, interval_s * self._rng.uniform(0.5, 1.0))
+        return self._backoff(retries)
+
+    def _may_retry(self, retries: int, started: float, delay: float) -> bool:
+        if retries + 1 >= self.retry.max_attempts:
+            return False
+        return (self._clock() - started) + delay <= self.retry.max_total_s
+
+    def _log_retry(self, method, path, status, detail, attempt, delay) -> None:
+        logger.warning(
+            "ghl.client.retry",
+            extra={
+                "method": method,
+                "path": path,
+                "status": status,
+                "detail": detail,
+                "retry": attempt,
+                "delay_s": round(delay, 3),
+            },
+        )
+
+
+class Resource:
+    """Base for one API module: holds the transport and the location the client is bound to."""
+
+    version: str = VERSION_2021_07_28
+
+    def __init__(self, http: GhlHttp, location_id: str) -> None:
+        self._http = http
+        self.location_id = location_id
+
+    def _get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self._http.request("GET", path, version=self.version, params=params)
+
+    def _send(self, method: str, path: str, body: Any = None, *, idempotent: bool | None = None, params=None) -> Any:
+        return self._http.request(method, path, version=self.version, json=body, idempotent=idempotent, params=params)

@@ -1,0 +1,351 @@
+"""Client-side rate limiting for GHL: 100 requests per rolling 10 s and 200,000 per day, per app per location.
+
+The burst limit is a *sliding log*: a request may start when fewer than ``limit`` requests started in the last
+``window`` (+ a small margin for latency jitter between our clock and the server's). That is the same rule the
+sandbox enforces (request N+100 may start 10 s after request N started), so a request goes the moment the window
+permits, with no other safety margin: pulling 300 pages costs ``(300 - 100) / 10`` s plus a few tens of ms.
+
+Two implementations share one interface:
+
+* :class:`RedisRateLimiter`: one sorted set per key in Redis, updated by one atomic Lua script that uses Redis'
+  own clock (``TIME``), so every process and host shares the window without clock skew between them. When Redis is
+  unreachable it logs ``ghl.ratelimit.redis-unavailable`` and falls back to the in-process limiter for a cooldown.
+* :class:`LocalRateLimiter`: the same algorithm in process memory, thread-safe. Used when ``REDIS_URL`` is empty.
+
+Both read GHL's ``X-RateLimit-*`` response headers (:meth:`RateLimiter.sync_headers`): when the server reports
+fewer remaining requests than we believe we have (someone else uses the same app quota, or our state was lost),
+placeholder entries are added so we slow down to the server's view. A 429 marks the window as full.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from .exceptions import GhlRateLimited
+
+logger = logging.getLogger(__name__)
+
+REDIS_RETRY_AFTER_S = 30.0
+DAY_S = 86_400
+
+# KEYS[1] sliding-window zset, KEYS[2] daily counter prefix.
+# ARGV: limit, window_ms (incl. margin), daily_limit, member.  Returns {state, wait_ms}:
+# state 0 = acquired, 1 = burst window full, 2 = daily quota spent.
+ACQUIRE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local daily = tonumber(ARGV[3])
+local day = math.floor(tonumber(t[1]) / 86400)
+local dkey = KEYS[2] .. ':' .. day
+local used = tonumber(redis.call('GET', dkey) or '0')
+if used >= daily then
+  return {2, (day + 1) * 86400000 - now}
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+if count < limit then
+  redis.call('ZADD', KEYS[1], now, ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], window + 1000)
+  redis.call('INCR', dkey)
+  redis.call('EXPIRE', dkey, 172800)
+  return {0, 0}
+end
+local entry = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
+return {1, tonumber(entry[2]) + window - now + 1}
+"""
+
+# Bring our view in line with the server's. ARGV: limit, window_ms, server_remaining (-1 = unknown), tolerance,
+# daily_limit, server_daily_remaining (-1 = unknown), member prefix.  Returns the number of placeholders added.
+SYNC_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local remaining = tonumber(ARGV[3])
+local tolerance = tonumber(ARGV[4])
+local daily = tonumber(ARGV[5])
+local daily_remaining = tonumber(ARGV[6])
+local added = 0
+if remaining >= 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+  local local_remaining = limit - redis.call('ZCARD', KEYS[1])
+  local gap = local_remaining - remaining
+  if gap > tolerance then
+    for i = 1, gap do
+      redis.call('ZADD', KEYS[1], now, ARGV[7] .. ':' .. i)
+    end
+    redis.call('PEXPIRE', KEYS[1], window + 1000)
+    added = gap
+  end
+end
+if daily_remaining >= 0 then
+  local dkey = KEYS[2] .. ':' .. math.floor(tonumber(t[1]) / 86400)
+  local server_used = daily - daily_remaining
+  local used = tonumber(redis.call('GET', dkey) or '0')
+  if server_used > used then
+    redis.call('SET', dkey, server_used, 'EX', 172800)
+  end
+end
+return added
+"""
+
+
+@dataclass(frozen=True)
+class RateLimitConfig:
+    limit: int = 100
+    window_s: float = 10.0
+    daily_limit: int = 200_000
+    margin_ms: int = 50
+    max_wait_s: float = 60.0
+    #: Server may report up to this many fewer remaining requests than we think before we add placeholders
+    #: (requests in flight make the two views differ by one or two).
+    sync_tolerance: int = 1
+    key_prefix: str = "ghl:rl"
+
+    @property
+    def window_ms(self) -> int:
+        return int(self.window_s * 1000) + self.margin_ms
+
+    @classmethod
+    def from_settings(cls) -> RateLimitConfig:
+        from django.conf import settings
+
+        return cls(
+            limit=settings.GHL_RATE_LIMIT_BURST,
+            window_s=settings.GHL_RATE_LIMIT_WINDOW_S,
+            daily_limit=settings.GHL_RATE_LIMIT_DAILY,
+            margin_ms=settings.GHL_RATE_LIMIT_MARGIN_MS,
+            max_wait_s=settings.GHL_RATE_LIMIT_MAX_WAIT_S,
+            key_prefix=settings.GHL_RATE_LIMIT_KEY_PREFIX,
+        )
+
+
+def _header_int(headers: Mapping[str, str], name: str) -> int | None:
+    value = headers.get(name)
+    if value is None:
+        return None
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+class RateLimiter:
+    """Interface. ``key`` is the GHL resource the quota belongs to (a location id, or a company id)."""
+
+    def __init__(
+        self,
+        config: RateLimitConfig | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config or RateLimitConfig()
+        self._sleep = sleep
+        self._clock = clock
+
+    def acquire(self, key: str) -> float:
+        """Block until a request for ``key`` may start; return the seconds waited.
+
+        Raises :class:`GhlRateLimited` (status ``None``) when the wait would exceed ``config.max_wait_s``
+        (always the case once the daily quota is spent).
+        """
+        started = self._clock()
+        deadline = started + self.config.max_wait_s
+        while True:
+            state, wait_ms = self._try_acquire(key)
+            if state == 0:
+                waited = self._clock() - started
+                if waited > 0.001:
+                    logger.debug("ghl.ratelimit.waited", extra={"ratelimit_key": key, "waited_s": round(waited, 3)})
+                return waited
+            wait_s = max(wait_ms, 1) / 1000.0
+            if self._clock() + wait_s > deadline:
+                reason = "daily quota spent" if state == 2 else "burst window full"
+                logger.warning(
+                    "ghl.ratelimit.max-wait-exceeded",
+                    extra={"ratelimit_key": key, "reason": reason, "wait_s": round(wait_s, 3)},
+                )
+                raise GhlRateLimited(f"GHL rate limit: {reason}, next slot in {wait_s:.1f}s", retry_after=wait_s)
+            self._sleep(wait_s)
+
+    def sync_headers(self, key: str, headers: Mapping[str, str]) -> None:
+        """Adjust to the ``X-RateLimit-*`` headers of a GHL response (case-insensitive mapping)."""
+        remaining = _header_int(headers, "X-RateLimit-Remaining")
+        daily_remaining = _header_int(headers, "X-RateLimit-Daily-Remaining")
+        if remaining is None and daily_remaining is None:
+            return
+        added = self._sync(
+            key,
+            -1 if remaining is None else remaining,
+            self.config.sync_tolerance,
+            -1 if daily_remaining is None else daily_remaining,
+        )
+        if added:
+            logger.info(
+                "ghl.ratelimit.sync", extra={"ratelimit_key": key, "server_remaining": remaining, "added": added}
+            )
+
+    def mark_exhausted(self, key: str) -> None:
+        """GHL answered 429: treat the burst window as full from now on."""
+        self._sync(key, 0, 0, -1)
+
+    # Implementations: return (state, wait_ms) / placeholders added.
+    def _try_acquire(self, key: str) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def _sync(self, key: str, remaining: int, tolerance: int, daily_remaining: int) -> int:
+        raise NotImplementedError
+
+
+class _LocalState:
+    __slots__ = ("entries", "day", "used")
+
+    def __init__(self) -> None:
+        self.entries: deque[float] = deque()
+        self.day = -1
+        self.used = 0
+
+
+class LocalRateLimiter(RateLimiter):
+    """In-process sliding log, shared by every thread using this instance."""
+
+    def __init__(self, config: RateLimitConfig | None = None, *, wall_clock: Callable[[], float] = time.time, **kw):
+        super().__init__(config, **kw)
+        self._wall_clock = wall_clock
+        self._lock = threading.Lock()
+        self._states: dict[str, _LocalState] = {}
+
+    def _state(self, key: str, now: float) -> _LocalState:
+        state = self._states.setdefault(key, _LocalState())
+        window = self.config.window_ms / 1000.0
+        while state.entries and state.entries[0] <= now - window:
+            state.entries.popleft()
+        day = int(self._wall_clock() // DAY_S)
+        if day != state.day:
+            state.day, state.used = day, 0
+        return state
+
+    def _try_acquire(self, key: str) -> tuple[int, int]:
+        with self._lock:
+            now = self._clock()
+            state = self._state(key, now)
+            if state.used >= self.config.daily_limit:
+                return 2, int(((state.day + 1) * DAY_S - self._wall_clock()) * 1000)
+            if len(state.entries) < self.config.limit:
+                state.entries.append(now)
+                state.used += 1
+                return 0, 0
+            frees_at = state.entries[len(state.entries) - self.config.limit] + self.config.window_ms / 1000.0
+            return 1, int((frees_at - now) * 1000) + 1
+
+    def _sync(self, key: str, remaining: int, tolerance: int, daily_remaining: int) -> int:
+        with self._lock:
+            now = self._clock()
+            state = self._state(key, now)
+            added = 0
+            if remaining >= 0:
+                gap = (self.config.limit - len(state.entries)) - remaining
+                if gap > tolerance:
+                    state.entries.extend([now] * gap)
+                    added = gap
+            if daily_remaining >= 0:
+                state.used = max(state.used, self.config.daily_limit - daily_remaining)
+            return added
+
+
+class RedisRateLimiter(RateLimiter):
+    """Sliding log in Redis, shared by every process. Falls back to ``fallback`` while Redis is unreachable."""
+
+    def __init__(
+        self,
+        redis_client,
+        config: RateLimitConfig | None = None,
+        *,
+        fallback: RateLimiter | None = None,
+        **kw,
+    ) -> None:
+        super().__init__(config, **kw)
+        self._redis = redis_client
+        self._fallback = fallback or LocalRateLimiter(self.config, sleep=self._sleep, clock=self._clock)
+        self._acquire_script = redis_client.register_script(ACQUIRE_LUA)
+        self._sync_script = redis_client.register_script(SYNC_LUA)
+        self._down_until = 0.0
+
+    @classmethod
+    def from_url(cls, url: str, config: RateLimitConfig | None = None, **kw) -> RedisRateLimiter:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=2.0)
+        return cls(client, config, **kw)
+
+    def _keys(self, key: str) -> list[str]:
+        base = f"{self.config.key_prefix}:{key}"
+        return [f"{base}:win", f"{base}:day"]
+
+    def _redis_ok(self) -> bool:
+        return self._clock() >= self._down_until
+
+    def _redis_failed(self, exc: Exception) -> None:
+        self._down_until = self._clock() + REDIS_RETRY_AFTER_S
+        logger.warning(
+            "ghl.ratelimit.redis-unavailable",
+            extra={"error": type(exc).__name__, "fallback_for_s": REDIS_RETRY_AFTER_S},
+        )
+
+    def _try_acquire(self, key: str) -> tuple[int, int]:
+        import redis
+
+        if self._redis_ok():
+            args = [self.config.limit, self.config.window_ms, self.config.daily_limit, uuid.uuid4().hex]
+            try:
+                state, wait_ms = self._acquire_script(keys=self._keys(key), args=args)
+                return int(state), int(wait_ms)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                self._redis_failed(exc)
+        return self._fallback._try_acquire(key)
+
+    def _sync(self, key: str, remaining: int, tolerance: int, daily_remaining: int) -> int:
+        import redis
+
+        if self._redis_ok():
+            args = [
+                self.config.limit,
+                self.config.window_ms,
+                remaining,
+                tolerance,
+                self.config.daily_limit,
+                daily_remaining,
+                f"sync:{uuid.uuid4().hex}",
+            ]
+            try:
+                return int(self._sync_script(keys=self._keys(key), args=args))
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                self._redis_failed(exc)
+        return self._fallback._sync(key, remaining, tolerance, daily_remaining)
+
+
+_default_lock = threading.Lock()
+_default: dict[tuple, RateLimiter] = {}
+
+
+def default_rate_limiter() -> RateLimiter:
+    """The process-wide limiter for the current settings: Redis-backed when ``REDIS_URL`` is set."""
+    from django.conf import settings
+
+    config = RateLimitConfig.from_settings()
+    redis_url = getattr(settings, "REDIS_URL", "") or ""
+    cache_key = (redis_url, config)
+    with _default_lock:
+        limiter = _default.get(cache_key)
+        if limiter is None:
+            limiter = RedisRateLimiter.from_url(redis_url, config) if redis_url else LocalRateLimiter(config)
+            _default[cache_key] = limiter
+        return limiter

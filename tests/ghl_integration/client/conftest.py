@@ -1,0 +1,95 @@
+import copy
+import json
+import random
+from functools import cache
+from pathlib import Path
+
+import pytest
+import responses
+
+from ghl_integration.client import GhlClient, LocalRateLimiter, RateLimitConfig, RetryPolicy
+
+API_FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ghl" / "api"
+BASE_URL = "https://ghl.test"
+LOCATION_ID = "ve9EPM428h8vShlRW1KT"
+TOKEN = "tok-live-7f3a9c"
+FRESH_TOKEN = "tok-fresh-2b8e1d"
+
+
+@cache
+def _read_fixture(name: str):
+    return json.loads((API_FIXTURES / f"{name}.json").read_text())
+
+
+def api_fixture(name: str):
+    """A GHL API response stub from tests/fixtures/ghl/api/ (cached, returned as a deep copy)."""
+    return copy.deepcopy(_read_fixture(name))
+
+
+class FakeClock:
+    """Monotonic clock + sleep that only advances when slept on, so retry/backoff tests take no real time."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class TokenProvider:
+    """Records calls; hands out TOKEN, then FRESH_TOKEN once forced to refresh."""
+
+    def __init__(self):
+        self.calls: list[bool] = []
+        self.current = TOKEN
+
+    def __call__(self, force_refresh: bool = False) -> str:
+        self.calls.append(force_refresh)
+        if force_refresh:
+            self.current = FRESH_TOKEN
+        return self.current
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def token_provider():
+    return TokenProvider()
+
+
+@pytest.fixture
+def limiter(clock):
+    return LocalRateLimiter(RateLimitConfig(), sleep=clock.sleep, clock=clock)
+
+
+@pytest.fixture
+def retry_policy():
+    return RetryPolicy(max_attempts=4, max_total_s=30.0, base_s=0.5, cap_s=8.0)
+
+
+@pytest.fixture
+def client(token_provider, limiter, clock, retry_policy):
+    return GhlClient(
+        location_id=LOCATION_ID,
+        token_provider=token_provider,
+        base_url=BASE_URL,
+        rate_limiter=limiter,
+        retry=retry_policy,
+        sleep=clock.sleep,
+        clock=clock,
+        rng=random.Random(7),
+    )
+
+
+@pytest.fixture
+def rsps():
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        yield mock
