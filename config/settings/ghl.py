@@ -4,7 +4,7 @@ import environ
 _env = environ.Env()
 
 GHL_ENABLED = _env.bool("GHL_ENABLED", default=True)
-GHL_API_BASE_URL = _env.str("GHL_API_BASE_URL", default="https://services.leadconnectorhq.com")
+# GHL_API_BASE_URL lives in ghl_oauth.py: its default depends on whether the sandbox is allowed.
 
 # API client (ghl_integration/client/). Timeouts in seconds; every HTTP call carries one.
 GHL_HTTP_CONNECT_TIMEOUT = _env.float("GHL_HTTP_CONNECT_TIMEOUT", default=5.0)

@@ -180,8 +180,9 @@ def _store_location_connection(
         connection.last_error = ""
         connection.last_error_at = None
         connection.save()
+        # No time of its own: any INSTALL/UNINSTALL webhook, earlier or later, still applies over it.
         app_install_state_record(
-            resource_id=location_id, installed=True, at=now, details={"source": "oauth"}, only_if_unknown=True
+            resource_id=location_id, installed=True, at=None, details={"source": "oauth"}, only_if_unknown=True
         )
         _apply_install_details(connection)
     logger.info("ghl.connection.connected", extra={"connection_id": connection.pk, "location_id": location_id})
