@@ -1,0 +1,187 @@
+"""The sandbox's own state: one SQLite file (WAL), shared by every request thread behind a lock.
+
+Every GHL object is a JSON document in `objects`, keyed by (kind, id) and indexed by location and a sort
+timestamp (epoch ms) so the big lists (contacts) page in SQL. Config, the request log and the webhook
+delivery log have their own tables. The sandbox never touches the product's database.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (
+    kind TEXT NOT NULL, id TEXT NOT NULL, location_id TEXT, sort_ms INTEGER NOT NULL DEFAULT 0,
+    data TEXT NOT NULL, PRIMARY KEY (kind, id)
+);
+CREATE INDEX IF NOT EXISTS objects_by_location ON objects (kind, location_id, sort_ms, id);
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS request_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, t REAL, method TEXT, path TEXT, status INTEGER,
+    location_id TEXT, company_id TEXT, client_id TEXT, grant_type TEXT, duration_ms REAL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, t REAL, webhook_id TEXT, type TEXT, location_id TEXT,
+    url TEXT, status INTEGER, attempt INTEGER, outcome TEXT, error TEXT
+);
+"""
+TABLES = ("objects", "kv", "request_log", "deliveries")
+
+
+class Store:
+    """Thread-safe JSON document store. All public methods take the lock; none returns live rows."""
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.lock = threading.RLock()
+        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+    # -- documents -------------------------------------------------------------------------------
+    def get(self, kind: str, id_: str) -> dict | None:
+        with self.lock:
+            row = self.db.execute("SELECT data FROM objects WHERE kind=? AND id=?", (kind, id_)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, kind: str, doc: dict, *, location_id: str | None = None, sort_ms: int = 0) -> dict:
+        with self.lock:
+            self.db.execute(
+                "INSERT OR REPLACE INTO objects (kind, id, location_id, sort_ms, data) VALUES (?,?,?,?,?)",
+                (kind, doc["id"], location_id, sort_ms, json.dumps(doc)),
+            )
+        return doc
+
+    def put_many(self, kind: str, rows: Iterable[tuple[dict, str | None, int]]) -> None:
+        with self.lock:
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "INSERT OR REPLACE INTO objects (kind, id, location_id, sort_ms, data) VALUES (?,?,?,?,?)",
+                ((kind, d["id"], loc, ms, json.dumps(d)) for d, loc, ms in rows),
+            )
+            self.db.execute("COMMIT")
+
+    def delete(self, kind: str, id_: str) -> bool:
+        with self.lock:
+            cur = self.db.execute("DELETE FROM objects WHERE kind=? AND id=?", (kind, id_))
+        return cur.rowcount > 0
+
+    def list(self, kind: str, location_id: str | None = None) -> list[dict]:
+        with self.lock:
+            if location_id is None:
+                rows = self.db.execute("SELECT data FROM objects WHERE kind=? ORDER BY sort_ms, id", (kind,))
+            else:
+                rows = self.db.execute(
+                    "SELECT data FROM objects WHERE kind=? AND location_id=? ORDER BY sort_ms, id",
+                    (kind, location_id),
+                )
+            return [json.loads(r[0]) for r in rows.fetchall()]
+
+    def count(self, kind: str, location_id: str) -> int:
+        with self.lock:
+            return self.db.execute(
+                "SELECT COUNT(*) FROM objects WHERE kind=? AND location_id=?", (kind, location_id)
+            ).fetchone()[0]
+
+    def page(self, kind: str, location_id: str, *, limit: int, offset: int = 0,
+             after: tuple[int, str] | None = None, descending: bool = False) -> list[tuple[int, dict]]:
+        """A page ordered by (sort_ms, id); `after` is a keyset cursor. Returns (sort_ms, doc) pairs."""
+        direction = "DESC" if descending else "ASC"
+        cmp = "<" if descending else ">"
+        sql = "SELECT sort_ms, data FROM objects WHERE kind=? AND location_id=?"
+        args: list = [kind, location_id]
+        if after is not None:
+            sql += f" AND (sort_ms, id) {cmp} (?, ?)"
+            args += [after[0], after[1]]
+        sql += f" ORDER BY sort_ms {direction}, id {direction} LIMIT ? OFFSET ?"
+        args += [limit, offset]
+        with self.lock:
+            rows = self.db.execute(sql, args).fetchall()
+        return [(r[0], json.loads(r[1])) for r in rows]
+
+    # -- config ----------------------------------------------------------------------------------
+    def kv_get(self, key: str, default=None):
+        with self.lock:
+            row = self.db.execute("SELECT value FROM kv WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def kv_set(self, key: str, value) -> None:
+        with self.lock:
+            self.db.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    # -- logs ------------------------------------------------------------------------------------
+    def log_request(self, **row) -> None:
+        with self.lock:
+            self.db.execute(
+                "INSERT INTO request_log (t, method, path, status, location_id, company_id, client_id, grant_type,"
+                " duration_ms) VALUES (:t, :method, :path, :status, :location_id, :company_id, :client_id,"
+                " :grant_type, :duration_ms)",
+                row,
+            )
+
+    def log_delivery(self, **row) -> None:
+        row.setdefault("t", time.time())
+        with self.lock:
+            self.db.execute(
+                "INSERT INTO deliveries (t, webhook_id, type, location_id, url, status, attempt, outcome, error)"
+                " VALUES (:t, :webhook_id, :type, :location_id, :url, :status, :attempt, :outcome, :error)",
+                row,
+            )
+
+    def query_log(self, table: str, filters: dict, *, limit: int = 1000) -> list[dict]:
+        """Rows of `request_log` or `deliveries` whose columns equal every given filter value."""
+        assert table in ("request_log", "deliveries")
+        columns = [c[1] for c in self.db.execute(f"PRAGMA table_info({table})").fetchall()]
+        where, args = [], []
+        for key, value in filters.items():
+            if key == "since":
+                where.append("t >= ?")
+                args.append(float(value))
+            elif key == "path_prefix":
+                where.append("path LIKE ?")
+                args.append(str(value) + "%")
+            elif key in columns and value not in (None, ""):
+                where.append(f"{key} = ?")
+                args.append(value)
+        sql = f"SELECT * FROM {table}"  # noqa: S608 - table and column names come from fixed lists
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY seq LIMIT ?"
+        args.append(limit)
+        with self.lock:
+            cur = self.db.execute(sql, args)
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def clear_log(self, table: str) -> None:
+        assert table in ("request_log", "deliveries")
+        with self.lock:
+            self.db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table name
+
+    def reset(self) -> None:
+        with self.lock:
+            for table in TABLES:
+                self.db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+
+
+def find_by_field(store: Store, kind: str, location_id: str, field: str, value) -> list[dict]:
+    """Documents of a location whose top-level JSON `field` equals `value` (SQLite json_extract scan)."""
+    assert field.isidentifier()
+    with store.lock:
+        rows = store.db.execute(
+            "SELECT data FROM objects WHERE kind=? AND location_id=? AND json_extract(data, ?) = ?"
+            " ORDER BY sort_ms, id",
+            (kind, location_id, f"$.{field}", value),
+        ).fetchall()
+    return [json.loads(r[0]) for r in rows]
