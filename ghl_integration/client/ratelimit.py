@@ -14,15 +14,16 @@ Two implementations share one interface:
 
 Both read GHL's ``X-RateLimit-*`` response headers (:meth:`RateLimiter.sync_headers`): when the server reports
 fewer remaining requests than we believe we have (someone else uses the same app quota, or our state was lost),
-placeholder entries are added so we slow down to the server's view. A 429 marks the window as full.
+placeholder entries are added so we slow down to the server's view. A 429 holds every process off the key
+for the retry delay (:meth:`RateLimiter.hold`).
 """
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -62,7 +63,8 @@ return {1, tonumber(entry[2]) + window - now + 1}
 """
 
 # Bring our view in line with the server's. ARGV: limit, window_ms, server_remaining (-1 = unknown), tolerance,
-# daily_limit, server_daily_remaining (-1 = unknown), member prefix.  Returns the number of placeholders added.
+# daily_limit, server_daily_remaining (-1 = unknown), member prefix, hold_ms (-1 = placeholders live a whole window,
+# else they expire hold_ms from now).  Returns the number of placeholders added.
 SYNC_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -78,8 +80,13 @@ if remaining >= 0 then
   local local_remaining = limit - redis.call('ZCARD', KEYS[1])
   local gap = local_remaining - remaining
   if gap > tolerance then
+    local score = now
+    local hold = tonumber(ARGV[8])
+    if hold >= 0 then
+      score = now - window + hold
+    end
     for i = 1, gap do
-      redis.call('ZADD', KEYS[1], now, ARGV[7] .. ':' .. i)
+      redis.call('ZADD', KEYS[1], score, ARGV[7] .. ':' .. i)
     end
     redis.call('PEXPIRE', KEYS[1], window + 1000)
     added = gap
@@ -193,15 +200,20 @@ class RateLimiter:
                 "ghl.ratelimit.sync", extra={"ratelimit_key": key, "server_remaining": remaining, "added": added}
             )
 
-    def mark_exhausted(self, key: str) -> None:
-        """GHL answered 429: treat the burst window as full from now on."""
-        self._sync(key, 0, 0, -1)
+    def hold(self, key: str, seconds: float) -> None:
+        """GHL answered 429: no request for ``key`` may start for ``seconds``, in any process sharing the limiter.
+
+        Implemented by filling the window with placeholders that expire ``seconds`` from now.
+        """
+        hold_ms = max(0, min(int(seconds * 1000), self.config.window_ms))
+        self._sync(key, 0, 0, -1, hold_ms)
+        logger.info("ghl.ratelimit.hold", extra={"ratelimit_key": key, "hold_s": round(hold_ms / 1000, 3)})
 
     # Implementations: return (state, wait_ms) / placeholders added.
     def _try_acquire(self, key: str) -> tuple[int, int]:
         raise NotImplementedError
 
-    def _sync(self, key: str, remaining: int, tolerance: int, daily_remaining: int) -> int:
+    def _sync(self, key: str, remaining: int, tolerance: int, daily_remaining: int, hold_ms: int = -1) -> int:
         raise NotImplementedError
 
 
@@ -209,7 +221,7 @@ class _LocalState:
     __slots__ = ("entries", "day", "used")
 
     def __init__(self) -> None:
-        self.entries: deque[float] = deque()
+        self.entries: list[float] = []  # start times, sorted
         self.day = -1
         self.used = 0
 
@@ -226,8 +238,9 @@ class LocalRateLimiter(RateLimiter):
     def _state(self, key: str, now: float) -> _LocalState:
         state = self._states.setdefault(key, _LocalState())
         window = self.config.window_ms / 1000.0
-        while state.entries and state.entries[0] <= now - window:
-            state.entries.popleft()
+        expired = bisect.bisect_right(state.entries, now - window)
+        if expired:
+            del state.entries[:expired]
         day = int(self._wall_clock() // DAY_S)
         if day != state.day:
             state.day, state.used = day, 0
@@ -246,7 +259,7 @@ class LocalRateLimiter(RateLimiter):
             frees_at = state.entries[len(state.entries) - self.config.limit] + self.config.window_ms / 1000.0
             return 1, int((frees_at - now) * 1000) + 1
 
-    def _sync(self, key: str, remaining: int, tolerance: int, daily_remaining: int) -> int:
+    def _sync(self, key: str, remaining: int, tolerance: int, daily_remaining: int, hold_ms: int = -1) -> int:
         with self._lock:
             now = self._clock()
             state = self._state(key, now)
@@ -254,7 +267,9 @@ class LocalRateLimiter(RateLimiter):
             if remaining >= 0:
                 gap = (self.config.limit - len(state.entries)) - remaining
                 if gap > tolerance:
-                    state.entries.extend([now] * gap)
+                    score = now if hold_ms < 0 else now - (self.config.window_ms - hold_ms) / 1000.0
+                    for _ in range(gap):
+                        bisect.insort(state.entries, score)
                     added = gap
             if daily_remaining >= 0:
                 state.used = max(state.used, self.config.daily_limit - daily_remaining)
@@ -312,7 +327,7 @@ class RedisRateLimiter(RateLimiter):
                 self._redis_failed(exc)
         return self._fallback._try_acquire(key)
 
-    def _sync(self, key: str, remaining: int, tolerance: int, daily_remaining: int) -> int:
+    def _sync(self, key: str, remaining: int, tolerance: int, daily_remaining: int, hold_ms: int = -1) -> int:
         import redis
 
         if self._redis_ok():
@@ -324,12 +339,13 @@ class RedisRateLimiter(RateLimiter):
                 self.config.daily_limit,
                 daily_remaining,
                 f"sync:{uuid.uuid4().hex}",
+                hold_ms,
             ]
             try:
                 return int(self._sync_script(keys=self._keys(key), args=args))
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 self._redis_failed(exc)
-        return self._fallback._sync(key, remaining, tolerance, daily_remaining)
+        return self._fallback._sync(key, remaining, tolerance, daily_remaining, hold_ms)
 
 
 _default_lock = threading.Lock()
