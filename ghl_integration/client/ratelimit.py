@@ -135,7 +135,7 @@ class RateLimitConfig:
 
 
 def _header_int(headers: Mapping[str, str], name: str) -> int | None:
-    value = headers.get(name)
+    value = headers.get(name.lower())
     if value is None:
         return None
     try:
@@ -184,7 +184,8 @@ class RateLimiter:
             self._sleep(wait_s)
 
     def sync_headers(self, key: str, headers: Mapping[str, str]) -> None:
-        """Adjust to the ``X-RateLimit-*`` headers of a GHL response (case-insensitive mapping)."""
+        """Adjust to the ``X-RateLimit-*`` headers of a GHL response (names compared case-insensitively)."""
+        headers = {str(k).lower(): v for k, v in headers.items()}
         remaining = _header_int(headers, "X-RateLimit-Remaining")
         daily_remaining = _header_int(headers, "X-RateLimit-Daily-Remaining")
         if remaining is None and daily_remaining is None:

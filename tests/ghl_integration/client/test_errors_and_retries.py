@@ -1,4 +1,5 @@
 """Error mapping, the 401 refresh-once rule, and bounded retries with backoff (fake clock: no real waiting)."""
+
 import email.utils
 import logging
 
