@@ -272,3 +272,21 @@ def test_default_limiter_follows_redis_url(settings):
     limiter = default_rate_limiter()
     assert isinstance(limiter, RedisRateLimiter)
     assert default_rate_limiter() is limiter  # one per process, shared by every client
+
+
+def test_limits_advertised_by_ghl_are_adopted(clock):
+    # given: configured for GHL's 100 / 10 s, but the server says 5 per 1000 ms
+    limiter = LocalRateLimiter(RateLimitConfig(margin_ms=50), sleep=clock.sleep, clock=clock)
+    limiter.acquire("loc")
+    limiter.sync_headers(
+        "loc", {"X-RateLimit-Max": "5", "X-RateLimit-Interval-Milliseconds": "1000", "X-RateLimit-Remaining": "4"}
+    )
+
+    # when
+    for _ in range(5):
+        limiter.acquire("loc")
+
+    # then: the 6th start waited for the server's window (plus our margin)
+    assert limiter.limits("loc").limit == 5
+    assert sum(clock.sleeps) == pytest.approx(1.05, abs=0.01)
+    assert limiter.limits("other").limit == 100
