@@ -256,7 +256,11 @@ class GhlHttp:
         refreshed = False
         while True:
             if key and self.rate_limiter is not None:
-                self.rate_limiter.acquire(key)
+                try:
+                    self.rate_limiter.acquire(key)
+                except GhlRateLimited as exc:
+                    exc.method, exc.path = method, path
+                    raise
             headers = {"Accept": "application/json"}
             if version:
                 headers["Version"] = version

@@ -17,6 +17,7 @@ from ghl_integration.client import (
     GhlValidationError,
 )
 from ghl_integration.client.base import parse_retry_after
+from tests.ghl_integration.openapi_contract import validate_response
 
 from .conftest import BASE_URL, FRESH_TOKEN, TOKEN, api_fixture
 
@@ -55,6 +56,7 @@ def test_error_statuses_map_to_typed_exceptions(client, rsps, status, fixture, h
     assert (exc.method, exc.path) == ("GET", "/contacts/ocQHyuzHvysMo5N5VsXc")
     assert len(rsps.calls) == 1  # 4xx and 500 are never retried
     assert_no_secret(exc)
+    validate_response("GET", "/contacts/ocQHyuzHvysMo5N5VsXc", status, api_fixture(fixture))
 
 
 def test_duplicate_contact_keeps_meta(client, rsps):
