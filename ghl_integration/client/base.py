@@ -256,7 +256,11 @@ class GhlHttp:
         refreshed = False
         while True:
             if key and self.rate_limiter is not None:
-                self.rate_limiter.acquire(key)
+                try:
+                    self.rate_limiter.acquire(key)
+                except GhlRateLimited as exc:
+                    exc.method, exc.path = method, path
+                    raise
             headers = {"Accept": "application/json"}
             if version:
                 headers["Version"] = version
@@ -310,10 +314,11 @@ class GhlHttp:
                 continue
 
             error = build_error(response, method=method, path=path, oauth=oauth)
+            delay = self._retry_delay(response, error, retries)
             if status == 429 and key and self.rate_limiter is not None:
-                self.rate_limiter.mark_exhausted(key)
+                # Every process sharing the limiter stays off this location until the retry delay has passed.
+                self.rate_limiter.hold(key, delay)
             if status in RETRY_STATUSES and (idempotent or status in NOT_PROCESSED_STATUSES):
-                delay = self._retry_delay(response, error, retries)
                 if self._may_retry(retries, started, delay):
                     retries += 1
                     self._log_retry(method, path, status, error.request_id, retries, delay)

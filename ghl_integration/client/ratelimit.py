@@ -14,15 +14,17 @@ Two implementations share one interface:
 
 Both read GHL's ``X-RateLimit-*`` response headers (:meth:`RateLimiter.sync_headers`): when the server reports
 fewer remaining requests than we believe we have (someone else uses the same app quota, or our state was lost),
-placeholder entries are added so we slow down to the server's view. A 429 marks the window as full.
+placeholder entries are added so we slow down to the server's view. A 429 holds every process off the key
+for the retry delay (:meth:`RateLimiter.hold`).
 """
+
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -62,7 +64,8 @@ return {1, tonumber(entry[2]) + window - now + 1}
 """
 
 # Bring our view in line with the server's. ARGV: limit, window_ms, server_remaining (-1 = unknown), tolerance,
-# daily_limit, server_daily_remaining (-1 = unknown), member prefix.  Returns the number of placeholders added.
+# daily_limit, server_daily_remaining (-1 = unknown), member prefix, hold_ms (-1 = placeholders live a whole window,
+# else they expire hold_ms from now).  Returns the number of placeholders added.
 SYNC_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -78,8 +81,13 @@ if remaining >= 0 then
   local local_remaining = limit - redis.call('ZCARD', KEYS[1])
   local gap = local_remaining - remaining
   if gap > tolerance then
+    local score = now
+    local hold = tonumber(ARGV[8])
+    if hold >= 0 then
+      score = now - window + hold
+    end
     for i = 1, gap do
-      redis.call('ZADD', KEYS[1], now, ARGV[7] .. ':' .. i)
+      redis.call('ZADD', KEYS[1], score, ARGV[7] .. ':' .. i)
     end
     redis.call('PEXPIRE', KEYS[1], window + 1000)
     added = gap
@@ -127,8 +135,17 @@ class RateLimitConfig:
         )
 
 
+@dataclass(frozen=True)
+class Limits:
+    """The limits in force for one key: configured, or learned from GHL's headers."""
+
+    limit: int
+    window_ms: int
+    daily_limit: int
+
+
 def _header_int(headers: Mapping[str, str], name: str) -> int | None:
-    value = headers.get(name)
+    value = headers.get(name.lower())
     if value is None:
         return None
     try:
@@ -150,6 +167,14 @@ class RateLimiter:
         self.config = config or RateLimitConfig()
         self._sleep = sleep
         self._clock = clock
+        self._learned: dict[str, Limits] = {}
+
+    def limits(self, key: str) -> Limits:
+        """Limits for ``key``: what GHL last advertised for it, else the configured ones."""
+        learned = self._learned.get(key)
+        if learned is not None:
+            return learned
+        return Limits(self.config.limit, self.config.window_ms, self.config.daily_limit)
 
     def acquire(self, key: str) -> float:
         """Block until a request for ``key`` may start; return the seconds waited.
@@ -177,7 +202,9 @@ class RateLimiter:
             self._sleep(wait_s)
 
     def sync_headers(self, key: str, headers: Mapping[str, str]) -> None:
-        """Adjust to the ``X-RateLimit-*`` headers of a GHL response (case-insensitive mapping)."""
+        """Adjust to the ``X-RateLimit-*`` headers of a GHL response (names compared case-insensitively)."""
+        headers = {str(k).lower(): v for k, v in headers.items()}
+        self._learn(key, headers)
         remaining = _header_int(headers, "X-RateLimit-Remaining")
         daily_remaining = _header_int(headers, "X-RateLimit-Daily-Remaining")
         if remaining is None and daily_remaining is None:
@@ -193,15 +220,44 @@ class RateLimiter:
                 "ghl.ratelimit.sync", extra={"ratelimit_key": key, "server_remaining": remaining, "added": added}
             )
 
-    def mark_exhausted(self, key: str) -> None:
-        """GHL answered 429: treat the burst window as full from now on."""
-        self._sync(key, 0, 0, -1)
+    def _learn(self, key: str, headers: Mapping[str, str]) -> None:
+        # GHL advertises its window (X-RateLimit-Max per X-RateLimit-Interval-Milliseconds) and daily quota; the
+        # server is the authority, so adopt them (a sandbox run with small limits, or GHL changing its numbers).
+        current = self.limits(key)
+        server_max = _header_int(headers, "X-RateLimit-Max")
+        interval_ms = _header_int(headers, "X-RateLimit-Interval-Milliseconds")
+        daily = _header_int(headers, "X-RateLimit-Limit-Daily")
+        learned = Limits(
+            server_max if server_max and server_max > 0 else current.limit,
+            interval_ms + self.config.margin_ms if interval_ms and interval_ms > 0 else current.window_ms,
+            daily if daily and daily > 0 else current.daily_limit,
+        )
+        if learned != current:
+            self._learned[key] = learned
+            logger.info(
+                "ghl.ratelimit.learned",
+                extra={
+                    "ratelimit_key": key,
+                    "limit": learned.limit,
+                    "window_ms": learned.window_ms,
+                    "daily_limit": learned.daily_limit,
+                },
+            )
+
+    def hold(self, key: str, seconds: float) -> None:
+        """GHL answered 429: no request for ``key`` may start for ``seconds``, in any process sharing the limiter.
+
+        Implemented by filling the window with placeholders that expire ``seconds`` from now.
+        """
+        hold_ms = max(0, min(int(seconds * 1000), self.limits(key).window_ms))
+        self._sync(key, 0, 0, -1, hold_ms)
+        logger.info("ghl.ratelimit.hold", extra={"ratelimit_key": key, "hold_s": round(hold_ms / 1000, 3)})
 
     # Implementations: return (state, wait_ms) / placeholders added.
     def _try_acquire(self, key: str) -> tuple[int, int]:
         raise NotImplementedError
 
-    def _sync(self, key: str, remaining: int, tolerance: int, daily_remaining: int) -> int:
+    def _sync(self, key: str, remaining: int, tolerance: int, daily_remaining: int, hold_ms: int = -1) -> int:
         raise NotImplementedError
 
 
@@ -209,7 +265,7 @@ class _LocalState:
     __slots__ = ("entries", "day", "used")
 
     def __init__(self) -> None:
-        self.entries: deque[float] = deque()
+        self.entries: list[float] = []  # start times, sorted
         self.day = -1
         self.used = 0
 
@@ -225,9 +281,10 @@ class LocalRateLimiter(RateLimiter):
 
     def _state(self, key: str, now: float) -> _LocalState:
         state = self._states.setdefault(key, _LocalState())
-        window = self.config.window_ms / 1000.0
-        while state.entries and state.entries[0] <= now - window:
-            state.entries.popleft()
+        window = self.limits(key).window_ms / 1000.0
+        expired = bisect.bisect_right(state.entries, now - window)
+        if expired:
+            del state.entries[:expired]
         day = int(self._wall_clock() // DAY_S)
         if day != state.day:
             state.day, state.used = day, 0
@@ -237,27 +294,31 @@ class LocalRateLimiter(RateLimiter):
         with self._lock:
             now = self._clock()
             state = self._state(key, now)
-            if state.used >= self.config.daily_limit:
+            limits = self.limits(key)
+            if state.used >= limits.daily_limit:
                 return 2, int(((state.day + 1) * DAY_S - self._wall_clock()) * 1000)
-            if len(state.entries) < self.config.limit:
+            if len(state.entries) < limits.limit:
                 state.entries.append(now)
                 state.used += 1
                 return 0, 0
-            frees_at = state.entries[len(state.entries) - self.config.limit] + self.config.window_ms / 1000.0
+            frees_at = state.entries[len(state.entries) - limits.limit] + limits.window_ms / 1000.0
             return 1, int((frees_at - now) * 1000) + 1
 
-    def _sync(self, key: str, remaining: int, tolerance: int, daily_remaining: int) -> int:
+    def _sync(self, key: str, remaining: int, tolerance: int, daily_remaining: int, hold_ms: int = -1) -> int:
         with self._lock:
             now = self._clock()
             state = self._state(key, now)
+            limits = self.limits(key)
             added = 0
             if remaining >= 0:
-                gap = (self.config.limit - len(state.entries)) - remaining
+                gap = (limits.limit - len(state.entries)) - remaining
                 if gap > tolerance:
-                    state.entries.extend([now] * gap)
+                    score = now if hold_ms < 0 else now - (limits.window_ms - hold_ms) / 1000.0
+                    for _ in range(gap):
+                        bisect.insort(state.entries, score)
                     added = gap
             if daily_remaining >= 0:
-                state.used = max(state.used, self.config.daily_limit - daily_remaining)
+                state.used = max(state.used, limits.daily_limit - daily_remaining)
             return added
 
 
@@ -275,6 +336,7 @@ class RedisRateLimiter(RateLimiter):
         super().__init__(config, **kw)
         self._redis = redis_client
         self._fallback = fallback or LocalRateLimiter(self.config, sleep=self._sleep, clock=self._clock)
+        self._fallback._learned = self._learned  # what GHL advertised holds whichever store is in use
         self._acquire_script = redis_client.register_script(ACQUIRE_LUA)
         self._sync_script = redis_client.register_script(SYNC_LUA)
         self._down_until = 0.0
@@ -304,7 +366,8 @@ class RedisRateLimiter(RateLimiter):
         import redis
 
         if self._redis_ok():
-            args = [self.config.limit, self.config.window_ms, self.config.daily_limit, uuid.uuid4().hex]
+            limits = self.limits(key)
+            args = [limits.limit, limits.window_ms, limits.daily_limit, uuid.uuid4().hex]
             try:
                 state, wait_ms = self._acquire_script(keys=self._keys(key), args=args)
                 return int(state), int(wait_ms)
@@ -312,24 +375,26 @@ class RedisRateLimiter(RateLimiter):
                 self._redis_failed(exc)
         return self._fallback._try_acquire(key)
 
-    def _sync(self, key: str, remaining: int, tolerance: int, daily_remaining: int) -> int:
+    def _sync(self, key: str, remaining: int, tolerance: int, daily_remaining: int, hold_ms: int = -1) -> int:
         import redis
 
         if self._redis_ok():
+            limits = self.limits(key)
             args = [
-                self.config.limit,
-                self.config.window_ms,
+                limits.limit,
+                limits.window_ms,
                 remaining,
                 tolerance,
-                self.config.daily_limit,
+                limits.daily_limit,
                 daily_remaining,
                 f"sync:{uuid.uuid4().hex}",
+                hold_ms,
             ]
             try:
                 return int(self._sync_script(keys=self._keys(key), args=args))
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 self._redis_failed(exc)
-        return self._fallback._sync(key, remaining, tolerance, daily_remaining)
+        return self._fallback._sync(key, remaining, tolerance, daily_remaining, hold_ms)
 
 
 _default_lock = threading.Lock()
