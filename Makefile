@@ -22,6 +22,8 @@ run: install
 	@echo ""
 	@echo "  AgentLevel is starting on http://127.0.0.1:$${PORT:-8000}/"
 	@echo "  Log in as demo-owner / demo-password (org owner); staff admin: admin / admin-password at /admin/."
+	@echo "  A local GoHighLevel sandbox runs on http://127.0.0.1:$${GHL_SANDBOX_PORT:-8100}/ (demo location"
+	@echo "  'AgentLevel Demo Dental'); Connect GoHighLevel from your organization's settings page."
 	@echo "  Ctrl-C stops every process."
 	@echo ""
 	DEBUG=$${DEBUG:-1} PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
