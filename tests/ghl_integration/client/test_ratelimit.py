@@ -290,3 +290,16 @@ def test_limits_advertised_by_ghl_are_adopted(clock):
     assert limiter.limits("loc").limit == 5
     assert sum(clock.sleeps) == pytest.approx(1.05, abs=0.01)
     assert limiter.limits("other").limit == 100
+
+
+@needs_redis
+def test_limits_learned_by_one_process_apply_to_all(redis_prefix):
+    config = RateLimitConfig(limit=100, window_s=10.0, margin_ms=0, max_wait_s=0.05, key_prefix=redis_prefix)
+    first = RedisRateLimiter.from_url(REDIS_URL, config)
+    first.sync_headers("loc", {"X-RateLimit-Max": "3", "X-RateLimit-Interval-Milliseconds": "5000"})
+
+    other = RedisRateLimiter.from_url(REDIS_URL, config)  # has seen no header itself
+    for _ in range(3):
+        other.acquire("loc")
+    with pytest.raises(GhlRateLimited):
+        other.acquire("loc")
