@@ -1,9 +1,10 @@
 """GoHighLevel API client. See README.md in this package.
 
-    client = GhlClient(location_id="loc_123", token_provider=provider)
-    for contact in client.contacts.iter_search(filters=[{"field": "tags", "operator": "eq", "value": "vip"}]):
-        ...
+client = GhlClient(location_id="loc_123", token_provider=provider)
+for contact in client.contacts.iter_search(filters=[{"field": "tags", "operator": "eq", "value": "vip"}]):
+    ...
 """
+
 from __future__ import annotations
 
 import random

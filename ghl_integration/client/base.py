@@ -16,6 +16,7 @@ Retries use exponential backoff with full jitter, honour ``Retry-After`` (second
 without it wait ``X-RateLimit-Interval-Milliseconds`` (scaled by jitter in [0.5, 1]). They are bounded in attempts
 and in total time (``GHL_RETRY_MAX_ATTEMPTS``, ``GHL_RETRY_MAX_TOTAL_S``).
 """
+
 from __future__ import annotations
 
 import email.utils
@@ -273,9 +274,7 @@ class GhlHttp:
                     method, url, params=params, json=json, data=form, headers=headers, timeout=self.timeout
                 )
             except requests.RequestException as exc:
-                error = GhlNetworkError(
-                    f"{type(exc).__name__} talking to GHL", method=method, path=path
-                )
+                error = GhlNetworkError(f"{type(exc).__name__} talking to GHL", method=method, path=path)
                 retry_ok = idempotent or _request_not_sent(exc)
                 delay = self._backoff(retries)
                 if retry_ok and self._may_retry(retries, started, delay):

@@ -3,6 +3,7 @@
 Times in queries are epoch milliseconds; pass ``datetime`` (aware) or ints. Appointment bodies use ISO 8601 with
 an offset (``2021-06-23T03:30:00+05:30``).
 """
+
 from __future__ import annotations
 
 import re

@@ -4,6 +4,7 @@ Writes take GHL's own field names (camelCase), e.g. ``{"firstName": "Ada", "emai
 "customFields": [{"id": "...", "field_value": "..."}]}``; reads return GHL's contact object, whose custom fields
 come back as ``[{"id", "value"}]``. ``tags`` on update/upsert *replaces* the list: use ``add_tags``/``remove_tags``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence

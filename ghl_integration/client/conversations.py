@@ -3,6 +3,7 @@
 Sending is a non-idempotent POST: it is retried on 429/503 (not processed) and when the request never left, but
 not after a read timeout — a duplicate SMS is worse than a send the caller sees failing.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence

@@ -5,6 +5,7 @@ response came back), GHL's parsed error ``body``, the ``request_id`` (GHL's ``tr
 and ``method`` + ``path`` (no query string). None of them ever holds the bearer token, a refresh token, a client
 secret or an authorization code: the request body and headers are deliberately not kept.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Locations (sub-accounts) and their custom fields (``Version: 2021-07-28``). REFERENCE.md §g."""
+
 from __future__ import annotations
 
 from .base import Resource, seg

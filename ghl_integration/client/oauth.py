@@ -9,6 +9,7 @@ refreshes per connection (row lock) and persist the new pair atomically.
 ``/oauth/locationToken`` and ``/oauth/installedLocations`` need an agency (Company) token, passed as a
 ``token_provider`` like :class:`~ghl_integration.client.GhlClient` takes; they count against the company's quota.
 """
+
 from __future__ import annotations
 
 import random

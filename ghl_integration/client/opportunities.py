@@ -3,6 +3,7 @@
 Note GHL's ``GET /opportunities/search`` takes snake_case query names (``location_id``, ``pipeline_id`` ...)
 while every body uses camelCase.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
@@ -64,7 +65,9 @@ class OpportunitiesApi(Resource):
 
         def fetch(cursor: dict[str, Any]) -> dict[str, Any]:
             return self.search(
-                limit=page_size, start_after=cursor.get("startAfter"), start_after_id=cursor.get("startAfterId"),
+                limit=page_size,
+                start_after=cursor.get("startAfter"),
+                start_after_id=cursor.get("startAfterId"),
                 **filters,
             )
 

@@ -3,6 +3,7 @@ cursors. Each takes a ``fetch`` callable that requests one page given the cursor
 body; each yields items and stops on an empty page, a short page, or a missing cursor. ``max_pages`` is a guard
 against a server that keeps returning the same cursor.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator

@@ -35,15 +35,22 @@ logger = logging.getLogger(__name__)
 REDIS_RETRY_AFTER_S = 30.0
 DAY_S = 86_400
 
-# KEYS[1] sliding-window zset, KEYS[2] daily counter prefix.
+# Limits GHL advertised (stored by any process in the KEYS[3] hash) win over the configured ones in ARGV.
+LIMITS_LUA = """
+local learned = redis.call('HMGET', KEYS[3], 'limit', 'window_ms', 'daily_limit')
+local limit = tonumber(learned[1] or ARGV[1])
+local window = tonumber(learned[2] or ARGV[2])
+local daily = tonumber(learned[3] or ARGV[3])
+"""
+
+# KEYS[1] sliding-window zset, KEYS[2] daily counter prefix, KEYS[3] learned limits hash.
 # ARGV: limit, window_ms (incl. margin), daily_limit, member.  Returns {state, wait_ms}:
 # state 0 = acquired, 1 = burst window full, 2 = daily quota spent.
-ACQUIRE_LUA = """
+ACQUIRE_LUA = (
+    LIMITS_LUA
+    + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local daily = tonumber(ARGV[3])
 local day = math.floor(tonumber(t[1]) / 86400)
 local dkey = KEYS[2] .. ':' .. day
 local used = tonumber(redis.call('GET', dkey) or '0')
@@ -62,18 +69,18 @@ end
 local entry = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
 return {1, tonumber(entry[2]) + window - now + 1}
 """
+)
 
-# Bring our view in line with the server's. ARGV: limit, window_ms, server_remaining (-1 = unknown), tolerance,
-# daily_limit, server_daily_remaining (-1 = unknown), member prefix, hold_ms (-1 = placeholders live a whole window,
+# Bring our view in line with the server's. ARGV: limit, window_ms, daily_limit, server_remaining (-1 = unknown),
+# tolerance, server_daily_remaining (-1 = unknown), member prefix, hold_ms (-1 = placeholders live a whole window,
 # else they expire hold_ms from now).  Returns the number of placeholders added.
-SYNC_LUA = """
+SYNC_LUA = (
+    LIMITS_LUA
+    + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local remaining = tonumber(ARGV[3])
-local tolerance = tonumber(ARGV[4])
-local daily = tonumber(ARGV[5])
+local remaining = tonumber(ARGV[4])
+local tolerance = tonumber(ARGV[5])
 local daily_remaining = tonumber(ARGV[6])
 local added = 0
 if remaining >= 0 then
@@ -103,6 +110,7 @@ if daily_remaining >= 0 then
 end
 return added
 """
+)
 
 
 @dataclass(frozen=True)
@@ -350,7 +358,32 @@ class RedisRateLimiter(RateLimiter):
 
     def _keys(self, key: str) -> list[str]:
         base = f"{self.config.key_prefix}:{key}"
-        return [f"{base}:win", f"{base}:day"]
+        return [f"{base}:win", f"{base}:day", f"{base}:limits"]
+
+    def _learn(self, key: str, headers: Mapping[str, str]) -> None:
+        import redis
+
+        before = self._learned.get(key)
+        super()._learn(key, headers)
+        learned = self._learned.get(key)
+        if learned is None or learned == before or not self._redis_ok():
+            return
+        # Share what GHL advertised with every process, so none runs on stale limits.
+        limits_key = self._keys(key)[2]
+        try:
+            pipe = self._redis.pipeline()
+            pipe.hset(
+                limits_key,
+                mapping={
+                    "limit": learned.limit,
+                    "window_ms": learned.window_ms,
+                    "daily_limit": learned.daily_limit,
+                },
+            )
+            pipe.pexpire(limits_key, DAY_S * 1000)
+            pipe.execute()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            self._redis_failed(exc)
 
     def _redis_ok(self) -> bool:
         return self._clock() >= self._down_until
@@ -383,9 +416,9 @@ class RedisRateLimiter(RateLimiter):
             args = [
                 limits.limit,
                 limits.window_ms,
+                limits.daily_limit,
                 remaining,
                 tolerance,
-                limits.daily_limit,
                 daily_remaining,
                 f"sync:{uuid.uuid4().hex}",
                 hold_ms,

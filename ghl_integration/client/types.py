@@ -3,6 +3,7 @@
 They are documentation and type-checking aids only: values are plain dicts, unknown keys (``traceId``, fields GHL
 adds later) are kept, and every key is optional because GHL omits empty ones.
 """
+
 from __future__ import annotations
 
 from typing import Any, TypedDict

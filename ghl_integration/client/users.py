@@ -3,6 +3,7 @@
 A location token lists its users with ``GET /users/?locationId=`` (marked deprecated by GHL but the only listing
 a sub-account token may call); ``GET /users/search`` needs ``companyId`` (agency scope) and pages by offset.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -3,11 +3,13 @@ import json
 import random
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import responses
 
 from ghl_integration.client import GhlClient, LocalRateLimiter, RateLimitConfig, RetryPolicy
+from tests.ghl_integration.openapi_contract import find_operation, validate_prepared_request
 
 API_FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ghl" / "api"
 BASE_URL = "https://ghl.test"
@@ -89,7 +91,21 @@ def client(token_provider, limiter, clock, retry_policy):
     )
 
 
+# Known spec gaps (REFERENCE.md §i) the client departs on, per operation: used to check every request any test
+# sends through `rsps`. The per-operation tests in test_requests.py name them case by case.
+KNOWN_GAPS_BY_OPERATION = {
+    "search-contacts-advanced": ("contacts-search-body-untyped",),
+    "send-a-new-message": ("send-message-subtype-status",),
+    "get-messages": ("messages-type-comma-list",),
+    "Upsert-opportunity": ("opportunity-upsert-2025", "object-typed-scalar"),
+}
+
+
 @pytest.fixture
 def rsps():
+    """`responses` mock; at teardown every request the client sent is checked against GHL's OpenAPI specs."""
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         yield mock
+        for call in mock.calls:
+            operation, _ = find_operation(call.request.method, urlsplit(call.request.url).path)
+            validate_prepared_request(call.request, gaps=KNOWN_GAPS_BY_OPERATION.get(operation.operation_id, ()))

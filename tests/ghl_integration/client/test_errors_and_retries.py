@@ -270,3 +270,13 @@ def test_logs_use_stable_keys_and_never_contain_the_token(client, rsps, caplog):
     assert {"ghl.client.request", "ghl.client.token-refresh", "ghl.client.retry", "ghl.client.error"} <= set(messages)
     for record in caplog.records:
         assert TOKEN not in str(record.__dict__) and FRESH_TOKEN not in str(record.__dict__)
+
+
+def test_errors_survive_pickling_for_task_queues():
+    import pickle
+
+    exc = GhlValidationError(
+        "dup", status=400, body=api_fixture("error_400_duplicate_contact"), request_id="r1", method="POST", path="/x"
+    )
+    copy = pickle.loads(pickle.dumps(exc))
+    assert (copy.status, copy.request_id, copy.duplicate_contact_id) == (400, "r1", "ocQHyuzHvysMo5N5VsXc")

@@ -9,11 +9,14 @@ import uuid
 
 import pytest
 import redis
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from ghl_integration.client import GhlRateLimited, LocalRateLimiter, RateLimitConfig, RedisRateLimiter
 from ghl_integration.client.ratelimit import default_rate_limiter
 
-from .conftest import BASE_URL, api_fixture
+from .conftest import BASE_URL, FakeClock, api_fixture
 
 REDIS_URL = os.environ.get("GHL_TEST_REDIS_URL", "redis://127.0.0.1:6379/3")
 CLOSED_PORT_URL = "redis://127.0.0.1:1/3"
@@ -290,3 +293,34 @@ def test_limits_advertised_by_ghl_are_adopted(clock):
     assert limiter.limits("loc").limit == 5
     assert sum(clock.sleeps) == pytest.approx(1.05, abs=0.01)
     assert limiter.limits("other").limit == 100
+
+
+@needs_redis
+def test_limits_learned_by_one_process_apply_to_all(redis_prefix):
+    config = RateLimitConfig(limit=100, window_s=10.0, margin_ms=0, max_wait_s=0.05, key_prefix=redis_prefix)
+    first = RedisRateLimiter.from_url(REDIS_URL, config)
+    first.sync_headers("loc", {"X-RateLimit-Max": "3", "X-RateLimit-Interval-Milliseconds": "5000"})
+
+    other = RedisRateLimiter.from_url(REDIS_URL, config)  # has seen no header itself
+    for _ in range(3):
+        other.acquire("loc")
+    with pytest.raises(GhlRateLimited):
+        other.acquire("loc")
+
+
+@hypothesis_settings(max_examples=60, deadline=None)
+@given(
+    gaps=st.lists(st.floats(min_value=0, max_value=0.3), min_size=1, max_size=120),
+    syncs=st.lists(st.integers(min_value=0, max_value=10), max_size=20),
+)
+def test_property_no_pattern_of_calls_breaks_the_window(gaps, syncs):
+    clock = FakeClock()
+    limiter = LocalRateLimiter(RateLimitConfig(limit=10, window_s=1.0, margin_ms=0), sleep=clock.sleep, clock=clock)
+    starts = []
+    for n, gap in enumerate(gaps):
+        clock.now += gap
+        limiter.acquire("loc")
+        starts.append(clock())
+        if n < len(syncs):
+            limiter.sync_headers("loc", {"X-RateLimit-Remaining": str(syncs[n])})
+    assert_sliding_window(starts, 10, 1.0)
