@@ -70,7 +70,7 @@ def opportunity_create(sandbox, location_id: str, data: dict) -> dict:
     doc = {"id": new_id(), "name": data["name"], "monetaryValue": float(data.get("monetaryValue") or 0),
            "pipelineId": data["pipelineId"], "pipelineStageId": stage, "assignedTo": data.get("assignedTo"),
            "status": data["status"], "source": data.get("source"), "lastStatusChangeAt": now,
-           "lastStageChangeAt": now, "lastActionDate": now, "indexVersion": 1, "createdAt": now, "updatedAt": now,
+           "lastStageChangeAt": now, "lastActionDate": now, "createdAt": now, "updatedAt": now,
            "contactId": contact["id"], "locationId": location_id, "lostReasonId": data.get("lostReasonId"),
            "customFields": _custom(store, location_id, data.get("customFields"), []), "followers": []}
     save(store, doc)
@@ -99,9 +99,8 @@ def opportunity_update(sandbox, doc: dict, data: dict) -> dict:
     if before["pipelineStageId"] != doc["pipelineStageId"]:
         doc["lastStageChangeAt"] = now
     doc["updatedAt"] = doc["lastActionDate"] = now
-    doc["indexVersion"] = doc.get("indexVersion", 1) + 1
     save(store, doc)
-    changed = [k for k in doc if k not in ("updatedAt", "lastActionDate", "indexVersion", "lastStatusChangeAt",
+    changed = [k for k in doc if k not in ("updatedAt", "lastActionDate", "lastStatusChangeAt",
                                            "lastStageChangeAt") and before.get(k) != doc.get(k)]
     specific = [SPECIFIC_EVENTS[k] for k in SPECIFIC_EVENTS if k in changed]
     if changed and (sandbox.config["webhooks"]["emit_generic_update"] or len(specific) < len(changed)):
