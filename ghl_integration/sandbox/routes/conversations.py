@@ -169,7 +169,7 @@ def list_messages(ctx):
     inner = {"lastMessageId": page[-1]["id"] if page else None, "nextPage": len(msgs) > limit,
              "messages": [_message_out(m) for m in page]}
     # Wrapped form (spec-2025 and the long-standing docs) by default; the 2026 spec shows it flat [gap §i.3].
-    if ctx.sandbox.config.snapshot().get("messages_flat"):
+    if ctx.sandbox.config["messages_flat"]:
         return 200, inner
     return 200, {"messages": inner}
 

@@ -176,3 +176,23 @@ def test_delay_fault_does_not_block_api(sandbox, api):
         assert rx.received == []
         rx.wait_for(1, timeout=3)
         assert len(rx.received) == 1
+
+
+def test_no_retry_after_timeout(sandbox, api):
+    with WebhookReceiver(statuses=[429], delay_s=0.5) as rx:
+        sandbox.control.webhooks(urls=[rx.url], timeout_s=0.2, retry_spacing_s=0.01, retry_jitter_s=0)
+        api.post("/contacts/", json={"locationId": LOC, "firstName": "Slow"})
+        assert sandbox.control.wait_webhooks(timeout=5)
+        time.sleep(0.1)
+        log = sandbox.control.webhook_deliveries(type="ContactCreate")
+        assert [(d["status"], d["error"], d["outcome"]) for d in log] == [(None, "timeout", "failed")]
+        assert len(rx.received) == 1
+
+
+def test_every_delivery_goes_to_every_configured_url(sandbox, api):
+    with WebhookReceiver() as a, WebhookReceiver() as b:
+        sandbox.control.webhooks(urls=[a.url, b.url])
+        api.post("/contacts/", json={"locationId": LOC, "firstName": "Both"})
+        sandbox.control.wait_webhooks()
+        assert [e["webhookId"] for e in a.events()] == [e["webhookId"] for e in b.events()]
+        assert len(sandbox.control.webhook_deliveries(outcome="delivered")) == 2
