@@ -23,6 +23,14 @@ SPECIFIC_EVENTS = {"pipelineStageId": "OpportunityStageUpdate", "status": "Oppor
                    "monetaryValue": "OpportunityMonetaryValueUpdate", "assignedTo": "OpportunityAssignedToUpdate"}
 
 
+def _money(value) -> int | float:
+    try:
+        number = float(value or 0)
+    except (TypeError, ValueError):
+        raise unprocessable("monetaryValue must be a number")
+    return int(number) if number.is_integer() else number
+
+
 # -- services --------------------------------------------------------------------------------------------
 def _pipeline_stage(store, location_id: str, pipeline_id: str, stage_id: str | None) -> str:
     pipeline = store.get("pipeline", pipeline_id or "")
@@ -67,7 +75,7 @@ def opportunity_create(sandbox, location_id: str, data: dict) -> dict:
             if opp["contactId"] == contact["id"] and opp["pipelineId"] == data["pipelineId"]:
                 raise bad_request("Can not create duplicate opportunity for the contact.")
     now = iso()
-    doc = {"id": new_id(), "name": data["name"], "monetaryValue": float(data.get("monetaryValue") or 0),
+    doc = {"id": new_id(), "name": data["name"], "monetaryValue": _money(data.get("monetaryValue")),
            "pipelineId": data["pipelineId"], "pipelineStageId": stage, "assignedTo": data.get("assignedTo"),
            "status": data["status"], "source": data.get("source"), "lastStatusChangeAt": now,
            "lastStageChangeAt": now, "lastActionDate": now, "createdAt": now, "updatedAt": now,
@@ -88,7 +96,7 @@ def opportunity_update(sandbox, doc: dict, data: dict) -> dict:
         stage = clean.get("pipelineStageId", doc["pipelineStageId"] if pipeline_id == doc["pipelineId"] else None)
         clean["pipelineStageId"] = _pipeline_stage(store, doc["locationId"], pipeline_id, stage)
     if "monetaryValue" in clean:
-        clean["monetaryValue"] = float(clean["monetaryValue"] or 0)
+        clean["monetaryValue"] = _money(clean["monetaryValue"])
     before = dict(doc)
     doc.update(clean)
     if data.get("customFields") is not None:
