@@ -196,3 +196,29 @@ def test_every_delivery_goes_to_every_configured_url(sandbox, api):
         sandbox.control.wait_webhooks()
         assert [e["webhookId"] for e in a.events()] == [e["webhookId"] for e in b.events()]
         assert len(sandbox.control.webhook_deliveries(outcome="delivered")) == 2
+
+
+def test_email_and_status_payloads_match_examples(sandbox, api):
+    contact = api.post("/contacts/", json={"locationId": LOC, "firstName": "Mail",
+                                           "email": "mail@example.com"}).json()["contact"]
+    pipeline = api.get("/opportunities/pipelines", params={"locationId": LOC}).json()["pipelines"][0]
+    opp = api.post("/opportunities/", json={"locationId": LOC, "pipelineId": pipeline["id"], "name": "D",
+                                            "status": "open", "contactId": contact["id"]}).json()["opportunity"]
+    with WebhookReceiver() as rx:
+        sandbox.control.webhooks(urls=[rx.url])
+        api.post("/conversations/messages", json={"type": "Email", "contactId": contact["id"], "subject": "Hi",
+                                                  "html": "<p>Hi</p>"})
+        api.put(f"/opportunities/{opp['id']}/status", json={"status": "won"})
+        api.put(f"/opportunities/{opp['id']}", json={"assignedTo": c.DEMO_USER_ID})
+        sandbox.control.wait_webhooks()
+
+        email = rx.events("OutboundMessage")[0]
+        variant = json.loads((EXAMPLES / "variants" / "OutboundMessage.Email.json").read_text())
+        assert set(variant) <= set(email)
+        assert set(email) <= set(variant) | _example_keys("OutboundMessage") | {"provider", "cc", "bcc", "attachments"}
+        assert email["to"] == ["mail@example.com"] and email["messageType"] == "Email"
+        types = [e["type"] for e in rx.events()]
+        assert types[1:] == ["OpportunityUpdate", "OpportunityStatusUpdate", "OpportunityUpdate",
+                             "OpportunityAssignedToUpdate"]
+        assert set(rx.events("OpportunityStatusUpdate")[0]) == _example_keys("OpportunityStatusUpdate")
+        assert rx.events("OpportunityStatusUpdate")[0]["status"] == "won"
