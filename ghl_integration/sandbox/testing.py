@@ -169,6 +169,7 @@ class SandboxProcess:
             cmd += ["--token-ttl", str(self.token_ttl)]
         env = dict(os.environ)
         env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+        Path(self.state).parent.mkdir(parents=True, exist_ok=True)
         self._stderr = open(self.state + ".log", "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,  # noqa: S603
                                      stderr=self._stderr, text=True)
