@@ -198,7 +198,9 @@ def _getter(doc: dict, field: str):
 
 def search_get(ctx):
     q = ctx.query
-    location_id = ctx.check_location(q.get("location_id"))
+    if not q.get("location_id"):  # snake_case here, unlike every other endpoint (REFERENCE.md §e)
+        raise unprocessable("location_id should not be empty")
+    location_id = ctx.check_location(q["location_id"])
     docs = ctx.store.list("opportunity", location_id)
     for param, key in (("pipeline_id", "pipelineId"), ("pipeline_stage_id", "pipelineStageId"),
                        ("contact_id", "contactId"), ("assigned_to", "assignedTo"), ("id", "id")):
