@@ -9,6 +9,8 @@ os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdefghijklmnop")
 os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "test-field-encryption-salt")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+# Tests sign webhook bodies with the sandbox dev keys, so trust them next to GHL's published keys.
+os.environ.setdefault("GHL_WEBHOOK_TRUST_SANDBOX_KEYS", "1")
 
 from .base import *  # noqa: E402,F403
 
