@@ -6,6 +6,7 @@
 
 All three are answered 200 by the endpoint (a 4xx/5xx would only bring retries, or lose the event).
 """
+
 from .handlers import app_lifecycle, appointments, contacts, conversations, opportunities
 from .handlers.base import Handler, HandlerRegistry
 

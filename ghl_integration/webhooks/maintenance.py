@@ -1,4 +1,5 @@
 """Periodic upkeep of the inbox: requeue stuck events, drain the spool, prune old rows and dedup keys."""
+
 import logging
 from datetime import timedelta
 

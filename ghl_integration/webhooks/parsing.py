@@ -8,6 +8,7 @@ Total functions: any JSON object gives an answer, whatever its field types. Quir
   which action it was);
 * anything else without a usable `type` is `unknown`.
 """
+
 import hashlib
 import json
 from dataclasses import dataclass

@@ -6,6 +6,7 @@ Status transitions (README.md):
 The claim is one conditional UPDATE, so two workers never run the same event at once; a claim held by a
 worker that died expires after GHL_WEBHOOK_LEASE_SECONDS and the requeue task hands the event out again.
 """
+
 import json
 import logging
 import random
@@ -47,13 +48,10 @@ def webhook_event_claim(*, event_id: int) -> int | None:
     """Take the event for this worker; returns the attempt number, or None when it is not ours to run."""
     now = timezone.now()
     claimable = Q(status__in=(S.RECEIVED, S.FAILED)) | Q(status=S.PROCESSING, lease_expires_at__lt=now)
-    claimed = (
-        WebhookEvent.objects.filter(claimable, pk=event_id)
-        .update(
-            status=S.PROCESSING,
-            attempts=F("attempts") + 1,
-            lease_expires_at=now + timedelta(seconds=settings.GHL_WEBHOOK_LEASE_SECONDS),
-        )
+    claimed = WebhookEvent.objects.filter(claimable, pk=event_id).update(
+        status=S.PROCESSING,
+        attempts=F("attempts") + 1,
+        lease_expires_at=now + timedelta(seconds=settings.GHL_WEBHOOK_LEASE_SECONDS),
     )
     if not claimed:
         return None
@@ -129,7 +127,8 @@ def webhook_event_process(*, event_id: int) -> ProcessOutcome:
             _finish(event, attempt, S.FAILED, error=error, retry_in=delay)
             webhook_event_enqueue(event_id=event.pk, countdown=delay)
         logger.warning(
-            "ghl.webhook.failed", extra={**log_extra, "error": error, "attempts": attempt, "retry_in": delay},
+            "ghl.webhook.failed",
+            extra={**log_extra, "error": error, "attempts": attempt, "retry_in": delay},
             exc_info=True,
         )
         return ProcessOutcome(status=S.FAILED, retry_in=delay)

@@ -1,4 +1,5 @@
 """Read-side queries of the webhook inbox."""
+
 from datetime import datetime, timedelta
 
 from django.db.models import Q, QuerySet

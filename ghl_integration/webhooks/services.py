@@ -3,6 +3,7 @@
 `webhook_receive` runs in the request; it does at most one INSERT on the happy path and never raises.
 Processing lives in `processing.py`, maintenance (requeue, spool drain, pruning) in `maintenance.py`.
 """
+
 import json
 import logging
 from dataclasses import dataclass, field
@@ -147,9 +148,7 @@ def webhook_receive(*, body: bytes, headers) -> ReceiveResult:
         webhook_rejection_count(reason="too-large")
         return ReceiveResult(413, {"error": "payload-too-large"})
 
-    check = verify_signature(
-        body, ed25519_signature=headers.get(ED25519_HEADER), rsa_signature=headers.get(RSA_HEADER)
-    )
+    check = verify_signature(body, ed25519_signature=headers.get(ED25519_HEADER), rsa_signature=headers.get(RSA_HEADER))
     if not check.valid:
         webhook_rejection_count(reason=check.reason)
         logger.info("ghl.webhook.rejected", extra={"reason": check.reason})

@@ -6,6 +6,7 @@
 GHL's own examples verify against `JSON.stringify(parsedBody)`, i.e. compact JSON. We verify the raw bytes
 first and, only if that fails, the compact re-serialisation of the parsed body.
 """
+
 import base64
 import binascii
 import json

@@ -6,6 +6,7 @@ task, and the `drain_webhook_spool` command for hosts without a worker) stores e
 dedup INSERT as the endpoint and deletes the file only after the row is committed (or found to be a
 duplicate). A file that cannot be read is moved to `rejected/` and logged, never deleted.
 """
+
 import base64
 import json
 import logging

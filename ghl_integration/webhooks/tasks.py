@@ -1,4 +1,5 @@
 """Celery tasks of the webhook inbox: thin wrappers that call one service each."""
+
 import logging
 
 from celery import shared_task

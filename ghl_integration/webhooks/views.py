@@ -3,6 +3,7 @@
 Authenticated by signature (no session, no CSRF). The answer is always JSON and never a 5xx: GHL treats a
 5xx as final and drops the event, and retries only a 429.
 """
+
 import logging
 
 from django.conf import settings

@@ -1,4 +1,5 @@
 """Drain this host's webhook spool into the inbox (for web hosts whose spool directory workers cannot see)."""
+
 from django.core.management.base import BaseCommand
 
 from ghl_integration.webhooks.maintenance import webhook_spool_drain

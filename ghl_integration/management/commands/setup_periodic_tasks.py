@@ -1,4 +1,5 @@
 """Write every django-celery-beat schedule of the product (idempotent: safe to run on each start)."""
+
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, PeriodicTask

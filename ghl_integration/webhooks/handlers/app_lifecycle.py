@@ -5,6 +5,7 @@ These are dispatched even when no active connection exists for the location (an 
 connection does; an agency-level UNINSTALL has no `locationId`). No handler yet: the OAuth/installation issue
 registers them here.
 """
+
 from .base import HandlerRegistry
 
 EVENTS = ("INSTALL", "UNINSTALL", "PLAN_CHANGE")

@@ -18,6 +18,7 @@ request) inside a database transaction that is rolled back if it raises:
   watermark already applied and drop older events (crm ExternalRef.remote_updated_at).
 * Never call the ORM directly: turn the payload into plain values and call `crm` services.
 """
+
 from collections.abc import Callable, Iterable
 from types import MappingProxyType
 from typing import Any

@@ -3,6 +3,7 @@
 No handler yet: the contact sync issue registers them here, e.g. `@registry.register("ContactCreate")`.
 Until then these events are stored and marked `ignored`.
 """
+
 from .base import HandlerRegistry
 
 EVENTS = ("ContactCreate", "ContactUpdate", "ContactDelete", "ContactTagUpdate", "ContactDndUpdate")

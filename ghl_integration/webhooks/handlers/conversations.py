@@ -5,6 +5,7 @@
 `ProviderOutboundMessage` is recognised by shape (its `type` is the channel). No handler yet: the messaging
 issue registers them here.
 """
+
 from .base import HandlerRegistry
 
 EVENTS = ("InboundMessage", "OutboundMessage", "ConversationUnreadUpdate", "ProviderOutboundMessage")

@@ -1,4 +1,5 @@
 """Opportunity events ("Opportunity*" webhook docs). No handler yet: the opportunity sync issue registers them."""
+
 from .base import HandlerRegistry
 
 EVENTS = (

@@ -1,4 +1,5 @@
 """Fixtures for the webhook inbox tests: signing with the sandbox dev keys, delivering, a recording broker."""
+
 import base64
 import json
 import uuid
@@ -77,21 +78,27 @@ def signed_headers(body: bytes, algorithm: str = "ed25519") -> dict:
 class RecordingBroker:
     """Stands in for Celery: records `apply_async` calls; `run_all()` executes them like a worker would."""
 
+    capture_on_commit: object = None
     sent: list = field(default_factory=list)
+
+    def run(self, event_id: int) -> str:
+        """Run the task body once, as a worker would; what it queues on commit is recorded."""
+        from ghl_integration.webhooks.tasks import process_webhook_event_task
+
+        with self.capture_on_commit(execute=True):
+            return process_webhook_event_task.run(event_id)
 
     def apply_async(self, args, countdown=None, **kwargs):
         self.sent.append((args[0], countdown))
 
     def run_all(self, max_rounds: int = 50) -> list:
-        from ghl_integration.webhooks.tasks import process_webhook_event_task
-
         results = []
         for _ in range(max_rounds):
             if not self.sent:
                 break
             batch, self.sent = self.sent, []
             for event_id, _countdown in batch:
-                results.append(process_webhook_event_task.run(event_id))
+                results.append(self.run(event_id))
         return results
 
     @property
@@ -100,10 +107,10 @@ class RecordingBroker:
 
 
 @pytest.fixture
-def broker():
+def broker(django_capture_on_commit_callbacks):
     from ghl_integration.webhooks.tasks import process_webhook_event_task
 
-    recorder = RecordingBroker()
+    recorder = RecordingBroker(capture_on_commit=django_capture_on_commit_callbacks)
     with mock.patch.object(process_webhook_event_task, "apply_async", side_effect=recorder.apply_async):
         yield recorder
 

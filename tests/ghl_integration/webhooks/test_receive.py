@@ -1,4 +1,5 @@
 """The endpoint: every documented payload in, forged ones out, dedup, the replay window, malformed input."""
+
 import json
 from datetime import timedelta
 
@@ -250,8 +251,9 @@ def test_url_without_trailing_slash_and_other_methods(client, deliver_payload):
     assert client.get(WEBHOOK_URL).status_code == 405
     assert client.get(WEBHOOK_URL).json()
     body = compact(fresh(load_example("ContactCreate.json")))
-    response = client.post(WEBHOOK_URL.rstrip("/"), data=body, content_type="application/json",
-                           HTTP_X_GHL_SIGNATURE=sign_ed25519(body))
+    response = client.post(
+        WEBHOOK_URL.rstrip("/"), data=body, content_type="application/json", HTTP_X_GHL_SIGNATURE=sign_ed25519(body)
+    )
     assert response.status_code == 200
 
 
