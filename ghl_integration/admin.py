@@ -142,3 +142,5 @@ class GhlAgencyLocationAdmin(admin.ModelAdmin):
             _assign_agency_location(request, self, obj)
 
 
+# The webhook inbox's admin lives next to the inbox.
+from .webhooks import admin as webhooks_admin  # noqa: E402, F401

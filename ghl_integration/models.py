@@ -122,3 +122,72 @@ class GhlAgencyLocation(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.location_id
+
+
+class WebhookEvent(models.Model):
+    """One webhook delivery from GHL, stored (raw) before it is acknowledged, then processed by a worker.
+
+    Not a `TenantModel`: the organization is unknown when the event arrives. The worker fills in
+    `connection`/`organization` from the active connection for `location_id`.
+    """
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"  # stored, waiting for a worker
+        PROCESSING = "processing", "Processing"  # claimed by a worker (until lease_expires_at)
+        PROCESSED = "processed", "Processed"  # a handler ran successfully
+        IGNORED = "ignored", "Ignored"  # no handler (deliberately ignored or unknown event type)
+        SKIPPED = "skipped", "Skipped"  # no active connection for the location
+        FAILED = "failed", "Failed"  # a retryable failure; retried at next_attempt_at
+        DEAD = "dead", "Dead"  # permanent failure or out of attempts; replay from the admin
+
+    FINISHED = (Status.PROCESSED, Status.IGNORED, Status.SKIPPED, Status.DEAD)
+
+    # "id:<webhookId>" or "sha256:<content hash>"; unique so a duplicate delivery fails the INSERT itself.
+    # Cleared after GHL_WEBHOOK_DEDUP_RETENTION_HOURS (NULLs do not collide).
+    dedup_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    webhook_id = models.CharField(max_length=255, blank=True)
+    event_type = models.CharField(max_length=64, db_index=True)
+    location_id = models.CharField(max_length=64, blank=True, db_index=True)
+    company_id = models.CharField(max_length=64, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True, help_text="GHL's `timestamp` for this delivery.")
+    received_at = models.DateTimeField(db_index=True)
+    body = models.TextField(help_text="The raw request body (UTF-8 JSON), exactly as signed.")
+    headers = models.JSONField(default=dict, blank=True)
+    signature_algorithm = models.CharField(max_length=16, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RECEIVED)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    connection = models.ForeignKey(GhlConnection, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    organization = models.ForeignKey(
+        "tenancy.Organization", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["status", "queued_at"], name="ghl_webhook_status_queued")]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.webhook_id or self.pk} ({self.status})"
+
+
+class WebhookRejection(models.Model):
+    """Per-day counter of refused deliveries (bad signature, stale timestamp, …), for the admin.
+
+    Refused bodies are never stored as events: they may be forged.
+    """
+
+    day = models.DateField()
+    reason = models.CharField(max_length=40)
+    count = models.PositiveIntegerField(default=0)
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-day", "reason"]
+        constraints = [models.UniqueConstraint(fields=["day", "reason"], name="uniq_webhook_rejection_day_reason")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.reason}: {self.count}"

@@ -25,3 +25,68 @@ GHL_RETRY_MAX_ATTEMPTS = _env.int("GHL_RETRY_MAX_ATTEMPTS", default=5)
 GHL_RETRY_MAX_TOTAL_S = _env.float("GHL_RETRY_MAX_TOTAL_S", default=60.0)
 GHL_RETRY_BASE_S = _env.float("GHL_RETRY_BASE_S", default=0.5)
 GHL_RETRY_CAP_S = _env.float("GHL_RETRY_CAP_S", default=15.0)
+
+# --- Webhook inbox (ghl_integration/webhooks/README.md) -------------------------------------------------
+from pathlib import Path as _Path  # noqa: E402
+
+_BASE_DIR = _Path(__file__).resolve().parent.parent.parent
+_SANDBOX_KEYS_DIR = _BASE_DIR / "ghl_integration" / "sandbox" / "dev_keys"
+
+# GHL's published webhook public keys (REFERENCE.md §h). Rotation: set the variable to several PEM blocks.
+GHL_PUBLISHED_ED25519_PUBLIC_KEY = """-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEAi2HR1srL4o18O8BRa7gVJY7G7bupbN3H9AwJrHCDiOg=
+-----END PUBLIC KEY-----
+"""
+GHL_PUBLISHED_RSA_PUBLIC_KEY = """-----BEGIN PUBLIC KEY-----
+MIICIjANBgkqhkiG9w0BAQEFAAOCAg8AMIICCgKCAgEAokvo/r9tVgcfZ5DysOSC
+Frm602qYV0MaAiNnX9O8KxMbiyRKWeL9JpCpVpt4XHIcBOK4u3cLSqJGOLaPuXw6
+dO0t6Q/ZVdAV5Phz+ZtzPL16iCGeK9po6D6JHBpbi989mmzMryUnQJezlYJ3DVfB
+csedpinheNnyYeFXolrJvcsjDtfAeRx5ByHQmTnSdFUzuAnC9/GepgLT9SM4nCpv
+uxmZMxrJt5Rw+VUaQ9B8JSvbMPpez4peKaJPZHBbU3OdeCVx5klVXXZQGNHOs8gF
+3kvoV5rTnXV0IknLBXlcKKAQLZcY/Q9rG6Ifi9c+5vqlvHPCUJFT5XUGG5RKgOKU
+J062fRtN+rLYZUV+BjafxQauvC8wSWeYja63VSUruvmNj8xkx2zE/Juc+yjLjTXp
+IocmaiFeAO6fUtNjDeFVkhf5LNb59vECyrHD2SQIrhgXpO4Q3dVNA5rw576PwTzN
+h/AMfHKIjE4xQA1SZuYJmNnmVZLIZBlQAF9Ntd03rfadZ+yDiOXCCs9FkHibELhC
+HULgCsnuDJHcrGNd5/Ddm5hxGQ0ASitgHeMZ0kcIOwKDOzOU53lDza6/Y09T7sYJ
+PQe7z0cvj7aE4B+Ax1ZoZGPzpJlZtGXCsu9aTEGEnKzmsFqwcSsnw3JB31IGKAyk
+T1hhTiaCeIY/OwwwNUY2yvcCAwEAAQ==
+-----END PUBLIC KEY-----
+"""
+
+# Also trust the sandbox's dev keys (development against the local fake GHL, and tests). Defaults to DEBUG.
+GHL_WEBHOOK_TRUST_SANDBOX_KEYS = _env.bool("GHL_WEBHOOK_TRUST_SANDBOX_KEYS", default=_env.bool("DEBUG", default=False))
+
+
+def _with_sandbox_key(pem_blocks: str, filename: str) -> str:
+    if not GHL_WEBHOOK_TRUST_SANDBOX_KEYS:
+        return pem_blocks
+    return pem_blocks.rstrip() + "\n" + (_SANDBOX_KEYS_DIR / filename).read_text()
+
+
+# Each holds one or more PEM blocks (several during a key rotation); "\n" escapes are accepted in env values.
+GHL_WEBHOOK_ED25519_PUBLIC_KEYS = _with_sandbox_key(
+    _env.str("GHL_WEBHOOK_ED25519_PUBLIC_KEYS", default=GHL_PUBLISHED_ED25519_PUBLIC_KEY), "ed25519_public.pem"
+)
+GHL_WEBHOOK_RSA_PUBLIC_KEYS = _with_sandbox_key(
+    _env.str("GHL_WEBHOOK_RSA_PUBLIC_KEYS", default=GHL_PUBLISHED_RSA_PUBLIC_KEY), "rsa_public.pem"
+)
+# Bodies above this size get a 413 (GHL's payloads are a few KB).
+GHL_WEBHOOK_MAX_BODY_BYTES = _env.int("GHL_WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
+# GHL retries a 429 up to 6 times ~10 min apart (about 70 min in all), so the window must exceed that.
+GHL_WEBHOOK_REPLAY_WINDOW_SECONDS = _env.int("GHL_WEBHOOK_REPLAY_WINDOW_SECONDS", default=75 * 60)
+# Clock skew tolerated for a `timestamp` in the future.
+GHL_WEBHOOK_FUTURE_SKEW_SECONDS = _env.int("GHL_WEBHOOK_FUTURE_SKEW_SECONDS", default=5 * 60)
+# Webhook ids (dedup keys) are remembered this long; must exceed the replay window.
+GHL_WEBHOOK_DEDUP_RETENTION_HOURS = _env.int("GHL_WEBHOOK_DEDUP_RETENTION_HOURS", default=48)
+# Finished inbox rows (processed/ignored/skipped/dead) and rejection counters are deleted after this many days.
+GHL_WEBHOOK_EVENT_RETENTION_DAYS = _env.int("GHL_WEBHOOK_EVENT_RETENTION_DAYS", default=30)
+# Processing attempts before an event is "dead", and the exponential backoff between attempts.
+GHL_WEBHOOK_MAX_ATTEMPTS = _env.int("GHL_WEBHOOK_MAX_ATTEMPTS", default=8)
+GHL_WEBHOOK_RETRY_BASE_SECONDS = _env.int("GHL_WEBHOOK_RETRY_BASE_SECONDS", default=30)
+GHL_WEBHOOK_RETRY_MAX_SECONDS = _env.int("GHL_WEBHOOK_RETRY_MAX_SECONDS", default=3600)
+# An event still "received" (or whose retry is overdue) this long after it was queued is queued again.
+GHL_WEBHOOK_REQUEUE_AFTER_SECONDS = _env.int("GHL_WEBHOOK_REQUEUE_AFTER_SECONDS", default=300)
+# A worker's claim on an event expires after this long (the worker is presumed dead).
+GHL_WEBHOOK_LEASE_SECONDS = _env.int("GHL_WEBHOOK_LEASE_SECONDS", default=600)
+# Where events go when the database refuses the insert; empty disables the spool (then the answer is 429).
+GHL_WEBHOOK_SPOOL_DIR = _env.str("GHL_WEBHOOK_SPOOL_DIR", default=str(_BASE_DIR / "var" / "webhook-spool"))

@@ -11,6 +11,8 @@ os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "test-field-encryption-salt")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 # Tests talk to the local GHL sandbox, never to GoHighLevel.
 os.environ.setdefault("GHL_ALLOW_SANDBOX", "1")
+# Tests sign webhook bodies with the sandbox dev keys, so trust them next to GHL's published keys.
+os.environ.setdefault("GHL_WEBHOOK_TRUST_SANDBOX_KEYS", "1")
 
 from .base import *  # noqa: E402,F403
 

@@ -1,0 +1,41 @@
+"""Write every django-celery-beat schedule of the product (idempotent: safe to run on each start)."""
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+# (name, task, crontab fields, why)
+SCHEDULES = (
+    (
+        "ghl: requeue stuck webhook events",
+        "ghl_integration.webhooks.requeue_stuck_webhook_events",
+        # "* * * * *": every minute, so an event whose message was lost waits at most
+        # GHL_WEBHOOK_REQUEUE_AFTER_SECONDS plus a minute.
+        {"minute": "*", "hour": "*", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
+    ),
+    (
+        "ghl: drain webhook spool",
+        "ghl_integration.webhooks.drain_webhook_spool",
+        # "* * * * *": every minute; the spool only fills while the database refuses inserts.
+        {"minute": "*", "hour": "*", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
+    ),
+    (
+        "ghl: prune webhook inbox",
+        "ghl_integration.webhooks.prune_webhook_events",
+        # "17 3 * * *": daily at 03:17 UTC, a quiet hour, off the top of the hour when other jobs pile up.
+        {"minute": "17", "hour": "3", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
+    ),
+)
+
+
+class Command(BaseCommand):
+    help = "Create or update the periodic Celery tasks (django-celery-beat)."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        for name, task, cron in SCHEDULES:
+            schedule, _ = CrontabSchedule.objects.get_or_create(timezone="UTC", **cron)
+            PeriodicTask.objects.update_or_create(
+                name=name, defaults={"task": task, "crontab": schedule, "interval": None, "enabled": True}
+            )
+            self.stdout.write(f"scheduled {name}: {task}")

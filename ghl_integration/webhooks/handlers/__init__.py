@@ -1,0 +1,1 @@
+"""Webhook handlers, one module per event family. Registration: see `base.HandlerRegistry`."""

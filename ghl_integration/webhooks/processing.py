@@ -1,0 +1,158 @@
+"""Worker-side service: claim one inbox event, route it, record the outcome.
+
+Status transitions (README.md):
+    received ─claim→ processing ─→ processed | ignored | skipped | dead
+                                 └→ failed ─(backoff, claim)→ processing …  → dead after the last attempt
+The claim is one conditional UPDATE, so two workers never run the same event at once; a claim held by a
+worker that died expires after GHL_WEBHOOK_LEASE_SECONDS and the requeue task hands the event out again.
+"""
+
+import json
+import logging
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from ghl_integration.models import WebhookEvent
+
+from . import dispatch
+from .handlers.base import PermanentWebhookError
+from .selectors import connection_active_for_event
+from .services import webhook_event_enqueue
+
+logger = logging.getLogger(__name__)
+
+MAX_ERROR_LENGTH = 4000
+S = WebhookEvent.Status
+
+
+@dataclass(frozen=True)
+class ProcessOutcome:
+    status: str  # the event's new status, or "not-claimed"
+    retry_in: float | None = None
+
+
+def retry_delay(attempt: int) -> float:
+    """Exponential backoff with ±10 % jitter: base · 2^(attempt-1), capped."""
+    base = settings.GHL_WEBHOOK_RETRY_BASE_SECONDS
+    delay = min(base * 2 ** max(attempt - 1, 0), settings.GHL_WEBHOOK_RETRY_MAX_SECONDS)
+    return delay * random.uniform(0.9, 1.1)
+
+
+def webhook_event_claim(*, event_id: int) -> int | None:
+    """Take the event for this worker; returns the attempt number, or None when it is not ours to run."""
+    now = timezone.now()
+    claimable = Q(status__in=(S.RECEIVED, S.FAILED)) | Q(status=S.PROCESSING, lease_expires_at__lt=now)
+    claimed = WebhookEvent.objects.filter(claimable, pk=event_id).update(
+        status=S.PROCESSING,
+        attempts=F("attempts") + 1,
+        lease_expires_at=now + timedelta(seconds=settings.GHL_WEBHOOK_LEASE_SECONDS),
+    )
+    if not claimed:
+        return None
+    return WebhookEvent.objects.values_list("attempts", flat=True).get(pk=event_id)
+
+
+def _finish(event: WebhookEvent, attempt: int, status: str, *, error: str = "", retry_in: float | None = None) -> None:
+    now = timezone.now()
+    fields = {
+        "status": status,
+        "last_error": error[:MAX_ERROR_LENGTH],
+        "lease_expires_at": None,
+        "connection_id": event.connection_id,
+        "organization_id": event.organization_id,
+        "processed_at": now if status in WebhookEvent.FINISHED else None,
+        "next_attempt_at": now + timedelta(seconds=retry_in) if retry_in is not None else None,
+    }
+    if retry_in is not None:
+        fields["queued_at"] = now
+    # Only the claim holder (same attempt number, still processing) may record the outcome.
+    WebhookEvent.objects.filter(pk=event.pk, status=S.PROCESSING, attempts=attempt).update(**fields)
+
+
+def webhook_event_process(*, event_id: int) -> ProcessOutcome:
+    """Run one event through its handler. Raises only on database trouble (the task retries that)."""
+    attempt = webhook_event_claim(event_id=event_id)
+    if attempt is None:
+        logger.info("ghl.webhook.not-claimed", extra={"event_id": event_id})
+        return ProcessOutcome(status="not-claimed")
+    event = WebhookEvent.objects.get(pk=event_id)
+    log_extra = {"event_id": event.pk, "event_type": event.event_type, "webhook_id": event.webhook_id}
+
+    try:
+        payload = json.loads(event.body)
+        if not isinstance(payload, dict):
+            raise ValueError("body is not a JSON object")
+    except (ValueError, RecursionError) as exc:  # cannot happen for rows stored by the endpoint
+        _finish(event, attempt, S.DEAD, error=f"unreadable body: {exc}")
+        logger.error("ghl.webhook.unreadable-body", extra=log_extra)
+        return ProcessOutcome(status=S.DEAD)
+
+    handler = dispatch.handler_for(event.event_type)
+    if handler is None:
+        if not dispatch.is_known_event(event.event_type):
+            logger.warning("ghl.webhook.unsupported-event", extra=log_extra)
+        _finish(event, attempt, S.IGNORED)
+        return ProcessOutcome(status=S.IGNORED)
+
+    if event.event_type not in dispatch.CONNECTIONLESS_EVENTS:
+        connection = connection_active_for_event(location_id=event.location_id, company_id=event.company_id)
+        if connection is None:
+            logger.info("ghl.webhook.no-active-connection", extra={**log_extra, "location_id": event.location_id})
+            _finish(event, attempt, S.SKIPPED)
+            return ProcessOutcome(status=S.SKIPPED)
+        event.connection = connection
+        event.organization_id = connection.organization_id
+
+    try:
+        with transaction.atomic():
+            handler(event, payload)
+    except PermanentWebhookError as exc:
+        _finish(event, attempt, S.DEAD, error=f"{type(exc).__name__}: {exc}")
+        logger.warning("ghl.webhook.dead", extra={**log_extra, "error": str(exc)})
+        return ProcessOutcome(status=S.DEAD)
+    except Exception as exc:  # RetryableWebhookError, or a bug: retry with backoff, never lose the event
+        error = f"{type(exc).__name__}: {exc}"
+        if attempt >= settings.GHL_WEBHOOK_MAX_ATTEMPTS:
+            _finish(event, attempt, S.DEAD, error=error)
+            logger.error("ghl.webhook.dead", extra={**log_extra, "error": error, "attempts": attempt}, exc_info=True)
+            return ProcessOutcome(status=S.DEAD)
+        delay = retry_delay(attempt)
+        with transaction.atomic():
+            _finish(event, attempt, S.FAILED, error=error, retry_in=delay)
+            webhook_event_enqueue(event_id=event.pk, countdown=delay)
+        logger.warning(
+            "ghl.webhook.failed",
+            extra={**log_extra, "error": error, "attempts": attempt, "retry_in": delay},
+            exc_info=True,
+        )
+        return ProcessOutcome(status=S.FAILED, retry_in=delay)
+
+    _finish(event, attempt, S.PROCESSED)
+    return ProcessOutcome(status=S.PROCESSED)
+
+
+def webhook_events_replay(*, event_ids) -> int:
+    """Hand chosen events to the workers again (admin "replay"), with a fresh attempt budget.
+
+    Events currently claimed by a worker are left alone. Returns how many were queued.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            WebhookEvent.objects.filter(pk__in=list(event_ids))
+            .exclude(status=S.PROCESSING, lease_expires_at__gte=now)
+            .values_list("pk", flat=True)
+        )
+        WebhookEvent.objects.filter(pk__in=ids).update(
+            status=S.RECEIVED, attempts=0, queued_at=now, next_attempt_at=None, lease_expires_at=None, processed_at=None
+        )
+        for event_id in ids:
+            webhook_event_enqueue(event_id=event_id)
+    logger.info("ghl.webhook.replayed", extra={"count": len(ids)})
+    return len(ids)

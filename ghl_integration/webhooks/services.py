@@ -1,0 +1,197 @@
+"""Webhook inbox services: receive (verify, parse, store) and the rejection counters.
+
+`webhook_receive` runs in the request; it does at most one INSERT on the happy path and never raises.
+Processing lives in `processing.py`, maintenance (requeue, spool drain, pruning) in `maintenance.py`.
+"""
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ghl_integration.models import WebhookEvent, WebhookRejection
+
+from .parsing import EventMeta, clean_text, event_meta_of
+from .signature import ED25519_HEADER, RSA_HEADER, verify_signature
+from .spool import spool_write
+
+logger = logging.getLogger(__name__)
+
+# Request headers kept with the event (lower-case names).
+HEADERS_OF_INTEREST = ("content-type", "user-agent", ED25519_HEADER, RSA_HEADER, "x-request-id", "x-forwarded-for")
+MAX_HEADER_VALUE_LENGTH = 2048
+
+
+class InvalidPayload(ValueError):
+    """The body is not a JSON object."""
+
+
+@dataclass(frozen=True)
+class ReceiveResult:
+    status_code: int
+    data: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoreOutcome:
+    event_id: int | None
+    duplicate: bool
+
+
+def interesting_headers(headers) -> dict:
+    """The headers worth keeping, cleaned for a JSON column; `headers` is case-insensitive (request.headers)."""
+    kept = {}
+    for name in HEADERS_OF_INTEREST:
+        value = headers.get(name)
+        if isinstance(value, str) and value:
+            kept[name] = clean_text(value, MAX_HEADER_VALUE_LENGTH)
+    return kept
+
+
+def webhook_rejection_count(*, reason: str) -> None:
+    """Count one refused delivery for the admin; failures to count are logged, never raised."""
+    now = timezone.now()
+    try:
+        updated = WebhookRejection.objects.filter(day=now.date(), reason=reason).update(
+            count=F("count") + 1, last_seen_at=now
+        )
+        if not updated:
+            try:
+                with transaction.atomic():
+                    WebhookRejection.objects.create(day=now.date(), reason=reason, count=1, last_seen_at=now)
+            except IntegrityError:  # another request created today's row first
+                WebhookRejection.objects.filter(day=now.date(), reason=reason).update(
+                    count=F("count") + 1, last_seen_at=now
+                )
+    except DatabaseError:
+        logger.warning("ghl.webhook.rejection-not-counted", extra={"reason": reason}, exc_info=True)
+
+
+def webhook_payload_parse(body: bytes) -> dict:
+    """The body as a JSON object; raises InvalidPayload otherwise."""
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise InvalidPayload("invalid-json") from exc
+    if not isinstance(payload, dict):
+        raise InvalidPayload("not-an-object")
+    return payload
+
+
+def timestamp_problem(delivered_at: datetime | None, *, now: datetime) -> str | None:
+    """Why GHL's `timestamp` is refused, or None. A missing timestamp is accepted (dedup still applies)."""
+    if delivered_at is None:
+        return None
+    if now - delivered_at > timedelta(seconds=settings.GHL_WEBHOOK_REPLAY_WINDOW_SECONDS):
+        return "stale-timestamp"
+    if delivered_at - now > timedelta(seconds=settings.GHL_WEBHOOK_FUTURE_SKEW_SECONDS):
+        return "future-timestamp"
+    return None
+
+
+def webhook_event_enqueue(*, event_id: int, countdown: float | None = None) -> None:
+    """Queue processing; call inside the transaction that wrote the row (it runs on commit)."""
+    from .tasks import process_webhook_event_task  # tasks import services: keep the cycle lazy
+
+    def send() -> None:
+        try:
+            process_webhook_event_task.apply_async((event_id,), countdown=countdown)
+        except Exception:  # broker down: the row is safe, the requeue task picks it up later
+            logger.warning("ghl.webhook.enqueue-failed", extra={"event_id": event_id}, exc_info=True)
+
+    transaction.on_commit(send)
+
+
+def webhook_event_store(
+    *, body: bytes, meta: EventMeta, headers: dict, signature_algorithm: str, received_at: datetime
+) -> StoreOutcome:
+    """One INSERT; a duplicate dedup key is reported, not raised. Database trouble raises DatabaseError."""
+    try:
+        with transaction.atomic():
+            event = WebhookEvent.objects.create(
+                dedup_key=meta.dedup_key,
+                webhook_id=meta.webhook_id,
+                event_type=meta.event_type,
+                location_id=meta.location_id,
+                company_id=meta.company_id,
+                delivered_at=meta.delivered_at,
+                received_at=received_at,
+                queued_at=received_at,
+                body=body.decode("utf-8"),
+                headers=headers,
+                signature_algorithm=signature_algorithm,
+            )
+            webhook_event_enqueue(event_id=event.pk)
+    except IntegrityError:
+        # The unique dedup key refused the row: GHL delivered this event before. Acknowledge, don't process.
+        logger.info(
+            "ghl.webhook.duplicate",
+            extra={"webhook_id": meta.webhook_id, "dedup_key": meta.dedup_key, "event_type": meta.event_type},
+        )
+        return StoreOutcome(event_id=None, duplicate=True)
+    return StoreOutcome(event_id=event.pk, duplicate=False)
+
+
+def webhook_receive(*, body: bytes, headers) -> ReceiveResult:
+    """Verify, parse, check the replay window, store once. The answer's status code is never 5xx.
+
+    Order: size → signature → JSON → timestamp window → dedup INSERT (→ spool → 429). The 200 is sent only
+    once the event is committed to the inbox or fsynced to the spool.
+    """
+    received_at = timezone.now()
+    if len(body) > settings.GHL_WEBHOOK_MAX_BODY_BYTES:
+        webhook_rejection_count(reason="too-large")
+        return ReceiveResult(413, {"error": "payload-too-large"})
+
+    check = verify_signature(body, ed25519_signature=headers.get(ED25519_HEADER), rsa_signature=headers.get(RSA_HEADER))
+    if not check.valid:
+        webhook_rejection_count(reason=check.reason)
+        logger.info("ghl.webhook.rejected", extra={"reason": check.reason})
+        return ReceiveResult(401, {"error": check.reason})
+
+    try:
+        payload = webhook_payload_parse(body)
+    except InvalidPayload as exc:
+        webhook_rejection_count(reason=str(exc))
+        logger.warning("ghl.webhook.invalid-payload", extra={"reason": str(exc)})
+        return ReceiveResult(400, {"error": str(exc)})
+
+    meta = event_meta_of(payload)
+    problem = timestamp_problem(meta.delivered_at, now=received_at)
+    if problem:
+        # 400, not 429: a replayed or very late body never becomes acceptable, so GHL must not retry it.
+        webhook_rejection_count(reason=problem)
+        logger.warning(
+            "ghl.webhook.outside-replay-window",
+            extra={"reason": problem, "webhook_id": meta.webhook_id, "event_type": meta.event_type},
+        )
+        return ReceiveResult(400, {"error": problem})
+
+    kept_headers = interesting_headers(headers)
+    try:
+        outcome = webhook_event_store(
+            body=body, meta=meta, headers=kept_headers, signature_algorithm=check.algorithm, received_at=received_at
+        )
+    except DatabaseError:
+        logger.error("ghl.webhook.store-failed", extra={"webhook_id": meta.webhook_id}, exc_info=True)
+        return _spool_or_429(body=body, headers=kept_headers, algorithm=check.algorithm, received_at=received_at)
+
+    if outcome.duplicate:
+        return ReceiveResult(200, {"status": "duplicate"})
+    return ReceiveResult(200, {"status": "accepted", "id": outcome.event_id})
+
+
+def _spool_or_429(*, body: bytes, headers: dict, algorithm: str, received_at: datetime) -> ReceiveResult:
+    try:
+        path = spool_write(body=body, headers=headers, signature_algorithm=algorithm, received_at=received_at)
+    except (OSError, RuntimeError):
+        # Neither the database nor the disk took it: 429 is the only answer GHL retries (~10 min later).
+        logger.error("ghl.webhook.spool-failed", exc_info=True)
+        return ReceiveResult(429, {"error": "temporarily-unavailable"})
+    logger.warning("ghl.webhook.spooled", extra={"path": str(path)})
+    return ReceiveResult(200, {"status": "spooled"})
