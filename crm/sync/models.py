@@ -111,6 +111,17 @@ class FieldMapping(TenantModel):
     def __str__(self) -> str:
         return f"{self.remote_key} ↔ {self.local_field} ({self.get_direction_display()})"
 
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        from ..models import Contact
+        from .mapping import validate_local_field
+
+        try:
+            validate_local_field(Contact, self.local_field)
+        except ValidationError as exc:
+            raise ValidationError({"local_field": exc.messages})
+
 
 class ConflictPolicyChoice(models.TextChoices):
     REMOTE_WINS = "remote_wins", "Remote wins"
