@@ -24,7 +24,7 @@ from .hashing import canonical, content_hash, values_equal
 from .mapping import CUSTOM_PREFIX, get_local_value
 from .models import SyncConflict
 from .origin import sync_origin
-from .outbox import is_echo, outbox_record, outbox_record_created
+from .outbox import is_echo, outbox_discard_fields, outbox_record, outbox_record_created
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +169,9 @@ def _merge(contact: Contact, link: ExternalIdentity, cleaned: dict[str, Any], *,
                     res.winner, SyncConflict.Decision.MERGED),
             ))
     changed = _write_values(contact, writes)
+    remote_won = [name for name in writes if name not in push_back]
+    if remote_won:
+        outbox_discard_fields(obj=contact, fields=remote_won, target=(ctx.provider, ctx.account_id))
     if conflicts:
         SyncConflict.objects.bulk_create(conflicts)
         logger.info("crm.sync.conflicts", extra={"contact_id": contact.pk, "fields": [c.field for c in conflicts]})

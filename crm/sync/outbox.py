@@ -109,6 +109,26 @@ def outbox_record_created(*, objs: list[models.Model], fields: Iterable[str]) ->
     return len(rows)
 
 
+def outbox_discard_fields(*, obj: models.Model, fields: Iterable[str], target: tuple[str, str]) -> None:
+    """Drop ``fields`` from the open (not yet claimed) entry for ``target``: the remote's value won, so
+    there is nothing of ours left to push for them. An entry left with no fields is superseded."""
+    drop = set(fields)
+    content_type = ContentType.objects.get_for_model(obj, for_concrete_model=True)
+    entry = (
+        OutboxEntry.objects.select_for_update()
+        .filter(provider=target[0], account_id=target[1], content_type=content_type, object_id=obj.pk,
+                status__in=[Status.PENDING, Status.FAILED])
+        .first()
+    )
+    if entry is None or not drop & set(entry.changed_fields):
+        return
+    entry.changed_fields = sorted(set(entry.changed_fields) - drop)
+    if not entry.changed_fields:
+        entry.status = Status.SUPERSEDED
+        entry.finished_at = timezone.now()
+    entry.save(update_fields=["changed_fields", "status", "finished_at", "updated_at"])
+
+
 def outbox_claim_batch(
     *, provider: str, account_id: str, limit: int = 50, lease_seconds: int = DEFAULT_LEASE_SECONDS
 ) -> list[OutboxEntry]:
