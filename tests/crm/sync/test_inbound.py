@@ -263,3 +263,14 @@ def test_page_matches_existing_contacts_and_handles_updates_and_deletes(org):
     assert Contact.objects.count() == 5
     assert Contact.objects.get(email="p5@x.com").first_name == "Renamed"
     assert Contact.objects.get(email="p6@x.com").is_archived
+
+
+def test_a_late_webhook_older_than_our_push_does_not_undo_it(org, targets):
+    contact = _synced_contact(org, targets)  # remote at T0: city Paris
+    contact_update(contact=contact, city="Berlin")
+    [entry] = outbox_claim_batch(provider=PROVIDER, account_id=ACCOUNT)
+    outbox_mark_done(entry=entry, remote_values={"city": "Berlin"}, remote_updated_at=T0 + dt.timedelta(minutes=2))
+    # a webhook about an edit made in the remote before our push arrives late
+    result = apply(org, remote={"city": "Paris", "first_name": "Ann"}, at=T0 + dt.timedelta(minutes=1))
+    contact.refresh_from_db()
+    assert result.outcome == Outcome.STALE and contact.city == "Berlin"
