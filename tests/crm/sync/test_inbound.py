@@ -274,3 +274,11 @@ def test_a_late_webhook_older_than_our_push_does_not_undo_it(org, targets):
     result = apply(org, remote={"city": "Paris", "first_name": "Ann"}, at=T0 + dt.timedelta(minutes=1))
     contact.refresh_from_db()
     assert result.outcome == Outcome.STALE and contact.city == "Berlin"
+
+
+def test_one_custom_field_update_keeps_the_others(org):
+    contact = apply(org, remote={"custom_properties.plan": "gold", "custom_properties.seats": 3}, at=T0).contact
+    contact_update(contact=contact, custom_properties={**contact.custom_properties, "local_only": "x"})
+    apply(org, remote={"custom_properties.plan": "silver"}, at=T0 + dt.timedelta(minutes=1))
+    contact.refresh_from_db()
+    assert contact.custom_properties == {"plan": "silver", "seats": 3, "local_only": "x"}

@@ -83,3 +83,32 @@ def test_concurrent_applies_of_one_record_create_one_contact(org_factory):
     assert errors == []
     assert Contact.objects.count() == 1 and ExternalIdentity.objects.count() == 1
     assert connection.vendor == "postgresql"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs real concurrent transactions")
+def test_the_same_page_applied_twice_at_once_makes_no_duplicates(org_factory):
+    org = org_factory()
+    records = [RemoteRecord(f"e{i}", {"first_name": f"N{i}", "email": f"n{i}@x.com"}) for i in range(50)]
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def worker():
+        from django.db import connection as thread_connection
+
+        try:
+            barrier.wait()
+            contact_apply_remote_page(organization=org, provider=PROVIDER, account_id=ACCOUNT, connection_id=1,
+                                      records=records)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            thread_connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert Contact.objects.count() == 50 and ExternalIdentity.objects.count() == 50
