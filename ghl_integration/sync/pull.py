@@ -99,7 +99,10 @@ def contacts_initial_pull(
             result.requests += 1
             contacts = page.get("contacts") or []
             next_cursor = contacts[-1].get("searchAfter") if contacts else None
-            last_page = len(contacts) < page_size or not next_cursor
+            total = page.get("total") if isinstance(page.get("total"), int) else None
+            # GHL's `total` saves the empty page after a last full one (as `iter_search_after` does).
+            reached_total = total is not None and run.progress_done + len(contacts) >= total
+            last_page = len(contacts) < page_size or not next_cursor or reached_total
             future = None
             if not last_page:
                 relay.refresh()  # also the disconnect check, once per page
@@ -108,7 +111,6 @@ def contacts_initial_pull(
             page_result = contact_apply_remote_page(
                 organization=connection.organization, provider=PROVIDER, account_id=connection.location_id,
                 connection_id=connection.pk, records=records)
-            total = page.get("total") if isinstance(page.get("total"), int) else None
             run = sync_run_advance(run=run, counts=page_result.counts, done=len(records), total=total,
                                    cursor={"searchAfter": next_cursor} if next_cursor else None)
             result.pages += 1
