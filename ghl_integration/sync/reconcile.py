@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass, field
 
 from django.contrib.contenttypes.models import ContentType
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from crm.models import Contact, ExternalIdentity
@@ -120,21 +121,21 @@ def contacts_queue_unpushed(*, connection: GhlConnection, since: dt.datetime) ->
     content_type = ContentType.objects.get_for_model(Contact, for_concrete_model=True)
     open_entries = OutboxEntry.objects.filter(provider=PROVIDER, account_id=connection.location_id,
                                               content_type=content_type, status__in=OPEN_OUTBOX)
-    changed = Contact.objects.for_org(connection.organization).filter(updated_at__gte=since).exclude(
-        pk__in=open_entries.values("object_id"))
-    linked_ids = dict(ExternalIdentity.objects.filter(
-        provider=PROVIDER, account_id=connection.location_id, content_type=content_type,
-        object_id__in=changed.values("pk"),
-    ).values_list("object_id", "last_synced_at"))
+    synced_at = ExternalIdentity.objects.filter(
+        provider=PROVIDER, account_id=connection.location_id, content_type=content_type, object_id=OuterRef("pk"),
+    ).values("last_synced_at")[:1]
+    unpushed = (
+        Contact.objects.for_org(connection.organization).filter(updated_at__gte=since)
+        .exclude(pk__in=open_entries.values("object_id"))
+        .annotate(synced_at=Subquery(synced_at), linked=Exists(synced_at))
+        # never linked (and not archived: nothing to delete in GHL), or changed after the link last synced
+        .filter(Q(linked=False, is_archived=False) | Q(linked=True, synced_at__isnull=True)
+                | Q(linked=True, updated_at__gt=F("synced_at")))
+        .only("pk", "organization_id", "is_archived")
+    )
     fields = _outbound_fields(contact_mapping_for(connection))
     queued = 0
-    for contact in changed.only("pk", "organization_id", "updated_at", "is_archived"):
-        synced_at = linked_ids.get(contact.pk, "unlinked")
-        if synced_at == "unlinked":
-            if contact.is_archived:
-                continue  # never in GHL, nothing to delete there
-        elif synced_at is not None and contact.updated_at <= synced_at:
-            continue
+    for contact in unpushed:
         outbox_record(obj=contact, fields=fields if not contact.is_archived else ["is_archived"],
                       targets=[(PROVIDER, connection.location_id)])
         queued += 1

@@ -181,3 +181,22 @@ def test_contact_delete_webhook_archives(ghl, connection, receiver):
     assert deliver(receiver.received) == ["processed"]
     contact = local_by_external_id(connection)[contact_id]
     assert contact.is_archived
+
+
+def test_reconciliation_queues_local_changes_that_never_reached_the_outbox(ghl, connection):
+    from django.utils import timezone
+
+    from crm.sync.models import OutboxEntry
+
+    contacts_initial_pull(connection=connection)
+    contact_id = next(iter(ghl_contacts(ghl)))
+    local = local_by_external_id(connection)[contact_id]
+    # a write that bypassed the services (so no outbox entry), e.g. a lost transaction hook
+    Contact.objects.filter(pk=local.pk).update(first_name="Local", updated_at=timezone.now())
+
+    result = contacts_reconcile(connection=connection)
+
+    assert result.queued_local == 1
+    entry = OutboxEntry.objects.get(object_id=local.pk, account_id=LOCATION)
+    assert entry.status == "pending" and "first_name" in entry.changed_fields
+    assert contacts_reconcile(connection=connection).queued_local == 0  # the open entry is enough
