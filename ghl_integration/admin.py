@@ -10,6 +10,8 @@ from .services.connections import (
     connection_disconnect,
     connection_refresh_tokens,
 )
+from .sync.runs import sync_run_current_pull
+from .sync.services import contacts_reconcile_request, contacts_resync_request
 
 
 class GhlAgencyLocationInline(admin.TabularInline):
@@ -39,9 +41,10 @@ class GhlConnectionAdmin(admin.ModelAdmin):
     readonly_fields = [
         "organization", "location_id", "location_name", "company_id", "token_level", "scopes", "token_expires_at",
         "status", "agency_connection", "ghl_user_id", "connected_by", "connected_at", "disconnected_at",
-        "last_refreshed_at", "last_synced_at", "last_error", "last_error_at", "created_at", "updated_at",
+        "last_refreshed_at", "last_synced_at", "contact_pull_progress", "last_error", "last_error_at", "created_at",
+        "updated_at",
     ]
-    actions = ["refresh_token_now", "disconnect", "list_agency_locations"]
+    actions = ["refresh_token_now", "disconnect", "list_agency_locations", "resync_contacts", "reconcile_contacts"]
     inlines = [GhlAgencyLocationInline]
 
     def has_add_permission(self, request):
@@ -53,6 +56,35 @@ class GhlConnectionAdmin(admin.ModelAdmin):
     @admin.display(description="Last error")
     def short_error(self, obj):
         return (obj.last_error[:60] + "…") if len(obj.last_error) > 60 else obj.last_error
+
+    @admin.display(description="Contact pull")
+    def contact_pull_progress(self, obj):
+        run = sync_run_current_pull(connection=obj) if obj and obj.pk else None
+        if run is None:
+            return "—"
+        total = run.progress_total if run.progress_total is not None else "?"
+        started = f"{run.started_at:%Y-%m-%d %H:%M}"
+        return f"{run.get_status_display()}: {run.progress_done} / {total} (run #{run.pk}, started {started} UTC)"
+
+    @admin.action(description="Resync contacts (full pull from GHL)")
+    def resync_contacts(self, request, queryset):
+        for connection in queryset:
+            try:
+                contacts_resync_request(connection=connection)
+            except ConnectionInactive as exc:
+                self.message_user(request, f"{connection}: not resynced: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{connection}: contact pull queued.", messages.SUCCESS)
+
+    @admin.action(description="Reconcile contacts now")
+    def reconcile_contacts(self, request, queryset):
+        for connection in queryset:
+            try:
+                contacts_reconcile_request(connection=connection)
+            except ConnectionInactive as exc:
+                self.message_user(request, f"{connection}: not reconciled: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{connection}: reconciliation queued.", messages.SUCCESS)
 
     @admin.action(description="Refresh token now")
     def refresh_token_now(self, request, queryset):

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from . import sync_views
 from .oauth import views as oauth_views
 
 urlpatterns = [
@@ -12,4 +13,8 @@ urlpatterns = [
         name="ghl_choose_location",
     ),
     path("integrations/ghl/oauth/callback/", oauth_views.oauth_callback, name="ghl_oauth_callback"),
+    path("orgs/<int:org_id>/integrations/ghl/contacts/status/", sync_views.contact_sync_status,
+         name="ghl_contact_sync_status"),
+    path("orgs/<int:org_id>/integrations/ghl/contacts/resync/", sync_views.contact_sync_resync,
+         name="ghl_contact_sync_resync"),
 ]

@@ -23,6 +23,7 @@ from ..services.connections import (
     connection_connect_from_code,
     connection_disconnect,
 )
+from ..sync.runs import sync_run_current_pull, sync_runs_recent
 from .state import OAuthStateError, state_consume, state_issue
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,8 @@ def settings_page(request):
         "agency": agency if agency and agency.is_active else None,
         "synced_counts": connection_synced_counts(connection=connection) if connection else {},
         "scopes": (connection.scopes.split() if connection else []),
+        "pull_run": sync_run_current_pull(connection=connection) if connection else None,
+        "sync_runs": sync_runs_recent(connection=connection) if connection else [],
     }
     return render(request, "ghl_integration/settings.html", context)
 
