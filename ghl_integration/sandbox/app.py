@@ -17,7 +17,7 @@ from werkzeug.wrappers import Request, Response
 
 from . import auth
 from .config import Config
-from .errors import ApiError, bad_request, forbidden, not_found, unauthorized
+from .errors import ApiError, bad_request, forbidden, not_found, unauthorized, unprocessable
 from .faults import Faults
 from .ratelimit import RateLimiter
 from .store import Store
@@ -85,8 +85,6 @@ class Ctx:
     def check_location(self, location_id: str | None) -> str:
         """The location this request may act on; 422 when missing, 403 when the token may not touch it."""
         if not location_id:
-            from .errors import unprocessable
-
             raise unprocessable("locationId should not be empty")
         tok = self.token or {}
         if tok.get("userType") == "Location":

@@ -8,6 +8,9 @@ DEFAULT_CONFIG: dict = {
     "token_ttl": c.DEFAULT_TOKEN_TTL,
     # strict: a missing or wrong Version header -> 400; lenient: only a wrong one; off: never checked.
     "version_check": "strict",
+    # GET /conversations/{id}/messages: wrapped `{messages: {lastMessageId, nextPage, messages}}` (spec-2025, the
+    # default) or the flat 2026-spec form [gap §i.3].
+    "messages_flat": False,
     "rate_limit": {"enabled": True, "max": c.RATE_LIMIT_MAX, "interval_ms": c.RATE_LIMIT_INTERVAL_MS,
                    "daily": c.RATE_LIMIT_DAILY},
     "webhooks": {

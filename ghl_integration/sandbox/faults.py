@@ -20,7 +20,9 @@ class Faults:
         """(status to answer instead of handling the request or None, latency in seconds to add)."""
         api = self.config["faults"]["api"]
         with self.lock:
-            latency = float(api.get("latency_ms", 0)) + self.rng.random() * float(api.get("latency_jitter_ms", 0))
+            latency = float(api.get("latency_ms", 0))
+            if float(api.get("latency_jitter_ms", 0)) > 0:  # only draw when used, so seeded runs stay reproducible
+                latency += self.rng.random() * float(api["latency_jitter_ms"])
             if self._roll(float(api.get("http_429", 0))):
                 return 429, latency / 1000
             if self._roll(float(api.get("http_5xx", 0))):

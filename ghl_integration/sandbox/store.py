@@ -142,7 +142,8 @@ class Store:
     def query_log(self, table: str, filters: dict, *, limit: int = 1000) -> list[dict]:
         """Rows of `request_log` or `deliveries` whose columns equal every given filter value."""
         assert table in ("request_log", "deliveries")
-        columns = [c[1] for c in self.db.execute(f"PRAGMA table_info({table})").fetchall()]
+        with self.lock:
+            columns = [c[1] for c in self.db.execute(f"PRAGMA table_info({table})").fetchall()]
         where, args = [], []
         for key, value in filters.items():
             if key == "since":

@@ -169,6 +169,7 @@ class SandboxProcess:
             cmd += ["--token-ttl", str(self.token_ttl)]
         env = dict(os.environ)
         env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+        Path(self.state).parent.mkdir(parents=True, exist_ok=True)
         self._stderr = open(self.state + ".log", "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,  # noqa: S603
                                      stderr=self._stderr, text=True)
@@ -249,12 +250,14 @@ class SandboxProcess:
 class WebhookReceiver:
     """A loopback HTTP endpoint that records every POST (raw body + headers).
 
-    `statuses` is a list of status codes answered in order (then 200), e.g. [429, 429] or [500].
+    `statuses` is a list of status codes answered in order (then 200), e.g. [429, 429] or [500];
+    `delay_s` makes every answer that slow (to provoke the sender's timeout).
     """
 
-    def __init__(self, statuses: list[int] | None = None):
+    def __init__(self, statuses: list[int] | None = None, delay_s: float = 0.0):
         self.received: list[dict] = []
         self.statuses = list(statuses or [])
+        self.delay_s = delay_s
         self.lock = threading.Lock()
         receiver = self
 
@@ -265,6 +268,8 @@ class WebhookReceiver:
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
                     receiver.received.append({"body": body, "headers": {k.lower(): v for k, v in self.headers.items()},
                                               "json": json.loads(body), "status": status, "t": time.time()})
+                if receiver.delay_s:
+                    time.sleep(receiver.delay_s)
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

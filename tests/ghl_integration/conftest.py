@@ -68,3 +68,10 @@ def make_api(sandbox):
         return GhlApi(sandbox.base_url, token)
 
     return make
+
+
+@pytest.fixture
+def ghl_settings(sandbox, settings):
+    """Point the product's GHL settings at the (reset) sandbox."""
+    settings.GHL_API_BASE_URL = sandbox.base_url
+    return settings

@@ -3,6 +3,8 @@
 The `contact_*` functions are the sandbox's services: the API handlers and the control API ("as a person in
 GHL") both call them, so both emit the same webhooks.
 """
+import re
+
 from .. import constants as c
 from ..app import route
 from ..auth import public
@@ -21,6 +23,7 @@ SORT_FIELDS = ("firstNameLowerCase", "lastNameLowerCase", "businessName", "dateA
                "source")
 FIELD_ALIASES = {"contactName": "name", "businessName": "companyName", "address": "address1"}
 DEFAULT_SORT = [{"field": "dateAdded", "direction": "asc"}]
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 # -- custom fields ---------------------------------------------------------------------------------------
@@ -68,7 +71,24 @@ def _normalise(data: dict) -> dict:
         out["tags"] = list(dict.fromkeys(str(t).strip().lower() for t in out["tags"] if str(t).strip()))
     if out.get("email"):
         out["email"] = str(out["email"]).strip()
+        if not EMAIL_RE.match(out["email"]):
+            raise unprocessable("email must be an email")
+    if out.get("phone"):
+        out["phone"] = normalise_phone(out["phone"])
     return out
+
+
+def normalise_phone(raw) -> str:
+    """GHL stores phones in E.164; numbers without a country code are taken as US/CA (+1) here."""
+    text = str(raw).strip()
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if text.startswith("+"):
+        return "+" + digits
+    if len(digits) == 10:
+        return "+1" + digits
+    if len(digits) == 11 and digits.startswith("1"):
+        return "+" + digits
+    return "+" + digits if digits else text
 
 
 def _derive(doc: dict) -> dict:
@@ -188,7 +208,8 @@ def contact_upsert(sandbox, location_id: str, data: dict) -> tuple[bool, dict]:
     allow_dup = location["settings"].get("allowDuplicateContact", False)
     if not (allow_dup and data.get("createNewIfDuplicateAllowed")):
         email, phone = data.get("email"), data.get("phone")
-        dup, _ = find_duplicate(sandbox.store, location_id, email.strip() if email else None, phone)
+        dup, _ = find_duplicate(sandbox.store, location_id, email.strip() if email else None,
+                                normalise_phone(phone) if phone else None)
         if dup:
             return False, contact_update(sandbox, dup, {k: v for k, v in data.items() if k != "locationId"})
     return True, contact_create(sandbox, location_id, data, check_duplicates=False)
@@ -317,7 +338,8 @@ def _fast_search(ctx, location_id: str, body: dict) -> dict:
 def search_duplicate(ctx):
     q = ctx.query
     location_id = ctx.check_location(q.get("locationId"))
-    dup, _ = find_duplicate(ctx.store, location_id, q.get("email"), q.get("number"))
+    number = normalise_phone(q["number"]) if q.get("number") else None
+    dup, _ = find_duplicate(ctx.store, location_id, q.get("email"), number)
     return 200, {"contact": _out(dup) if dup else None}
 
 

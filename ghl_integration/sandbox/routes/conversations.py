@@ -143,8 +143,10 @@ def create_conversation(ctx):
     if conversation_for_contact(ctx.sandbox, contact, create=False):
         raise bad_request("Conversation already exists")
     conv = conversation_for_contact(ctx.sandbox, contact)
-    keys = ("id", "dateUpdated", "dateAdded", "deleted", "contactId", "locationId", "lastMessageDate", "assignedTo")
-    return 201, {"success": True, "conversation": {k: conv.get(k) for k in keys}}
+    return 201, {"success": True, "conversation": {
+        "id": conv["id"], "dateUpdated": iso(conv["dateUpdated"]), "dateAdded": iso(conv["dateAdded"]),
+        "deleted": conv["deleted"], "contactId": conv["contactId"], "locationId": conv["locationId"],
+        "lastMessageDate": iso(conv.get("lastMessageDate") or conv["dateAdded"]), "assignedTo": conv["assignedTo"]}}
 
 
 def _message_out(msg: dict) -> dict:
@@ -167,7 +169,7 @@ def list_messages(ctx):
     inner = {"lastMessageId": page[-1]["id"] if page else None, "nextPage": len(msgs) > limit,
              "messages": [_message_out(m) for m in page]}
     # Wrapped form (spec-2025 and the long-standing docs) by default; the 2026 spec shows it flat [gap §i.3].
-    if ctx.sandbox.config.snapshot().get("messages_flat"):
+    if ctx.sandbox.config["messages_flat"]:
         return 200, inner
     return 200, {"messages": inner}
 
@@ -198,7 +200,8 @@ def send_message(ctx):
         raise bad_request("There is no message or attachments for this message. Skip sending.")
     conv, msg = message_create(ctx.sandbox, contact, channel, direction="outbound", body=body.get("message"),
                                data=body, source="api", user_id=ctx.token.get("userId"))
-    out = {"conversationId": conv["id"], "messageId": msg["id"], "msg": "Message queued successfully."}
+    out = {"conversationId": conv["id"], "messageId": msg["id"], "msg": "Message queued successfully.",
+           "status": msg["status"]}
     if channel == "Email":
         out["emailMessageId"] = msg["emailMessageId"]
     return 200, out
@@ -232,7 +235,7 @@ def update_status(ctx):
     if body.get("error"):
         msg["meta"] = {**msg.get("meta", {}), "error": body["error"]}
     ctx.store.put("message", msg, location_id=msg["locationId"], sort_ms=parse_iso_ms(msg["dateAdded"]))
-    return 200, {"success": True}
+    return 200, {"conversationId": msg["conversationId"], "messageId": msg["id"], "status": msg["status"]}
 
 
 def get_message(ctx):

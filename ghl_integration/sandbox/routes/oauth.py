@@ -8,8 +8,7 @@ GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 
 
 def _form(ctx) -> dict:
-    if ctx.request.mimetype == "application/json":
-        return ctx.json()
+    # Form-encoded only, as GHL documents: a JSON body reads as empty, so its fields are "missing" (422).
     return ctx.request.form.to_dict()
 
 

@@ -23,6 +23,14 @@ SPECIFIC_EVENTS = {"pipelineStageId": "OpportunityStageUpdate", "status": "Oppor
                    "monetaryValue": "OpportunityMonetaryValueUpdate", "assignedTo": "OpportunityAssignedToUpdate"}
 
 
+def _money(value) -> int | float:
+    try:
+        number = float(value or 0)
+    except (TypeError, ValueError):
+        raise unprocessable("monetaryValue must be a number")
+    return int(number) if number.is_integer() else number
+
+
 # -- services --------------------------------------------------------------------------------------------
 def _pipeline_stage(store, location_id: str, pipeline_id: str, stage_id: str | None) -> str:
     pipeline = store.get("pipeline", pipeline_id or "")
@@ -67,10 +75,10 @@ def opportunity_create(sandbox, location_id: str, data: dict) -> dict:
             if opp["contactId"] == contact["id"] and opp["pipelineId"] == data["pipelineId"]:
                 raise bad_request("Can not create duplicate opportunity for the contact.")
     now = iso()
-    doc = {"id": new_id(), "name": data["name"], "monetaryValue": float(data.get("monetaryValue") or 0),
+    doc = {"id": new_id(), "name": data["name"], "monetaryValue": _money(data.get("monetaryValue")),
            "pipelineId": data["pipelineId"], "pipelineStageId": stage, "assignedTo": data.get("assignedTo"),
            "status": data["status"], "source": data.get("source"), "lastStatusChangeAt": now,
-           "lastStageChangeAt": now, "lastActionDate": now, "indexVersion": 1, "createdAt": now, "updatedAt": now,
+           "lastStageChangeAt": now, "lastActionDate": now, "createdAt": now, "updatedAt": now,
            "contactId": contact["id"], "locationId": location_id, "lostReasonId": data.get("lostReasonId"),
            "customFields": _custom(store, location_id, data.get("customFields"), []), "followers": []}
     save(store, doc)
@@ -88,7 +96,7 @@ def opportunity_update(sandbox, doc: dict, data: dict) -> dict:
         stage = clean.get("pipelineStageId", doc["pipelineStageId"] if pipeline_id == doc["pipelineId"] else None)
         clean["pipelineStageId"] = _pipeline_stage(store, doc["locationId"], pipeline_id, stage)
     if "monetaryValue" in clean:
-        clean["monetaryValue"] = float(clean["monetaryValue"] or 0)
+        clean["monetaryValue"] = _money(clean["monetaryValue"])
     before = dict(doc)
     doc.update(clean)
     if data.get("customFields") is not None:
@@ -99,9 +107,8 @@ def opportunity_update(sandbox, doc: dict, data: dict) -> dict:
     if before["pipelineStageId"] != doc["pipelineStageId"]:
         doc["lastStageChangeAt"] = now
     doc["updatedAt"] = doc["lastActionDate"] = now
-    doc["indexVersion"] = doc.get("indexVersion", 1) + 1
     save(store, doc)
-    changed = [k for k in doc if k not in ("updatedAt", "lastActionDate", "indexVersion", "lastStatusChangeAt",
+    changed = [k for k in doc if k not in ("updatedAt", "lastActionDate", "lastStatusChangeAt",
                                            "lastStageChangeAt") and before.get(k) != doc.get(k)]
     specific = [SPECIFIC_EVENTS[k] for k in SPECIFIC_EVENTS if k in changed]
     if changed and (sandbox.config["webhooks"]["emit_generic_update"] or len(specific) < len(changed)):
@@ -191,7 +198,9 @@ def _getter(doc: dict, field: str):
 
 def search_get(ctx):
     q = ctx.query
-    location_id = ctx.check_location(q.get("location_id"))
+    if not q.get("location_id"):  # snake_case here, unlike every other endpoint (REFERENCE.md §e)
+        raise unprocessable("location_id should not be empty")
+    location_id = ctx.check_location(q["location_id"])
     docs = ctx.store.list("opportunity", location_id)
     for param, key in (("pipeline_id", "pipelineId"), ("pipeline_stage_id", "pipelineStageId"),
                        ("contact_id", "contactId"), ("assigned_to", "assignedTo"), ("id", "id")):

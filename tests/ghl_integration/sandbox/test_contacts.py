@@ -148,3 +148,17 @@ def test_search_duplicate(api):
     none = api.get("/contacts/search/duplicate", params={"locationId": LOC, "email": "none@example.com"})
     assert by_email.json()["contact"]["id"] == ct["id"] == by_phone.json()["contact"]["id"]
     assert none.json()["contact"] is None
+
+
+def test_phone_is_normalised_to_e164_and_matches_duplicates(api):
+    contact = _create(api, firstName="Phone", phone="(503) 555-0144").json()["contact"]
+    assert contact["phone"] == "+15035550144"
+    dup = _create(api, firstName="Again", phone="+1 503 555 0144")
+    assert dup.status_code == 400 and dup.json()["meta"]["contactId"] == contact["id"]
+    found = api.get("/contacts/search/duplicate", params={"locationId": LOC, "number": "5035550144"}).json()
+    assert found["contact"]["id"] == contact["id"]
+
+
+def test_invalid_email_is_422(api):
+    resp = _create(api, firstName="Bad", email="not-an-email")
+    assert resp.status_code == 422 and resp.json()["message"] == ["email must be an email"]

@@ -163,3 +163,11 @@ def test_authorize_page_rejects_unknown_client_and_unregistered_redirect(sandbox
     assert bad.status_code == 400 and 'id="error"' in bad.text
     sandbox.control.register_client("otherapp-0002", "s3cret", ["https://app.example.com/cb"])
     assert _authorize(sandbox, client_id="otherapp-0002", redirect_uri="https://app.example.com/cb").status_code == 200
+
+
+def test_token_endpoint_takes_form_encoding_only(sandbox):
+    code = sandbox.control.issue_code(locationId=c.DEMO_LOCATION_ID)["code"]
+    resp = sandbox.session.post(f"{sandbox.base_url}/oauth/token", json={
+        "client_id": c.SANDBOX_CLIENT_ID, "client_secret": c.SANDBOX_CLIENT_SECRET,
+        "grant_type": "authorization_code", "code": code}, timeout=10)
+    assert resp.status_code == 422 and isinstance(resp.json()["message"], list)

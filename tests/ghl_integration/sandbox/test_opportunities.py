@@ -95,3 +95,8 @@ def test_upsert_accepts_both_spec_shapes(api):
     assert created.json()["new"] is True
     assert by_contact.json()["new"] is False and by_contact.json()["opportunity"]["monetaryValue"] == 50
     assert by_id.json()["new"] is False and by_id.json()["opportunity"]["status"] == "lost"
+
+
+def test_get_search_wants_snake_case_location_id(api):
+    resp = api.get("/opportunities/search", params={"locationId": LOC})
+    assert resp.status_code == 422 and resp.json()["message"] == ["location_id should not be empty"]

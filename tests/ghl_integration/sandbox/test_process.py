@@ -52,3 +52,12 @@ def test_print_public_keys(tmp_path):
                          env={"DJANGO_SETTINGS_MODULE": "config.settings.test", "PATH": ""}).stdout
     assert out.count("-----BEGIN PUBLIC KEY-----") == 2
     assert (REPO_ROOT / "ghl_integration/sandbox/dev_keys/ed25519_public.pem").read_text().strip() in out
+
+
+def test_command_line_settings_apply_and_survive_reset(tmp_path):
+    with SandboxProcess(state=tmp_path / "sub" / "state.sqlite3", seed="demo", token_ttl=120,
+                        webhook_urls=["http://127.0.0.1:9/hooks"]) as sbx:
+        assert sbx.location_token()["expires_in"] == 120
+        sbx.control.reset(seed="demo")
+        assert sbx.control.config()["token_ttl"] == 120
+        assert sbx.control.webhooks()["urls"] == ["http://127.0.0.1:9/hooks"]

@@ -176,3 +176,49 @@ def test_delay_fault_does_not_block_api(sandbox, api):
         assert rx.received == []
         rx.wait_for(1, timeout=3)
         assert len(rx.received) == 1
+
+
+def test_no_retry_after_timeout(sandbox, api):
+    with WebhookReceiver(statuses=[429], delay_s=0.5) as rx:
+        sandbox.control.webhooks(urls=[rx.url], timeout_s=0.2, retry_spacing_s=0.01, retry_jitter_s=0)
+        api.post("/contacts/", json={"locationId": LOC, "firstName": "Slow"})
+        assert sandbox.control.wait_webhooks(timeout=5)
+        time.sleep(0.1)
+        log = sandbox.control.webhook_deliveries(type="ContactCreate")
+        assert [(d["status"], d["error"], d["outcome"]) for d in log] == [(None, "timeout", "failed")]
+        assert len(rx.received) == 1
+
+
+def test_every_delivery_goes_to_every_configured_url(sandbox, api):
+    with WebhookReceiver() as a, WebhookReceiver() as b:
+        sandbox.control.webhooks(urls=[a.url, b.url])
+        api.post("/contacts/", json={"locationId": LOC, "firstName": "Both"})
+        sandbox.control.wait_webhooks()
+        assert [e["webhookId"] for e in a.events()] == [e["webhookId"] for e in b.events()]
+        assert len(sandbox.control.webhook_deliveries(outcome="delivered")) == 2
+
+
+def test_email_and_status_payloads_match_examples(sandbox, api):
+    contact = api.post("/contacts/", json={"locationId": LOC, "firstName": "Mail",
+                                           "email": "mail@example.com"}).json()["contact"]
+    pipeline = api.get("/opportunities/pipelines", params={"locationId": LOC}).json()["pipelines"][0]
+    opp = api.post("/opportunities/", json={"locationId": LOC, "pipelineId": pipeline["id"], "name": "D",
+                                            "status": "open", "contactId": contact["id"]}).json()["opportunity"]
+    with WebhookReceiver() as rx:
+        sandbox.control.webhooks(urls=[rx.url])
+        api.post("/conversations/messages", json={"type": "Email", "contactId": contact["id"], "subject": "Hi",
+                                                  "html": "<p>Hi</p>"})
+        api.put(f"/opportunities/{opp['id']}/status", json={"status": "won"})
+        api.put(f"/opportunities/{opp['id']}", json={"assignedTo": c.DEMO_USER_ID})
+        sandbox.control.wait_webhooks()
+
+        email = rx.events("OutboundMessage")[0]
+        variant = json.loads((EXAMPLES / "variants" / "OutboundMessage.Email.json").read_text())
+        assert set(variant) <= set(email)
+        assert set(email) <= set(variant) | _example_keys("OutboundMessage") | {"provider", "cc", "bcc", "attachments"}
+        assert email["to"] == ["mail@example.com"] and email["messageType"] == "Email"
+        types = [e["type"] for e in rx.events()]
+        assert types[1:] == ["OpportunityUpdate", "OpportunityStatusUpdate", "OpportunityUpdate",
+                             "OpportunityAssignedToUpdate"]
+        assert set(rx.events("OpportunityStatusUpdate")[0]) == _example_keys("OpportunityStatusUpdate")
+        assert rx.events("OpportunityStatusUpdate")[0]["status"] == "won"
