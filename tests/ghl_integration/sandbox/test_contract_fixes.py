@@ -1,4 +1,5 @@
-"""Two sandbox shapes the contract tests caught: the deprecated users listing, and the unwrapped message."""
+"""What the client-against-sandbox contract work changed in the sandbox: the deprecated users listing, the unwrapped
+message, and the cached search total that must still follow every write."""
 from ghl_integration.sandbox import constants as c
 from tests.ghl_integration.openapi_contract import validate_response
 
@@ -23,3 +24,15 @@ def test_get_message_is_not_wrapped(api):
 
     assert resp.status_code == 200 and resp.json()["id"] == sent["messageId"]
     validate_response("GET", f"/conversations/messages/{sent['messageId']}", 200, resp.json(), gaps=("unset-as-null",))
+
+
+def test_search_total_follows_creates_and_deletes(api):
+    def total():
+        return api.post("/contacts/search", json={"locationId": LOC, "pageLimit": 1}).json()["total"]
+
+    before = total()
+    created = api.post("/contacts/", json={"locationId": LOC, "firstName": "Tot"}).json()["contact"]
+    after_create = total()
+    api.delete(f"/contacts/{created['id']}")
+
+    assert (before, after_create, total()) == (50, 51, 50)
