@@ -5,6 +5,7 @@ the rule is the same sliding window.
 """
 import json
 import os
+import random
 import subprocess
 import sys
 import threading
@@ -13,8 +14,16 @@ import uuid
 from pathlib import Path
 
 import pytest
+from requests.adapters import HTTPAdapter
 
-from ghl_integration.client import GhlApiError, GhlRateLimited, GhlServerError, RetryPolicy
+from ghl_integration.client import (
+    GhlApiError,
+    GhlRateLimited,
+    GhlServerError,
+    LocalRateLimiter,
+    RateLimitConfig,
+    RetryPolicy,
+)
 from ghl_integration.sandbox import constants as c
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -131,3 +140,42 @@ def test_fault_storm_every_call_succeeds_after_backoff_or_raises_typed(sandbox, 
     statuses = recorder.statuses()
     assert {429, 500, 502, 503, 504} <= set(statuses)
     assert elapsed < len(calls) * 2.0
+
+
+class JitteryAdapter(HTTPAdapter):
+    """Delays each request by up to `max_s` between the limiter's go-ahead and the wire, as a slow network or a
+    busy host does: arrival order and spacing at the server differ from the order and spacing of sends."""
+
+    def __init__(self, seed: int, max_s: float):
+        super().__init__(pool_connections=8, pool_maxsize=8, max_retries=0)
+        self.rng, self.max_s, self.lock = random.Random(seed), max_s, threading.Lock()
+
+    def send(self, request, **kwargs):
+        with self.lock:
+            delay = self.rng.uniform(0, self.max_s)
+        time.sleep(delay)
+        return super().send(request, **kwargs)
+
+
+def test_latency_jitter_beyond_the_margin_draws_no_429(sandbox, http_session, make_tokens, make_client, recorder):
+    # given: 4 threads share one client; each request may spend up to 150 ms between go-ahead and arrival, three
+    # times the limiter's margin; the sandbox allows 10 requests per 500 ms
+    sandbox.control.rate_limits(max=10, interval_ms=500)
+    tokens = make_tokens()
+    http_session.mount("http://", JitteryAdapter(seed=5, max_s=0.15))
+    client = make_client(tokens, rate_limiter=LocalRateLimiter(RateLimitConfig(limit=10, window_s=0.5,
+                                                                               margin_ms=20)))
+    recorder.responses.clear()
+
+    def work():
+        for _ in range(15):
+            client.locations.get()
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+
+    # then: slots counted from each response's arrival keep the server's window, whatever the latency
+    assert recorder.statuses() == [200] * 60
