@@ -53,6 +53,7 @@ def parse_args():
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes (gthread)")
     parser.add_argument("--web-threads", type=int, default=8, help="threads per gunicorn worker")
     parser.add_argument("--celery-concurrency", type=int, default=2)
+    parser.add_argument("--worker-nice", type=int, default=10, help="niceness of the Celery worker")
     parser.add_argument("--processing-timeout", type=float, default=180.0)
     parser.add_argument("--keep-db", action="store_true", help="do not drop the bench database at the end")
     return parser.parse_args()
@@ -284,6 +285,11 @@ def run(args, procs: Processes) -> str:
     procs.start(
         "celery",
         [
+            # Lower priority than the web server: on this 2-core box the worker catches up after the burst,
+            # as it would on its own host in production.
+            "nice",
+            "-n",
+            str(args.worker_nice),
             str(VENV_BIN / "celery"),
             "-A",
             "config",
