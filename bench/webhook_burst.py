@@ -353,7 +353,9 @@ def main():
     def on_signal(signum, frame):
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_signal)
+    # SIGINT too: a job started in the background by a non-interactive shell inherits SIGINT as ignored.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, on_signal)
     try:
         line = run(args, procs)
     except KeyboardInterrupt:
