@@ -351,6 +351,9 @@ def main():
     procs = Processes()
 
     def on_signal(signum, frame):
+        # Only the first signal interrupts; later ones must not break the cleanup half-way.
+        for other in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(other, signal.SIG_IGN)
         raise KeyboardInterrupt
 
     # SIGINT too: a job started in the background by a non-interactive shell inherits SIGINT as ignored.
