@@ -245,6 +245,7 @@ def run(args, procs: Processes) -> str:
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SECURE_SSL_REDIRECT": "0",
         "GHL_WEBHOOK_TRUST_SANDBOX_KEYS": "1",  # the bench signs with the sandbox dev key
+        "GHL_ALLOW_SANDBOX": "1",  # no real GHL app credentials here
         "GHL_WEBHOOK_SPOOL_DIR": str(logs / "spool"),
         "DATABASE_URL": db_url,
         "DB_CONN_MAX_AGE": "600",  # persistent connections: a new PostgreSQL connection per request costs ms
