@@ -182,8 +182,12 @@ class MessageAdmin(admin.ModelAdmin):
 
 @admin.register(ExternalIdentity)
 class ExternalIdentityAdmin(admin.ModelAdmin):
-    list_display = ["provider", "account_id", "content_type", "object_id", "external_id", "remote_updated_at"]
+    list_display = ["provider", "account_id", "content_type", "object_id", "external_id", "remote_updated_at",
+                    "last_synced_at"]
     list_filter = ["provider", "content_type", "organization"]
     search_fields = ["external_id", "account_id", "=object_id"]
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["created_at", "updated_at", "content_hash", "synced_snapshot", "last_synced_at"]
     list_select_related = ["content_type"]
+
+
+from .sync import admin as sync_admin  # noqa: E402, F401  (registers the sync models)

@@ -256,6 +256,9 @@ class ExternalIdentity(TenantModel):
     external_id = models.CharField(max_length=128)
     # Sync bookkeeping.
     content_hash = models.CharField(max_length=64, blank=True, help_text="Hash of the content last synced.")
+    synced_snapshot = models.JSONField(
+        default=dict, blank=True, help_text="Mapped field values as last synced: the base of three-way merges."
+    )
     remote_updated_at = models.DateTimeField(null=True, blank=True, help_text="Remote watermark: newest applied.")
     last_synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -277,3 +280,13 @@ class ExternalIdentity(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.account_id}:{self.content_type.model}:{self.external_id}"
+
+
+# Sync bookkeeping lives in crm/sync/models.py; importing it here registers the models with the crm app.
+from .sync.models import (  # noqa: E402, F401
+    ConflictPolicy,
+    FieldMapping,
+    OutboxEntry,
+    SyncConflict,
+    SyncRun,
+)

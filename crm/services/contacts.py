@@ -10,6 +10,7 @@ from tenancy.models import Organization
 
 from ..models import Contact
 from ..phones import normalize_phone
+from ..sync.outbox import outbox_record
 
 # Fields a caller may set through `contact_create` / `contact_update`.
 CONTACT_FIELDS = frozenset(
@@ -109,6 +110,8 @@ def contact_create(*, organization: Organization, **fields: Any) -> Contact:
     _fill_full_name(contact, explicit_full_name="full_name" in cleaned)
     contact.full_clean(exclude=["organization"])
     contact.save()
+    # Same transaction as the write: a rollback leaves no outbox row, a commit always has one.
+    outbox_record(obj=contact, fields=sorted(set(cleaned) | {"full_name"}))
     return contact
 
 
@@ -127,21 +130,39 @@ def contact_update(*, contact: Contact, **fields: Any) -> tuple[Contact, set[str
     if changed:
         contact.full_clean(exclude=["organization"])
         contact.save()
+        outbox_record(obj=contact, fields=changed)
     return contact, changed
 
 
+@transaction.atomic
+def contact_tags_add(*, contact: Contact, tags: list[str]) -> tuple[Contact, set[str]]:
+    """Add tags (kept in order, no duplicates); queues a push of ``tags`` only if something changed."""
+    return contact_update(contact=contact, tags=[*contact.tags, *tags])
+
+
+@transaction.atomic
+def contact_tags_remove(*, contact: Contact, tags: list[str]) -> tuple[Contact, set[str]]:
+    drop = {t.strip() for t in tags}
+    return contact_update(contact=contact, tags=[t for t in contact.tags if t not in drop])
+
+
+@transaction.atomic
 def contact_archive(*, contact: Contact) -> Contact:
     """Deleting a contact archives it: the row, its history and its external links stay."""
     if not contact.is_archived:
         contact.is_archived = True
         contact.archived_at = timezone.now()
         contact.save(update_fields=["is_archived", "archived_at", "updated_at"])
+        # Whether an archive deletes in the remote is the provider's policy, not ours: we only report it.
+        outbox_record(obj=contact, fields=["is_archived"])
     return contact
 
 
+@transaction.atomic
 def contact_unarchive(*, contact: Contact) -> Contact:
     if contact.is_archived:
         contact.is_archived = False
         contact.archived_at = None
         contact.save(update_fields=["is_archived", "archived_at", "updated_at"])
+        outbox_record(obj=contact, fields=["is_archived"])
     return contact

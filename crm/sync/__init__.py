@@ -1,0 +1,1 @@
+"""Provider-neutral two-way sync machinery (see README.md in this package)."""

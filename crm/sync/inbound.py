@@ -1,0 +1,439 @@
+"""Inbound: apply a remote record's state to the local mirror (webhooks, pulls, reconciliation).
+
+Provider handlers map the remote payload with `Mapping.to_local` and call `contact_apply_remote` (one
+record) or `contact_apply_remote_page` (a page of an initial pull / reconciliation). Every write here
+runs under `sync_origin`, so it is not queued back to the account it came from.
+"""
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from tenancy.models import Organization
+
+from ..models import Contact, ExternalIdentity
+from ..services.contacts import _fill_full_name, contact_archive, contact_clean_fields, contact_update
+from .conflict import NO_BASE, PolicyTable, policy_table_for, resolve_field
+from .hashing import canonical, content_hash, values_equal
+from .mapping import CUSTOM_PREFIX, get_local_value
+from .models import SyncConflict
+from .origin import sync_origin
+from .outbox import is_echo, outbox_discard_fields, outbox_record, outbox_record_created
+
+logger = logging.getLogger(__name__)
+
+MAX_APPLY_ATTEMPTS = 3
+
+
+class Outcome:
+    CREATED = "created"
+    UPDATED = "updated"
+    LINKED = "linked"
+    UNCHANGED = "unchanged"
+    STALE = "stale"
+    ECHO = "echo"
+    ARCHIVED = "archived"
+    IGNORED = "ignored"  # a delete for a record we never had
+
+
+# How each outcome counts in a `SyncRun`.
+OUTCOME_COUNTER = {
+    Outcome.CREATED: "created", Outcome.UPDATED: "updated", Outcome.LINKED: "linked",
+    Outcome.ARCHIVED: "archived", Outcome.UNCHANGED: "unchanged", Outcome.STALE: "unchanged",
+    Outcome.ECHO: "unchanged", Outcome.IGNORED: "unchanged",
+}
+
+
+@dataclass
+class ApplyResult:
+    outcome: str
+    contact: Contact | None = None
+    changed_fields: set[str] = field(default_factory=set)
+    conflicts: list[SyncConflict] = field(default_factory=list)
+    pushed_fields: list[str] = field(default_factory=list)  # local won: queued back to this account
+    errors: dict[str, str] = field(default_factory=dict)  # remote values rejected by validation
+
+
+@dataclass
+class RemoteRecord:
+    """One remote record for `contact_apply_remote_page` (same meaning as `contact_apply_remote`'s args)."""
+
+    external_id: str
+    remote: dict[str, Any]
+    remote_updated_at: dt.datetime | None = None
+    remote_hash: str = ""
+    deleted: bool = False
+
+
+@dataclass
+class PageResult:
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
+        ("created", "updated", "linked", "archived", "conflicted", "failed", "unchanged"), 0))
+    errors: dict[str, str] = field(default_factory=dict)  # external id → message
+
+    def add(self, result: ApplyResult) -> None:
+        self.counts[OUTCOME_COUNTER[result.outcome]] += 1
+        self.counts["conflicted"] += len(result.conflicts)
+
+
+@dataclass
+class _Ctx:
+    organization: Organization
+    provider: str
+    account_id: str
+    connection_id: int | None
+    content_type: ContentType
+    policies: PolicyTable
+
+
+def _clean_remote(organization: Organization, remote: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Normalise remote values as local writes would be; drop (and report) the ones that fail."""
+    custom = {k: canonical(v) for k, v in remote.items() if k.startswith(CUSTOM_PREFIX)}
+    standard = {k: v for k, v in remote.items() if not k.startswith(CUSTOM_PREFIX)}
+    errors: dict[str, str] = {}
+    for _ in range(len(standard) + 1):
+        try:
+            cleaned = contact_clean_fields(organization=organization, data=standard)
+            break
+        except ValidationError as exc:
+            for name, messages in exc.message_dict.items():
+                errors[name] = " ".join(messages)
+                standard.pop(name, None)
+    else:  # pragma: no cover - every pass drops at least one field
+        cleaned = {}
+    return {**cleaned, **custom}, errors
+
+
+def _write_values(contact: Contact, values: dict[str, Any]) -> set[str]:
+    """Write local-named values (custom properties merged key by key) through `contact_update`."""
+    updates = {k: v for k, v in values.items() if not k.startswith(CUSTOM_PREFIX)}
+    custom = {k[len(CUSTOM_PREFIX):]: canonical(v) for k, v in values.items() if k.startswith(CUSTOM_PREFIX)}
+    if custom:
+        updates["custom_properties"] = {**(contact.custom_properties or {}), **custom}
+    if not updates:
+        return set()
+    _, changed = contact_update(contact=contact, **updates)
+    return changed
+
+
+def _advance_link(link: ExternalIdentity, *, ctx: _Ctx, remote_updated_at, remote_hash: str,
+                  snapshot: dict | None = None) -> None:
+    if remote_updated_at and (link.remote_updated_at is None or remote_updated_at > link.remote_updated_at):
+        link.remote_updated_at = remote_updated_at  # the watermark only moves forwards
+    if remote_hash:
+        link.content_hash = remote_hash
+    if snapshot is not None:
+        link.synced_snapshot = snapshot
+    if ctx.connection_id is not None:
+        link.connection_id = ctx.connection_id
+    link.last_synced_at = timezone.now()
+    link.save()
+
+
+def _merge(contact: Contact, link: ExternalIdentity, cleaned: dict[str, Any], *, ctx: _Ctx, remote_updated_at,
+           remote_hash: str, outcome: str, errors: dict[str, str]) -> ApplyResult:
+    """Three-way merge of ``cleaned`` into ``contact`` against the link's snapshot, field by field."""
+    snapshot = dict(link.synced_snapshot or {})
+    local_changed_at = contact.updated_at
+    writes: dict[str, Any] = {}
+    push_back: list[str] = []
+    conflicts: list[SyncConflict] = []
+    for name, remote_value in cleaned.items():
+        local_value = canonical(get_local_value(contact, name))
+        base = snapshot.get(name, NO_BASE)
+        res = resolve_field(
+            field=name, base=base, local=local_value, local_changed_at=local_changed_at,
+            remote=canonical(remote_value), remote_changed_at=remote_updated_at,
+            policy=ctx.policies.policy_for(name),
+        )
+        if res.winner == "remote":
+            writes[name] = remote_value
+        elif res.winner == "merged":
+            writes[name] = res.value
+        if not values_equal(name, res.value, remote_value):
+            push_back.append(name)  # the remote does not hold the final value yet
+        if res.conflict:
+            conflicts.append(SyncConflict(
+                organization_id=contact.organization_id, provider=ctx.provider, account_id=ctx.account_id,
+                content_type=ctx.content_type, object_id=contact.pk, external_id=link.external_id, field=name,
+                base_value=None if base is NO_BASE else base, local_value=local_value,
+                remote_value=canonical(remote_value), applied_value=canonical(res.value),
+                local_changed_at=local_changed_at, remote_changed_at=remote_updated_at, policy=res.policy,
+                decision={"local": SyncConflict.Decision.LOCAL, "remote": SyncConflict.Decision.REMOTE}.get(
+                    res.winner, SyncConflict.Decision.MERGED),
+            ))
+    changed = _write_values(contact, writes)
+    remote_won = [name for name in writes if name not in push_back]
+    if remote_won:
+        outbox_discard_fields(obj=contact, fields=remote_won, target=(ctx.provider, ctx.account_id))
+    if conflicts:
+        SyncConflict.objects.bulk_create(conflicts)
+        logger.info("crm.sync.conflicts", extra={"contact_id": contact.pk, "fields": [c.field for c in conflicts]})
+    if push_back:
+        outbox_record(obj=contact, fields=push_back, targets=[(ctx.provider, ctx.account_id)])
+    # The snapshot is the remote's state as we now know it: the base of the next three-way merge.
+    snapshot.update({k: canonical(v) for k, v in cleaned.items()})
+    _advance_link(link, ctx=ctx, remote_updated_at=remote_updated_at, remote_hash=remote_hash, snapshot=snapshot)
+    if outcome == Outcome.UPDATED and not changed:
+        outcome = Outcome.UNCHANGED
+    return ApplyResult(outcome, contact, changed, conflicts, push_back, errors)
+
+
+def _match(ctx: _Ctx, cleaned: dict[str, Any]) -> Contact | None:
+    """An unlinked active contact with the same email, else the same E.164 phone (incl. additional ones)."""
+    linked = ExternalIdentity.objects.filter(
+        provider=ctx.provider, account_id=ctx.account_id, content_type=ctx.content_type
+    ).values("object_id")
+    qs = (
+        Contact.objects.for_org(ctx.organization).active().exclude(pk__in=linked)
+        .select_for_update().order_by("id")
+    )
+    email, phone = cleaned.get("email"), cleaned.get("phone")
+    lookups = []
+    if email:
+        lookups += [Q(email=email), Q(additional_emails__icontains=f'"{email}"')]
+    if phone:
+        lookups += [Q(phone=phone), Q(additional_phones__icontains=f'"{phone}"')]
+    for lookup in lookups:
+        match = qs.filter(lookup).first()
+        if match is not None:
+            return match
+    return None
+
+
+def _create_link(ctx: _Ctx, contact: Contact, external_id: str) -> ExternalIdentity:
+    # A concurrent apply of the same external id fails here on the unique link; the caller retries.
+    return ExternalIdentity.objects.create(
+        organization_id=contact.organization_id, provider=ctx.provider, account_id=ctx.account_id,
+        connection_id=ctx.connection_id, content_type=ctx.content_type, object_id=contact.pk,
+        external_id=external_id,
+    )
+
+
+def _apply_one(ctx: _Ctx, record: RemoteRecord) -> ApplyResult:
+    remote_hash = record.remote_hash or content_hash(record.remote)
+    link = ExternalIdentity.objects.select_for_update().filter(
+        provider=ctx.provider, account_id=ctx.account_id, content_type=ctx.content_type,
+        external_id=record.external_id,
+    ).first()
+    if link is not None:
+        # Equal counts as stale: an event stamped with the time we already applied carries nothing newer.
+        if record.remote_updated_at and link.remote_updated_at and record.remote_updated_at <= link.remote_updated_at:
+            logger.info("crm.sync.stale-event", extra={"external_id": record.external_id})
+            return ApplyResult(Outcome.STALE)
+        contact = Contact.objects.select_for_update().filter(
+            organization=ctx.organization, pk=link.object_id).first()
+        if contact is None:
+            raise ValueError(f"link {link.pk} points at a contact of another organisation or a missing one")
+        if record.deleted:
+            was = contact.is_archived
+            contact_archive(contact=contact)  # never destroyed
+            _advance_link(link, ctx=ctx, remote_updated_at=record.remote_updated_at, remote_hash="")
+            return ApplyResult(Outcome.UNCHANGED if was else Outcome.ARCHIVED, contact)
+        if is_echo(link=link, remote_hash=remote_hash):
+            _advance_link(link, ctx=ctx, remote_updated_at=record.remote_updated_at, remote_hash=remote_hash)
+            return ApplyResult(Outcome.ECHO, contact)
+        cleaned, errors = _clean_remote(ctx.organization, record.remote)
+        return _merge(contact, link, cleaned, ctx=ctx, remote_updated_at=record.remote_updated_at,
+                      remote_hash=remote_hash, outcome=Outcome.UPDATED, errors=errors)
+    if record.deleted:
+        return ApplyResult(Outcome.IGNORED)
+    cleaned, errors = _clean_remote(ctx.organization, record.remote)
+    contact = _match(ctx, cleaned)
+    if contact is not None:
+        link = _create_link(ctx, contact, record.external_id)
+        return _merge(contact, link, cleaned, ctx=ctx, remote_updated_at=record.remote_updated_at,
+                      remote_hash=remote_hash, outcome=Outcome.LINKED, errors=errors)
+    contact = _new_contact(ctx, cleaned)
+    contact.full_clean(exclude=["organization"])
+    contact.save()
+    outbox_record(obj=contact, fields=_created_fields(cleaned))  # to other accounts, never back here
+    link = _create_link(ctx, contact, record.external_id)
+    _advance_link(link, ctx=ctx, remote_updated_at=record.remote_updated_at, remote_hash=remote_hash,
+                  snapshot={k: canonical(v) for k, v in cleaned.items()})
+    return ApplyResult(Outcome.CREATED, contact, set(cleaned), [], [], errors)
+
+
+def _new_contact(ctx: _Ctx, cleaned: dict[str, Any]) -> Contact:
+    standard = {k: v for k, v in cleaned.items() if not k.startswith(CUSTOM_PREFIX)}
+    custom = {k[len(CUSTOM_PREFIX):]: v for k, v in cleaned.items() if k.startswith(CUSTOM_PREFIX)}
+    contact = Contact(organization=ctx.organization, custom_properties=custom, **standard)
+    _fill_full_name(contact, explicit_full_name="full_name" in standard)
+    return contact
+
+
+def _created_fields(cleaned: dict[str, Any]) -> list[str]:
+    return sorted({k.split(".")[0] for k in cleaned} | {"full_name"})
+
+
+def _ctx(organization, provider, account_id, connection_id) -> _Ctx:
+    return _Ctx(organization, provider, str(account_id), connection_id,
+                ContentType.objects.get_for_model(Contact, for_concrete_model=True),
+                policy_table_for(organization=organization, provider=provider, account_id=str(account_id)))
+
+
+def _with_retry(ctx: _Ctx, fn, key: str):
+    for attempt in range(1, MAX_APPLY_ATTEMPTS + 1):
+        try:
+            with transaction.atomic(), sync_origin(provider=ctx.provider, account_id=ctx.account_id,
+                                                   connection_id=ctx.connection_id):
+                return fn()
+        except IntegrityError:
+            # A concurrent apply linked the same record (or contact) first: retry, it will now be found.
+            logger.warning("crm.sync.apply.integrity-retry", extra={"key": key, "attempt": attempt})
+            if attempt == MAX_APPLY_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def contact_apply_remote(
+    *,
+    organization: Organization,
+    provider: str,
+    account_id: str,
+    connection_id: int | None,
+    external_id: str,
+    remote: dict[str, Any],
+    remote_updated_at: dt.datetime | None = None,
+    remote_hash: str = "",
+    deleted: bool = False,
+) -> ApplyResult:
+    """Apply one remote contact's state (``remote`` already in local names, from `Mapping.to_local`).
+
+    Order of checks: link by external id (locked) → watermark (``remote_updated_at`` ≤ watermark →
+    ``stale``; absent → applied) → delete (archive) → echo (``remote_hash`` equals the hash last pushed or
+    applied → ``echo``) → three-way merge with conflict policy. Unlinked records are matched by email,
+    then E.164 phone (primary and additional) before a new contact is created. ``remote_hash`` defaults
+    to ``content_hash(remote)``. Runs in its own transaction; safe to call concurrently for one record.
+    """
+    ctx = _ctx(organization, provider, account_id, connection_id)
+    record = RemoteRecord(external_id, remote, remote_updated_at, remote_hash, deleted)
+    return _with_retry(ctx, lambda: _apply_one(ctx, record), external_id)
+
+
+def contact_apply_remote_page(
+    *,
+    organization: Organization,
+    provider: str,
+    account_id: str,
+    connection_id: int | None,
+    records: list[RemoteRecord],
+) -> PageResult:
+    """Apply a page of remote contacts (initial pull, reconciliation) in one transaction, with few queries.
+
+    Idempotent: re-running a page after a crash finds the links it made and changes nothing. New records
+    with no local match are bulk-inserted (contacts, then links); linked records whose hash is unchanged
+    are skipped; the rest (matches, updates, deletes) go through the single-record path.
+    """
+    ctx = _ctx(organization, provider, account_id, connection_id)
+    by_id = {r.external_id: r for r in records}  # a record listed twice: the last one wins
+    return _with_retry(ctx, lambda: _apply_page(ctx, list(by_id.values())), f"page:{len(by_id)}")
+
+
+def _apply_page(ctx: _Ctx, records: list[RemoteRecord]) -> PageResult:
+    result = PageResult()
+    links = {
+        link.external_id: link
+        for link in ExternalIdentity.objects.filter(
+            provider=ctx.provider, account_id=ctx.account_id, content_type=ctx.content_type,
+            external_id__in=[r.external_id for r in records],
+        )
+    }
+    slow: list[RemoteRecord] = []
+    fresh: list[tuple[RemoteRecord, dict[str, Any]]] = []
+    for record in records:
+        link = links.get(record.external_id)
+        if link is not None:
+            remote_hash = record.remote_hash or content_hash(record.remote)
+            if not record.deleted and is_echo(link=link, remote_hash=remote_hash):
+                result.counts["unchanged"] += 1
+            else:
+                slow.append(record)
+        elif record.deleted:
+            result.counts["unchanged"] += 1
+        else:
+            cleaned, errors = _clean_remote(ctx.organization, record.remote)
+            if errors:
+                result.errors[record.external_id] = "; ".join(f"{k}: {v}" for k, v in errors.items())
+            fresh.append((record, cleaned))
+    matched = _bulk_match(ctx, [c for _, c in fresh])
+    new: list[tuple[RemoteRecord, dict[str, Any], Contact]] = []
+    for (record, cleaned), match in zip(fresh, matched, strict=True):
+        if match:
+            slow.append(record)
+            continue
+        contact = _new_contact(ctx, cleaned)
+        try:
+            contact.full_clean(exclude=["organization"], validate_unique=False, validate_constraints=False)
+        except ValidationError as exc:
+            result.counts["failed"] += 1
+            result.errors[record.external_id] = str(exc.message_dict)
+            continue
+        new.append((record, cleaned, contact))
+    if new:
+        created = Contact.objects.bulk_create([c for _, _, c in new])
+        now = timezone.now()
+        ExternalIdentity.objects.bulk_create([
+            ExternalIdentity(
+                organization_id=c.organization_id, provider=ctx.provider, account_id=ctx.account_id,
+                connection_id=ctx.connection_id, content_type=ctx.content_type, object_id=c.pk,
+                external_id=r.external_id, content_hash=r.remote_hash or content_hash(r.remote),
+                remote_updated_at=r.remote_updated_at, last_synced_at=now,
+                synced_snapshot={k: canonical(v) for k, v in cleaned.items()},
+            )
+            for (r, cleaned, _), c in zip(new, created, strict=True)
+        ])
+        all_fields = set().union(*(_created_fields(cleaned) for _, cleaned, _ in new))
+        outbox_record_created(objs=created, fields=all_fields)
+        result.counts["created"] += len(created)
+    for record in slow:
+        try:
+            with transaction.atomic():
+                result.add(_apply_one(ctx, record))
+        except (ValidationError, ValueError) as exc:
+            result.counts["failed"] += 1
+            result.errors[record.external_id] = str(exc)
+            logger.warning("crm.sync.apply.failed", extra={"external_id": record.external_id, "error": str(exc)})
+    return result
+
+
+def _bulk_match(ctx: _Ctx, cleaned_list: list[dict[str, Any]]) -> list[int | None]:
+    """For each cleaned record, the id of an unlinked local contact it matches (two queries in all)."""
+    emails = {c["email"] for c in cleaned_list if c.get("email")}
+    phones = {c["phone"] for c in cleaned_list if c.get("phone")}
+    if not emails and not phones:
+        return [None] * len(cleaned_list)
+    linked = ExternalIdentity.objects.filter(
+        provider=ctx.provider, account_id=ctx.account_id, content_type=ctx.content_type
+    ).values("object_id")
+    base = Contact.objects.for_org(ctx.organization).active().exclude(pk__in=linked)
+    by_email: dict[str, int] = {}
+    by_phone: dict[str, int] = {}
+    primary = base.filter(Q(email__in=emails) | Q(phone__in=phones)).order_by("-id").values_list("id", "email", "phone")
+    for pk, email, phone in primary:  # descending, so the oldest contact ends up in the map
+        by_email[email] = pk
+        by_phone[phone] = pk
+    extra = base.exclude(additional_emails=[], additional_phones=[]).order_by("-id").values_list(
+        "id", "additional_emails", "additional_phones")
+    extra_email: dict[str, int] = {}
+    extra_phone: dict[str, int] = {}
+    for pk, more_emails, more_phones in extra:
+        for e in more_emails or []:
+            extra_email[e] = pk
+        for p in more_phones or []:
+            extra_phone[p] = pk
+    out: list[int | None] = []
+    for c in cleaned_list:
+        email, phone = c.get("email"), c.get("phone")
+        out.append(
+            (email and (by_email.get(email) or extra_email.get(email)))
+            or (phone and (by_phone.get(phone) or extra_phone.get(phone)))
+            or None
+        )
+    return out

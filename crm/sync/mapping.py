@@ -1,0 +1,320 @@
+"""Field mapping: remote field keys ↔ local field names, with type conversion and validation.
+
+`crm` knows no provider: the provider passes its standard-field defaults in as data, e.g.
+``{"firstName": "first_name", "dnd": ("dnd_all", "boolean")}``; `FieldMapping` rows for the account
+override a default with the same ``remote_key`` (an inactive row switches it off) or add custom fields.
+
+Local field names are ontology field names or ``custom_properties.<key>``; `Mapping.to_local` returns
+them flat (``{"first_name": "Ann", "custom_properties.plan": "gold"}``) so a remote that sends one custom
+field never wipes the others, and conflicts are decided per custom key.
+"""
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import models
+from django.utils import timezone
+
+from tenancy.models import Organization
+
+from ..models import Contact
+from ..phones import normalize_phone
+from .hashing import canonical, content_hash
+from .models import DataType, Direction, FieldMapping
+
+CUSTOM_PREFIX = "custom_properties."
+TRUE_STRINGS = frozenset({"true", "1", "yes", "y", "on", "t"})
+FALSE_STRINGS = frozenset({"false", "0", "no", "n", "off", "f", ""})
+DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%m/%d/%Y", "%m-%d-%Y", "%Y.%m.%d", "%m.%d.%Y", "%Y_%m_%d", "%m_%d_%Y")
+
+
+class MappingValidationError(ValueError):
+    """Raised by ``to_local(strict=True)``; ``errors`` maps remote keys to messages."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    remote_key: str
+    local_field: str
+    direction: str = Direction.BOTH
+    data_type: str = DataType.TEXT
+    is_standard: bool = False  # one of the provider's standard fields (else a custom field id/key)
+
+    @property
+    def inbound(self) -> bool:
+        return self.direction in (Direction.BOTH, Direction.INBOUND)
+
+    @property
+    def outbound(self) -> bool:
+        return self.direction in (Direction.BOTH, Direction.OUTBOUND)
+
+
+def infer_data_type(model: type[models.Model], local_field: str) -> str:
+    """The data type a local field implies (custom properties default to text)."""
+    if local_field.startswith(CUSTOM_PREFIX):
+        return DataType.TEXT
+    field = model._meta.get_field(local_field)
+    if local_field == "phone":
+        return DataType.PHONE
+    if isinstance(field, models.EmailField):
+        return DataType.EMAIL
+    if isinstance(field, models.BooleanField):
+        return DataType.BOOLEAN
+    if isinstance(field, models.DateField) and not isinstance(field, models.DateTimeField):
+        return DataType.DATE
+    if isinstance(field, models.DecimalField | models.IntegerField | models.FloatField):
+        return DataType.NUMBER
+    if isinstance(field, models.JSONField) and field.default is list:
+        return DataType.LIST
+    return DataType.TEXT
+
+
+def validate_local_field(model: type[models.Model], local_field: str) -> None:
+    if local_field.startswith(CUSTOM_PREFIX):
+        if not local_field[len(CUSTOM_PREFIX):]:
+            raise ValidationError("Name the custom property: custom_properties.<key>.")
+        return
+    try:
+        field = model._meta.get_field(local_field)
+    except Exception:
+        raise ValidationError(f"{model.__name__} has no field {local_field!r}.")
+    if not field.concrete or field.primary_key or field.name in ("organization", "custom_properties"):
+        raise ValidationError(f"{local_field!r} cannot be mapped.")
+
+
+def to_local_value(value: Any, data_type: str, *, region: str = "US") -> Any:
+    """Convert one remote value to its local form; raises ValueError with a readable message."""
+    if data_type == DataType.TEXT:
+        if value is None:
+            return ""
+        if isinstance(value, dict | list):
+            raise ValueError("expected text, got a structured value")
+        return str(value).strip()
+    if data_type == DataType.NUMBER:
+        if value in (None, ""):
+            return None
+        if isinstance(value, bool):
+            raise ValueError("expected a number, got a boolean")
+        try:
+            number = Decimal(str(value).strip().replace(",", ""))
+        except InvalidOperation:
+            raise ValueError(f"{value!r} is not a number")
+        return canonical(number)
+    if data_type == DataType.DATE:
+        if value in (None, ""):
+            return None
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        text = str(value).strip()
+        try:
+            return dt.date.fromisoformat(text[:10])
+        except ValueError:
+            pass
+        for fmt in DATE_FORMATS:
+            try:
+                return dt.datetime.strptime(text, fmt).date()
+            except ValueError:
+                continue
+        raise ValueError(f"{value!r} is not a date")
+    if data_type == DataType.BOOLEAN:
+        if isinstance(value, bool):
+            return value
+        if value is None:
+            return False
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        text = str(value).strip().lower()
+        if text in TRUE_STRINGS:
+            return True
+        if text in FALSE_STRINGS:
+            return False
+        raise ValueError(f"{value!r} is not a boolean")
+    if data_type == DataType.LIST:
+        if value in (None, ""):
+            return []
+        if isinstance(value, str):
+            return [value.strip()]
+        if not isinstance(value, list | tuple) or any(isinstance(v, dict | list) for v in value):
+            raise ValueError("expected a list of strings")
+        return [str(v).strip() for v in value if str(v).strip()]
+    if data_type == DataType.PHONE:
+        try:
+            return normalize_phone(value, default_region=region)
+        except ValidationError as exc:
+            raise ValueError(" ".join(exc.messages))
+    if data_type == DataType.EMAIL:
+        email = (value or "").strip().lower() if isinstance(value, str) or value is None else None
+        if email is None:
+            raise ValueError("expected an email address")
+        if email:
+            try:
+                validate_email(email)
+            except ValidationError:
+                raise ValueError(f"{value!r} is not a valid email address")
+        return email
+    raise ValueError(f"unknown data type {data_type!r}")
+
+
+def to_remote_value(value: Any, data_type: str) -> Any:
+    if data_type == DataType.DATE:
+        if value in (None, ""):
+            return None
+        if isinstance(value, str):
+            value = to_local_value(value, DataType.DATE)
+        return value.isoformat()
+    if data_type == DataType.NUMBER:
+        return to_local_value(value, DataType.NUMBER)
+    if data_type == DataType.BOOLEAN:
+        return to_local_value(value, DataType.BOOLEAN)
+    if data_type == DataType.LIST:
+        return to_local_value(value, DataType.LIST)
+    if value is None:
+        return ""
+    return value
+
+
+def get_local_value(obj: models.Model, local_field: str) -> Any:
+    if local_field.startswith(CUSTOM_PREFIX):
+        return (obj.custom_properties or {}).get(local_field[len(CUSTOM_PREFIX):])
+    return getattr(obj, local_field)
+
+
+class Mapping:
+    """The effective field mapping of one (organisation, provider, account). Build it with `mapping_for`."""
+
+    def __init__(self, *, organization: Organization, provider: str, account_id: str, specs: list[FieldSpec],
+                 model: type[models.Model] = Contact):
+        self.organization = organization
+        self.provider = provider
+        self.account_id = account_id
+        self.model = model
+        self.specs = specs
+        self.by_remote = {s.remote_key: s for s in specs}
+        # remote key → message, for the last to_local/to_remote call; see `record_errors`.
+        self.errors: dict[str, str] = {}
+
+    @property
+    def inbound_local_fields(self) -> set[str]:
+        return {s.local_field for s in self.specs if s.inbound}
+
+    def to_local(self, remote: dict[str, Any], *, strict: bool = False) -> dict[str, Any]:
+        """Remote dict (standard keys and custom field ids/keys at top level) → ``{local_field: value}``.
+
+        Only keys present in ``remote`` appear in the result (a partial webhook is a partial update).
+        Values that fail their type are left out and reported in ``self.errors`` (or raised when strict).
+        """
+        self.errors = {}
+        region = self.organization.default_phone_region
+        out: dict[str, Any] = {}
+        for key, value in remote.items():
+            spec = self.by_remote.get(key)
+            if spec is None or not spec.inbound:
+                continue
+            try:
+                out[spec.local_field] = to_local_value(value, spec.data_type, region=region)
+            except ValueError as exc:
+                self.errors[key] = str(exc)
+        if strict and self.errors:
+            raise MappingValidationError(self.errors)
+        return out
+
+    def to_remote(self, obj: models.Model, fields: set[str] | list[str] | None = None) -> dict[str, Any]:
+        """``{remote_key: value}`` for the outbound fields of ``obj`` (only those in ``fields`` if given).
+
+        ``fields`` holds local names as the outbox records them; ``custom_properties`` selects every
+        mapped custom property. Split the result with `split_standard` to build the provider's payload.
+        """
+        self.errors = {}
+        wanted = set(fields) if fields is not None else None
+        out: dict[str, Any] = {}
+        for spec in self.specs:
+            if not spec.outbound:
+                continue
+            if wanted is not None and spec.local_field not in wanted and not (
+                spec.local_field.startswith(CUSTOM_PREFIX) and "custom_properties" in wanted
+            ):
+                continue
+            try:
+                out[spec.remote_key] = to_remote_value(get_local_value(obj, spec.local_field), spec.data_type)
+            except ValueError as exc:
+                self.errors[spec.remote_key] = str(exc)
+        return out
+
+    def split_standard(self, payload: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(standard fields, custom fields) of a `to_remote` result, by the provider's defaults."""
+        standard = {k: v for k, v in payload.items() if k in self.by_remote and self.by_remote[k].is_standard}
+        custom = {k: v for k, v in payload.items() if k not in standard}
+        return standard, custom
+
+    def local_values(self, obj: models.Model) -> dict[str, Any]:
+        """The inbound-mapped values of ``obj`` in local terms (what `content_hash` is taken over)."""
+        return {field: canonical(get_local_value(obj, field)) for field in sorted(self.inbound_local_fields)}
+
+    def remote_hash(self, remote: dict[str, Any]) -> str:
+        return content_hash(self.to_local(remote))
+
+    def record_error(self, remote_key: str, error: str) -> FieldMapping:
+        """Record that the remote (or validation) rejected ``remote_key``; creates the row for a default."""
+        spec = self.by_remote.get(remote_key)
+        row, _ = FieldMapping.objects.get_or_create(
+            organization=self.organization, provider=self.provider, account_id=self.account_id,
+            remote_key=remote_key,
+            defaults={
+                "local_field": spec.local_field if spec else "",
+                "direction": spec.direction if spec else Direction.BOTH,
+                "data_type": spec.data_type if spec else DataType.TEXT,
+                "is_active": spec is not None,
+            },
+        )
+        row.last_error = str(error)[:2000]
+        row.last_error_at = timezone.now()
+        row.save(update_fields=["last_error", "last_error_at", "updated_at"])
+        return row
+
+    def record_errors(self) -> int:
+        """Record every error of the last conversion on its mapping row; returns how many."""
+        for key, message in self.errors.items():
+            self.record_error(key, message)
+        return len(self.errors)
+
+
+def mapping_for(
+    *,
+    organization: Organization,
+    provider: str,
+    account_id: str,
+    defaults: dict[str, str | tuple[str, str]] | None = None,
+    model: type[models.Model] = Contact,
+) -> Mapping:
+    """The effective mapping: the provider's ``defaults`` (remote key → local field, or (local, type)),
+    overridden and extended by this account's active `FieldMapping` rows. One query."""
+    specs: dict[str, FieldSpec] = {}
+    for remote_key, target in (defaults or {}).items():
+        local_field, data_type = target if isinstance(target, tuple) else (target, None)
+        specs[remote_key] = FieldSpec(remote_key, local_field, Direction.BOTH,
+                                      data_type or infer_data_type(model, local_field), is_standard=True)
+    rows = FieldMapping.objects.for_org(organization).filter(provider=provider, account_id=account_id)
+    for row in rows:
+        if not row.is_active:
+            specs.pop(row.remote_key, None)
+            continue
+        specs[row.remote_key] = FieldSpec(row.remote_key, row.local_field, row.direction, row.data_type,
+                                          is_standard=row.remote_key in (defaults or {}))
+    return Mapping(organization=organization, provider=provider, account_id=account_id,
+                   specs=list(specs.values()), model=model)
+
+
+def mapping_clear_error(*, mapping_row: FieldMapping) -> FieldMapping:
+    mapping_row.last_error = ""
+    mapping_row.last_error_at = None
+    mapping_row.save(update_fields=["last_error", "last_error_at", "updated_at"])
+    return mapping_row

@@ -1,0 +1,280 @@
+"""The outbox: local changes recorded in the writing transaction, pushed later by a provider worker.
+
+Write side (called by `crm` services, never by providers): `outbox_record`.
+Worker side (called by the provider's push task): `outbox_claim_batch`, `outbox_mark_done`,
+`outbox_mark_failed`. Echo side (called by inbound apply): `is_echo`.
+"""
+import logging
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, models, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from ..models import ExternalIdentity
+from .hashing import canonical, content_hash
+from .models import OutboxEntry
+from .origin import current_origin
+from .targets import sync_targets_for
+
+logger = logging.getLogger(__name__)
+
+MAX_PUSH_ATTEMPTS = 8
+BACKOFF_BASE_SECONDS = 30
+BACKOFF_MAX_SECONDS = 6 * 3600
+DEFAULT_LEASE_SECONDS = 300
+
+Status = OutboxEntry.Status
+
+
+def backoff_seconds(attempts: int) -> int:
+    """30 s, 60 s, 120 s, … capped at 6 h: the wait after the `attempts`-th failed push."""
+    return min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
+
+
+def _merge_fields(existing: Iterable[str], new: Iterable[str]) -> list[str]:
+    return sorted(set(existing) | set(new))
+
+
+def _record_one(*, organization_id: int, content_type: ContentType, object_id: int, provider: str,
+                account_id: str, fields: list[str]) -> OutboxEntry:
+    key = dict(provider=provider, account_id=account_id, content_type=content_type, object_id=object_id)
+    for _ in range(3):
+        # Lock the open entry so a concurrent edit merges instead of losing fields; a worker that has it
+        # claimed has already moved it to in_progress, so we then start a new entry (pushed after it).
+        open_entry = (
+            OutboxEntry.objects.select_for_update()
+            .filter(status__in=[Status.PENDING, Status.FAILED], **key)
+            .first()
+        )
+        if open_entry is not None:
+            open_entry.changed_fields = _merge_fields(open_entry.changed_fields, fields)
+            open_entry.change_count += 1
+            open_entry.save(update_fields=["changed_fields", "change_count", "updated_at"])
+            return open_entry
+        try:
+            with transaction.atomic():
+                return OutboxEntry.objects.create(organization_id=organization_id, changed_fields=sorted(fields), **key)
+        except IntegrityError:
+            # A concurrent transaction opened the entry first; merge into it on the next pass.
+            logger.info("crm.sync.outbox.concurrent-open", extra={"object_id": object_id, "account_id": account_id})
+    raise RuntimeError("could not record outbox entry after 3 attempts")
+
+
+def outbox_record(
+    *, obj: models.Model, fields: Iterable[str], targets: list[tuple[str, str]] | None = None
+) -> list[OutboxEntry]:
+    """Queue a push of ``fields`` of ``obj`` to every sync target, inside the caller's transaction.
+
+    Targets default to the registered resolvers' answer minus the current `SyncOrigin`'s account (echo
+    suppression, part 1). Pass ``targets`` to push to exactly those accounts (e.g. "local value wins"
+    after a conflict must go back to the account the change came from).
+    """
+    fields = [f for f in fields]
+    if not fields:
+        return []
+    if targets is None:
+        origin = current_origin()
+        targets = [t for t in sync_targets_for(obj.organization_id) if origin is None or t != origin.target]
+    if not targets:
+        return []
+    content_type = ContentType.objects.get_for_model(obj, for_concrete_model=True)
+    with transaction.atomic():
+        return [
+            _record_one(organization_id=obj.organization_id, content_type=content_type, object_id=obj.pk,
+                        provider=provider, account_id=account_id, fields=fields)
+            for provider, account_id in targets
+        ]
+
+
+def outbox_record_created(*, objs: list[models.Model], fields: Iterable[str]) -> int:
+    """Bulk variant for rows just created (they cannot have open entries): one INSERT per page."""
+    if not objs:
+        return 0
+    origin = current_origin()
+    targets = [t for t in sync_targets_for(objs[0].organization_id) if origin is None or t != origin.target]
+    if not targets:
+        return 0
+    content_type = ContentType.objects.get_for_model(objs[0], for_concrete_model=True)
+    fields = sorted(fields)
+    rows = [
+        OutboxEntry(organization_id=o.organization_id, provider=p, account_id=a, content_type=content_type,
+                    object_id=o.pk, changed_fields=fields)
+        for o in objs for p, a in targets
+    ]
+    OutboxEntry.objects.bulk_create(rows)
+    return len(rows)
+
+
+def outbox_discard_fields(*, obj: models.Model, fields: Iterable[str], target: tuple[str, str]) -> None:
+    """Drop ``fields`` from the open (not yet claimed) entry for ``target``: the remote's value won, so
+    there is nothing of ours left to push for them. An entry left with no fields is superseded."""
+    drop = set(fields)
+    content_type = ContentType.objects.get_for_model(obj, for_concrete_model=True)
+    entry = (
+        OutboxEntry.objects.select_for_update()
+        .filter(provider=target[0], account_id=target[1], content_type=content_type, object_id=obj.pk,
+                status__in=[Status.PENDING, Status.FAILED])
+        .first()
+    )
+    if entry is None or not drop & set(entry.changed_fields):
+        return
+    entry.changed_fields = sorted(set(entry.changed_fields) - drop)
+    if not entry.changed_fields:
+        entry.status = Status.SUPERSEDED
+        entry.finished_at = timezone.now()
+    entry.save(update_fields=["changed_fields", "status", "finished_at", "updated_at"])
+
+
+def outbox_claim_batch(
+    *, provider: str, account_id: str, limit: int = 50, lease_seconds: int = DEFAULT_LEASE_SECONDS
+) -> list[OutboxEntry]:
+    """Claim up to ``limit`` due entries for one account, oldest sequence first, and commit the claim.
+
+    Due means: pending, or failed with ``next_attempt_at`` passed, or in progress with an expired lease (a
+    worker died mid-push). Rows are locked with ``SKIP LOCKED``, so concurrent workers never claim the
+    same entry; an object with an entry under a live lease is skipped so pushes stay in order per object.
+    The caller **must** finish each entry with `outbox_mark_done` or `outbox_mark_failed` before
+    ``claimed_until``; otherwise it becomes claimable again (at-least-once delivery).
+    """
+    now = timezone.now()
+    live_sibling = OutboxEntry.objects.filter(
+        provider=provider, account_id=account_id, content_type=OuterRef("content_type"),
+        object_id=OuterRef("object_id"), status=Status.IN_PROGRESS, claimed_until__gte=now,
+    ).exclude(pk=OuterRef("pk"))
+    due = Q(status__in=[Status.PENDING, Status.FAILED], next_attempt_at__lte=now) | Q(
+        status=Status.IN_PROGRESS, claimed_until__lt=now
+    )
+    with transaction.atomic():
+        entries = list(
+            OutboxEntry.objects.select_for_update(skip_locked=True)
+            .filter(due, provider=provider, account_id=account_id)
+            .filter(~Exists(live_sibling))
+            .order_by("id")[:limit]
+        )
+        claimed_until = now + timedelta(seconds=lease_seconds)
+        seen: set[tuple[int, int]] = set()
+        claimed = []
+        for entry in entries:
+            key = (entry.content_type_id, entry.object_id)
+            if key in seen:  # an expired older entry and a newer one: push the older first
+                continue
+            seen.add(key)
+            entry.status = Status.IN_PROGRESS
+            entry.claimed_until = claimed_until
+            entry.attempts += 1
+            claimed.append(entry)
+        OutboxEntry.objects.bulk_update(claimed, ["status", "claimed_until", "attempts", "updated_at"])
+    return claimed
+
+
+def outbox_mark_done(
+    *,
+    entry: OutboxEntry,
+    remote_id: str | None = None,
+    content_hash: str = "",
+    remote_values: dict[str, Any] | None = None,
+    connection_id: int | None = None,
+) -> OutboxEntry:
+    """Record a successful push (echo suppression, part 2).
+
+    ``remote_id``: the external id the remote returned (links the object when it was a create).
+    ``remote_values``: the pushed/returned state in local terms (``Mapping.to_local(response)``); it
+    becomes the three-way base (`ExternalIdentity.synced_snapshot`) and, when ``content_hash`` is not
+    given, its hash is stored so the webhook echoing this push is recognised by `is_echo`.
+    """
+    from ..services.external_ids import external_id_link
+
+    now = timezone.now()
+    with transaction.atomic():
+        entry = OutboxEntry.objects.select_for_update().get(pk=entry.pk)
+        entry.status = Status.DONE
+        entry.finished_at = now
+        entry.claimed_until = None
+        entry.last_error = ""
+        if remote_id:
+            entry.remote_id = remote_id
+        entry.save(update_fields=["status", "finished_at", "claimed_until", "last_error", "remote_id", "updated_at"])
+        link = ExternalIdentity.objects.select_for_update().filter(
+            provider=entry.provider, account_id=entry.account_id, content_type_id=entry.content_type_id,
+            object_id=entry.object_id,
+        ).first()
+        if link is None and remote_id:
+            obj = entry.content_type.get_object_for_this_type(pk=entry.object_id)
+            link = external_id_link(obj=obj, provider=entry.provider, account_id=entry.account_id,
+                                    external_id=remote_id, connection_id=connection_id)
+        if link is not None:
+            if remote_values is not None:
+                link.synced_snapshot = {**(link.synced_snapshot or {}), **canonical(remote_values)}
+                content_hash = content_hash or _hash(remote_values)
+            if content_hash:
+                link.content_hash = content_hash
+            link.last_synced_at = now
+            if connection_id is not None:
+                link.connection_id = connection_id
+            link.save(update_fields=["synced_snapshot", "content_hash", "last_synced_at", "connection_id",
+                                     "updated_at"])
+    return entry
+
+
+def _hash(values: dict[str, Any]) -> str:
+    return content_hash(values)
+
+
+def outbox_mark_failed(*, entry: OutboxEntry, error: str, retryable: bool = True) -> OutboxEntry:
+    """Record a failed push: retried with exponential backoff, or ``dead`` when not retryable / exhausted.
+
+    Retry only what can succeed later (timeouts, 5xx, 429); a 4xx is ``retryable=False``. If a newer entry
+    for the same object was opened meanwhile, this one's fields merge into it and it is ``superseded``.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        entry = OutboxEntry.objects.select_for_update().get(pk=entry.pk)
+        entry.last_error = str(error)[:4000]
+        entry.claimed_until = None
+        if not retryable or entry.attempts >= MAX_PUSH_ATTEMPTS:
+            entry.status = Status.DEAD
+            entry.finished_at = now
+            logger.warning("crm.sync.outbox.dead", extra={"entry_id": entry.pk, "error": entry.last_error})
+        else:
+            newer = (
+                OutboxEntry.objects.select_for_update()
+                .filter(provider=entry.provider, account_id=entry.account_id, content_type_id=entry.content_type_id,
+                        object_id=entry.object_id, status__in=[Status.PENDING, Status.FAILED])
+                .exclude(pk=entry.pk)
+                .first()
+            )
+            if newer is not None:
+                newer.changed_fields = _merge_fields(newer.changed_fields, entry.changed_fields)
+                newer.change_count += entry.change_count
+                newer.save(update_fields=["changed_fields", "change_count", "updated_at"])
+                entry.status = Status.SUPERSEDED
+                entry.finished_at = now
+            else:
+                entry.status = Status.FAILED
+                entry.next_attempt_at = now + timedelta(seconds=backoff_seconds(entry.attempts))
+        entry.save(update_fields=["status", "last_error", "claimed_until", "next_attempt_at", "finished_at",
+                                  "updated_at"])
+    return entry
+
+
+def outbox_retry_now(*, entry: OutboxEntry) -> OutboxEntry:
+    """Staff action: make a failed or dead entry due now (attempts are kept for the record)."""
+    if entry.status in (Status.FAILED, Status.DEAD):
+        try:
+            with transaction.atomic():
+                OutboxEntry.objects.filter(pk=entry.pk).update(
+                    status=Status.PENDING, next_attempt_at=timezone.now(), finished_at=None
+                )
+        except IntegrityError:  # a newer open entry exists: it carries the change already or will merge it
+            logger.info("crm.sync.outbox.retry-merged", extra={"entry_id": entry.pk})
+        entry.refresh_from_db()
+    return entry
+
+
+def is_echo(*, link: ExternalIdentity | None, remote_hash: str) -> bool:
+    """True when ``remote_hash`` is the content we last pushed or applied for this link: our own echo."""
+    return bool(link is not None and remote_hash and link.content_hash == remote_hash)

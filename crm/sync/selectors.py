@@ -1,0 +1,56 @@
+"""Read side of sync: what the settings page and admin show."""
+from typing import Any
+
+from django.db.models import Count, Q
+
+from tenancy.models import Organization
+
+from .models import OutboxEntry, SyncConflict, SyncRun
+
+
+def sync_status_summary(*, organization: Organization, provider: str | None = None,
+                        account_id: str | None = None) -> list[dict[str, Any]]:
+    """Per (provider, account): the latest run of each kind, outbox backlog and conflicts of the last 30 days.
+
+    Returns ``[{"provider", "account_id", "runs": {kind: SyncRun}, "outbox": {"pending", "failed",
+    "dead"}, "conflicts_30d"}]``. One query per (account, kind) plus two, whatever the history size.
+    """
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    runs = SyncRun.objects.for_org(organization)
+    if provider:
+        runs = runs.filter(provider=provider)
+    if account_id:
+        runs = runs.filter(account_id=account_id)
+    accounts: dict[tuple[str, str], dict[str, Any]] = {}
+    latest_ids = (
+        runs.order_by().values_list("provider", "account_id", "kind").distinct()
+    )
+    for prov, acct, kind in latest_ids:
+        run = runs.filter(provider=prov, account_id=acct, kind=kind).order_by("-started_at", "-id").first()
+        accounts.setdefault((prov, acct), _blank(prov, acct))["runs"][kind] = run
+    outbox = OutboxEntry.objects.for_org(organization).values("provider", "account_id").annotate(
+        pending=Count("id", filter=Q(status__in=["pending", "in_progress"])),
+        failed=Count("id", filter=Q(status="failed")),
+        dead=Count("id", filter=Q(status="dead")),
+    )
+    for row in outbox:
+        key = (row["provider"], row["account_id"])
+        if (provider and key[0] != provider) or (account_id and key[1] != account_id):
+            continue
+        accounts.setdefault(key, _blank(*key))["outbox"] = {k: row[k] for k in ("pending", "failed", "dead")}
+    since = timezone.now() - timedelta(days=30)
+    conflicts = SyncConflict.objects.for_org(organization).filter(decided_at__gte=since).values(
+        "provider", "account_id").annotate(n=Count("id"))
+    for row in conflicts:
+        key = (row["provider"], row["account_id"])
+        if key in accounts:
+            accounts[key]["conflicts_30d"] = row["n"]
+    return sorted(accounts.values(), key=lambda a: (a["provider"], a["account_id"]))
+
+
+def _blank(provider: str, account_id: str) -> dict[str, Any]:
+    return {"provider": provider, "account_id": account_id, "runs": {},
+            "outbox": {"pending": 0, "failed": 0, "dead": 0}, "conflicts_30d": 0}

@@ -1,0 +1,85 @@
+import threading
+
+import pytest
+from django.db import connection
+
+from crm.models import Contact, ExternalIdentity
+from crm.services.contacts import contact_create
+from crm.sync.inbound import RemoteRecord, contact_apply_remote, contact_apply_remote_page
+from crm.sync.models import SyncRun
+from crm.sync.outbox import outbox_claim_batch, outbox_mark_failed
+from crm.sync.runs import sync_run_advance, sync_run_finish, sync_run_resumable, sync_run_start
+from crm.sync.selectors import sync_status_summary
+
+from .conftest import ACCOUNT, PROVIDER
+
+pytestmark = pytest.mark.django_db
+
+
+def _start(org, **kw):
+    return sync_run_start(organization=org, provider=PROVIDER, account_id=ACCOUNT, kind=SyncRun.Kind.INITIAL_PULL,
+                          connection_id=1, **kw)
+
+
+def test_a_pull_advances_page_by_page_and_resumes_after_a_crash(org):
+    run = _start(org, total=3)
+    page = contact_apply_remote_page(
+        organization=org, provider=PROVIDER, account_id=ACCOUNT, connection_id=1,
+        records=[RemoteRecord(f"e{i}", {"first_name": f"N{i}"}) for i in range(2)],
+    )
+    run = sync_run_advance(run=run, counts=page.counts, done=2, cursor={"searchAfter": [2, "e1"]})
+    assert (run.created, run.progress_done, run.percent, run.cursor) == (2, 2, 66, {"searchAfter": [2, "e1"]})
+
+    # the worker died: a new start with resume=True continues the same run from its cursor
+    resumed = _start(org, resume=True)
+    assert resumed.pk == run.pk and resumed.cursor == {"searchAfter": [2, "e1"]}
+    sync_run_finish(run=resumed)
+    assert sync_run_resumable(organization=org, provider=PROVIDER, account_id=ACCOUNT,
+                              kind=SyncRun.Kind.INITIAL_PULL) is None
+    assert _start(org, resume=True).pk != run.pk
+
+
+def test_summary_for_the_settings_page(org, targets):
+    old = _start(org)
+    sync_run_finish(run=old, status=SyncRun.Status.FAILED, error="boom")
+    latest = _start(org)
+    sync_run_start(organization=org, provider=PROVIDER, account_id=ACCOUNT, kind=SyncRun.Kind.RECONCILE)
+    contact_create(organization=org, first_name="A")
+    contact_create(organization=org, first_name="B")
+    entry = outbox_claim_batch(provider=PROVIDER, account_id=ACCOUNT, limit=1)[0]
+    outbox_mark_failed(entry=entry, error="HTTP 500")
+
+    [summary] = sync_status_summary(organization=org)
+
+    assert summary["account_id"] == ACCOUNT and summary["runs"][SyncRun.Kind.INITIAL_PULL].pk == latest.pk
+    assert set(summary["runs"]) == {SyncRun.Kind.INITIAL_PULL, SyncRun.Kind.RECONCILE}
+    assert summary["outbox"] == {"pending": 1, "failed": 1, "dead": 0}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs real concurrent transactions")
+def test_concurrent_applies_of_one_record_create_one_contact(org_factory):
+    org = org_factory()
+    barrier = threading.Barrier(4)
+    errors = []
+
+    def worker():
+        from django.db import connection as thread_connection
+
+        try:
+            barrier.wait()
+            contact_apply_remote(organization=org, provider=PROVIDER, account_id=ACCOUNT, connection_id=1,
+                                 external_id="same", remote={"email": "same@x.com", "first_name": "S"})
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            thread_connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert Contact.objects.count() == 1 and ExternalIdentity.objects.count() == 1
+    assert connection.vendor == "postgresql"
