@@ -219,7 +219,9 @@ def test_setup_periodic_tasks_is_idempotent():
         "ghl_integration.webhooks.requeue_stuck_webhook_events": "*",
         "ghl_integration.webhooks.drain_webhook_spool": "*",
         "ghl_integration.webhooks.prune_webhook_events": "17",
+        "ghl_integration.sync.sweep_contact_outbox": "*",
     }
+    import ghl_integration.tasks  # noqa: F401  (a worker autodiscovers `<app>.tasks`; this process does not)
     from config.celery import app
 
     for name in tasks:
