@@ -258,11 +258,17 @@ class _Push:
         contact.refresh_from_db()
         # Only values both sides now hold become the base of the next three-way merge.
         agreed = {k: v for k, v in values.items() if values_equal(k, canonical(get_local_value(contact, k)), v)}
-        outbox_mark_done(
-            entry=entry, remote_id=remote_id, connection_id=self.connection.pk, remote_values=agreed,
-            content_hash=webhook_hash(self.mapping, flat),
-            remote_updated_at=parse_datetime(remote.get("dateUpdated") or "") if wrote else None,
-        )
+        done = dict(entry=entry, remote_id=remote_id, connection_id=self.connection.pk, remote_values=agreed,
+                    content_hash=webhook_hash(self.mapping, flat),
+                    remote_updated_at=parse_datetime(remote.get("dateUpdated") or "") if wrote else None)
+        try:
+            outbox_mark_done(**done)
+        except ExternalIdConflict:
+            # The webhook of this very create may have linked the same pair first (it matched by email).
+            if not ExternalIdentity.objects.filter(provider=PROVIDER, account_id=self.location_id,
+                                                   object_id=contact.pk, external_id=remote_id).exists():
+                raise
+            outbox_mark_done(**done)
 
     def _fail(self, entry: OutboxEntry, error: str, *, retryable: bool) -> None:
         entry = outbox_mark_failed(entry=entry, error=error, retryable=retryable)
