@@ -6,7 +6,7 @@ Worker side (called by the provider's push task): `outbox_claim_batch`, `outbox_
 """
 import logging
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -202,6 +202,7 @@ def outbox_claim_batch(
             entry.status = Status.IN_PROGRESS
             entry.claimed_until = claimed_until
             entry.attempts += 1
+            entry.updated_at = now  # bulk_update does not apply auto_now
             claimed.append(entry)
         OutboxEntry.objects.bulk_update(claimed, ["status", "claimed_until", "attempts", "updated_at"])
     return claimed
@@ -214,7 +215,7 @@ def outbox_mark_done(
     content_hash: str = "",
     remote_values: dict[str, Any] | None = None,
     connection_id: int | None = None,
-    remote_updated_at=None,
+    remote_updated_at: datetime | None = None,
 ) -> OutboxEntry:
     """Record a successful push (echo suppression, part 2).
 
@@ -222,9 +223,8 @@ def outbox_mark_done(
     ``remote_values``: the pushed/returned state in local terms (``Mapping.to_local(response)``); it
     becomes the three-way base (`ExternalIdentity.synced_snapshot`) and, when ``content_hash`` is not
     given, its hash is stored so the webhook echoing this push is recognised by `is_echo`.
-    ``remote_updated_at``: the remote's own change time of the pushed state (e.g. GHL's ``dateUpdated`` of
-    the last write); the link's watermark moves forwards to it, so events the push itself caused before
-    that point (intermediate states of a multi-request push) are dropped as stale.
+    ``remote_updated_at``: the remote's modification time from the response; it moves the watermark, so
+    a webhook about a state *older* than our push, arriving late, is dropped as stale.
     """
     from ..services.external_ids import external_id_link
 

@@ -27,7 +27,7 @@ def sync_conflict_override(*, conflict: SyncConflict, side: str, user=None) -> S
                                                       pk=conflict.object_id)
     if side == LOCAL:
         _write_values(contact, {conflict.field: conflict.local_value})
-        outbox_record(obj=contact, fields=[conflict.field.split(".")[0]],
+        outbox_record(obj=contact, fields=[conflict.field],
                       targets=[(conflict.provider, conflict.account_id)])
     else:
         with sync_origin(provider=conflict.provider, account_id=conflict.account_id):

@@ -7,7 +7,8 @@ from crm.models import Contact, ExternalIdentity
 from crm.services.contacts import contact_create, contact_update
 from crm.sync.conflict import conflict_policy_set
 from crm.sync.hashing import content_hash
-from crm.sync.inbound import Outcome, RemoteRecord, contact_apply_remote, contact_apply_remote_page
+from crm.sync.inbound import Outcome, RemoteRecord, contact_apply_remote
+from crm.sync.inbound_page import contact_apply_remote_page
 from crm.sync.models import OutboxEntry, SyncConflict
 from crm.sync.outbox import outbox_claim_batch, outbox_mark_done
 from crm.sync.overrides import sync_conflict_override
@@ -263,3 +264,22 @@ def test_page_matches_existing_contacts_and_handles_updates_and_deletes(org):
     assert Contact.objects.count() == 5
     assert Contact.objects.get(email="p5@x.com").first_name == "Renamed"
     assert Contact.objects.get(email="p6@x.com").is_archived
+
+
+def test_a_late_webhook_older_than_our_push_does_not_undo_it(org, targets):
+    contact = _synced_contact(org, targets)  # remote at T0: city Paris
+    contact_update(contact=contact, city="Berlin")
+    [entry] = outbox_claim_batch(provider=PROVIDER, account_id=ACCOUNT)
+    outbox_mark_done(entry=entry, remote_values={"city": "Berlin"}, remote_updated_at=T0 + dt.timedelta(minutes=2))
+    # a webhook about an edit made in the remote before our push arrives late
+    result = apply(org, remote={"city": "Paris", "first_name": "Ann"}, at=T0 + dt.timedelta(minutes=1))
+    contact.refresh_from_db()
+    assert result.outcome == Outcome.STALE and contact.city == "Berlin"
+
+
+def test_one_custom_field_update_keeps_the_others(org):
+    contact = apply(org, remote={"custom_properties.plan": "gold", "custom_properties.seats": 3}, at=T0).contact
+    contact_update(contact=contact, custom_properties={**contact.custom_properties, "local_only": "x"})
+    apply(org, remote={"custom_properties.plan": "silver"}, at=T0 + dt.timedelta(minutes=1))
+    contact.refresh_from_db()
+    assert contact.custom_properties == {"plan": "silver", "seats": 3, "local_only": "x"}

@@ -203,3 +203,14 @@ def test_claim_skips_rows_locked_by_another_worker(org_factory, targets):
         t.join()
     assert [e.pk for e in claimed] == ids[2:]
     assert connection.vendor == "postgresql"
+
+
+def test_staff_can_retry_a_dead_entry(org, targets, admin_client):
+    contact_create(organization=org, first_name="Ann")
+    [entry] = outbox_claim_batch(provider=PROVIDER, account_id=ACCOUNT)
+    outbox_mark_failed(entry=entry, error="HTTP 422", retryable=False)
+    response = admin_client.post("/admin/crm/outboxentry/", {"action": "retry_now", "_selected_action": [entry.pk]})
+    assert response.status_code == 302
+    entry.refresh_from_db()
+    assert entry.status == Status.PENDING and entry.last_error == "HTTP 422"
+    assert outbox_claim_batch(provider=PROVIDER, account_id=ACCOUNT)[0].pk == entry.pk

@@ -5,7 +5,8 @@ from django.db import connection
 
 from crm.models import Contact, ExternalIdentity
 from crm.services.contacts import contact_create
-from crm.sync.inbound import RemoteRecord, contact_apply_remote, contact_apply_remote_page
+from crm.sync.inbound import RemoteRecord, contact_apply_remote
+from crm.sync.inbound_page import contact_apply_remote_page
 from crm.sync.models import SyncRun
 from crm.sync.outbox import outbox_claim_batch, outbox_mark_failed
 from crm.sync.runs import sync_run_advance, sync_run_finish, sync_run_resumable, sync_run_start
@@ -83,3 +84,32 @@ def test_concurrent_applies_of_one_record_create_one_contact(org_factory):
     assert errors == []
     assert Contact.objects.count() == 1 and ExternalIdentity.objects.count() == 1
     assert connection.vendor == "postgresql"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs real concurrent transactions")
+def test_the_same_page_applied_twice_at_once_makes_no_duplicates(org_factory):
+    org = org_factory()
+    records = [RemoteRecord(f"e{i}", {"first_name": f"N{i}", "email": f"n{i}@x.com"}) for i in range(50)]
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def worker():
+        from django.db import connection as thread_connection
+
+        try:
+            barrier.wait()
+            contact_apply_remote_page(organization=org, provider=PROVIDER, account_id=ACCOUNT, connection_id=1,
+                                      records=records)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            thread_connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert Contact.objects.count() == 50 and ExternalIdentity.objects.count() == 50
