@@ -256,6 +256,13 @@ class _Push:
         flat = flatten_ghl_contact(remote)
         values = self.mapping.to_local(flat)
         contact.refresh_from_db()
+        remote_tags = values.get("tags")
+        if remote_tags is not None and remote_tags != contact.tags and (
+                [t.lower() for t in remote_tags] == [t.lower() for t in contact.tags or []]):
+            # GHL stores tags lower-cased: take its spelling, or the echo would look like a tag change.
+            contact_apply_pushed_result(contact=contact, provider=PROVIDER, account_id=self.location_id,
+                                        connection_id=self.connection.pk, values={"tags": remote_tags})
+            contact.refresh_from_db()
         # Only values both sides now hold become the base of the next three-way merge.
         agreed = {k: v for k, v in values.items() if values_equal(k, canonical(get_local_value(contact, k)), v)}
         done = dict(entry=entry, remote_id=remote_id, connection_id=self.connection.pk, remote_values=agreed,

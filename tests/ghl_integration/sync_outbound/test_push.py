@@ -31,6 +31,8 @@ def test_a_new_local_contact_is_created_in_ghl_and_linked(ghl, connected):
     remote = ghl_contact(ghl, link_of(contact).external_id)
     assert (remote["firstName"], remote["email"], remote["phone"]) == ("Ada", "ada@example.com", "+15035550142")
     assert remote["tags"] == ["vip"]
+    contact.refresh_from_db()
+    assert contact.tags == ["vip"]  # GHL's spelling, so its echo is not a change
     assert [(r["method"], r["path"]) for r in contact_writes(ghl)] == [("POST", "/contacts/")]
     assert OutboxEntry.objects.get().status == "done"
     assert link_of(contact).content_hash
