@@ -6,6 +6,7 @@ eagerly, and the push worker runs right after each commit (the outbox notifier),
 import time
 
 import pytest
+from celery._state import _set_task_join_will_block
 from django.db import connection  # noqa: F401  (read by the skipif condition)
 
 from crm.models import ExternalIdentity
@@ -56,6 +57,9 @@ def round_trip(ghl, connected, live_server, monkeypatch):
     yield connected
     ghl.control.webhooks(urls=[])
     app.conf.task_always_eager = eager
+    # Eager tasks ran in two threads at once; celery's process-wide "join would block" flag is saved and
+    # restored per eager call, so interleaved calls can leave it set. Put it back for later tests.
+    _set_task_join_will_block(False)
 
 
 def _settle(ghl, seconds: float = 1.5):
