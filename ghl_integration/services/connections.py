@@ -139,6 +139,24 @@ def _location_name(location_id: str, access_token: str) -> str:
         client.close()
 
 
+def _activate_with_tokens(connection: GhlConnection, *, tokens: dict, user) -> None:
+    """Store a fresh token response on the connection and make it active (caller holds the row lock)."""
+    now = timezone.now()
+    connection.scopes = tokens.get("scope", "")
+    connection.access_token = tokens["access_token"]
+    connection.refresh_token = tokens.get("refresh_token") or None
+    connection.token_expires_at = _expires_at(tokens)
+    connection.ghl_user_id = tokens.get("userId", "") or ""
+    connection.status = GhlConnection.Status.ACTIVE
+    connection.connected_by = user
+    connection.connected_at = now
+    connection.disconnected_at = None
+    connection.last_refreshed_at = now
+    connection.last_error = ""
+    connection.last_error_at = None
+    connection.save()
+
+
 def _store_location_connection(
     *, organization, user, location_id: str, company_id: str, tokens: dict, agency_connection: GhlConnection | None
 ) -> GhlConnection:
@@ -162,29 +180,21 @@ def _store_location_connection(
             .order_by("-updated_at")
             .first()
         ) or GhlConnection(organization=organization, location_id=location_id)
-        now = timezone.now()
         connection.token_level = GhlConnection.TokenLevel.LOCATION
         connection.company_id = company_id or connection.company_id
         connection.location_name = name or connection.location_name or location_id
-        connection.scopes = tokens.get("scope", "")
-        connection.access_token = tokens["access_token"]
-        connection.refresh_token = tokens.get("refresh_token") or None
-        connection.token_expires_at = _expires_at(tokens)
         connection.agency_connection = agency_connection
-        connection.ghl_user_id = tokens.get("userId", "") or ""
-        connection.status = GhlConnection.Status.ACTIVE
-        connection.connected_by = user
-        connection.connected_at = now
-        connection.disconnected_at = None
-        connection.last_refreshed_at = now
-        connection.last_error = ""
-        connection.last_error_at = None
-        connection.save()
+        _activate_with_tokens(connection, tokens=tokens, user=user)
         # No time of its own: any INSTALL/UNINSTALL webhook, earlier or later, still applies over it.
         app_install_state_record(
             resource_id=location_id, installed=True, at=None, details={"source": "oauth"}, only_if_unknown=True
         )
         _apply_install_details(connection)
+        if settings.GHL_SYNC_PULL_ON_CONNECT:
+            # Imported here: the sync package builds on this module. Queued after commit (STYLE §2).
+            from ..sync.tasks import contacts_initial_pull_queue
+
+            contacts_initial_pull_queue(connection_id=connection.pk)
     logger.info("ghl.connection.connected", extra={"connection_id": connection.pk, "location_id": location_id})
     return connection
 
@@ -198,22 +208,10 @@ def _store_agency_connection(*, organization, user, tokens: dict) -> GhlConnecti
             .order_by("-updated_at")
             .first()
         ) or GhlConnection(organization=organization, company_id=tokens["companyId"])
-        now = timezone.now()
         connection.token_level = GhlConnection.TokenLevel.COMPANY
         connection.location_id = ""
         connection.location_name = connection.location_name or f"Agency {tokens['companyId']}"
-        connection.scopes = tokens.get("scope", "")
-        connection.access_token = tokens["access_token"]
-        connection.refresh_token = tokens.get("refresh_token") or None
-        connection.token_expires_at = _expires_at(tokens)
-        connection.ghl_user_id = tokens.get("userId", "") or ""
-        connection.status = GhlConnection.Status.ACTIVE
-        connection.connected_by = user
-        connection.connected_at = now
-        connection.disconnected_at = None
-        connection.last_refreshed_at = now
-        connection.last_error = ""
-        connection.save()
+        _activate_with_tokens(connection, tokens=tokens, user=user)
     logger.info("ghl.connection.agency-connected", extra={"connection_id": connection.pk})
     return connection
 

@@ -133,7 +133,9 @@ def test_pull_at_the_servers_pace_with_no_429(fake_ghl):
     floor = max(0, requests_made - SERVER_LIMIT) / (SERVER_LIMIT / (SERVER_INTERVAL_MS / 1000))
     assert len(contacts) == 600 and requests_made == 60
     assert 429 not in fake_ghl.statuses
-    assert elapsed <= floor * 1.10 + 0.3, (elapsed, floor)
+    # The pace itself is measured by bench/pull_contacts.py; here only "waits for the window, not far beyond it"
+    # (a loaded CI machine adds seconds, a limiter bug adds whole windows).
+    assert floor * 0.9 <= elapsed <= floor * 2 + 2.0, (elapsed, floor)
 
 
 @pytest.mark.parametrize("fake_ghl", [{"fault_rate": 0.4, "seed": 3}], indirect=True)
