@@ -13,9 +13,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 def wire() -> None:
     from crm.sync import outbox, targets
     from ghl_integration.sync import wiring
+    from ghl_integration.sync.targets import ghl_contact_sync_targets
 
     if "ghl" not in targets._resolvers:
-        targets.register_target_resolver("ghl", wiring.ghl_contact_sync_targets)
+        targets.register_target_resolver("ghl", ghl_contact_sync_targets)
     if "ghl" not in outbox._push_notifiers:
         wiring.connect_outbound()
 

@@ -14,16 +14,10 @@ from ..installation import GhlInstallation
 from ..models import GhlConnection
 from ..sync.contact_shape import CUSTOM_PREFIX, STANDARD_CONTACT_FIELDS
 from ..sync.contacts_outbound import DELETE_POLICIES, DELETE_POLICY_KEY, PROVIDER
+from ..sync.mapping import GHL_FIELD_TYPES
 
 CONNECTION_POLICIES = ("remote_wins", "local_wins", "newest_wins")
 CUSTOM_FIELDS_KEY = "contact_custom_fields"
-# GHL custom field dataType → the data type its values have here.
-GHL_FIELD_TYPES = {
-    "TEXT": DataType.TEXT, "LARGE_TEXT": DataType.TEXT, "SINGLE_OPTIONS": DataType.TEXT, "RADIO": DataType.TEXT,
-    "TEXTBOX_LIST": DataType.LIST, "CHECKBOX": DataType.LIST, "MULTIPLE_OPTIONS": DataType.LIST,
-    "NUMERICAL": DataType.NUMBER, "MONETORY": DataType.NUMBER, "DATE": DataType.DATE, "PHONE": DataType.PHONE,
-    "EMAIL": DataType.EMAIL,
-}
 
 
 @transaction.atomic

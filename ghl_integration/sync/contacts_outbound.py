@@ -19,7 +19,7 @@ from django.utils.dateparse import parse_datetime
 from crm.models import Contact, ExternalIdentity
 from crm.services.external_ids import ExternalIdConflict
 from crm.sync.hashing import canonical, content_hash, values_equal
-from crm.sync.mapping import Mapping, get_local_value, mapping_for
+from crm.sync.mapping import Mapping, get_local_value
 from crm.sync.models import OutboxEntry
 from crm.sync.outbound import contact_apply_pushed_result, contact_prepare_push, contact_record_rejected_value
 from crm.sync.outbox import outbox_claim_batch, outbox_mark_done, outbox_mark_failed, outbox_release
@@ -28,7 +28,9 @@ from ..client import GhlApiError, GhlAuthError, GhlClient, GhlNotFound, GhlValid
 from ..installation import GhlInstallation
 from ..models import GhlConnection
 from ..services.connections import ConnectionInactive
-from .contact_shape import CUSTOM_PREFIX, STANDARD_CONTACT_FIELDS, flatten_ghl_contact, ghl_contact_payload
+from .contact_shape import CUSTOM_PREFIX, flatten_ghl_contact, ghl_contact_payload
+from .contacts_inbound import WEBHOOK_KEYS
+from .mapping import contact_mapping_for
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +42,6 @@ DELETE_POLICY_KEY = "delete_policy"  # "keep" (default): a local archive leaves 
 CREATE_MODE_KEY = "contact_create_mode"  # "create" (default) or "upsert" (for locations allowing duplicates)
 CONFLICT_CHECK_KEY = "outbound_conflict_check"  # default True: GET before PUT, decide conflicts by policy
 DELETE_POLICIES = ("keep", "delete")
-# The keys GHL's Contact* webhooks carry (shared/ghl-api/webhooks/Contact*.json): the echo hash is taken over
-# these only, so the webhook our own push causes hashes equal to what we pushed.
-WEBHOOK_STANDARD_KEYS = frozenset({
-    "firstName", "lastName", "email", "phone", "companyName", "address1", "city", "state", "postalCode",
-    "country", "website", "dateOfBirth", "source", "tags", "dnd",
-})
 
 
 @dataclass
@@ -60,15 +56,10 @@ class PushStats:
     conflicts: int = 0
 
 
-def contact_mapping_for(connection: GhlConnection) -> Mapping:
-    """The effective contact mapping of a connection: GHL's standard fields plus the account's rows."""
-    return mapping_for(organization=connection.organization, provider=PROVIDER, account_id=connection.location_id,
-                       defaults=STANDARD_CONTACT_FIELDS)
-
-
 def webhook_hash(mapping: Mapping, flat: dict[str, Any]) -> str:
-    """The content hash of a GHL contact as its Contact* webhook would carry it (local names)."""
-    shaped = {k: v for k, v in flat.items() if k in WEBHOOK_STANDARD_KEYS or k.startswith(CUSTOM_PREFIX)}
+    """The content hash of a GHL contact as its Contact* webhook would carry it (local names); the same
+    field set `contacts_inbound.record_from_ghl` hashes, so the webhook our push causes is an echo."""
+    shaped = {k: v for k, v in flat.items() if k in WEBHOOK_KEYS or k.startswith(CUSTOM_PREFIX)}
     return content_hash(mapping.to_local(shaped))
 
 

@@ -4,7 +4,7 @@ import pytest
 from crm.sync import outbox, targets
 from ghl_integration.sandbox import constants as sbx
 from ghl_integration.services.connections import connection_connect_from_code
-from ghl_integration.sync import wiring
+from ghl_integration.sync.targets import ghl_contact_sync_targets
 from tenancy.services import user_create
 
 LOCATION_ID = sbx.DEMO_LOCATION_ID
@@ -19,10 +19,10 @@ def ghl(sandbox, settings):
 
 @pytest.fixture
 def resolver():
-    """The GHL sync target resolver (registered by `apps.py` once the inbound half lands)."""
+    """The GHL sync target resolver (`apps.py` registers it; kept for runs where it is not)."""
     added = "ghl" not in targets._resolvers
     if added:
-        targets.register_target_resolver("ghl", wiring.ghl_contact_sync_targets)
+        targets.register_target_resolver("ghl", ghl_contact_sync_targets)
     yield
     if added:
         targets.unregister_target_resolver("ghl")

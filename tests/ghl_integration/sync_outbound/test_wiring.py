@@ -44,3 +44,16 @@ def test_the_sweep_queues_connections_with_due_entries_only(connected, queued):
     assert contacts_push_sweep() == 0  # backing off
     OutboxEntry.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
     assert contacts_push_sweep() == 1 and queued == [connected.pk]
+
+
+def test_the_sweep_is_scheduled_every_minute(db):
+    from django.core.management import call_command
+    from django_celery_beat.models import PeriodicTask
+
+    from config.celery import app
+
+    call_command("setup_periodic_tasks")
+    task = PeriodicTask.objects.get(task="ghl_integration.sync.sweep_contact_outbox")
+    assert (task.crontab.minute, task.crontab.hour, task.enabled) == ("*", "*", True)
+    assert "ghl_integration.sync.sweep_contact_outbox" in app.tasks
+    assert "ghl_integration.sync.push_contacts" in app.tasks
