@@ -55,10 +55,12 @@ def contact_prepare_push(
     plan = PushPlan()
     content_type = ContentType.objects.get_for_model(Contact, for_concrete_model=True)
     with transaction.atomic():
-        contact = Contact.objects.select_for_update().get(pk=contact.pk)
+        # Same lock order as inbound apply (link, then contact): the echo of the previous push may be
+        # applied while this one is prepared.
         link = ExternalIdentity.objects.select_for_update().filter(
             provider=provider, account_id=account_id, content_type=content_type, object_id=contact.pk,
         ).first()
+        contact = Contact.objects.select_for_update().get(pk=contact.pk)
         snapshot = dict(link.synced_snapshot or {}) if link else {}
         policies = policy_table_for(organization=contact.organization_id, provider=provider, account_id=account_id)
         local_changed_at = contact.updated_at

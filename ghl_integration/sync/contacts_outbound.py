@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
+from django.db import OperationalError
 from django.utils.dateparse import parse_datetime
 
 from crm.models import Contact, ExternalIdentity
@@ -81,7 +82,11 @@ class _Push:
             self._fail(entry, "the local record no longer exists or is not a contact", retryable=False)
             return
         try:
-            self._push_contact(entry, contact)
+            try:
+                self._push_contact(entry, contact)
+            except OperationalError as exc:  # a deadlock with a concurrent apply: pushes are idempotent, go again
+                logger.warning("ghl.sync.push.db-retry", extra={"entry_id": entry.pk, "error": str(exc)})
+                self._push_contact(entry, contact)
         except ConnectionInactive:
             raise
         except GhlValidationError as exc:
