@@ -59,10 +59,12 @@ def record_from_ghl(mapping: Mapping, contact: dict[str, Any], *, remote_updated
                     deleted: bool = False) -> RemoteRecord:
     """One GHL contact (API object, search item or webhook body) as a record for `crm.sync`."""
     flat = flatten_ghl_contact(_restore_names(contact))
-    hashed = {k: v for k, v in flat.items() if k in WEBHOOK_KEYS or k.startswith(CUSTOM_PREFIX)}
     remote = mapping.to_local(flat)
+    hashed_fields = {mapping.by_remote[k].local_field for k in flat
+                     if (k in WEBHOOK_KEYS or k.startswith(CUSTOM_PREFIX)) and k in mapping.by_remote}
+    hashed = {name: value for name, value in remote.items() if name in hashed_fields}
     return RemoteRecord(external_id=str(contact["id"]), remote=remote, remote_updated_at=remote_updated_at,
-                        remote_hash=content_hash(mapping.to_local(hashed)), deleted=deleted)
+                        remote_hash=content_hash(hashed), deleted=deleted)
 
 
 def records_from_search_page(mapping: Mapping, contacts: list[dict[str, Any]]) -> list[RemoteRecord]:

@@ -88,9 +88,9 @@ def contacts_reconcile(*, connection: GhlConnection, client: GhlClient | None = 
             for key, value in page_result.counts.items():
                 result.counts[key] = result.counts.get(key, 0) + value
             cursor = contacts[-1].get("searchAfter") if contacts else None
-            run = sync_run_advance(run=run, counts=page_result.counts, done=len(contacts),
-                                   total=page.get("total") if isinstance(page.get("total"), int) else None)
-            if len(contacts) < page_size or not cursor:
+            total = page.get("total") if isinstance(page.get("total"), int) else None
+            run = sync_run_advance(run=run, counts=page_result.counts, done=len(contacts), total=total)
+            if len(contacts) < page_size or not cursor or (total is not None and run.progress_done >= total):
                 break
         result.repaired_remote = sum(result.counts.get(k, 0) for k in ("created", "updated", "linked", "archived"))
         result.queued_local = contacts_queue_unpushed(connection=connection, since=window_start)
@@ -172,7 +172,7 @@ def contacts_deletion_sweep(*, connection: GhlConnection) -> ReconcileResult:
             total = page.get("total") if isinstance(page.get("total"), int) else total
             cursor = contacts[-1].get("searchAfter") if contacts else None
             run = sync_run_advance(run=run, done=len(contacts), total=total)
-            if len(contacts) < SWEEP_PAGE_SIZE or not cursor:
+            if len(contacts) < SWEEP_PAGE_SIZE or not cursor or (total is not None and len(remote_ids) >= total):
                 break
         if total is not None and len(remote_ids) < total:
             raise RuntimeError(f"incomplete id listing ({len(remote_ids)} of {total}): nothing archived")
