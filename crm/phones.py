@@ -1,4 +1,6 @@
 """Phone numbers are stored in E.164 (`+15035550142`), whatever format they arrive in."""
+import functools
+
 import phonenumbers
 from django.core.exceptions import ValidationError
 
@@ -18,14 +20,26 @@ def normalize_phone(raw: str | None, *, default_region: str = "US") -> str:
         return ""
     if len(value) > MAX_RAW_LENGTH:
         raise ValidationError("Phone number is too long.", code="phone_too_long")
-    try:
-        parsed = phonenumbers.parse(value, (default_region or "US").upper())
-    except phonenumbers.NumberParseException:
+    outcome = _to_e164(value, (default_region or "US").upper())
+    if outcome == "unparseable":
         raise ValidationError(f"“{value}” is not a phone number.", code="phone_unparseable")
-    if not phonenumbers.is_valid_number(parsed):
+    if outcome == "invalid":
         raise ValidationError(
             f"“{value}” is not a valid phone number for region {default_region}; include the country code, "
             "e.g. +1 503 555 0142.",
             code="phone_invalid",
         )
+    return outcome
+
+
+@functools.lru_cache(maxsize=8192)
+def _to_e164(value: str, region: str) -> str:
+    """E.164 for ``value``, or "unparseable"/"invalid". Cached: a synced number is normalised several times
+    (mapping, cleaning, matching) and `is_valid_number` is the slow part of a bulk page."""
+    try:
+        parsed = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return "unparseable"
+    if not phonenumbers.is_valid_number(parsed):
+        return "invalid"
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

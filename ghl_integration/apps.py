@@ -6,6 +6,14 @@ class GhlIntegrationConfig(AppConfig):
     verbose_name = "GoHighLevel integration"
 
     def ready(self):
-        # Explicit imports, no autodiscovery magic: the webhook handler families (via dispatch) and the
-        # webhook Celery tasks, which live outside `ghl_integration/tasks.py`.
+        # Explicit imports, no autodiscovery magic: the webhook handler families (via dispatch), the webhook
+        # Celery tasks (outside `ghl_integration/tasks.py`) and the contact sync tasks.
+        from crm.sync.targets import register_target_resolver
+
+        from . import tasks as connection_tasks  # noqa: F401
+        from .sync import tasks as sync_tasks  # noqa: F401
+        from .sync.targets import ghl_contact_sync_targets
         from .webhooks import dispatch, tasks  # noqa: F401
+
+        # Which GHL locations an organisation's local contact changes are pushed to (crm.sync's outbox).
+        register_target_resolver("ghl", ghl_contact_sync_targets)

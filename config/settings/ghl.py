@@ -91,3 +91,9 @@ GHL_WEBHOOK_REQUEUE_AFTER_SECONDS = _env.int("GHL_WEBHOOK_REQUEUE_AFTER_SECONDS"
 GHL_WEBHOOK_LEASE_SECONDS = _env.int("GHL_WEBHOOK_LEASE_SECONDS", default=600)
 # Where events go when the database refuses the insert; empty disables the spool (then the answer is 429).
 GHL_WEBHOOK_SPOOL_DIR = _env.str("GHL_WEBHOOK_SPOOL_DIR", default=str(_BASE_DIR / "var" / "webhook-spool"))
+
+# --- Contact sync (ghl_integration/sync/README.md) ------------------------------------------------------
+# Queue the initial contact pull when a location is connected (after commit).
+GHL_SYNC_PULL_ON_CONNECT = _env.bool("GHL_SYNC_PULL_ON_CONNECT", default=True)
+# Threads writing pulled pages in parallel (one database connection each); 1 writes in the pulling thread.
+GHL_SYNC_PULL_APPLY_WORKERS = _env.int("GHL_SYNC_PULL_APPLY_WORKERS", default=3)

@@ -13,6 +13,10 @@ os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 os.environ.setdefault("GHL_ALLOW_SANDBOX", "1")
 # Tests sign webhook bodies with the sandbox dev keys, so trust them next to GHL's published keys.
 os.environ.setdefault("GHL_WEBHOOK_TRUST_SANDBOX_KEYS", "1")
+# Connecting does not queue the initial contact pull in tests (no worker); sync tests switch it on.
+os.environ.setdefault("GHL_SYNC_PULL_ON_CONNECT", "0")
+# Tests run inside one transaction, which writer threads (other connections) cannot see.
+os.environ.setdefault("GHL_SYNC_PULL_APPLY_WORKERS", "1")
 
 from .base import *  # noqa: E402,F403
 

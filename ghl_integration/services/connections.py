@@ -190,6 +190,11 @@ def _store_location_connection(
             resource_id=location_id, installed=True, at=None, details={"source": "oauth"}, only_if_unknown=True
         )
         _apply_install_details(connection)
+        if settings.GHL_SYNC_PULL_ON_CONNECT:
+            # Imported here: the sync package builds on this module. Queued after commit (STYLE §2).
+            from ..sync.tasks import contacts_initial_pull_queue
+
+            contacts_initial_pull_queue(connection_id=connection.pk)
     logger.info("ghl.connection.connected", extra={"connection_id": connection.pk, "location_id": location_id})
     return connection
 

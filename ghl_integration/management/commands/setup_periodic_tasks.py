@@ -20,10 +20,38 @@ SCHEDULES = (
         {"minute": "*", "hour": "*", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
     ),
     (
+        "ghl: sweep contact outbox",
+        "ghl_integration.sync.sweep_contact_outbox",
+        # "* * * * *": every minute (crontab's finest step). Pushes are queued right after each commit; the
+        # sweep only catches failed entries whose backoff (30 s and up) has passed, expired leases of dead
+        # workers and notifications lost with a broker outage, so a minute's extra wait is the worst case.
+        {"minute": "*", "hour": "*", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
+    ),
+    (
         "ghl: prune webhook inbox",
         "ghl_integration.webhooks.prune_webhook_events",
         # "17 3 * * *": daily at 03:17 UTC, a quiet hour, off the top of the hour when other jobs pile up.
         {"minute": "17", "hour": "3", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
+    ),
+    (
+        "ghl: refresh expiring tokens",
+        "ghl_integration.refresh_expiring_connections",
+        # "*/15 * * * *": every 15 minutes, well inside the refresh margin, so a token never lapses between sweeps.
+        {"minute": "*/15", "hour": "*", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
+    ),
+    (
+        "ghl: reconcile contacts",
+        "ghl_integration.sync.reconcile_all_connections",
+        # "7,22,37,52 * * * *": every 15 minutes, offset from the token sweep at :00/:15/:30/:45 so the two
+        # do not start together; each run reads GHL's changes since the last one (2-minute overlap).
+        {"minute": "7,22,37,52", "hour": "*", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
+    ),
+    (
+        "ghl: contact deletion sweep",
+        "ghl_integration.sync.deletion_sweep_all_connections",
+        # "41 2 * * *": nightly at 02:41 UTC, a quiet hour; it pages every contact id (≈60 requests per
+        # 30,000 contacts), too costly for every 15 minutes, and deletions are rare and not urgent.
+        {"minute": "41", "hour": "2", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
     ),
 )
 

@@ -1,11 +1,40 @@
 """Contact events (https://highlevel.stoplight.io/docs/integrations/ — "Contact*" webhook docs).
 
-No handler yet: the contact sync issue registers them here, e.g. `@registry.register("ContactCreate")`.
-Until then these events are stored and marked `ignored`.
+Every Contact* body is the whole contact (ContactDndUpdate adds `dndSettings`), so one handler applies
+them all through `crm.sync` (watermark, echo suppression, three-way merge); ContactDelete archives.
+Ordering: GHL sends no `dateUpdated` here, so the delivery `timestamp` (`event.delivered_at`) is the
+watermark; events at or before it are dropped as stale (see `ghl_integration/sync/README.md`).
 """
+import functools
+import logging
 
-from .base import HandlerRegistry
+from ...sync.contacts_inbound import contact_apply_ghl_event
+from .base import HandlerRegistry, PermanentWebhookError
+
+logger = logging.getLogger(__name__)
 
 EVENTS = ("ContactCreate", "ContactUpdate", "ContactDelete", "ContactTagUpdate", "ContactDndUpdate")
 
 registry = HandlerRegistry("contacts", events=EVENTS)
+
+
+def handle_contact_change(event, payload: dict, *, deleted: bool = False) -> None:
+    """ContactCreate/Update/TagUpdate/DndUpdate (and, with ``deleted``, ContactDelete)."""
+    if not isinstance(payload.get("id"), str) or not payload["id"]:
+        raise PermanentWebhookError("contact event without an id")
+    result = contact_apply_ghl_event(connection=event.connection, payload=payload,
+                                     delivered_at=event.delivered_at, deleted=deleted)
+    logger.info("ghl.sync.contact-event", extra={
+        "event_type": event.event_type, "external_id": payload["id"], "outcome": result.outcome})
+
+
+# https://highlevel.stoplight.io/docs/integrations/ — ContactCreate
+registry.register("ContactCreate", handle_contact_change)
+# https://highlevel.stoplight.io/docs/integrations/ — ContactUpdate
+registry.register("ContactUpdate", functools.partial(handle_contact_change))
+# https://highlevel.stoplight.io/docs/integrations/ — ContactTagUpdate
+registry.register("ContactTagUpdate", functools.partial(handle_contact_change))
+# https://highlevel.stoplight.io/docs/integrations/ — ContactDndUpdate
+registry.register("ContactDndUpdate", functools.partial(handle_contact_change))
+# https://highlevel.stoplight.io/docs/integrations/ — ContactDelete: archive, never destroy
+registry.register("ContactDelete", functools.partial(handle_contact_change, deleted=True))

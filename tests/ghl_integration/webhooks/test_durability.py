@@ -64,7 +64,7 @@ def test_database_down_spools_the_event_and_acknowledges(deliver_payload, broker
     assert "x-ghl-signature" in event.headers
     assert broker.ids == [event.pk]
     assert spool.spool_pending() == []
-    assert broker.run_all() == ["ignored"]
+    assert broker.run_all() == ["skipped"]  # handled family, but no active connection for the location
 
 
 def test_spooled_event_delivered_again_by_ghl_is_stored_once(deliver_payload, broker):
@@ -152,7 +152,7 @@ def test_broker_down_at_receipt_still_acknowledges_and_requeue_recovers(deliver_
 
     # then
     assert broker.ids == [event.pk]
-    assert broker.run_all() == ["ignored"]
+    assert broker.run_all() == ["skipped"]  # handled family, but no active connection for the location
     assert requeue_stuck_webhook_events_task.run() == 0
 
 
@@ -215,11 +215,11 @@ def test_setup_periodic_tasks_is_idempotent():
     call_command("setup_periodic_tasks")
     call_command("setup_periodic_tasks")
     tasks = dict(PeriodicTask.objects.values_list("task", "crontab__minute"))
-    assert tasks == {
+    assert {  # the inbox's schedules (other features add theirs)
         "ghl_integration.webhooks.requeue_stuck_webhook_events": "*",
         "ghl_integration.webhooks.drain_webhook_spool": "*",
         "ghl_integration.webhooks.prune_webhook_events": "17",
-    }
+    }.items() <= tasks.items()
     from config.celery import app
 
     for name in tasks:

@@ -139,7 +139,7 @@ def test_duplicate_webhook_id_is_acknowledged_and_stored_once(deliver_payload, b
     assert WebhookEvent.objects.count() == 1
     assert len(broker.sent) == 1
     statuses = broker.run_all()
-    assert statuses == ["ignored"]  # no contact handler yet
+    assert statuses == ["skipped"]  # a contact handler exists; no active connection for the location
 
 
 def test_same_webhook_id_with_different_bytes_is_still_a_duplicate(deliver):

@@ -1,0 +1,96 @@
+"""Shared set-up for the inbound sync benchmarks: a fresh database, Django, a connected sandbox location."""
+import logging
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def prepare_database(tmpdir: str, suffix: str) -> str:
+    """A fresh database: `<DATABASE_URL's name>_<suffix>` on PostgreSQL, else a SQLite file in ``tmpdir``."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        return f"sqlite:///{tmpdir}/{suffix}.sqlite3"
+    import psycopg
+
+    parts = urlsplit(url)
+    name = (parts.path.lstrip("/") or "postgres") + f"_{suffix}"
+    admin_url = urlunsplit(parts._replace(path="/postgres", scheme="postgresql"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def drop_database(database_url: str) -> None:
+    if not database_url.startswith("postgres"):
+        return
+    import psycopg
+
+    parts = urlsplit(database_url)
+    admin_url = urlunsplit(parts._replace(path="/postgres", scheme="postgresql"))
+    try:
+        from django.db import connections
+
+        connections.close_all()
+    except Exception:  # noqa: BLE001 - Django may not be set up yet
+        pass
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}" WITH (FORCE)')
+
+
+def bench_env(database_url: str, base_url: str) -> dict:
+    """Environment for this process and any worker it starts (a private rate-limit key space)."""
+    env = {
+        "DATABASE_URL": database_url,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "GHL_API_BASE_URL": base_url,
+        "GHL_RATE_LIMIT_KEY_PREFIX": f"ghl:rl:bench:{uuid.uuid4().hex[:8]}",
+        "GHL_SYNC_PULL_ON_CONNECT": "0",
+    }
+    os.environ.update(env)
+    # The production default (the test settings write in one thread); override from the environment.
+    os.environ.setdefault("GHL_SYNC_PULL_APPLY_WORKERS", "3")
+    return dict(os.environ)
+
+
+def migrate(env: dict) -> None:
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+
+
+def setup_django() -> None:
+    import django
+
+    django.setup()
+    logging.disable(logging.INFO)  # the client logs every request at INFO
+
+
+def connect_location(sandbox, location_id: str):
+    """An organisation connected to ``location_id`` through the real OAuth code exchange."""
+    from django.conf import settings
+
+    from ghl_integration.services.connections import connection_connect_from_code
+    from tenancy.services import organization_create, user_create
+
+    owner = user_create(username=f"bench-{uuid.uuid4().hex[:6]}", password="bench-password-123")
+    org = organization_create(name="Bench Clinic", owner=owner)
+    code = sandbox.control.issue_code(locationId=location_id, redirectUri=settings.GHL_REDIRECT_URI)["code"]
+    return connection_connect_from_code(organization=org, user=owner, code=code).connection
+
+
+def quiet_window(sandbox, seconds: float = 10.5) -> None:
+    """Let the connect flow's requests leave GHL's 10-second window, so the measured part starts fresh."""
+    time.sleep(seconds)
+    sandbox.control.rate_limits(max=100, interval_ms=10_000, enabled=True, reset=True)
+    sandbox.control.clear_request_log()
+
+
+def api_requests(sandbox) -> list[dict]:
+    """Requests against GHL's rate-limited API (not the OAuth endpoints)."""
+    return [r for r in sandbox.control.request_log() if not r["path"].startswith("/oauth")]

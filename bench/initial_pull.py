@@ -1,0 +1,79 @@
+"""Initial pull benchmark: every contact of a GHL location into PostgreSQL with GHL's rate limits on.
+
+Starts its own sandbox (seeded with ``--contacts`` contacts, 100 requests / 10 s enforced), a fresh database
+(PostgreSQL when DATABASE_URL points at it, else SQLite), connects through the OAuth code exchange, waits for
+the window to clear, and runs the same service the Celery task runs (`contacts_initial_pull`). The floor is
+GHL's limit alone: ``max(0, requests − 100) / 10`` s. Last line:
+
+    ratio_to_floor=<x.xx> duplicates=<n>
+
+(target ≤ 1.10 and 0). ``duplicates`` counts extra local contacts/links for one GHL contact, plus gaps.
+
+    python bench/initial_pull.py --contacts 30000 --page-size 100
+"""
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from inbound_common import (  # bench/ is on sys.path when run as a script
+    api_requests,
+    bench_env,
+    connect_location,
+    drop_database,
+    migrate,
+    prepare_database,
+    quiet_window,
+    setup_django,
+)
+
+
+def main(args) -> int:
+    from ghl_integration.sandbox import constants as sbx
+    from ghl_integration.sandbox.testing import SandboxProcess
+
+    with tempfile.TemporaryDirectory(prefix="initial-pull-") as tmpdir:
+        database_url = prepare_database(tmpdir, "initial_pull")
+        try:
+            with SandboxProcess(state=Path(tmpdir) / "sandbox.sqlite3", seed="demo") as sandbox:
+                env = bench_env(database_url, sandbox.base_url)
+                migrate(env)
+                setup_django()
+                return run(args, sandbox, sbx.DEMO_LOCATION_ID)
+        finally:
+            drop_database(database_url)
+
+
+def run(args, sandbox, location_id: str) -> int:
+    from crm.models import Contact, ExternalIdentity
+    from ghl_integration.sync.pull import contacts_initial_pull
+
+    existing = len(sandbox.control.objects("contact", location_id=location_id))
+    sandbox.control.seed(locationId=location_id, contacts=max(0, args.contacts - existing), users=0,
+                         pipelines=False, calendars=False, customFields=False)
+    connection = connect_location(sandbox, location_id)
+    quiet_window(sandbox)
+
+    started = time.perf_counter()
+    result = contacts_initial_pull(connection=connection, page_size=args.page_size)
+    seconds = time.perf_counter() - started
+
+    requests = len(api_requests(sandbox))
+    floor = max(0, requests - 100) / 10
+    remote_ids = {c["id"] for c in sandbox.control.objects("contact", location_id=location_id)}
+    links = list(ExternalIdentity.objects.filter(account_id=location_id).values_list("external_id", flat=True))
+    contacts = Contact.objects.count()
+    duplicates = (len(links) - len(set(links))) + (contacts - len(set(links))) + len(remote_ids - set(links))
+    print(f"status={result.run.status} contacts={contacts} remote={len(remote_ids)} pages={result.pages} "
+          f"requests={requests} seconds={seconds:.2f} floor_s={floor:.2f}")
+    ratio = seconds / floor if floor else 0.0
+    print(f"ratio_to_floor={ratio:.2f} duplicates={duplicates}")
+    return 0 if result.run.status == "succeeded" and duplicates == 0 else 1
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--contacts", type=int, default=30_000)
+    parser.add_argument("--page-size", type=int, default=100)
+    sys.exit(main(parser.parse_args()))

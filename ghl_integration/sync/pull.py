@@ -1,0 +1,284 @@
+"""Initial pull (and resync) of every GHL contact of a location, page by page, resumable.
+
+One `SyncRun` (kind ``initial_pull``) per pull. Pages come from ``POST /contacts/search`` in its default
+order (``dateAdded``) with ``searchAfter``; after each page is applied (bulk, one transaction) the run's
+cursor becomes that page's last ``searchAfter``, so a crashed pull resumes at the next page and re-applying
+a page is harmless (the apply is idempotent). ``progress_total`` is GHL's ``total``.
+
+GHL's rate limit (100 requests / 10 s per location), not our writes, should set the pace: a helper thread
+fetches pages ahead (spending each burst of the sliding window at once) while the main thread writes them
+in order. The helper never touches the database: the main thread asks the token provider for a token
+before each page it writes (which also notices a disconnect: `ConnectionInactive` stops the pull, the run
+is marked cancelled, every written page is kept, and the fetcher stops after at most the page in flight).
+"""
+import logging
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from crm.sync.inbound_page import contact_apply_remote_page
+from crm.sync.mapping import Mapping
+from crm.sync.models import SyncRun
+from crm.sync.runs import sync_run_advance, sync_run_finish, sync_run_start
+
+from ..client import GhlClient
+from ..models import GhlConnection
+from ..services.connections import ConnectionInactive, connection_token_provider
+from .contacts_inbound import records_from_search_page
+from .mapping import PROVIDER, contact_mapping_ensure_defaults, contact_mapping_for
+from .runs import sync_run_reset_progress
+
+logger = logging.getLogger(__name__)
+
+PULL_PAGE_SIZE = 100  # GHL accepts up to 500; 100 keeps each page's transaction short
+# Pages fetched ahead of the writes: enough to spend a whole 100-request burst while the writes catch up.
+MAX_PAGES_AHEAD = 200
+
+
+class _RefreshInMainThread(Exception):
+    """The helper thread needs a forced token refresh, which touches the database: redo it in the main thread."""
+
+
+class _TokenRelay:
+    """Token provider for the helper thread: hands out the token the main thread fetched last."""
+
+    def __init__(self, provide: Callable[..., str]):
+        self.provide = provide
+        self.token: str | None = None
+        self.main_thread = threading.get_ident()
+
+    def refresh(self) -> None:
+        self.token = self.provide()
+
+    def __call__(self, force_refresh: bool = False) -> str:
+        if force_refresh or self.token is None:
+            if threading.get_ident() != self.main_thread:
+                raise _RefreshInMainThread()
+            self.token = self.provide(force_refresh)
+        return self.token
+
+
+@dataclass
+class PullResult:
+    run: SyncRun
+    pages: int = 0
+    requests: int = 0
+
+
+def contacts_initial_pull(
+    *,
+    connection: GhlConnection,
+    resume: bool = False,
+    page_size: int = PULL_PAGE_SIZE,
+    on_page: Callable[[SyncRun], None] | None = None,
+    max_ahead: int = MAX_PAGES_AHEAD,
+    apply_workers: int | None = None,
+) -> PullResult:
+    """Pull every contact of the connection's location into the CRM. ``resume`` continues the last unfinished
+    pull from its cursor. ``on_page(run)`` is called after each applied page (progress bars, tests).
+    Returns when done; the run is ``succeeded``, ``cancelled`` (connection gone) or ``failed`` (re-raised)."""
+    relay = _TokenRelay(connection_token_provider(connection.pk))
+    run = sync_run_start(organization=connection.organization, provider=PROVIDER,
+                         account_id=connection.location_id, kind=SyncRun.Kind.INITIAL_PULL,
+                         connection_id=connection.pk, resume=resume)
+    result = PullResult(run=run)
+    logger.info("ghl.sync.pull.start", extra={"run_id": run.pk, "connection_id": connection.pk,
+                                               "resume_cursor": run.cursor})
+    client = GhlClient(location_id=connection.location_id, token_provider=relay)
+    fetcher = writer = None
+    try:
+        relay.refresh()  # ConnectionInactive here: nothing started
+        contact_mapping_ensure_defaults(connection=connection, client=client)
+        mapping = contact_mapping_for(connection)
+        # No cursor: a new run, or one that crashed on its first or last page; both start over (idempotent).
+        cursor = (run.cursor or {}).get("searchAfter")
+        if cursor is None and run.progress_done:
+            run = sync_run_reset_progress(run=run)
+        fetcher = _Prefetcher(client, mapping, cursor=cursor, page_size=page_size, already=run.progress_done,
+                              max_ahead=max_ahead)
+        writer = _PageWriter(connection=connection, run=run, on_page=on_page, result=result,
+                             workers=apply_workers or settings.GHL_SYNC_PULL_APPLY_WORKERS)
+        while True:
+            kind, payload = fetcher.get()
+            if kind == "end":
+                break
+            if kind == "error":
+                if not isinstance(payload, _RefreshInMainThread):
+                    raise payload
+                relay(force_refresh=True)  # in this thread: may raise ConnectionInactive
+                fetcher.close()
+                fetcher = _Prefetcher(client, mapping, cursor=cursor, page_size=page_size,
+                                      already=run.progress_done, max_ahead=max_ahead)
+                continue
+            page, records, next_cursor = payload
+            result.requests += 1
+            relay.refresh()  # the disconnect check, once per page; also keeps the fetcher's token fresh
+            total = page.get("total") if isinstance(page.get("total"), int) else None
+            writer.submit(records=records, total=total, next_cursor=next_cursor)
+            run = writer.collect(block=False) or run
+        run = writer.collect(block=True) or run
+        GhlConnection.objects.filter(pk=connection.pk).update(last_synced_at=timezone.now())
+        result.run = sync_run_finish(run=run)
+    except ConnectionInactive as exc:
+        run = _settle(writer, run)  # pages already handed to the writers are kept, and the cursor with them
+        result.run = sync_run_finish(run=run, status=SyncRun.Status.CANCELLED, error=f"connection inactive: {exc}")
+        logger.info("ghl.sync.pull.stopped", extra={"run_id": run.pk, "connection_id": connection.pk})
+    except BaseException as exc:
+        run = _settle(writer, run)
+        sync_run_finish(run=run, status=SyncRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
+        logger.warning("ghl.sync.pull.failed", extra={"run_id": run.pk, "error": str(exc)})
+        raise
+    finally:
+        if fetcher is not None:
+            fetcher.close()
+        if writer is not None:
+            writer.close()
+        client.close()
+    logger.info("ghl.sync.pull.done", extra={"run_id": run.pk, "status": result.run.status, "pages": result.pages})
+    return result
+
+
+def _settle(writer: "_PageWriter | None", run: SyncRun) -> SyncRun:
+    """After a stop: let submitted pages finish and store the cursor of the contiguous part written."""
+    if writer is None:
+        return run
+    try:
+        return writer.collect(block=True, raise_errors=False) or run
+    except Exception:  # noqa: BLE001 - already stopping; the run keeps the last cursor it stored
+        return run
+
+
+class _PageWriter:
+    """Writes pages with ``workers`` threads (one database connection each), in parallel, and keeps the run's
+    cursor on the longest written prefix, so a resume never skips an unwritten page (re-writing is harmless).
+
+    Database waits release the GIL, so a few writers overlap their INSERTs; with ``workers=1`` pages are
+    written in the calling thread (tests, which run inside one transaction, use that).
+    """
+
+    def __init__(self, *, connection: GhlConnection, run: SyncRun, workers: int,
+                 on_page: Callable[[SyncRun], None] | None, result: "PullResult"):
+        self.connection, self.run, self.on_page, self.result = connection, run, on_page, result
+        self.workers = max(1, workers)
+        self.pending: deque = deque()
+        self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="ghl-pull-write") \
+            if self.workers > 1 else None
+
+    def _write(self, records, total) -> None:
+        page_result = contact_apply_remote_page(
+            organization=self.connection.organization, provider=PROVIDER, account_id=self.connection.location_id,
+            connection_id=self.connection.pk, records=records)
+        sync_run_advance(run=SyncRun(pk=self.run.pk), counts=page_result.counts, done=len(records), total=total)
+
+    def submit(self, *, records, total, next_cursor) -> None:
+        if self.pool is None:
+            future: Future = Future()
+            try:
+                self._write(records, total)
+                future.set_result(None)
+            except BaseException as exc:
+                future.set_exception(exc)
+        else:
+            future = self.pool.submit(self._write, records, total)
+        self.pending.append((future, next_cursor))
+        if len(self.pending) >= self.workers * 2:  # bounded: wait for the oldest
+            self.pending[0][0].result()
+
+    def collect(self, *, block: bool, raise_errors: bool = True) -> SyncRun | None:
+        """Advance the cursor over every finished page at the head; raise the first failure."""
+        advanced = None
+        while self.pending and (block or self.pending[0][0].done()):
+            future, next_cursor = self.pending[0]
+            try:
+                future.result()
+            except BaseException:
+                if raise_errors:
+                    raise
+                if block:
+                    for other, _ in list(self.pending)[1:]:
+                        other.exception()  # wait, so nothing is written after we stop
+                break
+            self.pending.popleft()
+            self.run = sync_run_advance(run=self.run, cursor={"searchAfter": next_cursor} if next_cursor else None)
+            self.result.pages += 1
+            advanced = self.run
+            if self.on_page:
+                self.on_page(self.run)
+        return advanced
+
+    def close(self) -> None:
+        if self.pool is None:
+            return
+        # Each writer thread opened its own database connection; close each in its own thread. The barrier
+        # keeps every close job on a distinct thread of the pool.
+        barrier = threading.Barrier(self.workers)
+
+        def close_own_connection() -> None:
+            from django.db import connections
+
+            connections.close_all()
+            try:
+                barrier.wait(timeout=10)
+            except threading.BrokenBarrierError:
+                pass
+
+        for _ in range(self.workers):
+            self.pool.submit(close_own_connection)
+        self.pool.shutdown(wait=True, cancel_futures=False)
+
+
+class _Prefetcher:
+    """Fetches pages on a helper thread as fast as GHL's rate limit allows, up to ``max_ahead`` pages ahead.
+
+    Yields ``("page", (page, records, next_cursor))``, then ``("end", None)``, or ``("error", exc)``. Stops at a short
+    page, a missing cursor or GHL's ``total`` (which saves the empty page after a last full one).
+    """
+
+    def __init__(self, client: GhlClient, mapping: Mapping, *, cursor: Any, page_size: int, already: int,
+                 max_ahead: int):
+        self.client, self.mapping, self.cursor, self.page_size, self.seen = client, mapping, cursor, page_size, already
+        self.queue: queue.Queue = queue.Queue(maxsize=max(1, max_ahead))
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="ghl-pull-fetch", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        cursor = self.cursor
+        try:
+            while not self.stop.is_set():
+                page = self.client.contacts.search(page_limit=self.page_size, search_after=cursor)
+                contacts = page.get("contacts") or []
+                self.seen += len(contacts)
+                next_cursor = contacts[-1].get("searchAfter") if contacts else None
+                total = page.get("total") if isinstance(page.get("total"), int) else None
+                # Mapping and hashing are pure Python: done here, off the writing thread.
+                records = records_from_search_page(self.mapping, contacts)
+                self._put(("page", (page, records, next_cursor)))
+                if len(contacts) < self.page_size or not next_cursor or (total is not None and self.seen >= total):
+                    break
+                cursor = next_cursor
+            self._put(("end", None))
+        except BaseException as exc:  # handed to the main thread, which decides
+            self._put(("error", exc))
+
+    def _put(self, item) -> None:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def get(self):
+        return self.queue.get()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=60)

@@ -1,0 +1,42 @@
+"""GHL-side helpers around `crm.sync.runs` (which holds the sync log itself)."""
+import datetime as dt
+
+from crm.sync.models import SyncRun
+
+from ..models import GhlConnection
+from .mapping import PROVIDER
+
+
+def sync_run_reset_progress(*, run: SyncRun) -> SyncRun:
+    """A resumed run that starts over from the first page counts its progress from zero again."""
+    SyncRun.objects.filter(pk=run.pk).update(progress_done=0)
+    run.refresh_from_db()
+    return run
+
+
+def contacts_reconcile_since(*, connection: GhlConnection) -> dt.datetime | None:
+    """Where the next reconciliation starts: the last successful reconciliation's cursor, else the start of
+    the last successful initial pull (everything GHL changed after it), else None (never pulled)."""
+    runs = SyncRun.objects.for_org(connection.organization).filter(
+        provider=PROVIDER, account_id=connection.location_id, object_type="contact",
+        status=SyncRun.Status.SUCCEEDED)
+    last = runs.filter(kind=SyncRun.Kind.RECONCILE).exclude(cursor=None).order_by("-started_at", "-id").first()
+    if last is not None and (last.cursor or {}).get("since"):
+        return dt.datetime.fromisoformat(last.cursor["since"])
+    pull = runs.filter(kind=SyncRun.Kind.INITIAL_PULL).order_by("-started_at", "-id").first()
+    return pull.started_at if pull is not None else None
+
+
+def sync_runs_recent(*, connection: GhlConnection, limit: int = 8) -> list[SyncRun]:
+    """The connection's latest contact sync runs, newest first (settings page, admin)."""
+    return list(SyncRun.objects.for_org(connection.organization).filter(
+        provider=PROVIDER, account_id=connection.location_id, object_type="contact",
+    ).order_by("-started_at", "-id")[:limit])
+
+
+def sync_run_current_pull(*, connection: GhlConnection) -> SyncRun | None:
+    """The latest initial pull of the connection (running or not)."""
+    return SyncRun.objects.for_org(connection.organization).filter(
+        provider=PROVIDER, account_id=connection.location_id, object_type="contact",
+        kind=SyncRun.Kind.INITIAL_PULL,
+    ).order_by("-started_at", "-id").first()

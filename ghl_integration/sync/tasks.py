@@ -1,0 +1,75 @@
+"""Celery tasks of GHL contact sync: thin, take ids, call one service (STYLE §2)."""
+import logging
+
+from celery import shared_task
+from django.db import transaction
+
+from ..models import GhlConnection
+from .pull import contacts_initial_pull
+from .reconcile import connections_for_sync, contacts_deletion_sweep, contacts_reconcile
+
+logger = logging.getLogger(__name__)
+
+
+def _active_connection(connection_id: int) -> GhlConnection | None:
+    connection = GhlConnection.objects.select_related("organization").filter(pk=connection_id).first()
+    if connection is None or not connection.is_active:
+        logger.info("ghl.sync.connection-inactive", extra={"connection_id": connection_id})
+        return None
+    return connection
+
+
+@shared_task(name="ghl_integration.sync.contacts_initial_pull", acks_late=True)
+def contacts_initial_pull_task(connection_id: int, resume: bool = True) -> str:
+    """Pull every contact of the location (resuming an unfinished pull by default: a redelivered task
+    after a worker crash continues from the cursor)."""
+    connection = _active_connection(connection_id)
+    if connection is None:
+        return "inactive"
+    return contacts_initial_pull(connection=connection, resume=resume).run.status
+
+
+@shared_task(name="ghl_integration.sync.contacts_reconcile")
+def contacts_reconcile_task(connection_id: int) -> int:
+    connection = _active_connection(connection_id)
+    if connection is None:
+        return 0
+    return contacts_reconcile(connection=connection).repaired
+
+
+@shared_task(name="ghl_integration.sync.contacts_deletion_sweep")
+def contacts_deletion_sweep_task(connection_id: int) -> int:
+    connection = _active_connection(connection_id)
+    if connection is None:
+        return 0
+    return contacts_deletion_sweep(connection=connection).repaired_remote
+
+
+@shared_task(name="ghl_integration.sync.reconcile_all_connections")
+def reconcile_all_connections_task() -> int:
+    """Beat (every 15 min): one reconciliation task per active location connection."""
+    connections = connections_for_sync()
+    for connection in connections:
+        contacts_reconcile_task.delay(connection.pk)
+    return len(connections)
+
+
+@shared_task(name="ghl_integration.sync.deletion_sweep_all_connections")
+def deletion_sweep_all_connections_task() -> int:
+    """Beat (nightly): one deletion sweep per active location connection."""
+    connections = connections_for_sync()
+    for connection in connections:
+        contacts_deletion_sweep_task.delay(connection.pk)
+    return len(connections)
+
+
+def contacts_initial_pull_queue(*, connection_id: int, resume: bool = False) -> None:
+    """Queue a pull after the current transaction commits (the connect flow, the resync buttons)."""
+
+    def send() -> None:
+        try:
+            contacts_initial_pull_task.delay(connection_id, resume)
+        except Exception:  # a broker outage must not undo the connection; "Resync" queues it again
+            logger.warning("ghl.sync.pull.enqueue-failed", extra={"connection_id": connection_id}, exc_info=True)
+
+    transaction.on_commit(send)

@@ -1,0 +1,88 @@
+"""Fixtures for inbound contact sync tests: a connected demo location and webhook delivery into the inbox."""
+import pytest
+
+from crm.models import Contact, ExternalIdentity
+from ghl_integration.models import GhlConnection
+from ghl_integration.sandbox import constants as sbx
+from ghl_integration.sandbox.testing import WebhookReceiver
+from ghl_integration.services.connections import connection_connect_from_code
+from ghl_integration.sync.contact_shape import flatten_ghl_contact
+from ghl_integration.sync.mapping import contact_mapping_for
+from ghl_integration.webhooks.processing import webhook_event_process
+from ghl_integration.webhooks.services import webhook_receive
+from tenancy.services import organization_create, user_create
+
+LOCATION = sbx.DEMO_LOCATION_ID
+
+
+@pytest.fixture
+def ghl(sandbox, settings):
+    settings.GHL_API_BASE_URL = sandbox.base_url
+    return sandbox
+
+
+@pytest.fixture
+def org(db):
+    owner = user_create(username="owner", password="pw-owner-123456")
+    return organization_create(name="Demo Dental", owner=owner)
+
+
+def connect(ghl, org, settings) -> GhlConnection:
+    code = ghl.control.issue_code(locationId=LOCATION, redirectUri=settings.GHL_REDIRECT_URI)["code"]
+    owner = org.memberships.first().user
+    return connection_connect_from_code(organization=org, user=owner, code=code).connection
+
+
+@pytest.fixture
+def connection(ghl, org, settings) -> GhlConnection:
+    return connect(ghl, org, settings)
+
+
+@pytest.fixture
+def receiver(ghl):
+    """The sandbox delivers webhooks to a recording endpoint; `deliver` feeds them to the product's inbox."""
+    with WebhookReceiver() as rx:
+        ghl.control.webhooks(urls=[rx.url], retry_spacing_s=0.2)
+        yield rx
+
+
+def deliver(received: list[dict]) -> list[str]:
+    """Receive (verify, dedup, store) and process each recorded delivery, in the given order."""
+    statuses = []
+    for item in received:
+        result = webhook_receive(body=item["body"], headers=item["headers"])
+        assert result.status_code == 200, result.data
+        if result.data.get("status") == "accepted":
+            statuses.append(webhook_event_process(event_id=result.data["id"]).status)
+        else:
+            statuses.append(result.data["status"])
+    return statuses
+
+
+def ghl_contacts(ghl) -> dict[str, dict]:
+    return {c["id"]: c for c in ghl.control.objects("contact", location_id=LOCATION)}
+
+
+def local_by_external_id(connection) -> dict[str, Contact]:
+    links = dict(ExternalIdentity.objects.filter(provider="ghl", account_id=connection.location_id)
+                 .values_list("object_id", "external_id"))
+    return {links[c.pk]: c for c in Contact.objects.filter(pk__in=links)}
+
+
+def assert_identical(ghl, connection):
+    """Every mapped field of every GHL contact equals the local contact's value (and nothing extra is active)."""
+    from crm.sync.hashing import canonical
+    from crm.sync.inbound import _clean_remote
+    from crm.sync.mapping import get_local_value
+
+    mapping = contact_mapping_for(connection)
+    remote = ghl_contacts(ghl)
+    local = local_by_external_id(connection)
+    assert set(remote) == {k for k, c in local.items() if not c.is_archived}
+    mismatches = []
+    for ext_id, doc in remote.items():
+        cleaned, _ = _clean_remote(connection.organization, mapping.to_local(flatten_ghl_contact(doc)))
+        for name, value in cleaned.items():
+            if canonical(get_local_value(local[ext_id], name)) != canonical(value):
+                mismatches.append((ext_id, name, value, get_local_value(local[ext_id], name)))
+    assert mismatches == []

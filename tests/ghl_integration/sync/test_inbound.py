@@ -1,0 +1,183 @@
+"""Inbound contact sync against the sandbox over HTTP: pull, resume, webhooks, ordering, reconciliation,
+disconnect, deletion sweep."""
+from unittest import mock
+
+import pytest
+
+from crm.models import Contact, ExternalIdentity
+from crm.sync.models import FieldMapping, SyncRun
+from ghl_integration.services.connections import connection_disconnect
+from ghl_integration.sync import pull as pull_module
+from ghl_integration.sync.pull import contacts_initial_pull
+from ghl_integration.sync.reconcile import contacts_deletion_sweep, contacts_reconcile
+
+from .conftest import LOCATION, assert_identical, connect, deliver, ghl_contacts, local_by_external_id
+
+pytestmark = pytest.mark.django_db
+
+
+def _grow_demo_to(ghl, total: int) -> None:
+    missing = total - len(ghl_contacts(ghl))
+    ghl.control.seed(locationId=LOCATION, contacts=missing, users=0, pipelines=False, calendars=False,
+                     customFields=False)
+
+
+def test_initial_pull_of_2000_survives_a_crash_and_resumes_without_duplicates_or_gaps(ghl, connection):
+    # given: 2,000 contacts in GHL; the apply dies on the 8th page
+    _grow_demo_to(ghl, 2000)
+    real_apply = pull_module.contact_apply_remote_page
+    calls = {"n": 0}
+
+    def crashing_apply(**kwargs):
+        calls["n"] += 1
+        if calls["n"] == 8:
+            raise RuntimeError("worker killed")
+        return real_apply(**kwargs)
+
+    # when
+    with mock.patch.object(pull_module, "contact_apply_remote_page", crashing_apply), \
+            pytest.raises(RuntimeError):
+        contacts_initial_pull(connection=connection)
+    crashed = SyncRun.objects.get(kind="initial_pull")
+    assert crashed.status == "failed" and crashed.progress_done == 700 and crashed.cursor
+    ghl.control.clear_request_log()
+    result = contacts_initial_pull(connection=connection, resume=True)
+
+    # then: the same run finished from its cursor (13 pages, not 20), every id exactly once
+    assert result.run.pk == crashed.pk and result.run.status == "succeeded"
+    assert result.pages == 13
+    assert len(ghl.control.request_log(path="/contacts/search")) == 13
+    remote = ghl_contacts(ghl)
+    links = list(ExternalIdentity.objects.filter(provider="ghl", account_id=LOCATION)
+                 .values_list("external_id", flat=True))
+    assert sorted(links) == sorted(remote)
+    assert Contact.objects.count() == 2000
+    assert Contact.objects.values("email").distinct().count() == 2000
+    assert result.run.progress_done == result.run.progress_total == 2000
+    # names come back properly cased from the search results' `name`
+    sample_id, sample = next(iter(remote.items()))
+    assert local_by_external_id(connection)[sample_id].first_name == sample["firstName"]
+    # the location's contact custom fields became mapping rows
+    keys = set(FieldMapping.objects.filter(account_id=LOCATION).values_list("local_field", flat=True))
+    assert {"custom_properties.preferred_dentist", "custom_properties.insurance_provider"} <= keys
+
+
+def test_a_change_in_ghl_arrives_by_webhook(ghl, connection, receiver):
+    contacts_initial_pull(connection=connection)
+    contact_id = next(iter(ghl_contacts(ghl)))
+
+    ghl.control.change_contact("update", contactId=contact_id, firstName="Annabel", city="Salem")
+    assert ghl.control.wait_webhooks()
+
+    assert deliver(receiver.received) == ["processed"]
+    local = local_by_external_id(connection)[contact_id]
+    assert (local.first_name, local.city) == ("Annabel", "Salem")
+
+
+def test_a_late_older_webhook_does_not_overwrite_newer_state(ghl, connection, receiver):
+    contacts_initial_pull(connection=connection)
+    contact_id = next(iter(ghl_contacts(ghl)))
+    ghl.control.change_contact("update", contactId=contact_id, firstName="Older")
+    ghl.control.change_contact("update", contactId=contact_id, firstName="Newer")
+    assert ghl.control.wait_webhooks()
+    older, newer = receiver.received
+
+    # the newer event arrives first, the older one late
+    assert deliver([newer, older]) == ["processed", "processed"]
+
+    assert local_by_external_id(connection)[contact_id].first_name == "Newer"
+
+
+def test_reconciliation_repairs_dropped_duplicated_and_reordered_webhooks(ghl, connection, receiver):
+    # given: a pulled location, then 40 changes in GHL with 10% of webhooks dropped, duplicated, reordered
+    contacts_initial_pull(connection=connection)
+    ghl.control.faults(seed=11, webhook={"drop": 0.1, "duplicate": 0.1, "reorder": 0.1})
+    dentist_field = FieldMapping.objects.get(local_field="custom_properties.preferred_dentist").remote_key
+    ids = list(ghl_contacts(ghl))
+    for i, contact_id in enumerate(ids[:30]):
+        ghl.control.change_contact("update", contactId=contact_id, firstName=f"First{i}", city=f"City{i}",
+                                   customFields=[{"id": dentist_field.split(".", 1)[1], "field_value": f"Dr {i}"}])
+    for contact_id in ids[30:35]:
+        ghl.control.change_contact("tags", contactId=contact_id, add=["vip"], remove=["lead"])
+    for contact_id in ids[35:38]:
+        ghl.control.change_contact("dnd", contactId=contact_id, dnd=True)
+    for i in range(2):
+        ghl.control.change_contact("create", locationId=LOCATION, firstName=f"New{i}", lastName="Person",
+                                   email=f"new{i}@example.com", phone=f"+1555999000{i}")
+    assert ghl.control.wait_webhooks(timeout=15)
+    assert ghl.control.webhook_deliveries(outcome="dropped")  # the faults did bite
+    deliver(receiver.received)  # what arrived, in the order it arrived
+
+    # when
+    result = contacts_reconcile(connection=connection)
+
+    # then: both sides identical, in one search request
+    assert result.run.status == "succeeded"
+    assert result.requests == 1
+    assert_identical(ghl, connection)
+
+
+def test_reconciliation_costs_requests_per_change_not_per_contact(ghl, connection):
+    _grow_demo_to(ghl, 1000)
+    contacts_initial_pull(connection=connection)
+    ids = list(ghl_contacts(ghl))[:5]
+    ghl.control.webhooks(urls=[])  # nothing is delivered: only reconciliation can find the changes
+    for contact_id in ids:
+        ghl.control.change_contact("update", contactId=contact_id, lastName="Changed")
+    ghl.control.clear_request_log()
+
+    result = contacts_reconcile(connection=connection)
+
+    # one page of changes; the 2-minute overlap also re-reads contacts seeded just before the pull
+    assert result.requests == len(ghl.control.request_log(path="/contacts/search")) <= 2
+    assert result.repaired_remote == 5
+    local = local_by_external_id(connection)
+    assert {local[i].last_name for i in ids} == {"Changed"}
+    # the next run starts where this one stopped (minus the overlap): nothing new to repair
+    assert contacts_reconcile(connection=connection).repaired == 0
+
+
+def test_disconnect_mid_pull_stops_cleanly_and_keeps_every_applied_page(ghl, connection, org, settings):
+    _grow_demo_to(ghl, 800)
+
+    def disconnect_after_third_page(run):
+        if run.progress_done == 300:
+            connection_disconnect(connection=connection)
+
+    result = contacts_initial_pull(connection=connection, on_page=disconnect_after_third_page)
+
+    assert result.run.status == "cancelled"
+    assert result.run.progress_done == Contact.objects.count() == 300
+    assert ExternalIdentity.objects.count() == 300
+    # reconnecting resumes from the cursor and completes: nothing lost, nothing doubled
+    connection = connect(ghl, org, settings)
+    resumed = contacts_initial_pull(connection=connection, resume=True)
+    assert resumed.run.pk == result.run.pk and resumed.run.status == "succeeded"
+    assert resumed.pages == 5
+    assert Contact.objects.count() == 800 == ExternalIdentity.objects.count()
+
+
+def test_deletion_sweep_archives_and_never_destroys(ghl, connection):
+    contacts_initial_pull(connection=connection)
+    ghl.control.webhooks(urls=[])
+    gone = list(ghl_contacts(ghl))[:2]
+    for contact_id in gone:
+        ghl.control.change_contact("delete", contactId=contact_id)
+
+    result = contacts_deletion_sweep(connection=connection)
+
+    assert result.run.status == "succeeded" and result.repaired_remote == 2
+    local = local_by_external_id(connection)
+    assert len(local) == 50  # rows and links stay
+    assert {i for i, c in local.items() if c.is_archived} == set(gone)
+
+
+def test_contact_delete_webhook_archives(ghl, connection, receiver):
+    contacts_initial_pull(connection=connection)
+    contact_id = next(iter(ghl_contacts(ghl)))
+    ghl.control.change_contact("delete", contactId=contact_id)
+    assert ghl.control.wait_webhooks()
+
+    assert deliver(receiver.received) == ["processed"]
+    contact = local_by_external_id(connection)[contact_id]
+    assert contact.is_archived
