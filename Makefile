@@ -18,6 +18,7 @@ install: $(STAMP)
 run: install
 	@mkdir -p var/celery/broker var/celery/processed
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py setup_periodic_tasks
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py seed_demo
 	@echo ""
 	@echo "  AgentLevel is starting on http://127.0.0.1:$${PORT:-8000}/"

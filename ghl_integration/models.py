@@ -1,4 +1,5 @@
 """GoHighLevel connection state: one row per organization ↔ GHL location (or agency) link."""
+
 from django.conf import settings
 from django.db import models
 from encrypted_fields.fields import EncryptedTextField

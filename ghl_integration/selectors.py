@@ -51,3 +51,37 @@ def connection_synced_counts(*, connection: GhlConnection) -> dict[str, int]:
         label = model._meta.verbose_name_plural if model else "other"
         counts[str(label)] = counts.get(str(label), 0) + 1
     return counts
+
+
+def connection_sync_settings(*, connection: GhlConnection) -> dict:
+    """What the settings page's sync section shows: policies and the effective field mapping with errors."""
+    from crm.sync.conflict import DEFAULT_POLICY, policy_table_for
+    from crm.sync.models import FieldMapping
+
+    from .services.sync_settings import CUSTOM_FIELDS_KEY
+    from .sync.contacts_outbound import DELETE_POLICY_KEY, contact_mapping_for
+
+    table = policy_table_for(organization=connection.organization_id, provider=PROVIDER,
+                             account_id=connection.location_id)
+    rows = {r.remote_key: r for r in FieldMapping.objects.for_org(connection.organization_id).filter(
+        provider=PROVIDER, account_id=connection.location_id)}
+    mapping = contact_mapping_for(connection)
+    custom = {f"customFields.{f['id']}": f for f in (connection.config or {}).get(CUSTOM_FIELDS_KEY, [])}
+    entries = []
+    for spec in mapping.specs:
+        row = rows.pop(spec.remote_key, None)
+        entries.append({"remote_key": spec.remote_key, "label": (custom.get(spec.remote_key) or {}).get("name", ""),
+                        "local_field": spec.local_field, "data_type": spec.data_type, "direction": spec.direction,
+                        "is_active": True, "customised": row is not None,
+                        "last_error": row.last_error if row else "",
+                        "last_error_at": row.last_error_at if row else None})
+    for row in rows.values():  # switched off, or rejected fields recorded for a default
+        entries.append({"remote_key": row.remote_key, "label": row.remote_label, "local_field": row.local_field,
+                        "data_type": row.data_type, "direction": row.direction, "is_active": row.is_active,
+                        "customised": True, "last_error": row.last_error, "last_error_at": row.last_error_at})
+    return {
+        "conflict_policy": table.rows.get("*", DEFAULT_POLICY),
+        "delete_policy": (connection.config or {}).get(DELETE_POLICY_KEY, "keep"),
+        "mapping": entries,
+        "custom_fields": list(custom.values()),
+    }

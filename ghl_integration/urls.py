@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import sync_views
+from . import settings_views, sync_views
 from .oauth import views as oauth_views
 
 urlpatterns = [
@@ -11,6 +11,17 @@ urlpatterns = [
         "orgs/<int:org_id>/integrations/ghl/choose-location/",
         oauth_views.choose_location,
         name="ghl_choose_location",
+    ),
+    path("orgs/<int:org_id>/integrations/ghl/sync/policy/", settings_views.sync_policy_update, name="ghl_sync_policy"),
+    path(
+        "orgs/<int:org_id>/integrations/ghl/sync/mapping/",
+        settings_views.field_mapping_update,
+        name="ghl_field_mapping",
+    ),
+    path(
+        "orgs/<int:org_id>/integrations/ghl/sync/custom-fields/",
+        settings_views.custom_fields_refresh,
+        name="ghl_custom_fields_refresh",
     ),
     path("integrations/ghl/oauth/callback/", oauth_views.oauth_callback, name="ghl_oauth_callback"),
     path("orgs/<int:org_id>/integrations/ghl/contacts/status/", sync_views.contact_sync_status,

@@ -60,7 +60,8 @@ GHL_WEBHOOK_TRUST_SANDBOX_KEYS = _env.bool("GHL_WEBHOOK_TRUST_SANDBOX_KEYS", def
 def _with_sandbox_key(pem_blocks: str, filename: str) -> str:
     if not GHL_WEBHOOK_TRUST_SANDBOX_KEYS:
         return pem_blocks
-    return pem_blocks.rstrip() + "\n" + (_SANDBOX_KEYS_DIR / filename).read_text()
+    # Sandbox key first: in development and tests it is the one that signs, so it is tried first.
+    return (_SANDBOX_KEYS_DIR / filename).read_text().rstrip() + "\n" + pem_blocks
 
 
 # Each holds one or more PEM blocks (several during a key rotation); "\n" escapes are accepted in env values.

@@ -5,7 +5,7 @@ Worker side (called by the provider's push task): `outbox_claim_batch`, `outbox_
 `outbox_mark_failed`. Echo side (called by inbound apply): `is_echo`.
 """
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +28,40 @@ BACKOFF_MAX_SECONDS = 6 * 3600
 DEFAULT_LEASE_SECONDS = 300
 
 Status = OutboxEntry.Status
+
+# provider → fn(account_id), called after the commit of a transaction that recorded entries for it.
+PushNotifier = Callable[[str], None]
+_push_notifiers: dict[str, PushNotifier] = {}
+
+
+def register_push_notifier(provider: str, fn: PushNotifier) -> None:
+    """Have ``fn(account_id)`` called after commit whenever entries for ``provider`` are recorded.
+
+    The provider queues its push worker from it (latency: no waiting for the next sweep). It runs in the
+    committing process, after the commit, so it **must** be quick (queue a task, never call the remote)
+    and must not raise. Registering a provider twice replaces the previous notifier (idempotent wiring).
+    """
+    _push_notifiers[provider] = fn
+
+
+def unregister_push_notifier(provider: str) -> None:
+    _push_notifiers.pop(provider, None)
+
+
+def _notify_on_commit(targets: Iterable[tuple[str, str]]) -> None:
+    for provider, account_id in set(targets):
+        fn = _push_notifiers.get(provider)
+        if fn is None:
+            continue
+
+        def notify(fn=fn, account_id=account_id, provider=provider):
+            try:
+                fn(account_id)
+            except Exception:  # the entry is committed; the periodic sweep pushes it anyway
+                logger.exception("crm.sync.outbox.notify-failed", extra={"provider": provider,
+                                                                         "account_id": account_id})
+
+        transaction.on_commit(notify)
 
 
 def backoff_seconds(attempts: int) -> int:
@@ -83,6 +117,7 @@ def outbox_record(
         return []
     content_type = ContentType.objects.get_for_model(obj, for_concrete_model=True)
     with transaction.atomic():
+        _notify_on_commit(targets)
         return [
             _record_one(organization_id=obj.organization_id, content_type=content_type, object_id=obj.pk,
                         provider=provider, account_id=account_id, fields=fields)
@@ -106,6 +141,7 @@ def outbox_record_created(*, objs: list[models.Model], fields: Iterable[str]) ->
         for o in objs for p, a in targets
     ]
     OutboxEntry.objects.bulk_create(rows)
+    _notify_on_commit(targets)
     return len(rows)
 
 
@@ -264,6 +300,40 @@ def outbox_mark_failed(*, entry: OutboxEntry, error: str, retryable: bool = True
                 entry.next_attempt_at = now + timedelta(seconds=backoff_seconds(entry.attempts))
         entry.save(update_fields=["status", "last_error", "claimed_until", "next_attempt_at", "finished_at",
                                   "updated_at"])
+    return entry
+
+
+def outbox_release(*, entry: OutboxEntry, reason: str = "") -> OutboxEntry:
+    """Give a claimed entry back untouched: pending again, due now, the claim not counted as an attempt.
+
+    For pushes that could not even start (the account was disconnected): nothing is lost and nothing is
+    held against the entry. If a newer open entry exists, this one's fields merge into it (superseded).
+    """
+    with transaction.atomic():
+        entry = OutboxEntry.objects.select_for_update().get(pk=entry.pk)
+        if entry.status != Status.IN_PROGRESS:
+            return entry
+        newer = (
+            OutboxEntry.objects.select_for_update()
+            .filter(provider=entry.provider, account_id=entry.account_id, content_type_id=entry.content_type_id,
+                    object_id=entry.object_id, status__in=[Status.PENDING, Status.FAILED])
+            .exclude(pk=entry.pk)
+            .first()
+        )
+        entry.claimed_until = None
+        entry.attempts = max(0, entry.attempts - 1)
+        entry.last_error = str(reason)[:4000]
+        if newer is not None:
+            newer.changed_fields = _merge_fields(newer.changed_fields, entry.changed_fields)
+            newer.change_count += entry.change_count
+            newer.save(update_fields=["changed_fields", "change_count", "updated_at"])
+            entry.status = Status.SUPERSEDED
+            entry.finished_at = timezone.now()
+        else:
+            entry.status = Status.PENDING
+            entry.next_attempt_at = timezone.now()
+        entry.save(update_fields=["status", "claimed_until", "attempts", "last_error", "next_attempt_at",
+                                  "finished_at", "updated_at"])
     return entry
 
 

@@ -256,9 +256,10 @@ class GhlHttp:
         force_refresh = False
         refreshed = False
         while True:
+            slot = None
             if key and self.rate_limiter is not None:
                 try:
-                    self.rate_limiter.acquire(key)
+                    _, slot = self.rate_limiter.acquire_slot(key)
                 except GhlRateLimited as exc:
                     exc.method, exc.path = method, path
                     raise
@@ -270,9 +271,14 @@ class GhlHttp:
                 force_refresh = False
             sent_at = self._clock()
             try:
-                response = self.session.request(
-                    method, url, params=params, json=json, data=form, headers=headers, timeout=self.timeout
-                )
+                try:
+                    response = self.session.request(
+                        method, url, params=params, json=json, data=form, headers=headers, timeout=self.timeout
+                    )
+                finally:
+                    if slot is not None:
+                        # GHL counted the request on arrival, which was before now: the slot counts from now.
+                        self.rate_limiter.complete(key, slot)
             except requests.RequestException as exc:
                 error = GhlNetworkError(f"{type(exc).__name__} talking to GHL", method=method, path=path)
                 retry_ok = idempotent or _request_not_sent(exc)

@@ -1,9 +1,13 @@
 """Client-side rate limiting for GHL: 100 requests per rolling 10 s and 200,000 per day, per app per location.
 
-The burst limit is a *sliding log*: a request may start when fewer than ``limit`` requests started in the last
-``window`` (+ a small margin for latency jitter between our clock and the server's). That is the same rule the
-sandbox enforces (request N+100 may start 10 s after request N started), so a request goes the moment the window
-permits, with no other safety margin: pulling 300 pages costs ``(300 - 100) / 10`` s plus a few tens of ms.
+The burst limit is a *sliding log*: a request may start when fewer than ``limit`` requests are in the last
+``window`` (+ a small margin). GHL counts a request when it *arrives*, which we cannot see; what we can see is that
+it had arrived by the time its response came back. So each entry is stamped when the request is sent
+(:meth:`RateLimiter.acquire_slot`) and stamped again when its response arrives (:meth:`RateLimiter.complete`):
+request N+100 starts a window after request N's response, hence arrives a window after request N did, however
+much the latency varies. (Stamping at send time alone lets a request delayed on the way in land less than a window
+after the one 100 later, and GHL answers 429.) For one sequential caller this costs a response time per window:
+pulling 300 pages costs ``(300 - 100) / 10`` s plus a few tens of ms.
 
 Two implementations share one interface:
 
@@ -33,6 +37,8 @@ from .exceptions import GhlRateLimited
 logger = logging.getLogger(__name__)
 
 REDIS_RETRY_AFTER_S = 30.0
+MAX_IN_FLIGHT = 1000
+IN_FLIGHT_TTL_S = 300.0
 DAY_S = 86_400
 
 # Limits GHL advertised (stored by any process in the KEYS[3] hash) win over the configured ones in ARGV.
@@ -112,6 +118,16 @@ return added
 """
 )
 
+# The response to the request holding slot ARGV[1] arrived: re-stamp it now (re-adding it if it already left the
+# window, which errs on the safe side). KEYS[1] sliding-window zset; ARGV: member, window_ms.
+COMPLETE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) + 1000)
+return 1
+"""
+
 
 @dataclass(frozen=True)
 class RateLimitConfig:
@@ -188,17 +204,24 @@ class RateLimiter:
         """Block until a request for ``key`` may start; return the seconds waited.
 
         Raises :class:`GhlRateLimited` (status ``None``) when the wait would exceed ``config.max_wait_s``
-        (always the case once the daily quota is spent).
+        (always the case once the daily quota is spent). The slot stays stamped at this moment; prefer
+        :meth:`acquire_slot` + :meth:`complete` around a real request.
         """
+        return self.acquire_slot(key)[0]
+
+    def acquire_slot(self, key: str) -> tuple[float, str]:
+        """Like :meth:`acquire`, and also return the slot's id, to pass to :meth:`complete` once the response is in
+        (or the request failed)."""
+        member = uuid.uuid4().hex
         started = self._clock()
         deadline = started + self.config.max_wait_s
         while True:
-            state, wait_ms = self._try_acquire(key)
+            state, wait_ms = self._try_acquire(key, member)
             if state == 0:
                 waited = self._clock() - started
                 if waited > 0.001:
                     logger.debug("ghl.ratelimit.waited", extra={"ratelimit_key": key, "waited_s": round(waited, 3)})
-                return waited
+                return waited, member
             wait_s = max(wait_ms, 1) / 1000.0
             if self._clock() + wait_s > deadline:
                 reason = "daily quota spent" if state == 2 else "burst window full"
@@ -261,8 +284,16 @@ class RateLimiter:
         self._sync(key, 0, 0, -1, hold_ms)
         logger.info("ghl.ratelimit.hold", extra={"ratelimit_key": key, "hold_s": round(hold_ms / 1000, 3)})
 
-    # Implementations: return (state, wait_ms) / placeholders added.
-    def _try_acquire(self, key: str) -> tuple[int, int]:
+    def complete(self, key: str, member: str) -> None:
+        """The request holding slot ``member`` got its response (or failed): it certainly reached the server by now,
+        so the slot counts from now. Never raises."""
+        self._complete(key, member)
+
+    # Implementations: return (state, wait_ms) / placeholders added / nothing.
+    def _try_acquire(self, key: str, member: str) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def _complete(self, key: str, member: str) -> None:
         raise NotImplementedError
 
     def _sync(self, key: str, remaining: int, tolerance: int, daily_remaining: int, hold_ms: int = -1) -> int:
@@ -270,12 +301,13 @@ class RateLimiter:
 
 
 class _LocalState:
-    __slots__ = ("entries", "day", "used")
+    __slots__ = ("entries", "day", "used", "in_flight")
 
     def __init__(self) -> None:
-        self.entries: list[float] = []  # start times, sorted
+        self.entries: list[float] = []  # stamps (send time, then response time), sorted
         self.day = -1
         self.used = 0
+        self.in_flight: dict[str, float] = {}  # slot id -> its stamp in `entries`, until complete()
 
 
 class LocalRateLimiter(RateLimiter):
@@ -293,12 +325,14 @@ class LocalRateLimiter(RateLimiter):
         expired = bisect.bisect_right(state.entries, now - window)
         if expired:
             del state.entries[:expired]
+        if len(state.in_flight) > MAX_IN_FLIGHT:  # slots from plain acquire() are never completed: forget old ones
+            state.in_flight = {m: t for m, t in state.in_flight.items() if t > now - window - IN_FLIGHT_TTL_S}
         day = int(self._wall_clock() // DAY_S)
         if day != state.day:
             state.day, state.used = day, 0
         return state
 
-    def _try_acquire(self, key: str) -> tuple[int, int]:
+    def _try_acquire(self, key: str, member: str) -> tuple[int, int]:
         with self._lock:
             now = self._clock()
             state = self._state(key, now)
@@ -306,11 +340,24 @@ class LocalRateLimiter(RateLimiter):
             if state.used >= limits.daily_limit:
                 return 2, int(((state.day + 1) * DAY_S - self._wall_clock()) * 1000)
             if len(state.entries) < limits.limit:
-                state.entries.append(now)
+                bisect.insort(state.entries, now)
+                state.in_flight[member] = now
                 state.used += 1
                 return 0, 0
             frees_at = state.entries[len(state.entries) - limits.limit] + limits.window_ms / 1000.0
             return 1, int((frees_at - now) * 1000) + 1
+
+    def _complete(self, key: str, member: str) -> None:
+        with self._lock:
+            now = self._clock()
+            state = self._state(key, now)
+            stamp = state.in_flight.pop(member, None)
+            if stamp is None:
+                return
+            i = bisect.bisect_left(state.entries, stamp)
+            if i < len(state.entries) and state.entries[i] == stamp:
+                del state.entries[i]
+            bisect.insort(state.entries, now)  # re-added if it had left the window: errs on the safe side
 
     def _sync(self, key: str, remaining: int, tolerance: int, daily_remaining: int, hold_ms: int = -1) -> int:
         with self._lock:
@@ -347,6 +394,7 @@ class RedisRateLimiter(RateLimiter):
         self._fallback._learned = self._learned  # what GHL advertised holds whichever store is in use
         self._acquire_script = redis_client.register_script(ACQUIRE_LUA)
         self._sync_script = redis_client.register_script(SYNC_LUA)
+        self._complete_script = redis_client.register_script(COMPLETE_LUA)
         self._down_until = 0.0
 
     @classmethod
@@ -395,18 +443,30 @@ class RedisRateLimiter(RateLimiter):
             extra={"error": type(exc).__name__, "fallback_for_s": REDIS_RETRY_AFTER_S},
         )
 
-    def _try_acquire(self, key: str) -> tuple[int, int]:
+    def _try_acquire(self, key: str, member: str) -> tuple[int, int]:
         import redis
 
         if self._redis_ok():
             limits = self.limits(key)
-            args = [limits.limit, limits.window_ms, limits.daily_limit, uuid.uuid4().hex]
+            args = [limits.limit, limits.window_ms, limits.daily_limit, member]
             try:
                 state, wait_ms = self._acquire_script(keys=self._keys(key), args=args)
                 return int(state), int(wait_ms)
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 self._redis_failed(exc)
-        return self._fallback._try_acquire(key)
+        return self._fallback._try_acquire(key, member)
+
+    def _complete(self, key: str, member: str) -> None:
+        import redis
+
+        # A slot taken from the fallback is only known there; re-stamping it in both is harmless (ZADD of an
+        # unknown member adds one placeholder that leaves the window with the others).
+        self._fallback._complete(key, member)
+        if self._redis_ok():
+            try:
+                self._complete_script(keys=self._keys(key)[:1], args=[member, self.limits(key).window_ms])
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                self._redis_failed(exc)
 
     def _sync(self, key: str, remaining: int, tolerance: int, daily_remaining: int, hold_ms: int = -1) -> int:
         import redis

@@ -15,6 +15,9 @@ READY_LINE = "GHL sandbox listening on "
 class QuietHandler(WSGIRequestHandler):
     """Access lines go to the request log (control API), not to stderr."""
 
+    # Headers and body leave in separate writes; with Nagle on, the second can wait for a delayed ACK.
+    disable_nagle_algorithm = True
+
     def log_request(self, *args, **kwargs):
         pass
 

@@ -44,8 +44,9 @@ def retry_delay(attempt: int) -> float:
     return delay * random.uniform(0.9, 1.1)
 
 
-def webhook_event_claim(*, event_id: int) -> int | None:
-    """Take the event for this worker; returns the attempt number, or None when it is not ours to run."""
+def webhook_event_claim(*, event_id: int) -> WebhookEvent | None:
+    """Take the event for this worker; returns the claimed row (`attempts` is this attempt's number), or None
+    when it is not ours to run (finished, claimed by a live worker, or gone)."""
     now = timezone.now()
     claimable = Q(status__in=(S.RECEIVED, S.FAILED)) | Q(status=S.PROCESSING, lease_expires_at__lt=now)
     claimed = WebhookEvent.objects.filter(claimable, pk=event_id).update(
@@ -55,7 +56,7 @@ def webhook_event_claim(*, event_id: int) -> int | None:
     )
     if not claimed:
         return None
-    return WebhookEvent.objects.values_list("attempts", flat=True).get(pk=event_id)
+    return WebhookEvent.objects.get(pk=event_id)
 
 
 def _finish(event: WebhookEvent, attempt: int, status: str, *, error: str = "", retry_in: float | None = None) -> None:
@@ -77,11 +78,11 @@ def _finish(event: WebhookEvent, attempt: int, status: str, *, error: str = "", 
 
 def webhook_event_process(*, event_id: int) -> ProcessOutcome:
     """Run one event through its handler. Raises only on database trouble (the task retries that)."""
-    attempt = webhook_event_claim(event_id=event_id)
-    if attempt is None:
+    event = webhook_event_claim(event_id=event_id)
+    if event is None:
         logger.info("ghl.webhook.not-claimed", extra={"event_id": event_id})
         return ProcessOutcome(status="not-claimed")
-    event = WebhookEvent.objects.get(pk=event_id)
+    attempt = event.attempts
     log_extra = {"event_id": event.pk, "event_type": event.event_type, "webhook_id": event.webhook_id}
 
     try:

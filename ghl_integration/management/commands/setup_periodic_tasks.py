@@ -20,6 +20,14 @@ SCHEDULES = (
         {"minute": "*", "hour": "*", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
     ),
     (
+        "ghl: sweep contact outbox",
+        "ghl_integration.sync.sweep_contact_outbox",
+        # "* * * * *": every minute (crontab's finest step). Pushes are queued right after each commit; the
+        # sweep only catches failed entries whose backoff (30 s and up) has passed, expired leases of dead
+        # workers and notifications lost with a broker outage, so a minute's extra wait is the worst case.
+        {"minute": "*", "hour": "*", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
+    ),
+    (
         "ghl: prune webhook inbox",
         "ghl_integration.webhooks.prune_webhook_events",
         # "17 3 * * *": daily at 03:17 UTC, a quiet hour, off the top of the hour when other jobs pile up.

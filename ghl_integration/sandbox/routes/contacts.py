@@ -208,10 +208,17 @@ def contact_upsert(sandbox, location_id: str, data: dict) -> tuple[bool, dict]:
     allow_dup = location["settings"].get("allowDuplicateContact", False)
     if not (allow_dup and data.get("createNewIfDuplicateAllowed")):
         email, phone = data.get("email"), data.get("phone")
-        dup, _ = find_duplicate(sandbox.store, location_id, email.strip() if email else None,
-                                normalise_phone(phone) if phone else None)
+        phone = normalise_phone(phone) if phone else None
+        dup, field = find_duplicate(sandbox.store, location_id, email.strip() if email else None, phone)
         if dup:
-            return False, contact_update(sandbox, dup, {k: v for k, v in data.items() if k != "locationId"})
+            changes = {k: v for k, v in data.items() if k != "locationId"}
+            if field == "email" and phone and phone != dup.get("phone"):
+                # REFERENCE §c: an email match and a phone match on different contacts → the first-priority
+                # (email) contact is updated and the other field is silently ignored.
+                holders = find_by_field(sandbox.store, "contact", location_id, "phone", phone)
+                if any(h["id"] != dup["id"] for h in holders):
+                    changes.pop("phone", None)
+            return False, contact_update(sandbox, dup, changes)
     return True, contact_create(sandbox, location_id, data, check_duplicates=False)
 
 

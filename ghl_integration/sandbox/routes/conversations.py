@@ -239,7 +239,8 @@ def update_status(ctx):
 
 
 def get_message(ctx):
-    return 200, {"message": _message_out(ctx.load("message", ctx.params["messageId"], "Message"))}
+    # GetMessageResponseDto is the message itself, not wrapped (unlike GET /contacts/{id}).
+    return 200, _message_out(ctx.load("message", ctx.params["messageId"], "Message"))
 
 
 ROUTES = [

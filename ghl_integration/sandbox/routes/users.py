@@ -42,7 +42,15 @@ def get_user(ctx):
     return 200, public(user)
 
 
+def list_users(ctx):
+    """`GET /users/?locationId=`: deprecated by GHL, but the only listing a sub-account token may call."""
+    location_id = ctx.check_location(ctx.query.get("locationId"))
+    users = [u for u in ctx.store.list("user") if location_id in u.get("roles", {}).get("locationIds", [])]
+    return 200, {"users": [public(u) for u in users if _visible(ctx, u)]}
+
+
 ROUTES = [
+    route("GET", "/users/", list_users, scope="users.readonly", version=V, auth="any"),
     route("GET", "/users/search", search_users, scope="users.readonly", version=V, auth="any"),
     route("GET", "/users/{userId}", get_user, scope="users.readonly", version=V, auth="any"),
 ]

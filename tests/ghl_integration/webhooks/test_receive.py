@@ -331,3 +331,12 @@ def test_wrong_field_types_are_stored_safely(overrides, deliver, broker):
     assert response.status_code == 200, response.content
     assert WebhookEvent.objects.count() == 1
     assert broker.run_all()[0] in ("ignored", "skipped")
+
+
+def test_the_hot_path_is_a_single_insert(deliver_payload, django_assert_num_queries):
+    payload = fresh(load_example("ContactCreate.json"))
+    with django_assert_num_queries(1) as captured:
+        assert deliver_payload(payload).json()["status"] == "accepted"
+    assert captured.captured_queries[0]["sql"].startswith("INSERT")
+    with django_assert_num_queries(1):  # the duplicate costs the same one statement, no SELECT first
+        assert deliver_payload(payload).json()["status"] == "duplicate"

@@ -1,0 +1,374 @@
+"""Benchmark the webhook inbox: a burst of signed events against gunicorn + PostgreSQL + a Celery worker.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/al_inbox .venv/bin/python bench/webhook_burst.py --events 10000
+
+Starts (and always stops, also on Ctrl-C or error) gunicorn serving the endpoint and a Celery worker, both on
+a dedicated PostgreSQL database `<DATABASE_URL's name>_bench` (dropped and migrated first) and the Redis broker
+in CELERY_BROKER_URL (default redis://127.0.0.1:6379/5, flushed first). A thread pool of keep-alive
+connections on loopback sends the burst, each body signed with the sandbox Ed25519 dev key. Prints
+acknowledgements per second, p50/p99 acknowledgement latency, non-2xx count, and the time from the last
+delivery until the worker(s) have finished every event. Last line:
+    acked_per_s=<x> p99_ms=<y> non_2xx=<n> processed_s=<z>
+"""
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import psycopg
+import redis
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = REPO / ".venv" / "bin"
+EXAMPLES_DIR = REPO.parent / "shared" / "ghl-api" / "webhooks"
+DEV_KEY = REPO / "ghl_integration" / "sandbox" / "dev_keys" / "ed25519_private.pem"
+EVENT_FILES = (
+    "ContactCreate",
+    "ContactUpdate",
+    "OpportunityUpdate",
+    "InboundMessage",
+    "AppointmentCreate",
+    "NoteCreate",
+)
+FINISHED = ("processed", "ignored", "skipped", "dead")
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=10000)
+    parser.add_argument("--concurrency", type=int, default=16, help="client connections sending in parallel")
+    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes (gthread)")
+    parser.add_argument("--web-threads", type=int, default=8, help="threads per gunicorn worker")
+    parser.add_argument("--celery-concurrency", type=int, default=2)
+    parser.add_argument("--worker-nice", type=int, default=10, help="niceness of the Celery worker")
+    parser.add_argument("--processing-timeout", type=float, default=180.0)
+    parser.add_argument("--keep-db", action="store_true", help="do not drop the bench database at the end")
+    return parser.parse_args()
+
+
+class Processes:
+    """Child processes, each in its own process group, stopped in reverse order whatever happens."""
+
+    def __init__(self):
+        self.children: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, argv: list[str], env: dict, log: Path) -> subprocess.Popen:
+        handle = log.open("wb")
+        proc = subprocess.Popen(
+            argv, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.children.append((name, proc))
+        return proc
+
+    def stop_all(self):
+        for _name, proc in reversed(self.children):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+        deadline = time.monotonic() + 15
+        for name, proc in reversed(self.children):
+            try:
+                proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                print(f"bench: {name} did not stop in time, killing it", file=sys.stderr)
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait()
+        self.children.clear()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bench_database_url(base_url: str) -> tuple[str, str, str]:
+    parsed = urlparse(base_url)
+    if parsed.scheme not in ("postgres", "postgresql"):
+        sys.exit("bench: DATABASE_URL must point at PostgreSQL")
+    if parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
+        sys.exit("bench: DATABASE_URL must be on loopback")
+    name = f"{parsed.path.lstrip('/') or 'agentlevel'}_bench"
+    admin = urlunparse(parsed._replace(path="/postgres"))
+    return urlunparse(parsed._replace(path=f"/{name}")), admin, name
+
+
+def recreate_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def build_bodies(count: int) -> list[tuple[bytes, str]]:
+    key = load_pem_private_key(DEV_KEY.read_bytes(), password=None)
+    templates = [json.loads((EXAMPLES_DIR / f"{name}.json").read_text()) for name in EVENT_FILES]
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    bodies = []
+    for i in range(count):
+        payload = dict(templates[i % len(templates)])
+        payload["timestamp"] = now
+        payload["webhookId"] = str(uuid.uuid4())
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        bodies.append((body, base64.b64encode(key.sign(body)).decode()))
+    return bodies
+
+
+def wait_for_http(port: int, procs: Processes, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name, proc in procs.children:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited early with code {proc.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/webhooks/ghl/")
+            conn.getresponse().read()
+            conn.close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not come up")
+
+
+def wait_for_worker(broker_url: str, timeout: float = 60) -> None:
+    from celery import Celery
+
+    app = Celery("bench", broker=broker_url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if app.control.ping(timeout=1.0):
+            return
+    raise RuntimeError("the Celery worker did not answer a ping")
+
+
+def send_burst(port: int, bodies: list[tuple[bytes, str]], concurrency: int):
+    latencies: list[float] = []
+    statuses: list[int] = []
+    lock = threading.Lock()
+    position = iter(range(len(bodies)))
+
+    def worker():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        local_lat, local_status = [], []
+        while True:
+            with lock:
+                index = next(position, None)
+            if index is None:
+                break
+            body, signature = bodies[index]
+            started = time.perf_counter()
+            try:
+                conn.request(
+                    "POST",
+                    "/webhooks/ghl/",
+                    body=body,
+                    headers={"Content-Type": "application/json", "x-ghl-signature": signature},
+                )
+                response = conn.getresponse()
+                response.read()
+                status = response.status
+                if response.getheader("Connection", "").lower() == "close":
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            except (OSError, http.client.HTTPException):
+                status = 0
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            local_lat.append(time.perf_counter() - started)
+            local_status.append(status)
+        conn.close()
+        with lock:
+            latencies.extend(local_lat)
+            statuses.extend(local_status)
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started, latencies, statuses
+
+
+def finished_count(db_url: str) -> int:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM ghl_integration_webhookevent WHERE status = ANY(%s)", (list(FINISHED),)
+        ).fetchone()
+    return row[0]
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+
+
+def run(args, procs: Processes) -> str:
+    base_url = os.environ.get("DATABASE_URL")
+    if not base_url:
+        sys.exit("bench: set DATABASE_URL (PostgreSQL on 127.0.0.1)")
+    db_url, admin_url, db_name = bench_database_url(base_url)
+    broker_url = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/5")
+    port = free_port()
+    logs = REPO / "var" / "bench"
+    logs.mkdir(parents=True, exist_ok=True)
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.base",
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-secret-key-not-for-production-0123456789abcdefghijklmnop",
+        "FIELD_ENCRYPTION_KEYS": "bench-field-encryption-salt",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",
+        "GHL_WEBHOOK_TRUST_SANDBOX_KEYS": "1",  # the bench signs with the sandbox dev key
+        "GHL_ALLOW_SANDBOX": "1",  # no real GHL app credentials here
+        "GHL_WEBHOOK_SPOOL_DIR": str(logs / "spool"),
+        "DATABASE_URL": db_url,
+        "DB_CONN_MAX_AGE": "600",  # persistent connections: a new PostgreSQL connection per request costs ms
+        "CELERY_BROKER_URL": broker_url,
+        "LOG_LEVEL": "WARNING",
+    }
+
+    print(f"bench: database {db_name} (recreated, migrated); broker {broker_url} (flushed)")
+    recreate_database(admin_url, db_name)
+    redis.Redis.from_url(broker_url).flushdb()
+    subprocess.run(
+        [str(VENV_BIN / "python"), "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True
+    )
+
+    procs.start(
+        "gunicorn",
+        [
+            str(VENV_BIN / "gunicorn"),
+            "config.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--worker-class",
+            "gthread",
+            "--workers",
+            str(args.web_workers),
+            "--threads",
+            str(args.web_threads),
+            "--keep-alive",
+            "30",
+            "--backlog",
+            "2048",
+            "--log-level",
+            "warning",
+        ],
+        env,
+        logs / "gunicorn.log",
+    )
+    procs.start(
+        "celery",
+        [
+            # Lower priority than the web server: on this 2-core box the worker catches up after the burst,
+            # as it would on its own host in production.
+            "nice",
+            "-n",
+            str(args.worker_nice),
+            str(VENV_BIN / "celery"),
+            "-A",
+            "config",
+            "worker",
+            "--pool=prefork",
+            f"--concurrency={args.celery_concurrency}",
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        env,
+        logs / "celery.log",
+    )
+    wait_for_http(port, procs)
+    wait_for_worker(broker_url)
+
+    warmup = build_bodies(200)
+    send_burst(port, warmup, args.concurrency)
+    bodies = build_bodies(args.events)
+    print(
+        f"bench: gunicorn {args.web_workers}x{args.web_threads} gthread on :{port}, celery x{args.celery_concurrency}; "
+        f"sending {args.events} signed events over {args.concurrency} keep-alive connections"
+    )
+
+    elapsed, latencies, statuses = send_burst(port, bodies, args.concurrency)
+    last_delivery = time.monotonic()
+    non_2xx = sum(1 for status in statuses if not 200 <= status < 300)
+    acked = len(statuses) - non_2xx
+    acked_per_s = acked / elapsed
+    p50 = percentile(latencies, 50) * 1000
+    p99 = percentile(latencies, 99) * 1000
+    print(
+        f"bench: burst took {elapsed:.2f}s; acked {acked}/{len(statuses)}; {acked_per_s:.0f} acked/s; "
+        f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(latencies) * 1000:.1f} ms; non-2xx {non_2xx}"
+    )
+
+    expected = acked + len(warmup)
+    done = 0
+    while time.monotonic() - last_delivery < args.processing_timeout:
+        done = finished_count(db_url)
+        if done >= expected:
+            break
+        time.sleep(0.2)
+    processed_s = time.monotonic() - last_delivery
+    if done < expected:
+        print(f"bench: only {done}/{expected} events finished within {args.processing_timeout:.0f}s")
+        processed_s = float("inf")
+    else:
+        print(f"bench: all {expected} stored events finished {processed_s:.2f}s after the last delivery")
+    if not args.keep_db:
+        procs.stop_all()
+        drop_database(admin_url, db_name)
+    return f"acked_per_s={acked_per_s:.0f} p99_ms={p99:.1f} non_2xx={non_2xx} processed_s={processed_s:.2f}"
+
+
+def main():
+    args = parse_args()
+    procs = Processes()
+
+    def on_signal(signum, frame):
+        # Only the first signal interrupts; later ones must not break the cleanup half-way.
+        for other in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(other, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    # SIGINT too: a job started in the background by a non-interactive shell inherits SIGINT as ignored.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, on_signal)
+    try:
+        line = run(args, procs)
+    except KeyboardInterrupt:
+        print("bench: interrupted, stopping everything", file=sys.stderr)
+        sys.exit(130)
+    finally:
+        procs.stop_all()
+    print(line)
+
+
+if __name__ == "__main__":
+    main()

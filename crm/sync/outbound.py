@@ -1,0 +1,130 @@
+"""Outbound: the conflict check a push worker runs just before it writes to the remote.
+
+A local change is queued in the outbox; by the time the worker pushes it, someone may have changed the
+same field in the remote (its webhook not yet applied). The worker reads the remote record and calls
+`contact_prepare_push` with its values (local names, from `Mapping.to_local`): each queued field is decided
+three-way (base = the link's `synced_snapshot`) by the account's conflict policy, exactly as inbound apply
+does, so the result does not depend on which side's event is processed first.
+"""
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+
+from ..models import Contact, ExternalIdentity
+from .conflict import NO_BASE, policy_table_for, resolve_field
+from .hashing import canonical
+from .inbound import _write_values
+from .mapping import get_local_value
+from .models import SyncConflict
+from .origin import sync_origin
+
+logger = logging.getLogger(__name__)
+
+DECISIONS = {"local": SyncConflict.Decision.LOCAL, "remote": SyncConflict.Decision.REMOTE}
+
+
+@dataclass
+class PushPlan:
+    push_fields: list[str] = field(default_factory=list)  # local values that still go to the remote
+    remote_won: dict[str, Any] = field(default_factory=dict)  # written locally instead of pushed
+    conflicts: list[SyncConflict] = field(default_factory=list)
+
+
+def contact_prepare_push(
+    *,
+    contact: Contact,
+    provider: str,
+    account_id: str,
+    connection_id: int | None,
+    fields: list[str],
+    remote: dict[str, Any],
+    remote_changed_at: dt.datetime | None = None,
+) -> PushPlan:
+    """Decide which of ``fields`` (local names) to push, given the remote's current values ``remote``.
+
+    Fields absent from ``remote`` are pushed. For the others: only local changed → pushed; only the remote
+    changed, or the remote won the conflict → the remote value is written locally (under the account's
+    sync origin, so it is not queued back) and not pushed; merged (sets) → written locally and pushed.
+    Every field both sides changed is recorded as a `SyncConflict`. Must be called by a push worker for a
+    linked contact; returns the plan, never calls the remote.
+    """
+    plan = PushPlan()
+    content_type = ContentType.objects.get_for_model(Contact, for_concrete_model=True)
+    with transaction.atomic():
+        # Same lock order as inbound apply (link, then contact): the echo of the previous push may be
+        # applied while this one is prepared.
+        link = ExternalIdentity.objects.select_for_update().filter(
+            provider=provider, account_id=account_id, content_type=content_type, object_id=contact.pk,
+        ).first()
+        contact = Contact.objects.select_for_update().get(pk=contact.pk)
+        snapshot = dict(link.synced_snapshot or {}) if link else {}
+        policies = policy_table_for(organization=contact.organization_id, provider=provider, account_id=account_id)
+        local_changed_at = contact.updated_at
+        writes: dict[str, Any] = {}
+        for name in fields:
+            if name not in remote:
+                plan.push_fields.append(name)
+                continue
+            local_value = canonical(get_local_value(contact, name))
+            remote_value = canonical(remote[name])
+            base = snapshot.get(name, NO_BASE)
+            res = resolve_field(field=name, base=base, local=local_value, local_changed_at=local_changed_at,
+                                remote=remote_value, remote_changed_at=remote_changed_at,
+                                policy=policies.policy_for(name))
+            if res.winner in ("remote", "merged"):
+                writes[name] = res.value
+            if res.winner in ("local", "merged"):
+                plan.push_fields.append(name)
+            if res.winner == "remote":
+                plan.remote_won[name] = res.value
+            if res.winner in ("same", "remote"):
+                snapshot[name] = canonical(res.value)  # both sides now hold it: the next merge's base
+            if res.conflict:
+                plan.conflicts.append(SyncConflict(
+                    organization_id=contact.organization_id, provider=provider, account_id=account_id,
+                    content_type=content_type, object_id=contact.pk, external_id=link.external_id if link else "",
+                    field=name, base_value=None if base is NO_BASE else base, local_value=local_value,
+                    remote_value=remote_value, applied_value=canonical(res.value),
+                    local_changed_at=local_changed_at, remote_changed_at=remote_changed_at, policy=res.policy,
+                    decision=DECISIONS.get(res.winner, SyncConflict.Decision.MERGED),
+                ))
+        if writes:
+            with sync_origin(provider=provider, account_id=account_id, connection_id=connection_id):
+                _write_values(contact, writes)
+        if plan.conflicts:
+            SyncConflict.objects.bulk_create(plan.conflicts)
+            logger.info("crm.sync.outbound-conflicts",
+                        extra={"contact_id": contact.pk, "fields": [c.field for c in plan.conflicts]})
+        if link is not None and snapshot != (link.synced_snapshot or {}):
+            link.synced_snapshot = snapshot
+            link.save(update_fields=["synced_snapshot", "updated_at"])
+    return plan
+
+
+def contact_apply_pushed_result(*, contact: Contact, provider: str, account_id: str, connection_id: int | None,
+                                values: dict[str, Any]) -> set[str]:
+    """Write values the remote reported after a push (e.g. the merged tag list) without queueing them back."""
+    with transaction.atomic(), sync_origin(provider=provider, account_id=account_id, connection_id=connection_id):
+        contact = Contact.objects.select_for_update().get(pk=contact.pk)
+        return _write_values(contact, values)
+
+
+def contact_record_rejected_value(*, contact: Contact, provider: str, account_id: str, external_id: str, field: str,
+                                  local_value: Any, remote_value: Any) -> SyncConflict:
+    """Record that the remote kept its own value of ``field`` although we pushed ours (it ignored it).
+
+    The local value stays; the conflict shows both values in admin, where staff can apply either side.
+    """
+    content_type = ContentType.objects.get_for_model(Contact, for_concrete_model=True)
+    policy = policy_table_for(organization=contact.organization_id, provider=provider,
+                              account_id=account_id).policy_for(field)
+    return SyncConflict.objects.create(
+        organization_id=contact.organization_id, provider=provider, account_id=account_id,
+        content_type=content_type, object_id=contact.pk, external_id=external_id, field=field,
+        base_value=None, local_value=canonical(local_value), remote_value=canonical(remote_value),
+        applied_value=canonical(local_value), policy=policy, decision=SyncConflict.Decision.LOCAL,
+    )

@@ -1,0 +1,106 @@
+"""The contact sync section of the owner's GHL settings page: conflict/delete policy and field mapping forms.
+
+Owner/admin only (`org_manager_required`), POST + CSRF; each view validates with a form, calls one service
+and redirects back to the settings page. Invalid input is answered 400 with the errors next to the fields.
+"""
+import logging
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from crm.sync.models import DataType, Direction
+
+from .client import GhlApiError
+from .oauth.views import org_manager_required
+from .selectors import connection_current_for_org
+from .services.connections import ConnectionInactive
+from .services.sync_settings import (
+    CONNECTION_POLICIES,
+    connection_custom_fields_refresh,
+    connection_sync_policy_set,
+    field_mapping_set,
+)
+from .sync.contacts_outbound import DELETE_POLICIES
+
+logger = logging.getLogger(__name__)
+
+POLICY_LABELS = {"remote_wins": "GoHighLevel wins", "local_wins": "AgentLevel wins",
+                 "newest_wins": "Most recent change wins"}
+DELETE_LABELS = {"keep": "Keep the contact in GoHighLevel", "delete": "Delete it in GoHighLevel too"}
+
+
+class SyncPolicyForm(forms.Form):
+    conflict_policy = forms.ChoiceField(choices=[(p, POLICY_LABELS[p]) for p in CONNECTION_POLICIES])
+    delete_policy = forms.ChoiceField(choices=[(p, DELETE_LABELS[p]) for p in DELETE_POLICIES])
+
+
+class FieldMappingForm(forms.Form):
+    remote_key = forms.CharField(max_length=128)
+    local_field = forms.CharField(max_length=128)
+    data_type = forms.ChoiceField(choices=DataType.choices)
+    direction = forms.ChoiceField(choices=Direction.choices, initial=Direction.BOTH)
+    is_active = forms.BooleanField(required=False, initial=True)
+
+
+def _connection_or_redirect(request):
+    connection = connection_current_for_org(organization=request.organization)
+    if connection is None or not connection.location_id:
+        messages.error(request, "Connect GoHighLevel first.")
+        return None
+    return connection
+
+
+def _invalid(request, form, title: str):
+    return render(request, "ghl_integration/sync_form_error.html",
+                  {"organization": request.organization, "form": form, "title": title}, status=400)
+
+
+@require_POST
+@org_manager_required
+def sync_policy_update(request):
+    connection = _connection_or_redirect(request)
+    if connection is None:
+        return redirect("ghl_settings", org_id=request.organization.pk)
+    form = SyncPolicyForm(request.POST)
+    if not form.is_valid():
+        return _invalid(request, form, "Sync policy not saved")
+    connection_sync_policy_set(connection=connection, **form.cleaned_data)
+    messages.success(request, "Sync policy saved.")
+    return redirect("ghl_settings", org_id=request.organization.pk)
+
+
+@require_POST
+@org_manager_required
+def field_mapping_update(request):
+    connection = _connection_or_redirect(request)
+    if connection is None:
+        return redirect("ghl_settings", org_id=request.organization.pk)
+    form = FieldMappingForm(request.POST)
+    if form.is_valid():
+        try:
+            field_mapping_set(connection=connection, **form.cleaned_data)
+        except ValidationError as exc:
+            for name, errors in exc.message_dict.items():
+                form.add_error(name if name in form.fields else None, errors)
+    if not form.is_valid():
+        return _invalid(request, form, "Field mapping not saved")
+    messages.success(request, f"Mapping of {form.cleaned_data['remote_key']} saved.")
+    return redirect("ghl_settings", org_id=request.organization.pk)
+
+
+@require_POST
+@org_manager_required
+def custom_fields_refresh(request):
+    connection = _connection_or_redirect(request)
+    if connection is not None:
+        try:
+            fields = connection_custom_fields_refresh(connection=connection)
+        except (GhlApiError, ConnectionInactive) as exc:
+            logger.warning("ghl.sync.custom-fields-failed", extra={"connection_id": connection.pk, "error": str(exc)})
+            messages.error(request, "GoHighLevel did not list its custom fields. Please try again shortly.")
+        else:
+            messages.success(request, f"{len(fields)} custom fields loaded from GoHighLevel.")
+    return redirect("ghl_settings", org_id=request.organization.pk)

@@ -1,0 +1,358 @@
+"""Outbound contact sync: drain one location's outbox into GHL (see OUTBOUND.md for the whole flow).
+
+`contacts_push_pending(connection_id=)` claims batches from `crm.sync.outbox` and pushes each entry:
+
+* unlinked → ``POST /contacts/`` (or ``/contacts/upsert``, see `CREATE_MODE_KEY`), then link the id; a create
+  refused as a duplicate (400 + ``meta.contactId``) links to that contact and updates it instead;
+* linked → ``GET`` (conflict check, `crm.sync.outbound.contact_prepare_push`), tag diff through the tag
+  endpoints, then ``PUT`` with only the changed fields (never ``tags``: PUT replaces the whole list);
+* archived → ``DELETE`` only when ``connection.config["delete_policy"] == "delete"`` (default: keep).
+"""
+import logging
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import OperationalError
+from django.utils.dateparse import parse_datetime
+
+from crm.models import Contact, ExternalIdentity
+from crm.services.external_ids import ExternalIdConflict
+from crm.sync.hashing import canonical, content_hash, values_equal
+from crm.sync.mapping import Mapping, get_local_value
+from crm.sync.models import OutboxEntry
+from crm.sync.outbound import contact_apply_pushed_result, contact_prepare_push, contact_record_rejected_value
+from crm.sync.outbox import outbox_claim_batch, outbox_mark_done, outbox_mark_failed, outbox_release
+
+from ..client import GhlApiError, GhlAuthError, GhlClient, GhlNotFound, GhlValidationError
+from ..installation import GhlInstallation
+from ..models import GhlConnection
+from ..services.connections import ConnectionInactive
+from .contact_shape import CUSTOM_PREFIX, flatten_ghl_contact, ghl_contact_payload
+from .contacts_inbound import WEBHOOK_KEYS
+from .mapping import contact_mapping_for
+
+logger = logging.getLogger(__name__)
+
+PROVIDER = "ghl"
+BATCH_SIZE = 50
+DRAIN_BUDGET_SECONDS = 50  # one task run; what is left waits for the next notification or sweep
+# connection.config keys (per-connection policy, STYLE §3)
+DELETE_POLICY_KEY = "delete_policy"  # "keep" (default): a local archive leaves the GHL contact; "delete"
+CREATE_MODE_KEY = "contact_create_mode"  # "create" (default) or "upsert" (for locations allowing duplicates)
+CONFLICT_CHECK_KEY = "outbound_conflict_check"  # default True: GET before PUT, decide conflicts by policy
+DELETE_POLICIES = ("keep", "delete")
+
+
+@dataclass
+class PushStats:
+    created: int = 0
+    linked: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    released: int = 0
+    conflicts: int = 0
+
+
+def webhook_hash(mapping: Mapping, flat: dict[str, Any]) -> str:
+    """The content hash of a GHL contact as its Contact* webhook would carry it (local names); the same
+    field set `contacts_inbound.record_from_ghl` hashes, so the webhook our push causes is an echo."""
+    shaped = {k: v for k, v in flat.items() if k in WEBHOOK_KEYS or k.startswith(CUSTOM_PREFIX)}
+    return content_hash(mapping.to_local(shaped))
+
+
+class _Push:
+    """One drain of one connection's outbox: the client, mapping and counters shared by its entries."""
+
+    def __init__(self, connection: GhlConnection, client: GhlClient):
+        self.connection = connection
+        self.client = client
+        self.mapping = contact_mapping_for(connection)
+        self.location_id = connection.location_id
+        self.stats = PushStats()
+        self.contact_type = ContentType.objects.get_for_model(Contact, for_concrete_model=True)
+
+    # -- one entry ---------------------------------------------------------------------------------------
+    def push(self, entry: OutboxEntry) -> None:
+        contact = Contact.objects.filter(pk=entry.object_id, organization_id=entry.organization_id).first()
+        if entry.content_type_id != self.contact_type.pk or contact is None:
+            self._fail(entry, "the local record no longer exists or is not a contact", retryable=False)
+            return
+        try:
+            try:
+                self._push_contact(entry, contact)
+            except OperationalError as exc:  # a deadlock with a concurrent apply: pushes are idempotent, go again
+                logger.warning("ghl.sync.push.db-retry", extra={"entry_id": entry.pk, "error": str(exc)})
+                self._push_contact(entry, contact)
+        except ConnectionInactive:
+            raise
+        except GhlValidationError as exc:
+            # Do not retry a 4xx: it fails the same way until the data or the mapping changes.
+            self._record_rejection(exc)
+            self._fail(entry, f"GHL rejected the contact: {_messages(exc)}", retryable=False)
+        except GhlNotFound as exc:
+            self._fail(entry, f"the linked GHL contact no longer exists ({exc})", retryable=False)
+        except GhlAuthError as exc:  # reconnecting (or granting the scope) can make it succeed
+            self._fail(entry, f"GHL refused our token: {exc}", retryable=True)
+        except GhlApiError as exc:  # 429 / 5xx / network: retried with backoff
+            self._fail(entry, str(exc), retryable=exc.retryable or exc.status is None or exc.status >= 500)
+        except ExternalIdConflict as exc:
+            self._fail(entry, f"cannot link: {exc}", retryable=False)
+        except Exception as exc:  # a bug: keep the entry visible and retried (a deploy may fix it)
+            logger.exception("ghl.sync.push.error", extra={"entry_id": entry.pk})
+            self._fail(entry, f"unexpected error: {exc!r}", retryable=True)
+
+    def _push_contact(self, entry: OutboxEntry, contact: Contact) -> None:
+        link = ExternalIdentity.objects.filter(provider=PROVIDER, account_id=self.location_id,
+                                               content_type=self.contact_type, object_id=contact.pk).first()
+        fields = set(entry.changed_fields)
+        if contact.is_archived and "is_archived" in fields:
+            if self.connection.config.get(DELETE_POLICY_KEY, "keep") == "delete":
+                if link is not None:
+                    try:
+                        self.client.contacts.delete(link.external_id)
+                    except GhlNotFound:
+                        pass  # already gone in GHL: the outcome we wanted
+                    self.stats.deleted += 1
+                outbox_mark_done(entry=entry, connection_id=self.connection.pk)
+                return
+        fields.discard("is_archived")
+        if link is None:
+            if contact.is_archived:
+                outbox_mark_done(entry=entry, connection_id=self.connection.pk)  # never create what is archived
+                return
+            self._create(entry, contact)
+        else:
+            self._update(entry, contact, link.external_id, fields)
+
+    # -- create / link -----------------------------------------------------------------------------------
+    def _create(self, entry: OutboxEntry, contact: Contact) -> None:
+        flat = {k: v for k, v in self.mapping.to_remote(contact).items() if v not in (None, "", [])}
+        self.mapping.record_errors()
+        has_key = bool(flat.get("email") or flat.get("phone"))
+        mode = self.connection.config.get(CREATE_MODE_KEY, "create")
+        # A retry after an ambiguous failure may find the contact the lost request created: upsert matches it.
+        if has_key and (mode == "upsert" or entry.attempts > 1):
+            self._upsert(entry, contact, flat)
+            return
+        try:
+            remote = self.client.contacts.create(ghl_contact_payload(flat, for_update=False))
+        except GhlValidationError as exc:
+            if not exc.duplicate_contact_id:
+                raise
+            # The location refuses duplicates and named the existing contact: that person is ours.
+            logger.info("ghl.sync.push.duplicate-linked", extra={"contact_id": contact.pk,
+                                                                "ghl_contact_id": exc.duplicate_contact_id})
+            self._link_and_update(entry, contact, exc.duplicate_contact_id)
+            return
+        self.stats.created += 1
+        self._done(entry, contact, remote, pushed=set(flat))
+
+    def _upsert(self, entry: OutboxEntry, contact: Contact, flat: dict[str, Any]) -> None:
+        tags = flat.pop("tags", None)  # upsert replaces the tag list: tags go through the tag endpoint
+        result = self.client.contacts.upsert(ghl_contact_payload(flat, for_update=False))
+        remote = result["contact"]
+        if tags:
+            remote = {**remote, "tags": self.client.contacts.add_tags(remote["id"], tags)}
+        if result["new"]:
+            self.stats.created += 1
+        else:
+            self.stats.linked += 1
+        sent_phone = flat.get("phone")
+        if sent_phone and (remote.get("phone") or "") != sent_phone:
+            # GHL matched the email and silently ignored our phone, which belongs to another GHL contact.
+            contact_record_rejected_value(
+                contact=contact, provider=PROVIDER, account_id=self.location_id, external_id=remote["id"],
+                field="phone", local_value=sent_phone, remote_value=remote.get("phone") or "",
+            )
+            self.stats.conflicts += 1
+            logger.warning("ghl.sync.push.upsert-phone-ignored", extra={"contact_id": contact.pk,
+                                                                       "ghl_contact_id": remote["id"]})
+        self._done(entry, contact, remote, pushed=set(flat) | ({"tags"} if tags else set()))
+
+    def _link_and_update(self, entry: OutboxEntry, contact: Contact, ghl_id: str) -> None:
+        all_fields = {s.local_field for s in self.mapping.specs if s.outbound}
+        self.stats.linked += 1
+        self._update(entry, contact, ghl_id, all_fields, link_now=True)
+
+    # -- update ------------------------------------------------------------------------------------------
+    def _update(self, entry: OutboxEntry, contact: Contact, ghl_id: str, fields: set[str], *,
+                link_now: bool = False) -> None:
+        wanted = self.mapping.to_remote(contact, fields)
+        self.mapping.record_errors()
+        if not wanted:
+            outbox_mark_done(entry=entry, connection_id=self.connection.pk, remote_id=ghl_id if link_now else None)
+            self.stats.unchanged += 1
+            return
+        current = None
+        local_fields = [self.mapping.by_remote[k].local_field for k in wanted if k != "tags"]
+        if link_now or self.connection.config.get(CONFLICT_CHECK_KEY, True):
+            current = self.client.contacts.get(ghl_id)
+            plan = contact_prepare_push(
+                contact=contact, provider=PROVIDER, account_id=self.location_id, connection_id=self.connection.pk,
+                fields=local_fields, remote=self.mapping.to_local(flatten_ghl_contact(current)),
+                remote_changed_at=parse_datetime(current.get("dateUpdated") or ""),
+            )
+            self.stats.conflicts += len(plan.conflicts)
+            contact.refresh_from_db()
+            local_fields = plan.push_fields
+        flat = self.mapping.to_remote(contact, local_fields)
+        remote = current
+        tags_pushed = False
+        if "tags" in wanted:
+            final_tags = self._push_tags(contact, ghl_id, current)
+            if final_tags is not None:
+                tags_pushed = True
+                remote = {**(remote or {"id": ghl_id}), "tags": final_tags}
+        body = ghl_contact_payload({k: v for k, v in flat.items() if k != "tags"}, for_update=True)
+        if body:  # last, so its dateUpdated marks the end of this push (the watermark, see _done)
+            updated = self.client.contacts.update(ghl_id, body)
+            if remote is not None and "tags" in remote:
+                updated = {**updated, "tags": remote["tags"]}
+            remote = updated
+        self.stats.updated += 1
+        pushed = set(flat) | ({"tags"} if tags_pushed else set())
+        self._done(entry, contact, remote, pushed=pushed, ghl_id=ghl_id, wrote=bool(body))
+
+    def _push_tags(self, contact: Contact, ghl_id: str, current: dict | None) -> list[str] | None:
+        """Send the tag diff since the last sync through add/remove (a tag added in GHL meanwhile survives)."""
+        link = ExternalIdentity.objects.filter(provider=PROVIDER, account_id=self.location_id,
+                                               content_type=self.contact_type, object_id=contact.pk).first()
+        snapshot = (link.synced_snapshot or {}) if link else {}
+        base = snapshot.get("tags")
+        if base is None:  # never synced: only add what GHL lacks
+            base = (current or {}).get("tags") or []
+        local = list(contact.tags or [])
+        base_keys = {t.lower() for t in base}
+        local_keys = {t.lower() for t in local}
+        add = [t for t in local if t.lower() not in base_keys]
+        remove = [t for t in base if t.lower() not in local_keys]
+        final: list[str] | None = None
+        if remove:
+            final = self.client.contacts.remove_tags(ghl_id, remove)
+        if add:
+            final = self.client.contacts.add_tags(ghl_id, add)
+        if final is not None and not values_equal("tags", [t.lower() for t in local], [t.lower() for t in final]):
+            # GHL holds more (a concurrent addition there) or spelled them its way: take its list locally.
+            contact_apply_pushed_result(contact=contact, provider=PROVIDER, account_id=self.location_id,
+                                        connection_id=self.connection.pk, values={"tags": final})
+            contact.refresh_from_db()
+        return final
+
+    # -- bookkeeping -------------------------------------------------------------------------------------
+    def _done(self, entry: OutboxEntry, contact: Contact, remote: dict | None, *, pushed: set[str],
+              ghl_id: str | None = None, wrote: bool = True) -> None:
+        remote_id = (remote or {}).get("id") or ghl_id
+        if remote is None or len(remote) <= 2:  # nothing but id/tags known: no full state to hash
+            outbox_mark_done(entry=entry, remote_id=remote_id, connection_id=self.connection.pk)
+            return
+        flat = flatten_ghl_contact(remote)
+        values = self.mapping.to_local(flat)
+        contact.refresh_from_db()
+        remote_tags = values.get("tags")
+        if remote_tags is not None and remote_tags != contact.tags and (
+                [t.lower() for t in remote_tags] == [t.lower() for t in contact.tags or []]):
+            # GHL stores tags lower-cased: take its spelling, or the echo would look like a tag change.
+            contact_apply_pushed_result(contact=contact, provider=PROVIDER, account_id=self.location_id,
+                                        connection_id=self.connection.pk, values={"tags": remote_tags})
+            contact.refresh_from_db()
+        # Only values both sides now hold become the base of the next three-way merge.
+        agreed = {k: v for k, v in values.items() if values_equal(k, canonical(get_local_value(contact, k)), v)}
+        done = dict(entry=entry, remote_id=remote_id, connection_id=self.connection.pk, remote_values=agreed,
+                    content_hash=webhook_hash(self.mapping, flat),
+                    remote_updated_at=parse_datetime(remote.get("dateUpdated") or "") if wrote else None)
+        try:
+            outbox_mark_done(**done)
+        except ExternalIdConflict:
+            # The webhook of this very create may have linked the same pair first (it matched by email).
+            if not ExternalIdentity.objects.filter(provider=PROVIDER, account_id=self.location_id,
+                                                   object_id=contact.pk, external_id=remote_id).exists():
+                raise
+            outbox_mark_done(**done)
+
+    def _fail(self, entry: OutboxEntry, error: str, *, retryable: bool) -> None:
+        entry = outbox_mark_failed(entry=entry, error=error, retryable=retryable)
+        self.stats.failed += 1
+        logger.warning("ghl.sync.push.failed", extra={"entry_id": entry.pk, "status": entry.status,
+                                                      "retryable": retryable, "error": error})
+
+    def _record_rejection(self, exc: GhlValidationError) -> None:
+        """Name the mapped field GHL complained about on its mapping row (clear error, not a silent drop)."""
+        text = " ".join(_messages(exc)).lower()
+        for spec in self.mapping.specs:
+            key = spec.remote_key.removeprefix(CUSTOM_PREFIX).lower()
+            names = {key, key.split(".")[0], spec.local_field.lower()}
+            if any(n and n in text for n in names):
+                self.mapping.record_error(spec.remote_key, f"GHL rejected this field: {'; '.join(_messages(exc))}")
+
+
+def _messages(exc: GhlValidationError) -> list[str]:
+    return [str(m) for m in (exc.messages or [exc.message])]
+
+
+def contacts_push_pending(*, connection_id: int, budget_seconds: float = DRAIN_BUDGET_SECONDS) -> dict[str, int]:
+    """Push every due outbox entry of the connection's location to GHL; returns the counts.
+
+    An inactive connection pushes nothing and leaves its entries pending (they drain after a reconnect);
+    a connection deactivated mid-push releases the entries it had claimed, uncounted.
+    """
+    connection = GhlConnection.objects.select_related("organization").filter(pk=connection_id).first()
+    if connection is None or not connection.location_id:
+        logger.info("ghl.sync.push.no-connection", extra={"connection_id": connection_id})
+        return {}
+    try:
+        push = _Push(connection, GhlInstallation(connection).get_client())
+    except ConnectionInactive:
+        logger.info("ghl.sync.push.inactive", extra={"connection_id": connection_id})
+        return {}
+    deadline = time.monotonic() + budget_seconds
+    while time.monotonic() < deadline:
+        entries = outbox_claim_batch(provider=PROVIDER, account_id=connection.location_id, limit=BATCH_SIZE)
+        if not entries:
+            break
+        foreign = [e for e in entries if e.organization_id != connection.organization_id]
+        for entry in foreign:  # another organisation connected the same location: its own task pushes it
+            outbox_release(entry=entry, reason="belongs to another organisation's connection")
+        entries = [e for e in entries if e.organization_id == connection.organization_id]
+        if not entries:
+            break
+        for index, entry in enumerate(entries):
+            try:
+                push.push(entry)
+            except ConnectionInactive as exc:
+                for rest in entries[index:]:
+                    outbox_release(entry=rest, reason=f"connection inactive: {exc}")
+                push.stats.released += len(entries) - index
+                logger.info("ghl.sync.push.stopped-inactive", extra={"connection_id": connection_id})
+                return asdict(push.stats)
+    counts = asdict(push.stats)
+    if any(counts.values()):
+        logger.info("ghl.sync.push.drained", extra={"connection_id": connection_id, "counts": counts})
+    return counts
+
+
+def contacts_push_queue(*, location_id: str) -> int:
+    """Queue a push task for each active connection of ``location_id`` (called after commit); returns how many."""
+    from ..tasks import contacts_push_pending_task  # tasks import this module: keep the cycle lazy
+
+    ids = list(GhlConnection.objects.filter(location_id=location_id, status=GhlConnection.Status.ACTIVE)
+               .values_list("pk", flat=True))
+    for connection_id in ids:
+        contacts_push_pending_task.delay(connection_id)
+    return len(ids)
+
+
+def contacts_push_sweep() -> int:
+    """Queue a push for every active connection with due outbox entries (beat: catches what no notification
+    reached, failed entries whose backoff has passed and leases that expired); returns how many."""
+    from django.db.models import Q
+    from django.utils import timezone
+
+    now = timezone.now()
+    due = Q(status__in=[OutboxEntry.Status.PENDING, OutboxEntry.Status.FAILED], next_attempt_at__lte=now) | Q(
+        status=OutboxEntry.Status.IN_PROGRESS, claimed_until__lt=now)
+    locations = set(OutboxEntry.objects.filter(due, provider=PROVIDER).values_list("account_id", flat=True).distinct())
+    return sum(contacts_push_queue(location_id=location_id) for location_id in sorted(locations))

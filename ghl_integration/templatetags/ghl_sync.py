@@ -1,0 +1,40 @@
+"""`{% ghl_contact_sync_settings %}`: the contact sync section of the settings page (policy + field mapping)."""
+from django import template
+
+from crm.models import Contact
+from crm.sync.mapping import validate_local_field
+from crm.sync.models import DataType, Direction
+
+from ..selectors import connection_sync_settings
+from ..settings_views import DELETE_LABELS, POLICY_LABELS
+from ..sync.contact_shape import STANDARD_CONTACT_FIELDS
+
+register = template.Library()
+
+
+def _local_fields() -> list[str]:
+    names = []
+    for field in Contact._meta.get_fields():
+        try:
+            validate_local_field(Contact, field.name)
+        except Exception:  # noqa: S112 - not mappable (relations, ids, the JSON bag itself)
+            continue
+        names.append(field.name)
+    return names
+
+
+@register.inclusion_tag("ghl_integration/_contact_sync_settings.html", takes_context=True)
+def ghl_contact_sync_settings(context, organization, connection):
+    data = connection_sync_settings(connection=connection) if connection and connection.location_id else None
+    return {
+        "csrf_token": context.get("csrf_token"),
+        "organization": organization,
+        "connection": connection,
+        "sync": data,
+        "policy_labels": POLICY_LABELS,
+        "delete_labels": DELETE_LABELS,
+        "data_types": DataType.choices,
+        "directions": Direction.choices,
+        "standard_keys": list(STANDARD_CONTACT_FIELDS),
+        "local_fields": _local_fields(),
+    }

@@ -1,0 +1,61 @@
+"""Fixtures for outbound contact sync: an organisation connected to the sandbox's demo location."""
+import pytest
+
+from crm.sync import outbox, targets
+from ghl_integration.sandbox import constants as sbx
+from ghl_integration.services.connections import connection_connect_from_code
+from ghl_integration.sync.targets import ghl_contact_sync_targets
+from tenancy.services import user_create
+
+LOCATION_ID = sbx.DEMO_LOCATION_ID
+
+
+@pytest.fixture
+def ghl(sandbox, settings):
+    settings.GHL_API_BASE_URL = sandbox.base_url
+    settings.GHL_AUTHORIZE_URL = f"{sandbox.base_url}/oauth/chooselocation"
+    return sandbox
+
+
+@pytest.fixture
+def resolver():
+    """The GHL sync target resolver (`apps.py` registers it; kept for runs where it is not)."""
+    added = "ghl" not in targets._resolvers
+    if added:
+        targets.register_target_resolver("ghl", ghl_contact_sync_targets)
+    yield
+    if added:
+        targets.unregister_target_resolver("ghl")
+
+
+@pytest.fixture
+def no_notifier():
+    """Tests drive the push worker themselves, unless they ask for the notifier."""
+    saved = outbox._push_notifiers.pop("ghl", None)
+    yield
+    outbox._push_notifiers.pop("ghl", None)  # a test may have wired it
+    if saved is not None:
+        outbox._push_notifiers["ghl"] = saved
+
+
+@pytest.fixture
+def owner(db):
+    return user_create(username="owner", password="pw-owner-123456")
+
+
+@pytest.fixture
+def connected(ghl, org_factory, owner, settings, resolver, no_notifier):
+    org = org_factory("Demo Dental", owner=owner)
+    code = ghl.control.issue_code(locationId=LOCATION_ID, redirectUri=settings.GHL_REDIRECT_URI)["code"]
+    connection = connection_connect_from_code(organization=org, user=owner, code=code).connection
+    ghl.control.clear_request_log()
+    return connection
+
+
+def ghl_contact(ghl, contact_id: str) -> dict:
+    return ghl.control.objects("contact", contact_id)
+
+
+def contact_writes(ghl) -> list[dict]:
+    """Writes to GHL's contact endpoints in the request log (reads and OAuth left out)."""
+    return [r for r in ghl.control.request_log(path_prefix="/contacts") if r["method"] != "GET"]
