@@ -56,7 +56,7 @@ def bench_env(database_url: str, base_url: str) -> dict:
     }
     os.environ.update(env)
     # The production default (the test settings write in one thread); override from the environment.
-    os.environ.setdefault("GHL_SYNC_PULL_APPLY_WORKERS", "3")
+    os.environ.setdefault("GHL_SYNC_PULL_APPLY_WORKERS", "2")
     return dict(os.environ)
 
 

@@ -96,4 +96,4 @@ GHL_WEBHOOK_SPOOL_DIR = _env.str("GHL_WEBHOOK_SPOOL_DIR", default=str(_BASE_DIR 
 # Queue the initial contact pull when a location is connected (after commit).
 GHL_SYNC_PULL_ON_CONNECT = _env.bool("GHL_SYNC_PULL_ON_CONNECT", default=True)
 # Threads writing pulled pages in parallel (one database connection each); 1 writes in the pulling thread.
-GHL_SYNC_PULL_APPLY_WORKERS = _env.int("GHL_SYNC_PULL_APPLY_WORKERS", default=3)
+GHL_SYNC_PULL_APPLY_WORKERS = _env.int("GHL_SYNC_PULL_APPLY_WORKERS", default=2)
