@@ -101,7 +101,8 @@ def contacts_initial_pull(
         cursor = (run.cursor or {}).get("searchAfter")
         if cursor is None and run.progress_done:
             run = sync_run_reset_progress(run=run)
-        fetcher = _Prefetcher(client, mapping, cursor=cursor, page_size=page_size, already=run.progress_done,
+        fetched = run.progress_done
+        fetcher = _Prefetcher(client, mapping, cursor=cursor, page_size=page_size, already=fetched,
                               max_ahead=max_ahead)
         writer = _PageWriter(connection=connection, run=run, on_page=on_page, result=result,
                              workers=apply_workers or settings.GHL_SYNC_PULL_APPLY_WORKERS)
@@ -114,10 +115,12 @@ def contacts_initial_pull(
                     raise payload
                 relay(force_refresh=True)  # in this thread: may raise ConnectionInactive
                 fetcher.close()
-                fetcher = _Prefetcher(client, mapping, cursor=cursor, page_size=page_size,
-                                      already=run.progress_done, max_ahead=max_ahead)
+                # Every page before the failed fetch was delivered (FIFO): continue after the last one.
+                fetcher = _Prefetcher(client, mapping, cursor=cursor, page_size=page_size, already=fetched,
+                                      max_ahead=max_ahead)
                 continue
             page, records, next_cursor = payload
+            cursor, fetched = next_cursor or cursor, fetched + len(records)
             result.requests += 1
             relay.refresh()  # the disconnect check, once per page; also keeps the fetcher's token fresh
             total = page.get("total") if isinstance(page.get("total"), int) else None

@@ -200,3 +200,36 @@ def test_reconciliation_queues_local_changes_that_never_reached_the_outbox(ghl, 
     entry = OutboxEntry.objects.get(object_id=local.pk, account_id=LOCATION)
     assert entry.status == "pending" and "first_name" in entry.changed_fields
     assert contacts_reconcile(connection=connection).queued_local == 0  # the open entry is enough
+
+
+def test_a_token_refresh_needed_by_the_fetcher_happens_in_the_main_thread(ghl, connection):
+    # given: the fetcher's second page needs a forced token refresh (a 401), which only the main thread may do
+    _grow_demo_to(ghl, 300)
+    calls = {"forced": 0}
+    real_relay_call = pull_module._TokenRelay.__call__
+
+    def relay_call(self, force_refresh=False):
+        if force_refresh:
+            calls["forced"] += 1
+        return real_relay_call(self, force_refresh)
+
+    from ghl_integration.client import contacts as contacts_api
+
+    original = contacts_api.ContactsApi.search
+    state = {"refused": False}
+
+    def search_once_refused(self, **kwargs):
+        if kwargs.get("search_after") and not state["refused"]:
+            state["refused"] = True
+            raise pull_module._RefreshInMainThread()
+        return original(self, **kwargs)
+
+    # when
+    with mock.patch.object(contacts_api.ContactsApi, "search", search_once_refused), \
+            mock.patch.object(pull_module._TokenRelay, "__call__", relay_call):
+        result = contacts_initial_pull(connection=connection)
+
+    # then: the pull went on from the page after the last delivered one: no gap, no duplicate
+    assert result.run.status == "succeeded" and calls["forced"] == 1
+    assert Contact.objects.count() == 300 == result.run.progress_done
+    assert sorted(ExternalIdentity.objects.values_list("external_id", flat=True)) == sorted(ghl_contacts(ghl))
