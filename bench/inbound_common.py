@@ -94,3 +94,28 @@ def quiet_window(sandbox, seconds: float = 10.5) -> None:
 def api_requests(sandbox) -> list[dict]:
     """Requests against GHL's rate-limited API (not the OAuth endpoints)."""
     return [r for r in sandbox.control.request_log() if not r["path"].startswith("/oauth")]
+
+
+def run_against_fresh_sandbox(name: str, run, args) -> int:
+    """A fresh database and a demo-seeded sandbox; `run(args, sandbox, location_id)`; both gone afterwards."""
+    import tempfile
+
+    from ghl_integration.sandbox import constants as sbx
+    from ghl_integration.sandbox.testing import SandboxProcess
+
+    with tempfile.TemporaryDirectory(prefix=f"{name}-") as tmpdir:
+        database_url = prepare_database(tmpdir, name.replace("-", "_"))
+        try:
+            with SandboxProcess(state=Path(tmpdir) / "sandbox.sqlite3", seed="demo") as sandbox:
+                migrate(bench_env(database_url, sandbox.base_url))
+                setup_django()
+                return run(args, sandbox, sbx.DEMO_LOCATION_ID)
+        finally:
+            drop_database(database_url)
+
+
+def seed_contacts(sandbox, location_id: str, total: int) -> None:
+    """Top the location up to `total` contacts (the demo seed already has some)."""
+    existing = len(sandbox.control.objects("contact", location_id=location_id))
+    sandbox.control.seed(locationId=location_id, contacts=max(0, total - existing), users=0,
+                         pipelines=False, calendars=False, customFields=False)

@@ -13,45 +13,26 @@ GHL's limit alone: ``max(0, requests − 100) / 10`` s. Last line:
 """
 import argparse
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 from inbound_common import (  # bench/ is on sys.path when run as a script
     api_requests,
-    bench_env,
     connect_location,
-    drop_database,
-    migrate,
-    prepare_database,
     quiet_window,
-    setup_django,
+    run_against_fresh_sandbox,
+    seed_contacts,
 )
 
 
 def main(args) -> int:
-    from ghl_integration.sandbox import constants as sbx
-    from ghl_integration.sandbox.testing import SandboxProcess
-
-    with tempfile.TemporaryDirectory(prefix="initial-pull-") as tmpdir:
-        database_url = prepare_database(tmpdir, "initial_pull")
-        try:
-            with SandboxProcess(state=Path(tmpdir) / "sandbox.sqlite3", seed="demo") as sandbox:
-                env = bench_env(database_url, sandbox.base_url)
-                migrate(env)
-                setup_django()
-                return run(args, sandbox, sbx.DEMO_LOCATION_ID)
-        finally:
-            drop_database(database_url)
+    return run_against_fresh_sandbox("initial-pull", run, args)
 
 
 def run(args, sandbox, location_id: str) -> int:
     from crm.models import Contact, ExternalIdentity
     from ghl_integration.sync.pull import contacts_initial_pull
 
-    existing = len(sandbox.control.objects("contact", location_id=location_id))
-    sandbox.control.seed(locationId=location_id, contacts=max(0, args.contacts - existing), users=0,
-                         pipelines=False, calendars=False, customFields=False)
+    seed_contacts(sandbox, location_id, args.contacts)
     connection = connect_location(sandbox, location_id)
     quiet_window(sandbox)
 
