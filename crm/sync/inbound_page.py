@@ -137,18 +137,31 @@ def _bulk_match(ctx: _Ctx, cleaned_list: list[dict[str, Any]]) -> list[int | Non
     phones = {c["phone"] for c in cleaned_list if c.get("phone")}
     if not emails and not phones:
         return [None] * len(cleaned_list)
-    linked = ExternalIdentity.objects.filter(
-        provider=ctx.provider, account_id=ctx.account_id, content_type=ctx.content_type
-    ).values("object_id")
-    base = Contact.objects.for_org(ctx.organization).active().exclude(pk__in=linked)
+    base = Contact.objects.for_org(ctx.organization).active()
+    primary = list(
+        base.filter(Q(email__in=emails) | Q(phone__in=phones)).order_by("-id").values_list("id", "email", "phone")
+    )
+    extra = list(
+        base.exclude(additional_emails=[], additional_phones=[])
+        .order_by("-id")
+        .values_list("id", "additional_emails", "additional_phones")
+    )
+    # Only unlinked contacts may be matched. Checking the few candidates is one small query, rather than
+    # excluding every linked id of the account in SQL on every page.
+    candidates = {row[0] for row in primary} | {row[0] for row in extra}
+    linked = set(
+        ExternalIdentity.objects.filter(
+            provider=ctx.provider, account_id=ctx.account_id, content_type=ctx.content_type,
+            object_id__in=candidates,
+        ).values_list("object_id", flat=True)
+    ) if candidates else set()
+    primary = [row for row in primary if row[0] not in linked]
+    extra = [row for row in extra if row[0] not in linked]
     by_email: dict[str, int] = {}
     by_phone: dict[str, int] = {}
-    primary = base.filter(Q(email__in=emails) | Q(phone__in=phones)).order_by("-id").values_list("id", "email", "phone")
     for pk, email, phone in primary:  # descending, so the oldest contact ends up in the map
         by_email[email] = pk
         by_phone[phone] = pk
-    extra = base.exclude(additional_emails=[], additional_phones=[]).order_by("-id").values_list(
-        "id", "additional_emails", "additional_phones")
     extra_email: dict[str, int] = {}
     extra_phone: dict[str, int] = {}
     for pk, more_emails, more_phones in extra:
