@@ -9,6 +9,7 @@ from django.utils import timezone
 from crm.models import Contact
 from crm.services.contacts import contact_create
 from crm.services.external_ids import external_id_link
+from ghl_integration.client import GhlServerError
 from ghl_integration.models import GhlAppInstallState, GhlConnection
 from ghl_integration.services.connections import (
     ConnectionInactive,
@@ -223,7 +224,7 @@ def test_a_transient_refresh_failure_is_recorded_and_keeps_the_connection(owner_
     _, org = owner_org
     connection = _connection(org)
     api.post(f"{api.base}/oauth/token", json={"statusCode": 503, "message": "down"}, status=503)
-    with pytest.raises(Exception):  # noqa: B017 - the client's retryable server error
+    with pytest.raises(GhlServerError):
         connection_refresh_tokens(connection_id=connection.pk)
     connection.refresh_from_db()
     assert connection.status == "active" and connection.refresh_token == "old-refresh"
