@@ -66,35 +66,30 @@ class GhlConnectionAdmin(admin.ModelAdmin):
         started = f"{run.started_at:%Y-%m-%d %H:%M}"
         return f"{run.get_status_display()}: {run.progress_done} / {total} (run #{run.pk}, started {started} UTC)"
 
-    @admin.action(description="Resync contacts (full pull from GHL)")
-    def resync_contacts(self, request, queryset):
+    def _for_each(self, request, queryset, action, *, done: str, failed: str, errors=(ConnectionInactive,)):
+        """Run `action(connection)` per selected connection and report each outcome to the staff user."""
         for connection in queryset:
             try:
-                contacts_resync_request(connection=connection)
-            except ConnectionInactive as exc:
-                self.message_user(request, f"{connection}: not resynced: {exc}", messages.ERROR)
+                action(connection)
+            except errors as exc:
+                self.message_user(request, f"{connection}: {failed}: {exc}", messages.ERROR)
             else:
-                self.message_user(request, f"{connection}: contact pull queued.", messages.SUCCESS)
+                self.message_user(request, f"{connection}: {done}.", messages.SUCCESS)
+
+    @admin.action(description="Resync contacts (full pull from GHL)")
+    def resync_contacts(self, request, queryset):
+        self._for_each(request, queryset, lambda c: contacts_resync_request(connection=c),
+                       done="contact pull queued", failed="not resynced")
 
     @admin.action(description="Reconcile contacts now")
     def reconcile_contacts(self, request, queryset):
-        for connection in queryset:
-            try:
-                contacts_reconcile_request(connection=connection)
-            except ConnectionInactive as exc:
-                self.message_user(request, f"{connection}: not reconciled: {exc}", messages.ERROR)
-            else:
-                self.message_user(request, f"{connection}: reconciliation queued.", messages.SUCCESS)
+        self._for_each(request, queryset, lambda c: contacts_reconcile_request(connection=c),
+                       done="reconciliation queued", failed="not reconciled")
 
     @admin.action(description="Refresh token now")
     def refresh_token_now(self, request, queryset):
-        for connection in queryset:
-            try:
-                connection_refresh_tokens(connection_id=connection.pk, force=True)
-            except (GhlApiError, ConnectionInactive) as exc:
-                self.message_user(request, f"{connection}: refresh failed: {exc}", messages.ERROR)
-            else:
-                self.message_user(request, f"{connection}: token refreshed.", messages.SUCCESS)
+        self._for_each(request, queryset, lambda c: connection_refresh_tokens(connection_id=c.pk, force=True),
+                       done="token refreshed", failed="refresh failed", errors=(GhlApiError, ConnectionInactive))
 
     @admin.action(description="Disconnect (stop sync, wipe tokens, keep data)")
     def disconnect(self, request, queryset):

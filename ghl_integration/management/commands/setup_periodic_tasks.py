@@ -4,20 +4,26 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-# (name, task, crontab fields, why)
+
+def _cron(minute: str, hour: str = "*") -> dict:
+    """Crontab fields of a schedule that runs every day of every month."""
+    return {"minute": minute, "hour": hour, "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"}
+
+
+# (name, task, crontab fields); a comment above each crontab says why
 SCHEDULES = (
     (
         "ghl: requeue stuck webhook events",
         "ghl_integration.webhooks.requeue_stuck_webhook_events",
         # "* * * * *": every minute, so an event whose message was lost waits at most
         # GHL_WEBHOOK_REQUEUE_AFTER_SECONDS plus a minute.
-        {"minute": "*", "hour": "*", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
+        _cron("*"),
     ),
     (
         "ghl: drain webhook spool",
         "ghl_integration.webhooks.drain_webhook_spool",
         # "* * * * *": every minute; the spool only fills while the database refuses inserts.
-        {"minute": "*", "hour": "*", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
+        _cron("*"),
     ),
     (
         "ghl: sweep contact outbox",
@@ -25,33 +31,33 @@ SCHEDULES = (
         # "* * * * *": every minute (crontab's finest step). Pushes are queued right after each commit; the
         # sweep only catches failed entries whose backoff (30 s and up) has passed, expired leases of dead
         # workers and notifications lost with a broker outage, so a minute's extra wait is the worst case.
-        {"minute": "*", "hour": "*", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
+        _cron("*"),
     ),
     (
         "ghl: prune webhook inbox",
         "ghl_integration.webhooks.prune_webhook_events",
         # "17 3 * * *": daily at 03:17 UTC, a quiet hour, off the top of the hour when other jobs pile up.
-        {"minute": "17", "hour": "3", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
+        _cron("17", hour="3"),
     ),
     (
         "ghl: refresh expiring tokens",
         "ghl_integration.refresh_expiring_connections",
         # "*/15 * * * *": every 15 minutes, well inside the refresh margin, so a token never lapses between sweeps.
-        {"minute": "*/15", "hour": "*", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
+        _cron("*/15"),
     ),
     (
         "ghl: reconcile contacts",
         "ghl_integration.sync.reconcile_all_connections",
         # "7,22,37,52 * * * *": every 15 minutes, offset from the token sweep at :00/:15/:30/:45 so the two
         # do not start together; each run reads GHL's changes since the last one (2-minute overlap).
-        {"minute": "7,22,37,52", "hour": "*", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
+        _cron("7,22,37,52"),
     ),
     (
         "ghl: contact deletion sweep",
         "ghl_integration.sync.deletion_sweep_all_connections",
         # "41 2 * * *": nightly at 02:41 UTC, a quiet hour; it pages every contact id (≈60 requests per
         # 30,000 contacts), too costly for every 15 minutes, and deletions are rare and not urgent.
-        {"minute": "41", "hour": "2", "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"},
+        _cron("41", hour="2"),
     ),
 )
 
