@@ -250,6 +250,7 @@ def run(args, procs: Processes) -> str:
         "DATABASE_URL": db_url,
         "DB_CONN_MAX_AGE": "600",  # persistent connections: a new PostgreSQL connection per request costs ms
         "CELERY_BROKER_URL": broker_url,
+        "REDIS_URL": broker_url,  # the shared cache debounces drain requests (one broker message per drain)
         "LOG_LEVEL": "WARNING",
     }
 

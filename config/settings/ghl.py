@@ -89,6 +89,16 @@ GHL_WEBHOOK_RETRY_MAX_SECONDS = _env.int("GHL_WEBHOOK_RETRY_MAX_SECONDS", defaul
 GHL_WEBHOOK_REQUEUE_AFTER_SECONDS = _env.int("GHL_WEBHOOK_REQUEUE_AFTER_SECONDS", default=300)
 # A worker's claim on an event expires after this long (the worker is presumed dead).
 GHL_WEBHOOK_LEASE_SECONDS = _env.int("GHL_WEBHOOK_LEASE_SECONDS", default=600)
+# Inbox drain (processing.webhook_inbox_drain): events are claimed in batches of this size, and one drain task
+# works at most this long before it hands over to a fresh task (so other tasks get the worker too).
+GHL_WEBHOOK_DRAIN_BATCH = _env.int("GHL_WEBHOOK_DRAIN_BATCH", default=100)
+GHL_WEBHOOK_DRAIN_MAX_SECONDS = _env.float("GHL_WEBHOOK_DRAIN_MAX_SECONDS", default=20.0)
+# Debounce the drain request through the shared cache (one broker message per drain, not per event). Needs a
+# cache that web and workers share, so it defaults to on only when REDIS_URL is set; without it every stored
+# event publishes a drain request (correct, just more broker traffic).
+GHL_WEBHOOK_DRAIN_DEBOUNCE = _env.bool("GHL_WEBHOOK_DRAIN_DEBOUNCE", default=bool(_env.str("REDIS_URL", default="")))
+# The "drain queued" flag expires after this long, in case its broker message was lost.
+GHL_WEBHOOK_DRAIN_FLAG_TTL_SECONDS = _env.int("GHL_WEBHOOK_DRAIN_FLAG_TTL_SECONDS", default=30)
 # Where events go when the database refuses the insert; empty disables the spool (then the answer is 429).
 GHL_WEBHOOK_SPOOL_DIR = _env.str("GHL_WEBHOOK_SPOOL_DIR", default=str(_BASE_DIR / "var" / "webhook-spool"))
 

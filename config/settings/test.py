@@ -18,6 +18,9 @@ os.environ.setdefault("GHL_SYNC_PULL_ON_CONNECT", "0")
 # Tests run inside one transaction, which writer threads (other connections) cannot see.
 os.environ.setdefault("GHL_SYNC_PULL_APPLY_WORKERS", "1")
 
+# Every stored event requests a drain, so tests see each request; the debounce has its own tests.
+os.environ.setdefault("GHL_WEBHOOK_DRAIN_DEBOUNCE", "0")
+
 from .base import *  # noqa: E402,F403
 
 SECURE_SSL_REDIRECT = False

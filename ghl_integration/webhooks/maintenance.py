@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from ghl_integration.models import WebhookEvent, WebhookRejection
 
+from .doorbell import webhook_inbox_drain_request
 from .parsing import event_meta_of
 from .selectors import webhook_events_needing_requeue
 from .services import InvalidPayload, webhook_event_enqueue, webhook_event_store, webhook_payload_parse
@@ -21,7 +22,10 @@ SPOOL_BATCH = 1000
 
 
 def webhook_events_requeue_stuck() -> int:
-    """Queue again the events no worker has finished in time (worker died, broker lost the message)."""
+    """Queue again the events no worker has finished in time (worker died, broker lost the message).
+
+    Events still `received` ring the drain (forced past the debounce, whose message may be the lost one);
+    overdue retries and expired claims are queued one by one."""
     now = timezone.now()
     ids = list(
         webhook_events_needing_requeue(
@@ -31,10 +35,15 @@ def webhook_events_requeue_stuck() -> int:
     if not ids:
         return 0
     with transaction.atomic():
+        waiting = set(WebhookEvent.objects.filter(pk__in=ids, status=WebhookEvent.Status.RECEIVED).values_list(
+            "pk", flat=True))
         WebhookEvent.objects.filter(pk__in=ids).update(queued_at=now)
+        if waiting:
+            webhook_inbox_drain_request(force=True)
         for event_id in ids:
-            webhook_event_enqueue(event_id=event_id)
-    logger.warning("ghl.webhook.requeued", extra={"count": len(ids)})
+            if event_id not in waiting:
+                webhook_event_enqueue(event_id=event_id)
+    logger.warning("ghl.webhook.requeued", extra={"count": len(ids), "waiting": len(waiting)})
     return len(ids)
 
 

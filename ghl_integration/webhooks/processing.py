@@ -1,16 +1,20 @@
-"""Worker-side service: claim one inbox event, route it, record the outcome.
+"""Worker-side services: claim inbox events, route each to its handler, record the outcome.
 
 Status transitions (README.md):
     received ─claim→ processing ─→ processed | ignored | skipped | dead
                                  └→ failed ─(backoff, claim)→ processing …  → dead after the last attempt
-The claim is one conditional UPDATE, so two workers never run the same event at once; a claim held by a
-worker that died expires after GHL_WEBHOOK_LEASE_SECONDS and the requeue task hands the event out again.
+New events are claimed in batches by `webhook_inbox_drain` (SKIP LOCKED); retries, replays of a single event and
+requeued events are claimed one by one by `webhook_event_process`. Either claim is a conditional UPDATE, so two
+workers never run the same event at once; a claim held by a worker that died expires after
+GHL_WEBHOOK_LEASE_SECONDS and the requeue task hands the event out again.
 """
 
 import json
 import logging
 import random
-from dataclasses import dataclass
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -18,9 +22,10 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from ghl_integration.models import WebhookEvent
+from ghl_integration.models import GhlConnection, WebhookEvent
 
 from . import dispatch
+from .doorbell import webhook_inbox_drain_request, webhook_inbox_drain_started
 from .handlers.base import PermanentWebhookError
 from .selectors import connection_active_for_event
 from .services import webhook_event_enqueue
@@ -77,11 +82,96 @@ def _finish(event: WebhookEvent, attempt: int, status: str, *, error: str = "", 
 
 
 def webhook_event_process(*, event_id: int) -> ProcessOutcome:
-    """Run one event through its handler. Raises only on database trouble (the task retries that)."""
+    """Claim one event by id and run it (a retry, a replay, a requeued event). Raises only on database trouble
+    (the task retries that)."""
     event = webhook_event_claim(event_id=event_id)
     if event is None:
         logger.info("ghl.webhook.not-claimed", extra={"event_id": event_id})
         return ProcessOutcome(status="not-claimed")
+    batch = _Batch()
+    outcome = _run_claimed(event, batch)
+    batch.flush()
+    return outcome
+
+
+@dataclass
+class DrainResult:
+    statuses: list[str] = field(default_factory=list)  # each claimed event's outcome, in claim order
+    handed_over: bool = False  # out of time with work left: a fresh drain was requested
+
+
+def webhook_inbox_drain(*, batch_size: int | None = None, max_seconds: float | None = None) -> DrainResult:
+    """Process every `received` event, oldest first, claiming `batch_size` at a time (SKIP LOCKED, so several
+    drains share the work). After `max_seconds` it requests a fresh drain and returns. Raises only on database
+    trouble (the task retries that)."""
+    batch_size = batch_size or settings.GHL_WEBHOOK_DRAIN_BATCH
+    max_seconds = settings.GHL_WEBHOOK_DRAIN_MAX_SECONDS if max_seconds is None else max_seconds
+    webhook_inbox_drain_started()  # before the first claim: see doorbell.py for why nothing is left behind
+    deadline = time.monotonic() + max_seconds
+    result = DrainResult()
+    while True:
+        events = webhook_events_claim_received(limit=batch_size)
+        if not events:
+            return result
+        batch = _Batch()
+        for event in events:
+            result.statuses.append(_run_claimed(event, batch).status)
+        batch.flush()
+        if time.monotonic() >= deadline:
+            webhook_inbox_drain_request(force=True)
+            result.handed_over = True
+            return result
+
+
+def webhook_events_claim_received(*, limit: int) -> list[WebhookEvent]:
+    """Claim up to `limit` waiting events, oldest first. Rows another drain is claiming right now are skipped
+    (on SQLite, which has no row locks, writers are serialised anyway)."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            WebhookEvent.objects.select_for_update(skip_locked=True)
+            .filter(status=S.RECEIVED)
+            .order_by("queued_at", "pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not ids:
+            return []
+        WebhookEvent.objects.filter(pk__in=ids, status=S.RECEIVED).update(
+            status=S.PROCESSING,
+            attempts=F("attempts") + 1,
+            lease_expires_at=now + timedelta(seconds=settings.GHL_WEBHOOK_LEASE_SECONDS),
+        )
+        return list(WebhookEvent.objects.filter(pk__in=ids, status=S.PROCESSING).order_by("queued_at", "pk"))
+
+
+class _Batch:
+    """Outcomes that need no handler (ignored, skipped) recorded with one UPDATE per status and attempt."""
+
+    def __init__(self):
+        self.pending: dict[tuple[str, int], list[int]] = defaultdict(list)
+        self.connections: dict[tuple[str, str], GhlConnection | None] = {}
+
+    def finish_later(self, event: WebhookEvent, status: str) -> None:
+        self.pending[(status, event.attempts)].append(event.pk)
+
+    def connection_for(self, event: WebhookEvent) -> GhlConnection | None:
+        key = (event.location_id, event.company_id)
+        if key not in self.connections:
+            self.connections[key] = connection_active_for_event(
+                location_id=event.location_id, company_id=event.company_id
+            )
+        return self.connections[key]
+
+    def flush(self) -> None:
+        now = timezone.now()
+        for (status, attempt), ids in self.pending.items():
+            WebhookEvent.objects.filter(pk__in=ids, status=S.PROCESSING, attempts=attempt).update(
+                status=status, last_error="", lease_expires_at=None, processed_at=now, next_attempt_at=None
+            )
+        self.pending.clear()
+
+
+def _run_claimed(event: WebhookEvent, batch: _Batch) -> ProcessOutcome:
     attempt = event.attempts
     log_extra = {"event_id": event.pk, "event_type": event.event_type, "webhook_id": event.webhook_id}
 
@@ -98,14 +188,14 @@ def webhook_event_process(*, event_id: int) -> ProcessOutcome:
     if handler is None:
         if not dispatch.is_known_event(event.event_type):
             logger.warning("ghl.webhook.unsupported-event", extra=log_extra)
-        _finish(event, attempt, S.IGNORED)
+        batch.finish_later(event, S.IGNORED)
         return ProcessOutcome(status=S.IGNORED)
 
     if event.event_type not in dispatch.CONNECTIONLESS_EVENTS:
-        connection = connection_active_for_event(location_id=event.location_id, company_id=event.company_id)
+        connection = batch.connection_for(event)
         if connection is None:
             logger.info("ghl.webhook.no-active-connection", extra={**log_extra, "location_id": event.location_id})
-            _finish(event, attempt, S.SKIPPED)
+            batch.finish_later(event, S.SKIPPED)
             return ProcessOutcome(status=S.SKIPPED)
         event.connection = connection
         event.organization_id = connection.organization_id
@@ -113,6 +203,7 @@ def webhook_event_process(*, event_id: int) -> ProcessOutcome:
     try:
         with transaction.atomic():
             handler(event, payload)
+            _finish(event, attempt, S.PROCESSED)  # the handler's writes and "processed" commit together
     except PermanentWebhookError as exc:
         _finish(event, attempt, S.DEAD, error=f"{type(exc).__name__}: {exc}")
         logger.warning("ghl.webhook.dead", extra={**log_extra, "error": str(exc)})
@@ -133,8 +224,6 @@ def webhook_event_process(*, event_id: int) -> ProcessOutcome:
             exc_info=True,
         )
         return ProcessOutcome(status=S.FAILED, retry_in=delay)
-
-    _finish(event, attempt, S.PROCESSED)
     return ProcessOutcome(status=S.PROCESSED)
 
 
@@ -153,7 +242,7 @@ def webhook_events_replay(*, event_ids) -> int:
         WebhookEvent.objects.filter(pk__in=ids).update(
             status=S.RECEIVED, attempts=0, queued_at=now, next_attempt_at=None, lease_expires_at=None, processed_at=None
         )
-        for event_id in ids:
-            webhook_event_enqueue(event_id=event_id)
+        if ids:
+            webhook_inbox_drain_request(force=True)
     logger.info("ghl.webhook.replayed", extra={"count": len(ids)})
     return len(ids)

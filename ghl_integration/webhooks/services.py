@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from ghl_integration.models import WebhookEvent, WebhookRejection
 
+from .doorbell import webhook_inbox_drain_request
 from .parsing import EventMeta, clean_text, event_meta_of
 from .signature import ED25519_HEADER, RSA_HEADER, verify_signature
 from .spool import spool_write
@@ -95,7 +96,8 @@ def timestamp_problem(delivered_at: datetime | None, *, now: datetime) -> str | 
 
 
 def webhook_event_enqueue(*, event_id: int, countdown: float | None = None) -> None:
-    """Queue processing; call inside the transaction that wrote the row (it runs on commit)."""
+    """Queue processing of one event (a retry, a requeued claim); call inside the transaction that wrote the
+    row (it runs on commit). New events are not queued one by one: they ring the drain (doorbell.py)."""
     from .tasks import process_webhook_event_task  # tasks import services: keep the cycle lazy
 
     def send() -> None:
@@ -169,9 +171,8 @@ def webhook_event_store(
             extra={"webhook_id": meta.webhook_id, "dedup_key": meta.dedup_key, "event_type": meta.event_type},
         )
         return StoreOutcome(event_id=None, duplicate=True)
-    event_id = row[0]
-    webhook_event_enqueue(event_id=event_id)  # runs at once in autocommit, else when the caller commits
-    return StoreOutcome(event_id=event_id, duplicate=False)
+    webhook_inbox_drain_request()  # runs at once in autocommit, else when the caller commits
+    return StoreOutcome(event_id=row[0], duplicate=False)
 
 
 def webhook_receive(*, body: bytes, headers) -> ReceiveResult:

@@ -76,26 +76,41 @@ def signed_headers(body: bytes, algorithm: str = "ed25519") -> dict:
 
 @dataclass
 class RecordingBroker:
-    """Stands in for Celery: records `apply_async` calls; `run_all()` executes them like a worker would."""
+    """Stands in for Celery: records the drain requests and the single-event messages (`apply_async` calls);
+    `run_all()` executes them like a worker would."""
 
     capture_on_commit: object = None
-    sent: list = field(default_factory=list)
+    sent: list = field(default_factory=list)  # single-event messages: (event_id, countdown)
+    drains: list = field(default_factory=list)  # drain requests: countdown
 
     def run(self, event_id: int) -> str:
-        """Run the task body once, as a worker would; what it queues on commit is recorded."""
+        """Run the single-event task body once, as a worker would; what it queues on commit is recorded."""
         from ghl_integration.webhooks.tasks import process_webhook_event_task
 
         with self.capture_on_commit(execute=True):
             return process_webhook_event_task.run(event_id)
 
+    def drain(self) -> list[str]:
+        """Run one drain, as a worker would; returns the outcome of every event it claimed."""
+        from ghl_integration.webhooks.processing import webhook_inbox_drain
+
+        self.drains.clear()
+        with self.capture_on_commit(execute=True):
+            return webhook_inbox_drain().statuses
+
     def apply_async(self, args, countdown=None, **kwargs):
         self.sent.append((args[0], countdown))
+
+    def request_drain(self, args=None, countdown=None, **kwargs):
+        self.drains.append(countdown)
 
     def run_all(self, max_rounds: int = 50) -> list:
         results = []
         for _ in range(max_rounds):
-            if not self.sent:
+            if not self.sent and not self.drains:
                 break
+            if self.drains:
+                results.extend(self.drain())
             batch, self.sent = self.sent, []
             for event_id, _countdown in batch:
                 results.append(self.run(event_id))
@@ -108,10 +123,13 @@ class RecordingBroker:
 
 @pytest.fixture
 def broker(django_capture_on_commit_callbacks):
-    from ghl_integration.webhooks.tasks import process_webhook_event_task
+    from ghl_integration.webhooks.tasks import drain_webhook_inbox_task, process_webhook_event_task
 
     recorder = RecordingBroker(capture_on_commit=django_capture_on_commit_callbacks)
-    with mock.patch.object(process_webhook_event_task, "apply_async", side_effect=recorder.apply_async):
+    with (
+        mock.patch.object(process_webhook_event_task, "apply_async", side_effect=recorder.apply_async),
+        mock.patch.object(drain_webhook_inbox_task, "apply_async", side_effect=recorder.request_drain),
+    ):
         yield recorder
 
 

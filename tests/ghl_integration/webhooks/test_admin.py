@@ -43,7 +43,7 @@ def test_replay_action_reprocesses_the_chosen_events(
     # then
     assert response.status_code == 200
     assert "Queued 2 event(s)" in response.content.decode()
-    assert sorted(broker.ids) == sorted(dead)
+    assert len(broker.drains) == 1  # one drain for the replayed events, not one message each
     assert set(WebhookEvent.objects.filter(pk__in=dead).values_list("status", "attempts")) == {(S.RECEIVED, 0)}
     broker.run_all()
     assert sorted(runs) == sorted(dead)

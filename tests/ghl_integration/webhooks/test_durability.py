@@ -49,7 +49,7 @@ def test_database_down_spools_the_event_and_acknowledges(deliver_payload, broker
     assert response.status_code == 200
     assert response.json() == {"status": "spooled"}
     assert not WebhookEvent.objects.exists()
-    assert broker.sent == []
+    assert broker.drains == []
     (path,) = spool.spool_pending()
     assert path.parent == spool_dir
     assert oct(path.stat().st_mode & 0o777) == "0o600"
@@ -62,7 +62,7 @@ def test_database_down_spools_the_event_and_acknowledges(deliver_payload, broker
     assert json.loads(event.body) == payload
     assert event.signature_algorithm == "ed25519"
     assert "x-ghl-signature" in event.headers
-    assert broker.ids == [event.pk]
+    assert broker.drains == [None]
     assert spool.spool_pending() == []
     assert broker.run_all() == ["skipped"]  # handled family, but no active connection for the location
 
@@ -135,9 +135,9 @@ def test_half_written_spool_files_are_not_read(spool_dir):
 
 def test_broker_down_at_receipt_still_acknowledges_and_requeue_recovers(deliver_payload, broker, settings):
     # given: the broker refuses the message, the row is committed anyway
-    from ghl_integration.webhooks.tasks import process_webhook_event_task
+    from ghl_integration.webhooks.tasks import drain_webhook_inbox_task
 
-    with mock.patch.object(process_webhook_event_task, "apply_async", side_effect=ConnectionError("redis down")):
+    with mock.patch.object(drain_webhook_inbox_task, "apply_async", side_effect=ConnectionError("redis down")):
         response = deliver_payload(fresh(load_example("ContactCreate.json")))
     assert response.status_code == 200
     event = WebhookEvent.objects.get()
@@ -150,9 +150,10 @@ def test_broker_down_at_receipt_still_acknowledges_and_requeue_recovers(deliver_
     with broker.capture_on_commit(execute=True):
         assert requeue_stuck_webhook_events_task.run() == 1
 
-    # then
-    assert broker.ids == [event.pk]
+    # then: the event still waiting rings the drain, which processes it
+    assert broker.drains == [None]
     assert broker.run_all() == ["skipped"]  # handled family, but no active connection for the location
+    assert WebhookEvent.objects.get(pk=event.pk).status == S.SKIPPED
     assert requeue_stuck_webhook_events_task.run() == 0
 
 

@@ -1,0 +1,98 @@
+"""Wake the inbox drain without one broker message per event.
+
+A stored event "rings": it asks for a drain task (`drain_webhook_inbox_task`), which claims every waiting event
+in batches. With `GHL_WEBHOOK_DRAIN_DEBOUNCE` (on when `REDIS_URL` is set) a ring is one atomic `SET NX EX` of a
+"drain queued" flag in Redis, and only the ring that sets the flag publishes. Why no event is left
+behind: the drain clears the flag *before* it looks for work, so
+
+* an event committed before the flag was cleared is seen by the drain's claim query, and
+* an event committed after finds no flag and publishes a new drain.
+
+If the broker loses a drain message, the flag expires after `GHL_WEBHOOK_DRAIN_FLAG_TTL_SECONDS`, and the
+minute requeue sweep rings with `force=True` for events left `received` too long. Any cache or broker trouble
+is logged and never raised: the row is already committed, which is what the acknowledgement promised.
+"""
+
+import logging
+from functools import lru_cache
+
+import redis
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+DRAIN_QUEUED_FLAG = "ghl:webhook:drain-queued"
+
+
+def webhook_inbox_drain_request(*, force: bool = False, countdown: float | None = None) -> None:
+    """Ask for a drain once the current transaction commits (at once in autocommit)."""
+
+    def send() -> None:
+        debounced = settings.GHL_WEBHOOK_DRAIN_DEBOUNCE and not force and countdown is None
+        if debounced and not _flag_set():
+            return  # a drain is already queued and has not started yet: it will see this event
+        from .tasks import drain_webhook_inbox_task  # tasks import processing, which imports this module
+
+        try:
+            drain_webhook_inbox_task.apply_async(countdown=countdown)
+        except Exception:  # broker down: the row is safe; the requeue sweep rings again later
+            logger.warning("ghl.webhook.drain-request-failed", exc_info=True)
+            if debounced:
+                _flag_clear()  # so the next event tries to publish again instead of trusting a lost message
+
+    transaction.on_commit(send)
+
+
+def webhook_inbox_drain_started() -> None:
+    """Called by a drain before it claims anything: later events must ring again."""
+    _flag_clear()
+
+
+def _flag_set() -> bool:
+    """True when this call set the flag (so it must publish); True also when the store is unreachable."""
+    try:
+        return _flag_store().add(DRAIN_QUEUED_FLAG, settings.GHL_WEBHOOK_DRAIN_FLAG_TTL_SECONDS)
+    except Exception:
+        logger.warning("ghl.webhook.drain-flag-unavailable", exc_info=True)
+        return True
+
+
+def _flag_clear() -> None:
+    try:
+        _flag_store().delete(DRAIN_QUEUED_FLAG)
+    except Exception:
+        logger.warning("ghl.webhook.drain-flag-unavailable", exc_info=True)
+
+
+class _RedisFlags:
+    # A plain client kept per process: Django's RedisCache builds a new client object on every call, which
+    # costs more than the SET itself on this hot path.
+    def __init__(self, url: str):
+        self.client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+
+    def add(self, key: str, ttl: int) -> bool:
+        return bool(self.client.set(key, 1, nx=True, ex=ttl))
+
+    def delete(self, key: str) -> None:
+        self.client.delete(key)
+
+
+class _CacheFlags:
+    """Without Redis: Django's cache (in-process, so only right when web and worker are one process, as in tests)."""
+
+    def add(self, key: str, ttl: int) -> bool:
+        return cache.add(key, 1, timeout=ttl)
+
+    def delete(self, key: str) -> None:
+        cache.delete(key)
+
+
+@lru_cache(maxsize=4)
+def _redis_flags(url: str) -> _RedisFlags:
+    return _RedisFlags(url)
+
+
+def _flag_store():
+    return _redis_flags(settings.REDIS_URL) if settings.REDIS_URL else _CacheFlags()
