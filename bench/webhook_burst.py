@@ -2,9 +2,10 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/al_inbox .venv/bin/python bench/webhook_burst.py --events 10000
 
-Starts (and always stops, also on Ctrl-C or error) gunicorn serving the endpoint and a Celery worker, both on
-a dedicated PostgreSQL database `<DATABASE_URL's name>_bench` (dropped and migrated first) and the Redis broker
-in CELERY_BROKER_URL (default redis://127.0.0.1:6379/5, flushed first). A thread pool of keep-alive
+Starts (and always stops, also on Ctrl-C or error) gunicorn with the production configuration
+(config/gunicorn.conf.py) serving the endpoint and a Celery worker, both on a dedicated PostgreSQL database
+`<DATABASE_URL's name>_bench` (dropped and migrated first) and the Redis broker in CELERY_BROKER_URL (default
+redis://127.0.0.1:6379/5, flushed first; also the REDIS_URL that debounces drain requests). A thread pool of keep-alive
 connections on loopback sends the burst, each body signed with the sandbox Ed25519 dev key. Prints
 acknowledgements per second, p50/p99 acknowledgement latency, non-2xx count, and the time from the last
 delivery until the worker(s) have finished every event. Last line:
@@ -49,13 +50,18 @@ FINISHED = ("processed", "ignored", "skipped", "dead")
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=10000)
-    parser.add_argument("--concurrency", type=int, default=16, help="client connections sending in parallel")
+    # Closed loop: each connection sends its next event as soon as the last is answered, so the machine is
+    # saturated whatever the number, and the mean latency is simply connections / throughput. 8 deliveries in
+    # flight at once is already more than one location's webhooks produce; raise it to see the queueing.
+    parser.add_argument("--concurrency", type=int, default=8, help="client connections sending in parallel")
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes (gthread)")
     parser.add_argument("--web-threads", type=int, default=8, help="threads per gunicorn worker")
+    parser.add_argument("--gil-switch-interval", type=float, help="override the gunicorn config's (seconds)")
     parser.add_argument("--celery-concurrency", type=int, default=2)
     parser.add_argument("--worker-nice", type=int, default=10, help="niceness of the Celery worker")
     parser.add_argument("--processing-timeout", type=float, default=180.0)
     parser.add_argument("--keep-db", action="store_true", help="do not drop the bench database at the end")
+    parser.add_argument("--timeline", help="write each request's send offset and latency (ms) to this CSV file")
     return parser.parse_args()
 
 
@@ -164,7 +170,7 @@ def wait_for_worker(broker_url: str, timeout: float = 60) -> None:
     raise RuntimeError("the Celery worker did not answer a ping")
 
 
-def send_burst(port: int, bodies: list[tuple[bytes, str]], concurrency: int):
+def send_burst(port: int, bodies: list[tuple[bytes, str]], concurrency: int, timeline: list | None = None):
     latencies: list[float] = []
     statuses: list[int] = []
     lock = threading.Lock()
@@ -198,6 +204,8 @@ def send_burst(port: int, bodies: list[tuple[bytes, str]], concurrency: int):
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             local_lat.append(time.perf_counter() - started)
+            if timeline is not None:
+                timeline.append((started, local_lat[-1]))
             local_status.append(status)
         conn.close()
         with lock:
@@ -263,25 +271,21 @@ def run(args, procs: Processes) -> str:
 
     procs.start(
         "gunicorn",
+        # The production configuration (config/gunicorn.conf.py), sized from the command line.
         [
             str(VENV_BIN / "gunicorn"),
+            "-c",
+            str(REPO / "config" / "gunicorn.conf.py"),
             "config.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--worker-class",
-            "gthread",
-            "--workers",
-            str(args.web_workers),
-            "--threads",
-            str(args.web_threads),
-            "--keep-alive",
-            "30",
-            "--backlog",
-            "2048",
-            "--log-level",
-            "warning",
         ],
-        env,
+        {
+            **env,
+            "GUNICORN_BIND": f"127.0.0.1:{port}",
+            "GUNICORN_WORKERS": str(args.web_workers),
+            "GUNICORN_THREADS": str(args.web_threads),
+            "GUNICORN_LOG_LEVEL": "warning",
+            **({"GUNICORN_GIL_SWITCH_INTERVAL_S": str(args.gil_switch_interval)} if args.gil_switch_interval else {}),
+        },
         logs / "gunicorn.log",
     )
     procs.start(
@@ -317,7 +321,11 @@ def run(args, procs: Processes) -> str:
         f"sending {args.events} signed events over {args.concurrency} keep-alive connections"
     )
 
-    elapsed, latencies, statuses = send_burst(port, bodies, args.concurrency)
+    timeline: list | None = [] if args.timeline else None
+    elapsed, latencies, statuses = send_burst(port, bodies, args.concurrency, timeline)
+    if timeline:
+        first = min(start for start, _ in timeline)
+        Path(args.timeline).write_text("".join(f"{start - first:.4f},{lat * 1000:.2f}\n" for start, lat in timeline))
     last_delivery = time.monotonic()
     non_2xx = sum(1 for status in statuses if not 200 <= status < 300)
     acked = len(statuses) - non_2xx

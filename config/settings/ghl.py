@@ -97,6 +97,9 @@ GHL_WEBHOOK_DRAIN_MAX_SECONDS = _env.float("GHL_WEBHOOK_DRAIN_MAX_SECONDS", defa
 # cache that web and workers share, so it defaults to on only when REDIS_URL is set; without it every stored
 # event publishes a drain request (correct, just more broker traffic).
 GHL_WEBHOOK_DRAIN_DEBOUNCE = _env.bool("GHL_WEBHOOK_DRAIN_DEBOUNCE", default=bool(_env.str("REDIS_URL", default="")))
+# A debounced drain starts this long after the event that requested it, so a burst is claimed in batches rather
+# than by one drain every few events (each drain has a fixed cost). Adds at most this much to processing latency.
+GHL_WEBHOOK_DRAIN_DELAY_SECONDS = _env.float("GHL_WEBHOOK_DRAIN_DELAY_SECONDS", default=0.2)
 # The "drain queued" flag expires after this long, in case its broker message was lost.
 GHL_WEBHOOK_DRAIN_FLAG_TTL_SECONDS = _env.int("GHL_WEBHOOK_DRAIN_FLAG_TTL_SECONDS", default=30)
 # Where events go when the database refuses the insert; empty disables the spool (then the answer is 429).

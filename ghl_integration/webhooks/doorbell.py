@@ -26,17 +26,19 @@ logger = logging.getLogger(__name__)
 DRAIN_QUEUED_FLAG = "ghl:webhook:drain-queued"
 
 
-def webhook_inbox_drain_request(*, force: bool = False, countdown: float | None = None) -> None:
-    """Ask for a drain once the current transaction commits (at once in autocommit)."""
+def webhook_inbox_drain_request(*, force: bool = False) -> None:
+    """Ask for a drain once the current transaction commits (at once in autocommit). ``force`` publishes past
+    the debounce, at once (the sweep, a replay, a drain handing over)."""
 
     def send() -> None:
-        debounced = settings.GHL_WEBHOOK_DRAIN_DEBOUNCE and not force and countdown is None
+        debounced = settings.GHL_WEBHOOK_DRAIN_DEBOUNCE and not force
         if debounced and not _flag_set():
             return  # a drain is already queued and has not started yet: it will see this event
         from .tasks import drain_webhook_inbox_task  # tasks import processing, which imports this module
 
+        delay = settings.GHL_WEBHOOK_DRAIN_DELAY_SECONDS if debounced else 0
         try:
-            drain_webhook_inbox_task.apply_async(countdown=countdown)
+            drain_webhook_inbox_task.apply_async(countdown=delay or None)
         except Exception:  # broker down: the row is safe; the requeue sweep rings again later
             logger.warning("ghl.webhook.drain-request-failed", exc_info=True)
             if debounced:

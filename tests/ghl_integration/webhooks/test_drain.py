@@ -13,6 +13,7 @@ from ghl_integration.webhooks.processing import webhook_events_claim_received, w
 from .conftest import fresh, load_example
 
 S = WebhookEvent.Status
+DELAY = 0.25
 pytestmark = pytest.mark.django_db
 
 
@@ -149,13 +150,14 @@ class TestDebouncedDrainRequest:
     @pytest.fixture(autouse=True)
     def debounced(self, settings, broker):
         settings.GHL_WEBHOOK_DRAIN_DEBOUNCE = True  # on Redis when REDIS_URL is set (CI), else the local cache
+        settings.GHL_WEBHOOK_DRAIN_DELAY_SECONDS = DELAY
         doorbell._flag_clear()
         yield
         doorbell._flag_clear()
 
-    def test_one_request_while_a_drain_is_queued(self, deliver_payload, broker):
+    def test_one_delayed_request_while_a_drain_is_queued(self, deliver_payload, broker):
         deliver_many(deliver_payload, ["NoteCreate"] * 5)
-        assert broker.drains == [None]
+        assert broker.drains == [DELAY]  # delayed, so the burst behind it is claimed in batches
 
     def test_an_event_after_the_drain_started_rings_again(self, deliver_payload, broker):
         deliver_many(deliver_payload, ["NoteCreate"] * 2)
@@ -163,7 +165,7 @@ class TestDebouncedDrainRequest:
 
         deliver_many(deliver_payload, ["NoteCreate"])
 
-        assert broker.drains == [None]
+        assert broker.drains == [DELAY]
         assert broker.run_all() == [S.IGNORED]
 
     def test_an_event_stored_between_flag_clear_and_claim_is_not_left_behind(self, deliver_payload, broker):
@@ -180,7 +182,7 @@ class TestDebouncedDrainRequest:
             statuses = broker.drain()
 
         assert statuses == [S.IGNORED, S.IGNORED]  # the drain saw it …
-        assert broker.drains == [None]  # … and it rang anyway, so nothing depends on timing
+        assert broker.drains == [DELAY]  # … and it rang anyway, so nothing depends on timing
         assert not WebhookEvent.objects.filter(status=S.RECEIVED).exists()
 
     def test_a_failed_publish_clears_the_flag_so_the_next_event_tries_again(self, deliver_payload, broker):
@@ -190,14 +192,14 @@ class TestDebouncedDrainRequest:
             deliver_many(deliver_payload, ["NoteCreate"])
         deliver_many(deliver_payload, ["NoteCreate"])
 
-        assert broker.drains == [None]
+        assert broker.drains == [DELAY]
         assert broker.run_all() == [S.IGNORED, S.IGNORED]
 
     def test_an_unreachable_cache_means_publishing_every_time(self, deliver_payload, broker):
         unreachable = mock.Mock(**{"add.side_effect": ConnectionError("down"), "delete.side_effect": ConnectionError})
         with mock.patch.object(doorbell, "_flag_store", return_value=unreachable):
             deliver_many(deliver_payload, ["NoteCreate"] * 3)
-        assert broker.drains == [None, None, None]
+        assert broker.drains == [DELAY, DELAY, DELAY]
 
     def test_the_requeue_sweep_rings_past_a_stale_flag(self, deliver_payload, broker, settings):
         from datetime import timedelta
@@ -213,6 +215,6 @@ class TestDebouncedDrainRequest:
         with broker.capture_on_commit(execute=True):
             assert maintenance.webhook_events_requeue_stuck() == 1
 
-        assert broker.drains == [None]
+        assert broker.drains == [None]  # at once, past the flag
         assert broker.ids == []  # no per-event message for a waiting event
         assert broker.run_all() == [S.IGNORED]
