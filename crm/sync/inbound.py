@@ -25,6 +25,7 @@ from .mapping import CUSTOM_PREFIX, get_local_value
 from .models import SyncConflict
 from .origin import sync_origin
 from .outbox import is_echo, outbox_discard_fields, outbox_record
+from .selectors import outbox_unlinked_push_in_flight
 
 logger = logging.getLogger(__name__)
 
@@ -205,7 +206,16 @@ def _create_link(ctx: _Ctx, contact: Contact, external_id: str) -> ExternalIdent
     )
 
 
-def _apply_one(ctx: _Ctx, record: RemoteRecord) -> ApplyResult:
+class CreatePushInFlight(Exception):
+    """An unmatched remote record arrived while one of our own creates to that account is in flight.
+
+    It may be that create's echo, arriving before the push has written the link; with neither an email nor a
+    phone to match on, applying it now would create a second local contact. The caller retries shortly, when
+    the link exists (then it is recognised as an echo) or the push is over (then it is created).
+    """
+
+
+def _apply_one(ctx: _Ctx, record: RemoteRecord, *, defer_while_creating: bool = False) -> ApplyResult:
     remote_hash = record.remote_hash or content_hash(record.remote)
     link = ExternalIdentity.objects.select_for_update().filter(
         provider=ctx.provider, account_id=ctx.account_id, content_type=ctx.content_type,
@@ -239,6 +249,10 @@ def _apply_one(ctx: _Ctx, record: RemoteRecord) -> ApplyResult:
         link = _create_link(ctx, contact, record.external_id)
         return _merge(contact, link, cleaned, ctx=ctx, remote_updated_at=record.remote_updated_at,
                       remote_hash=remote_hash, outcome=Outcome.LINKED, errors=errors)
+    if defer_while_creating and outbox_unlinked_push_in_flight(
+            organization=ctx.organization, provider=ctx.provider, account_id=ctx.account_id,
+            content_type=ctx.content_type):
+        raise CreatePushInFlight(record.external_id)
     contact = _new_contact(ctx, cleaned)
     contact.full_clean(exclude=["organization"])
     contact.save()
@@ -292,6 +306,7 @@ def contact_apply_remote(
     remote_updated_at: dt.datetime | None = None,
     remote_hash: str = "",
     deleted: bool = False,
+    defer_while_creating: bool = False,
 ) -> ApplyResult:
     """Apply one remote contact's state (``remote`` already in local names, from `Mapping.to_local`).
 
@@ -300,7 +315,10 @@ def contact_apply_remote(
     applied → ``echo``) → three-way merge with conflict policy. Unlinked records are matched by email,
     then E.164 phone (primary and additional) before a new contact is created. ``remote_hash`` defaults
     to ``content_hash(remote)``. Runs in its own transaction; safe to call concurrently for one record.
+    With ``defer_while_creating`` (real-time events), a record that would create a new contact raises
+    `CreatePushInFlight` while a create of ours to the account is in flight.
     """
     ctx = _ctx(organization, provider, account_id, connection_id)
     record = RemoteRecord(external_id, remote, remote_updated_at, remote_hash, deleted)
-    return _with_retry(ctx, lambda: _apply_one(ctx, record), external_id)
+    return _with_retry(ctx, lambda: _apply_one(ctx, record, defer_while_creating=defer_while_creating),
+                       external_id)

@@ -1,11 +1,26 @@
 """Read side of sync: what the settings page and admin show."""
 from typing import Any
 
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 
 from tenancy.models import Organization
 
 from .models import OutboxEntry, SyncConflict, SyncRun
+
+
+def outbox_unlinked_push_in_flight(*, organization: Organization, provider: str, account_id: str,
+                                   content_type) -> bool:
+    """Is a worker pushing, right now, an object that has no link in this account yet (i.e. creating it)?"""
+    from django.utils import timezone
+
+    from crm.models import ExternalIdentity
+
+    linked = ExternalIdentity.objects.filter(provider=provider, account_id=account_id, content_type=content_type,
+                                             object_id=OuterRef("object_id"))
+    return OutboxEntry.objects.for_org(organization).filter(
+        provider=provider, account_id=account_id, content_type=content_type,
+        status=OutboxEntry.Status.IN_PROGRESS, claimed_until__gte=timezone.now(),
+    ).filter(~Exists(linked)).exists()
 
 
 def sync_status_summary(*, organization: Organization, provider: str | None = None,

@@ -214,7 +214,7 @@ def _run_claimed(event: WebhookEvent, batch: _Batch) -> ProcessOutcome:
             _finish(event, attempt, S.DEAD, error=error)
             logger.error("ghl.webhook.dead", extra={**log_extra, "error": error, "attempts": attempt}, exc_info=True)
             return ProcessOutcome(status=S.DEAD)
-        delay = retry_delay(attempt)
+        delay = getattr(exc, "retry_in", None) or retry_delay(attempt)
         with transaction.atomic():
             _finish(event, attempt, S.FAILED, error=error, retry_in=delay)
             webhook_event_enqueue(event_id=event.pk, countdown=delay)

@@ -10,8 +10,9 @@ request) inside a database transaction that is rolled back if it raises:
 * Return normally when the event is applied (or deliberately dropped, e.g. stale): status becomes
   `processed`.
 * Raise `RetryableWebhookError` for trouble that can pass (GHL API 429/5xx/timeouts, a lock): the event is
-  retried with exponential backoff and becomes `dead` after GHL_WEBHOOK_MAX_ATTEMPTS. Any other unexpected
-  exception is treated the same way (and logged with a traceback): a bug fixed by a deploy can still succeed.
+  retried with exponential backoff (or after the error's `retry_in`) and becomes `dead` after
+  GHL_WEBHOOK_MAX_ATTEMPTS. Any other unexpected exception is treated the same way (and logged with a
+  traceback): a bug fixed by a deploy can still succeed.
 * Raise `PermanentWebhookError` when retrying cannot help (payload missing a required field, a 4xx other
   than 429 from GHL): the event becomes `dead` at once, with the message in `last_error`.
 * Delivery is not ordered and may repeat: compare GHL's updated-at (or `event.delivered_at`) with the
@@ -31,7 +32,12 @@ class WebhookHandlerError(Exception):
 
 
 class RetryableWebhookError(WebhookHandlerError):
-    """The event may succeed later: retry with backoff."""
+    """The event may succeed later: retry with backoff, or after ``retry_in`` seconds when the handler knows
+    how soon (it still counts as an attempt)."""
+
+    def __init__(self, message: str = "", *, retry_in: float | None = None):
+        super().__init__(message)
+        self.retry_in = retry_in
 
 
 class PermanentWebhookError(WebhookHandlerError):

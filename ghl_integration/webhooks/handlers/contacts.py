@@ -8,10 +8,15 @@ watermark; events at or before it are dropped as stale (see `ghl_integration/syn
 import functools
 import logging
 
+from crm.sync.inbound import CreatePushInFlight
+
 from ...sync.contacts_inbound import contact_apply_ghl_event
-from .base import HandlerRegistry, PermanentWebhookError
+from .base import HandlerRegistry, PermanentWebhookError, RetryableWebhookError
 
 logger = logging.getLogger(__name__)
+
+# A create push is one HTTP call and one commit: a couple of seconds is plenty for its link to appear.
+CREATE_IN_FLIGHT_RETRY_SECONDS = 2.0
 
 EVENTS = ("ContactCreate", "ContactUpdate", "ContactDelete", "ContactTagUpdate", "ContactDndUpdate")
 
@@ -22,8 +27,12 @@ def handle_contact_change(event, payload: dict, *, deleted: bool = False) -> Non
     """ContactCreate/Update/TagUpdate/DndUpdate (and, with ``deleted``, ContactDelete)."""
     if not isinstance(payload.get("id"), str) or not payload["id"]:
         raise PermanentWebhookError("contact event without an id")
-    result = contact_apply_ghl_event(connection=event.connection, payload=payload,
-                                     delivered_at=event.delivered_at, deleted=deleted)
+    try:
+        result = contact_apply_ghl_event(connection=event.connection, payload=payload,
+                                         delivered_at=event.delivered_at, deleted=deleted)
+    except CreatePushInFlight as exc:
+        raise RetryableWebhookError(f"a create push to this location is in flight; {exc} may be its echo",
+                                    retry_in=CREATE_IN_FLIGHT_RETRY_SECONDS) from exc
     logger.info("ghl.sync.contact-event", extra={
         "event_type": event.event_type, "external_id": payload["id"], "outcome": result.outcome})
 

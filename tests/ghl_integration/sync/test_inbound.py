@@ -233,3 +233,47 @@ def test_a_token_refresh_needed_by_the_fetcher_happens_in_the_main_thread(ghl, c
     assert result.run.status == "succeeded" and calls["forced"] == 1
     assert Contact.objects.count() == 300 == result.run.progress_done
     assert sorted(ExternalIdentity.objects.values_list("external_id", flat=True)) == sorted(ghl_contacts(ghl))
+
+
+def _nameless_create_in_ghl(ghl, receiver) -> tuple[str, list[dict]]:
+    """GHL creates a contact with neither email nor phone; returns its id and the recorded deliveries."""
+    created = ghl.control.change_contact("create", locationId=LOCATION, firstName="Nameless")
+    assert ghl.control.wait_webhooks()
+    return created.get("id") or created["contact"]["id"], list(receiver.received)
+
+
+def test_the_echo_of_our_own_create_arriving_before_its_link_makes_no_duplicate(ghl, connection, receiver):
+    from crm.services.contacts import contact_create
+    from crm.sync.outbox import outbox_claim_batch, outbox_mark_done, outbox_record
+    from ghl_integration.models import WebhookEvent
+    from ghl_integration.webhooks.processing import webhook_event_process
+
+    # given: a local contact with nothing to match on, whose create push is in flight (claimed, not linked)
+    contact = contact_create(organization=connection.organization, first_name="Nameless")
+    outbox_record(obj=contact, fields=["first_name"], targets=[("ghl", LOCATION)])
+    (entry,) = outbox_claim_batch(provider="ghl", account_id=LOCATION)
+    contacts_before = Contact.objects.count()
+
+    # when: the push's ContactCreate webhook arrives before the push has written the link
+    ghl_id, received = _nameless_create_in_ghl(ghl, receiver)
+    assert deliver(received) == ["failed"]
+
+    # then: no second local contact; the event is retried within seconds, not after the usual backoff
+    assert Contact.objects.count() == contacts_before
+    event = WebhookEvent.objects.get(event_type="ContactCreate")
+    assert "in flight" in event.last_error
+    assert (event.next_attempt_at - event.queued_at).total_seconds() < 5
+
+    # when the push finishes and links, the retried event is our echo
+    outbox_mark_done(entry=entry, remote_id=ghl_id, connection_id=connection.pk)
+    assert webhook_event_process(event_id=event.pk).status == "processed"
+    assert Contact.objects.count() == contacts_before
+    assert ExternalIdentity.objects.get(external_id=ghl_id).object_id == contact.pk
+
+
+def test_a_contact_created_in_ghl_with_no_push_in_flight_is_created_at_once(ghl, connection, receiver):
+    contacts_before = Contact.objects.count()
+    ghl_id, received = _nameless_create_in_ghl(ghl, receiver)
+    assert deliver(received) == ["processed"]
+    assert Contact.objects.count() == contacts_before + 1
+    assert Contact.objects.get(pk=ExternalIdentity.objects.get(external_id=ghl_id).object_id).first_name == "Nameless"
