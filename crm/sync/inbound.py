@@ -25,7 +25,7 @@ from .mapping import CUSTOM_PREFIX, get_local_value
 from .models import SyncConflict
 from .origin import sync_origin
 from .outbox import is_echo, outbox_discard_fields, outbox_record
-from .selectors import outbox_unlinked_push_in_flight
+from .selectors import local_edit_times, outbox_unlinked_push_in_flight
 
 logger = logging.getLogger(__name__)
 
@@ -130,12 +130,14 @@ def _merge(contact: Contact, link: ExternalIdentity, cleaned: dict[str, Any], *,
            remote_hash: str, outcome: str, errors: dict[str, str]) -> ApplyResult:
     """Three-way merge of ``cleaned`` into ``contact`` against the link's snapshot, field by field."""
     snapshot = dict(link.synced_snapshot or {})
-    local_changed_at = contact.updated_at
+    edit_times = local_edit_times(contact=contact, provider=ctx.provider, account_id=ctx.account_id,
+                                  content_type=ctx.content_type)
     writes: dict[str, Any] = {}
     push_back: list[str] = []
     conflicts: list[SyncConflict] = []
     for name, remote_value in cleaned.items():
         local_value = canonical(get_local_value(contact, name))
+        local_changed_at = edit_times.changed_at(name)
         base = snapshot.get(name, NO_BASE)
         res = resolve_field(
             field=name, base=base, local=local_value, local_changed_at=local_changed_at,
@@ -166,7 +168,8 @@ def _merge(contact: Contact, link: ExternalIdentity, cleaned: dict[str, Any], *,
         SyncConflict.objects.bulk_create(conflicts)
         logger.info("crm.sync.conflicts", extra={"contact_id": contact.pk, "fields": [c.field for c in conflicts]})
     if push_back:
-        outbox_record(obj=contact, fields=push_back, targets=[(ctx.provider, ctx.account_id)])
+        outbox_record(obj=contact, fields=push_back, targets=[(ctx.provider, ctx.account_id)],
+                      local_edit=False)  # the local value won; it was not edited again
     # The snapshot is the remote's state as we now know it: the base of the next three-way merge.
     snapshot.update({k: canonical(v) for k, v in cleaned.items()})
     _advance_link(link, ctx=ctx, remote_updated_at=remote_updated_at, remote_hash=remote_hash, snapshot=snapshot)

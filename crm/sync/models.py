@@ -30,6 +30,9 @@ class OutboxEntry(TenantModel):
     object_id = models.BigIntegerField()
     local_object = GenericForeignKey("content_type", "object_id")
     changed_fields = models.JSONField(default=list, help_text="Local field names changed since the last push.")
+    # {field: ISO 8601 time of its last local edit}: "newest wins" compares each field's own edit time with the
+    # remote's, not the contact's last save. Absent for fields queued by sync itself (a push-back, a repair).
+    field_changed_at = models.JSONField(null=True, blank=True, help_text="When each field was last edited here.")
     change_count = models.PositiveIntegerField(default=1, help_text="Local changes coalesced into this entry.")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True)
     attempts = models.PositiveIntegerField(default=0)

@@ -21,6 +21,7 @@ from .inbound import _write_values
 from .mapping import get_local_value
 from .models import SyncConflict
 from .origin import sync_origin
+from .selectors import local_edit_times
 
 logger = logging.getLogger(__name__)
 
@@ -63,12 +64,14 @@ def contact_prepare_push(
         contact = Contact.objects.select_for_update().get(pk=contact.pk)
         snapshot = dict(link.synced_snapshot or {}) if link else {}
         policies = policy_table_for(organization=contact.organization_id, provider=provider, account_id=account_id)
-        local_changed_at = contact.updated_at
+        edit_times = local_edit_times(contact=contact, provider=provider, account_id=account_id,
+                                      content_type=content_type)
         writes: dict[str, Any] = {}
         for name in fields:
             if name not in remote:
                 plan.push_fields.append(name)
                 continue
+            local_changed_at = edit_times.changed_at(name)
             local_value = canonical(get_local_value(contact, name))
             remote_value = canonical(remote[name])
             base = snapshot.get(name, NO_BASE)

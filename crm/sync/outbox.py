@@ -73,8 +73,14 @@ def _merge_fields(existing: Iterable[str], new: Iterable[str]) -> list[str]:
     return sorted(set(existing) | set(new))
 
 
+def _stamped(existing: dict | None, fields: list[str], edited_at: str | None) -> dict | None:
+    if edited_at is None:
+        return existing
+    return {**(existing or {}), **dict.fromkeys(fields, edited_at)}
+
+
 def _record_one(*, organization_id: int, content_type: ContentType, object_id: int, provider: str,
-                account_id: str, fields: list[str]) -> OutboxEntry:
+                account_id: str, fields: list[str], edited_at: str | None) -> OutboxEntry:
     key = dict(provider=provider, account_id=account_id, content_type=content_type, object_id=object_id)
     for _ in range(3):
         # Lock the open entry so a concurrent edit merges instead of losing fields; a worker that has it
@@ -86,12 +92,14 @@ def _record_one(*, organization_id: int, content_type: ContentType, object_id: i
         )
         if open_entry is not None:
             open_entry.changed_fields = _merge_fields(open_entry.changed_fields, fields)
+            open_entry.field_changed_at = _stamped(open_entry.field_changed_at, fields, edited_at)
             open_entry.change_count += 1
-            open_entry.save(update_fields=["changed_fields", "change_count", "updated_at"])
+            open_entry.save(update_fields=["changed_fields", "field_changed_at", "change_count", "updated_at"])
             return open_entry
         try:
             with transaction.atomic():
-                return OutboxEntry.objects.create(organization_id=organization_id, changed_fields=sorted(fields), **key)
+                return OutboxEntry.objects.create(organization_id=organization_id, changed_fields=sorted(fields),
+                                                  field_changed_at=_stamped(None, fields, edited_at), **key)
         except IntegrityError:
             # A concurrent transaction opened the entry first; merge into it on the next pass.
             logger.info("crm.sync.outbox.concurrent-open", extra={"object_id": object_id, "account_id": account_id})
@@ -99,13 +107,15 @@ def _record_one(*, organization_id: int, content_type: ContentType, object_id: i
 
 
 def outbox_record(
-    *, obj: models.Model, fields: Iterable[str], targets: list[tuple[str, str]] | None = None
+    *, obj: models.Model, fields: Iterable[str], targets: list[tuple[str, str]] | None = None,
+    local_edit: bool = True,
 ) -> list[OutboxEntry]:
     """Queue a push of ``fields`` of ``obj`` to every sync target, inside the caller's transaction.
 
     Targets default to the registered resolvers' answer minus the current `SyncOrigin`'s account (echo
     suppression, part 1). Pass ``targets`` to push to exactly those accounts (e.g. "local value wins"
-    after a conflict must go back to the account the change came from).
+    after a conflict must go back to the account the change came from). ``local_edit`` stamps each field
+    with now as its edit time (for "newest wins"); sync's own re-pushes pass False, the value is not newer.
     """
     fields = [f for f in fields]
     if not fields:
@@ -116,11 +126,12 @@ def outbox_record(
     if not targets:
         return []
     content_type = ContentType.objects.get_for_model(obj, for_concrete_model=True)
+    edited_at = timezone.now().isoformat() if local_edit else None
     with transaction.atomic():
         _notify_on_commit(targets)
         return [
             _record_one(organization_id=obj.organization_id, content_type=content_type, object_id=obj.pk,
-                        provider=provider, account_id=account_id, fields=fields)
+                        provider=provider, account_id=account_id, fields=fields, edited_at=edited_at)
             for provider, account_id in targets
         ]
 

@@ -137,7 +137,7 @@ def contacts_queue_unpushed(*, connection: GhlConnection, since: dt.datetime) ->
     queued = 0
     for contact in unpushed:
         outbox_record(obj=contact, fields=fields if not contact.is_archived else ["is_archived"],
-                      targets=[(PROVIDER, connection.location_id)])
+                      targets=[(PROVIDER, connection.location_id)], local_edit=False)
         queued += 1
     if queued:
         logger.info("ghl.sync.reconcile.queued-local", extra={"connection_id": connection.pk, "queued": queued})

@@ -161,6 +161,49 @@ def test_both_changed_policy_decides_and_conflict_is_recorded(org, targets, poli
     assert (pending is not None and "city" in pending.changed_fields) == (decision == "local")
 
 
+def test_newest_wins_compares_each_fields_own_edit_time(org, targets):
+    # given: first_name edited here, then GHL changed both fields, then city edited here
+    from unittest import mock
+
+    from django.utils import timezone
+
+    contact = _synced_contact(org, targets)
+    first_edit = timezone.now()
+    with mock.patch("crm.sync.outbox.timezone.now", return_value=first_edit):
+        contact_update(contact=contact, first_name="Annie")
+    remote_at = first_edit + dt.timedelta(minutes=5)
+    with mock.patch("crm.sync.outbox.timezone.now", return_value=first_edit + dt.timedelta(minutes=10)):
+        contact_update(contact=contact, city="Berlin")
+
+    # when
+    result = apply(org, remote={"first_name": "Anna", "city": "Rome"}, at=remote_at)
+
+    # then: the contact's last save (10 min) does not decide first_name: its own edit (0 min) is older
+    contact.refresh_from_db()
+    assert (contact.first_name, contact.city) == ("Anna", "Berlin")
+    decisions = dict(SyncConflict.objects.values_list("field", "decision"))
+    assert decisions == {"first_name": "remote", "city": "local"}
+    assert SyncConflict.objects.get(field="first_name").local_changed_at == first_edit
+    pending = OutboxEntry.objects.get(status="pending", account_id=ACCOUNT)
+    assert "city" in pending.changed_fields and "first_name" not in pending.changed_fields
+    assert len(result.conflicts) == 2
+
+
+def test_a_push_back_does_not_make_the_local_value_newer(org, targets):
+    # given: the user's edit of the city, stamped with its time
+    contact = _synced_contact(org, targets)
+    conflict_policy_set(organization=org, provider=PROVIDER, account_id=ACCOUNT, field="city", policy="local_wins")
+    contact_update(contact=contact, city="Berlin")
+    edited_at = OutboxEntry.objects.get(status="pending", account_id=ACCOUNT).field_changed_at["city"]
+
+    # when: GHL changes it too, local wins, and the local value is queued back to GHL
+    result = apply(org, remote={"city": "Rome"}, at=T0 + dt.timedelta(seconds=1))
+    assert result.pushed_fields == ["city"]
+
+    # then: the city's edit time is still the user's edit, not the push-back's
+    assert OutboxEntry.objects.get(status="pending", account_id=ACCOUNT).field_changed_at["city"] == edited_at
+
+
 def test_tags_changed_on_both_sides_merge(org, targets):
     contact = _synced_contact(org, targets)
     contact_update(contact=contact, tags=["a", "b", "local"])
