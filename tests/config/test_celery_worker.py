@@ -1,15 +1,13 @@
 """A real Celery worker process consumes the Redis broker and runs a task."""
 import os
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import redis
 from celery import Celery
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.celery_worker import celery_worker_process
 
 
 def _redis_broker_url() -> str:
@@ -34,18 +32,7 @@ def test_a_real_worker_runs_a_task_from_the_redis_broker(redis_broker):
     env = dict(os.environ, CELERY_BROKER_URL=redis_broker, CELERY_RESULT_BACKEND=redis_broker,
                DJANGO_SETTINGS_MODULE="config.settings.test")
     queue = f"ci-ping-{os.getpid()}-{time.monotonic_ns()}"
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=WARNING",
-         "-Q", queue, "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    try:
+    with celery_worker_process(env=env, queue=queue, output=subprocess.PIPE):
         app = Celery(broker=redis_broker, backend=redis_broker)
         result = app.send_task("agentlevel.ping", args=["hello from the test"], queue=queue)
         assert result.get(timeout=60) == "hello from the test"
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()

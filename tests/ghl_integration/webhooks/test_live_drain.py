@@ -1,10 +1,7 @@
 """End to end: signed deliveries over HTTP to the live endpoint, processed by a real Celery worker process."""
 
 import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -16,10 +13,10 @@ from django.db import connection
 from ghl_integration.models import WebhookEvent
 from ghl_integration.webhooks import doorbell
 from ghl_integration.webhooks.tasks import drain_webhook_inbox_task
+from tests.celery_worker import celery_worker_process
 
 from .conftest import compact, fresh, load_example, sign_ed25519
 
-ROOT = Path(__file__).resolve().parents[3]
 EVENTS = 300
 
 pytestmark = [
@@ -45,19 +42,8 @@ def worker(transactional_db, settings):
     queue = f"test-drain-{os.getpid()}-{time.monotonic_ns()}"
     env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="config.settings.test",
                REDIS_URL=settings.REDIS_URL, GHL_WEBHOOK_DRAIN_DEBOUNCE="1" if settings.REDIS_URL else "0")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=WARNING", "-Q", queue,
-         "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
+    with celery_worker_process(env=env, queue=queue):
         yield queue
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def test_a_burst_over_http_is_processed_by_a_real_worker_with_few_drain_messages(live_server, worker, settings):
