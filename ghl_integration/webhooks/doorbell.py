@@ -8,6 +8,10 @@ behind: the drain clears the flag *before* it looks for work, so
 * an event committed before the flag was cleared is seen by the drain's claim query, and
 * an event committed after finds no flag and publishes a new drain.
 
+A lone event's drain is published to start at once. An event ringing within `BURST_WINDOW_SECONDS` of a drain's
+start is part of a burst: its drain starts `GHL_WEBHOOK_DRAIN_DELAY_SECONDS` later, so the burst behind it is
+claimed in batches rather than by one drain every few events (each drain has a fixed cost).
+
 If the broker loses a drain message, the flag expires after `GHL_WEBHOOK_DRAIN_FLAG_TTL_SECONDS`, and the
 minute requeue sweep rings with `force=True` for events left `received` too long. Any cache or broker trouble
 is logged and never raised: the row is already committed, which is what the acknowledgement promised.
@@ -24,6 +28,8 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 DRAIN_QUEUED_FLAG = "ghl:webhook:drain-queued"
+DRAIN_STARTED_RECENTLY_FLAG = "ghl:webhook:drain-started-recently"
+BURST_WINDOW_SECONDS = 1
 
 
 def webhook_inbox_drain_request(*, force: bool = False) -> None:
@@ -36,7 +42,7 @@ def webhook_inbox_drain_request(*, force: bool = False) -> None:
             return  # a drain is already queued and has not started yet: it will see this event
         from .tasks import drain_webhook_inbox_task  # tasks import processing, which imports this module
 
-        delay = settings.GHL_WEBHOOK_DRAIN_DELAY_SECONDS if debounced else 0
+        delay = settings.GHL_WEBHOOK_DRAIN_DELAY_SECONDS if debounced and _in_a_burst() else 0
         try:
             drain_webhook_inbox_task.apply_async(countdown=delay or None)
         except Exception:  # broker down: the row is safe; the requeue sweep rings again later
@@ -48,8 +54,21 @@ def webhook_inbox_drain_request(*, force: bool = False) -> None:
 
 
 def webhook_inbox_drain_started() -> None:
-    """Called by a drain before it claims anything: later events must ring again."""
-    _flag_clear()
+    """Called by a drain before it claims anything: later events must ring again (and are in a burst)."""
+    if not settings.GHL_WEBHOOK_DRAIN_DEBOUNCE:
+        return
+    try:
+        _flag_store().started(DRAIN_QUEUED_FLAG, DRAIN_STARTED_RECENTLY_FLAG, BURST_WINDOW_SECONDS)
+    except Exception:
+        logger.warning("ghl.webhook.drain-flag-unavailable", exc_info=True)
+
+
+def _in_a_burst() -> bool:
+    try:
+        return _flag_store().exists(DRAIN_STARTED_RECENTLY_FLAG)
+    except Exception:
+        logger.warning("ghl.webhook.drain-flag-unavailable", exc_info=True)
+        return False
 
 
 def _flag_set() -> bool:
@@ -80,6 +99,15 @@ class _RedisFlags:
     def delete(self, key: str) -> None:
         self.client.delete(key)
 
+    def exists(self, key: str) -> bool:
+        return bool(self.client.exists(key))
+
+    def started(self, queued_key: str, recent_key: str, recent_ttl: int) -> None:
+        pipe = self.client.pipeline(transaction=False)  # one round trip
+        pipe.delete(queued_key)
+        pipe.set(recent_key, 1, ex=recent_ttl)
+        pipe.execute()
+
 
 class _CacheFlags:
     """Without Redis: Django's cache (in-process, so only right when web and worker are one process, as in tests)."""
@@ -89,6 +117,13 @@ class _CacheFlags:
 
     def delete(self, key: str) -> None:
         cache.delete(key)
+
+    def exists(self, key: str) -> bool:
+        return cache.get(key) is not None
+
+    def started(self, queued_key: str, recent_key: str, recent_ttl: int) -> None:
+        cache.delete(queued_key)
+        cache.set(recent_key, 1, timeout=recent_ttl)
 
 
 @lru_cache(maxsize=4)

@@ -151,13 +151,29 @@ class TestDebouncedDrainRequest:
     def debounced(self, settings, broker):
         settings.GHL_WEBHOOK_DRAIN_DEBOUNCE = True  # on Redis when REDIS_URL is set (CI), else the local cache
         settings.GHL_WEBHOOK_DRAIN_DELAY_SECONDS = DELAY
-        doorbell._flag_clear()
+        self.forget_drains()
         yield
-        doorbell._flag_clear()
+        self.forget_drains()
 
-    def test_one_delayed_request_while_a_drain_is_queued(self, deliver_payload, broker):
+    @staticmethod
+    def forget_drains():
+        for key in (doorbell.DRAIN_QUEUED_FLAG, doorbell.DRAIN_STARTED_RECENTLY_FLAG):
+            doorbell._flag_store().delete(key)
+
+    def test_one_request_while_a_drain_is_queued(self, deliver_payload, broker):
         deliver_many(deliver_payload, ["NoteCreate"] * 5)
-        assert broker.drains == [DELAY]  # delayed, so the burst behind it is claimed in batches
+        assert broker.drains == [None]  # no drain ran lately: a lone event's drain starts at once
+
+    def test_during_a_burst_the_next_drain_waits_so_it_claims_a_batch(self, deliver_payload, broker):
+        deliver_many(deliver_payload, ["NoteCreate"])
+        assert broker.run_all() == [S.IGNORED]  # a drain has just started
+
+        deliver_many(deliver_payload, ["NoteCreate"] * 3)
+
+        assert broker.drains == [DELAY]
+        self.forget_drains()  # … and once the burst window has passed, a drain starts at once again
+        deliver_many(deliver_payload, ["NoteCreate"])
+        assert broker.drains == [DELAY, None]
 
     def test_an_event_after_the_drain_started_rings_again(self, deliver_payload, broker):
         deliver_many(deliver_payload, ["NoteCreate"] * 2)
@@ -165,7 +181,7 @@ class TestDebouncedDrainRequest:
 
         deliver_many(deliver_payload, ["NoteCreate"])
 
-        assert broker.drains == [DELAY]
+        assert broker.drains == [DELAY]  # right after a drain started: part of a burst
         assert broker.run_all() == [S.IGNORED]
 
     def test_an_event_stored_between_flag_clear_and_claim_is_not_left_behind(self, deliver_payload, broker):
@@ -192,14 +208,15 @@ class TestDebouncedDrainRequest:
             deliver_many(deliver_payload, ["NoteCreate"])
         deliver_many(deliver_payload, ["NoteCreate"])
 
-        assert broker.drains == [DELAY]
+        assert broker.drains == [None]
         assert broker.run_all() == [S.IGNORED, S.IGNORED]
 
     def test_an_unreachable_cache_means_publishing_every_time(self, deliver_payload, broker):
-        unreachable = mock.Mock(**{"add.side_effect": ConnectionError("down"), "delete.side_effect": ConnectionError})
+        unreachable = mock.Mock(**{f"{method}.side_effect": ConnectionError("down")
+                                   for method in ("add", "delete", "exists", "started")})
         with mock.patch.object(doorbell, "_flag_store", return_value=unreachable):
             deliver_many(deliver_payload, ["NoteCreate"] * 3)
-        assert broker.drains == [DELAY, DELAY, DELAY]
+        assert broker.drains == [None, None, None]
 
     def test_the_requeue_sweep_rings_past_a_stale_flag(self, deliver_payload, broker, settings):
         from datetime import timedelta
