@@ -97,9 +97,11 @@ GHL_WEBHOOK_DRAIN_MAX_SECONDS = _env.float("GHL_WEBHOOK_DRAIN_MAX_SECONDS", defa
 # cache that web and workers share, so it defaults to on only when REDIS_URL is set; without it every stored
 # event publishes a drain request (correct, just more broker traffic).
 GHL_WEBHOOK_DRAIN_DEBOUNCE = _env.bool("GHL_WEBHOOK_DRAIN_DEBOUNCE", default=bool(_env.str("REDIS_URL", default="")))
-# A debounced drain starts this long after the event that requested it, so a burst is claimed in batches rather
-# than by one drain every few events (each drain has a fixed cost). Adds at most this much to processing latency.
+# During a burst (a ring within the window after a drain started) the next drain starts this long after the event
+# that requested it, so the burst is claimed in batches rather than by one drain every few events (each drain has
+# a fixed cost). A lone event's drain starts at once.
 GHL_WEBHOOK_DRAIN_DELAY_SECONDS = _env.float("GHL_WEBHOOK_DRAIN_DELAY_SECONDS", default=0.2)
+GHL_WEBHOOK_DRAIN_BURST_WINDOW_SECONDS = _env.float("GHL_WEBHOOK_DRAIN_BURST_WINDOW_SECONDS", default=0.1)
 # The "drain queued" flag expires after this long, in case its broker message was lost.
 GHL_WEBHOOK_DRAIN_FLAG_TTL_SECONDS = _env.int("GHL_WEBHOOK_DRAIN_FLAG_TTL_SECONDS", default=30)
 # Where events go when the database refuses the insert; empty disables the spool (then the answer is 429).

@@ -8,9 +8,10 @@ behind: the drain clears the flag *before* it looks for work, so
 * an event committed before the flag was cleared is seen by the drain's claim query, and
 * an event committed after finds no flag and publishes a new drain.
 
-A lone event's drain is published to start at once. An event ringing within `BURST_WINDOW_SECONDS` of a drain's
-start is part of a burst: its drain starts `GHL_WEBHOOK_DRAIN_DELAY_SECONDS` later, so the burst behind it is
-claimed in batches rather than by one drain every few events (each drain has a fixed cost).
+A lone event's drain is published to start at once. An event ringing within
+`GHL_WEBHOOK_DRAIN_BURST_WINDOW_SECONDS` (0.1 s) of a drain's start (events faster than ten a second) is part of
+a burst: its drain starts `GHL_WEBHOOK_DRAIN_DELAY_SECONDS` later, so the burst behind it is claimed in batches
+rather than by one drain every few events (each drain has a fixed cost).
 
 If the broker loses a drain message, the flag expires after `GHL_WEBHOOK_DRAIN_FLAG_TTL_SECONDS`, and the
 minute requeue sweep rings with `force=True` for events left `received` too long. Any cache or broker trouble
@@ -29,7 +30,6 @@ logger = logging.getLogger(__name__)
 
 DRAIN_QUEUED_FLAG = "ghl:webhook:drain-queued"
 DRAIN_STARTED_RECENTLY_FLAG = "ghl:webhook:drain-started-recently"
-BURST_WINDOW_SECONDS = 1
 
 
 def webhook_inbox_drain_request(*, force: bool = False) -> None:
@@ -58,7 +58,8 @@ def webhook_inbox_drain_started() -> None:
     if not settings.GHL_WEBHOOK_DRAIN_DEBOUNCE:
         return
     try:
-        _flag_store().started(DRAIN_QUEUED_FLAG, DRAIN_STARTED_RECENTLY_FLAG, BURST_WINDOW_SECONDS)
+        _flag_store().started(DRAIN_QUEUED_FLAG, DRAIN_STARTED_RECENTLY_FLAG,
+                              settings.GHL_WEBHOOK_DRAIN_BURST_WINDOW_SECONDS)
     except Exception:
         logger.warning("ghl.webhook.drain-flag-unavailable", exc_info=True)
 
@@ -102,10 +103,10 @@ class _RedisFlags:
     def exists(self, key: str) -> bool:
         return bool(self.client.exists(key))
 
-    def started(self, queued_key: str, recent_key: str, recent_ttl: int) -> None:
+    def started(self, queued_key: str, recent_key: str, recent_ttl: float) -> None:
         pipe = self.client.pipeline(transaction=False)  # one round trip
         pipe.delete(queued_key)
-        pipe.set(recent_key, 1, ex=recent_ttl)
+        pipe.set(recent_key, 1, px=max(1, int(recent_ttl * 1000)))
         pipe.execute()
 
 
@@ -121,7 +122,7 @@ class _CacheFlags:
     def exists(self, key: str) -> bool:
         return cache.get(key) is not None
 
-    def started(self, queued_key: str, recent_key: str, recent_ttl: int) -> None:
+    def started(self, queued_key: str, recent_key: str, recent_ttl: float) -> None:
         cache.delete(queued_key)
         cache.set(recent_key, 1, timeout=recent_ttl)
 
