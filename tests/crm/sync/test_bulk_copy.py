@@ -145,3 +145,14 @@ def test_fast_row_equals_full_clean(org, remote):
     for name in ("tags", "additional_emails", "additional_phones", "custom_properties"):
         row[name] = json.loads(row[name])
     assert row == expected and set(row) >= {"first_name", "full_name", "tags", "custom_properties"}
+
+
+@needs_postgres
+def test_sync_tables_analyze_refreshes_the_planner_statistics(org):
+    from crm.sync.bulk_copy import sync_tables_analyze
+
+    _apply(org, "loc1", [RemoteRecord(f"ext-{i}", {"first_name": "A"}, T0) for i in range(30)])
+    sync_tables_analyze()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [ExternalIdentity._meta.db_table])
+        assert cursor.fetchone()[0] == 30
