@@ -96,11 +96,17 @@ def contact_clean_fields(*, organization: Organization, data: dict[str, Any]) ->
     return cleaned
 
 
+def full_name_for(*, first_name: str, last_name: str, full_name: str, explicit_full_name: bool) -> str:
+    """The full name to store: an explicit, non-empty one as given, else first and last name joined."""
+    if explicit_full_name and full_name:
+        return full_name
+    joined = " ".join(p for p in (first_name, last_name) if p).strip()
+    return joined if joined or not explicit_full_name else full_name
+
+
 def _fill_full_name(contact: Contact, explicit_full_name: bool) -> None:
-    if not explicit_full_name or not contact.full_name:
-        joined = " ".join(p for p in (contact.first_name, contact.last_name) if p).strip()
-        if joined or not explicit_full_name:
-            contact.full_name = joined
+    contact.full_name = full_name_for(first_name=contact.first_name, last_name=contact.last_name,
+                                      full_name=contact.full_name, explicit_full_name=explicit_full_name)
 
 
 @transaction.atomic

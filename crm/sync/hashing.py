@@ -13,8 +13,14 @@ from typing import Any
 SET_LIKE_FIELDS = frozenset({"tags", "additional_emails", "additional_phones"})
 
 
+# Types `canonical` returns unchanged (exact types: a str or int subclass takes the long way).
+_ALREADY_CANONICAL = frozenset({str, bool, int, type(None)})
+
+
 def canonical(value: Any) -> Any:
     """A JSON-able form used for comparison, snapshots and hashing (dates as ISO strings)."""
+    if type(value) in _ALREADY_CANONICAL:  # most values; a page of contacts calls this thousands of times
+        return value
     if isinstance(value, dt.datetime):
         return value.isoformat()
     if isinstance(value, dt.date):

@@ -1,8 +1,8 @@
 """Inbound in bulk: apply a page of remote contacts (initial pull, reconciliation) with few queries.
 
-New records with no local match are bulk-inserted (contacts, then links); linked records whose content
-hash is unchanged are skipped; matches, updates and deletes go through the single-record path of
-`inbound.py`, inside the same transaction.
+New records with no local match are bulk-inserted (contacts, then links; with `COPY` on PostgreSQL, see
+`bulk_copy.py`); linked records whose content hash is unchanged are skipped; matches, updates and deletes
+go through the single-record path of `inbound.py`, inside the same transaction.
 """
 import logging
 from dataclasses import dataclass, field
@@ -16,6 +16,7 @@ from django.utils import timezone
 from tenancy.models import Organization
 
 from ..models import Contact, ExternalIdentity
+from .bulk_copy import contacts_copy_insert, copy_supported, new_contact_row
 from .hashing import canonical, content_hash
 from .inbound import (
     OUTCOME_COUNTER,
@@ -29,7 +30,7 @@ from .inbound import (
     _new_contact,
     _with_retry,
 )
-from .outbox import is_echo, outbox_record_created
+from .outbox import is_echo, outbox_record_created_ids
 
 logger = logging.getLogger(__name__)
 
@@ -91,35 +92,34 @@ def _apply_page(ctx: _Ctx, records: list[RemoteRecord]) -> PageResult:
                 result.errors[record.external_id] = "; ".join(f"{k}: {v}" for k, v in errors.items())
             fresh.append((record, cleaned))
     matched = _bulk_match(ctx, [c for _, c in fresh])
-    new: list[tuple[RemoteRecord, dict[str, Any], Contact]] = []
+    use_copy = copy_supported()
+    new: list[tuple[RemoteRecord, dict[str, Any], Any]] = []  # (record, cleaned, COPY row or Contact)
     for (record, cleaned), match in zip(fresh, matched, strict=True):
         if match:
             slow.append(record)
             continue
-        contact = _new_contact(ctx, cleaned)
         try:
-            contact.full_clean(exclude=["organization"], validate_unique=False, validate_constraints=False)
+            new.append((record, cleaned, new_contact_row(cleaned, lambda c: _new_contact(ctx, c)) if use_copy
+                        else _valid_new_contact(ctx, cleaned)))
         except ValidationError as exc:
             result.counts["failed"] += 1
             result.errors[record.external_id] = str(exc.message_dict)
-            continue
-        new.append((record, cleaned, contact))
     if new:
-        created = Contact.objects.bulk_create([c for _, _, c in new])
+        # A link's last_synced_at must not be older than its contact's updated_at, or reconciliation takes
+        # the contact for a local change never pushed: one time for both with COPY, after the INSERT otherwise.
         now = timezone.now()
-        ExternalIdentity.objects.bulk_create([
-            ExternalIdentity(
-                organization_id=c.organization_id, provider=ctx.provider, account_id=ctx.account_id,
-                connection_id=ctx.connection_id, content_type=ctx.content_type, object_id=c.pk,
-                external_id=r.external_id, content_hash=r.remote_hash or content_hash(r.remote),
-                remote_updated_at=r.remote_updated_at, last_synced_at=now,
-                synced_snapshot={k: canonical(v) for k, v in cleaned.items()},
-            )
-            for (r, cleaned, _), c in zip(new, created, strict=True)
-        ])
+        if use_copy:
+            ids = contacts_copy_insert(organization_id=ctx.organization.pk, rows=[row for _, _, row in new],
+                                       links=[_link_values(ctx, r, cleaned, now) for r, cleaned, _ in new], now=now)
+        else:
+            ids = [c.pk for c in Contact.objects.bulk_create([c for _, _, c in new])]
+            now = timezone.now()
+            ExternalIdentity.objects.bulk_create([
+                ExternalIdentity(object_id=pk, **_link_values(ctx, r, cleaned, now))
+                for pk, (r, cleaned, _) in zip(ids, new, strict=True)])
         all_fields = set().union(*(_created_fields(cleaned) for _, cleaned, _ in new))
-        outbox_record_created(objs=created, fields=all_fields)
-        result.counts["created"] += len(created)
+        outbox_record_created_ids(model=Contact, organization_id=ctx.organization.pk, ids=ids, fields=all_fields)
+        result.counts["created"] += len(ids)
     for record in slow:
         try:
             with transaction.atomic():
@@ -129,6 +129,23 @@ def _apply_page(ctx: _Ctx, records: list[RemoteRecord]) -> PageResult:
             result.errors[record.external_id] = str(exc)
             logger.warning("crm.sync.apply.failed", extra={"external_id": record.external_id, "error": str(exc)})
     return result
+
+
+def _valid_new_contact(ctx: _Ctx, cleaned: dict[str, Any]) -> Contact:
+    contact = _new_contact(ctx, cleaned)
+    contact.full_clean(exclude=["organization"], validate_unique=False, validate_constraints=False)
+    return contact
+
+
+def _link_values(ctx: _Ctx, record: RemoteRecord, cleaned: dict[str, Any], now) -> dict[str, Any]:
+    """A new link's column values, all but ``object_id`` (and the timestamps Django fills)."""
+    return {
+        "organization_id": ctx.organization.pk, "provider": ctx.provider, "account_id": ctx.account_id,
+        "connection_id": ctx.connection_id, "content_type_id": ctx.content_type.pk,
+        "external_id": record.external_id, "content_hash": record.remote_hash or content_hash(record.remote),
+        "remote_updated_at": record.remote_updated_at, "last_synced_at": now,
+        "synced_snapshot": {k: canonical(v) for k, v in cleaned.items()},
+    }
 
 
 def _bulk_match(ctx: _Ctx, cleaned_list: list[dict[str, Any]]) -> list[int | None]:

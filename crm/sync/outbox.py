@@ -140,16 +140,25 @@ def outbox_record_created(*, objs: list[models.Model], fields: Iterable[str]) ->
     """Bulk variant for rows just created (they cannot have open entries): one INSERT per page."""
     if not objs:
         return 0
+    return outbox_record_created_ids(model=type(objs[0]), organization_id=objs[0].organization_id,
+                                     ids=[o.pk for o in objs], fields=fields)
+
+
+def outbox_record_created_ids(*, model: type[models.Model], organization_id: int, ids: list[int],
+                              fields: Iterable[str]) -> int:
+    """`outbox_record_created` for rows known by id only (written with COPY, no model instances)."""
+    if not ids:
+        return 0
     origin = current_origin()
-    targets = [t for t in sync_targets_for(objs[0].organization_id) if origin is None or t != origin.target]
+    targets = [t for t in sync_targets_for(organization_id) if origin is None or t != origin.target]
     if not targets:
         return 0
-    content_type = ContentType.objects.get_for_model(objs[0], for_concrete_model=True)
+    content_type = ContentType.objects.get_for_model(model, for_concrete_model=True)
     fields = sorted(fields)
     rows = [
-        OutboxEntry(organization_id=o.organization_id, provider=p, account_id=a, content_type=content_type,
-                    object_id=o.pk, changed_fields=fields)
-        for o in objs for p, a in targets
+        OutboxEntry(organization_id=organization_id, provider=p, account_id=a, content_type=content_type,
+                    object_id=pk, changed_fields=fields)
+        for pk in ids for p, a in targets
     ]
     OutboxEntry.objects.bulk_create(rows)
     _notify_on_commit(targets)

@@ -23,6 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from crm.sync.bulk_copy import sync_tables_analyze
 from crm.sync.inbound_page import contact_apply_remote_page
 from crm.sync.mapping import Mapping
 from crm.sync.models import SyncRun
@@ -40,6 +41,9 @@ logger = logging.getLogger(__name__)
 PULL_PAGE_SIZE = 100  # GHL accepts up to 500; 100 keeps each page's transaction short
 # Pages fetched ahead of the writes: enough to spend a whole 100-request burst while the writes catch up.
 MAX_PAGES_AHEAD = 200
+# After these pages, refresh the tables' planner statistics (`sync_tables_analyze`: a new account's tables
+# grow too fast for autovacuum).
+ANALYZE_AFTER_PAGES = frozenset({1, 10})
 
 
 class _RefreshInMainThread(Exception):
@@ -211,6 +215,8 @@ class _PageWriter:
             self.pending.popleft()
             self.run = sync_run_advance(run=self.run, cursor={"searchAfter": next_cursor} if next_cursor else None)
             self.result.pages += 1
+            if self.result.pages in ANALYZE_AFTER_PAGES:
+                sync_tables_analyze()
             advanced = self.run
             if self.on_page:
                 self.on_page(self.run)
