@@ -136,17 +136,10 @@ def outbox_record(
         ]
 
 
-def outbox_record_created(*, objs: list[models.Model], fields: Iterable[str]) -> int:
-    """Bulk variant for rows just created (they cannot have open entries): one INSERT per page."""
-    if not objs:
-        return 0
-    return outbox_record_created_ids(model=type(objs[0]), organization_id=objs[0].organization_id,
-                                     ids=[o.pk for o in objs], fields=fields)
-
-
 def outbox_record_created_ids(*, model: type[models.Model], organization_id: int, ids: list[int],
                               fields: Iterable[str]) -> int:
-    """`outbox_record_created` for rows known by id only (written with COPY, no model instances)."""
+    """Queue the creation of rows just written in bulk (they cannot have open entries): one INSERT per page.
+    Takes ids, not instances: the COPY path writes rows without building model objects."""
     if not ids:
         return 0
     origin = current_origin()
