@@ -2,16 +2,25 @@
 
 Starts its own sandbox (seeded with ``--contacts`` contacts, 100 requests / 10 s enforced), a fresh database
 (PostgreSQL when DATABASE_URL points at it, else SQLite), connects through the OAuth code exchange, waits for
-the window to clear, and runs the same service the Celery task runs (`contacts_initial_pull`). The floor is
-GHL's limit alone: ``max(0, requests − 100) / 10`` s. Last line:
+the window to clear, and runs the same service the Celery task runs (`contacts_initial_pull`).
+
+The floor is the time GHL's limit alone imposes. The issue states it as ``max(0, requests − 100) / 10`` s (the
+client benchmark's formula), which is exact when ``requests − 100`` is a multiple of 100. Under the sliding
+window GHL documents (and the sandbox enforces), request k + 100 cannot go before request k + 10 s, so the true
+minimum is ``10 · ⌈(requests − 100) / 100⌉`` s: a first pull makes 301 requests (the location's custom-field
+definitions, then 300 pages) and cannot end before 30 s. Both are printed; ``ratio_to_floor`` uses the true
+minimum, ``ratio_to_linear_floor`` the formula. ``--mapping-ready`` sets the field mapping up before the
+measured part (as after an earlier pull, or "Load custom fields" on the settings page), so the pull makes its
+300 page requests only and both floors agree (20 s). Last line:
 
     ratio_to_floor=<x.xx> duplicates=<n>
 
 (target ≤ 1.10 and 0). ``duplicates`` counts extra local contacts/links for one GHL contact, plus gaps.
 
-    python bench/initial_pull.py --contacts 30000 --page-size 100
+    python bench/initial_pull.py --contacts 30000 --page-size 100 [--mapping-ready]
 """
 import argparse
+import math
 import sys
 import time
 
@@ -28,12 +37,24 @@ def main(args) -> int:
     return run_against_fresh_sandbox("initial-pull", run, args)
 
 
+def window_floor_seconds(requests: int, burst: int = 100, window_s: float = 10.0) -> float:
+    """Least time ``requests`` can take under a sliding window of ``burst`` per ``window_s``."""
+    return window_s * math.ceil(max(0, requests - burst) / burst)
+
+
 def run(args, sandbox, location_id: str) -> int:
     from crm.models import Contact, ExternalIdentity
+    from ghl_integration.client import GhlClient
+    from ghl_integration.services.connections import connection_token_provider
+    from ghl_integration.sync.mapping import contact_mapping_ensure_defaults
     from ghl_integration.sync.pull import contacts_initial_pull
 
     seed_contacts(sandbox, location_id, args.contacts)
     connection = connect_location(sandbox, location_id)
+    if args.mapping_ready:
+        client = GhlClient(location_id=location_id, token_provider=connection_token_provider(connection.pk))
+        contact_mapping_ensure_defaults(connection=connection, client=client)
+        client.close()
     quiet_window(sandbox)
 
     started = time.perf_counter()
@@ -41,14 +62,16 @@ def run(args, sandbox, location_id: str) -> int:
     seconds = time.perf_counter() - started
 
     requests = len(api_requests(sandbox))
-    floor = max(0, requests - 100) / 10
+    linear_floor = max(0, requests - 100) / 10
+    floor = window_floor_seconds(requests)
     remote_ids = {c["id"] for c in sandbox.control.objects("contact", location_id=location_id)}
     links = list(ExternalIdentity.objects.filter(account_id=location_id).values_list("external_id", flat=True))
     contacts = Contact.objects.count()
     duplicates = (len(links) - len(set(links))) + (contacts - len(set(links))) + len(remote_ids - set(links))
     print(f"status={result.run.status} contacts={contacts} remote={len(remote_ids)} pages={result.pages} "
-          f"requests={requests} seconds={seconds:.2f} floor_s={floor:.2f}")
+          f"requests={requests} seconds={seconds:.2f} floor_s={floor:.2f} linear_floor_s={linear_floor:.2f}")
     ratio = seconds / floor if floor else 0.0
+    print(f"ratio_to_linear_floor={seconds / linear_floor if linear_floor else 0.0:.2f}")
     print(f"ratio_to_floor={ratio:.2f} duplicates={duplicates}")
     return 0 if result.run.status == "succeeded" and duplicates == 0 else 1
 
@@ -57,4 +80,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--contacts", type=int, default=30_000)
     parser.add_argument("--page-size", type=int, default=100)
+    parser.add_argument("--mapping-ready", action="store_true",
+                        help="set up the field mapping (custom fields) before the measured pull")
     sys.exit(main(parser.parse_args()))
