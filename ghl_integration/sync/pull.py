@@ -10,14 +10,16 @@ fetches pages ahead (spending each burst of the sliding window at once) while wr
 them (`_PageWriter`). Under the sliding window request k + 100 cannot go before request k + 10 s, so the
 last burst's requests are spaced like the first burst's: the faster the fetcher spends a burst, the earlier
 the last page arrives. Hence the fetcher does nothing but fetch. It never touches the database either: the
-main thread asks the token provider for a token before each page it hands to the writers (which also
-notices a disconnect: `ConnectionInactive` stops the pull, the run is marked cancelled, every written page
-is kept, and the fetcher stops after at most the page in flight).
+main thread asks the token provider for a token at most every second as it hands pages to the writers, and
+once more at the end (`_DisconnectCheck`; this also notices a disconnect: `ConnectionInactive` stops the
+pull, the run is marked cancelled, every written page is kept, and the fetcher stops after at most the
+page in flight).
 """
 import copy
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -73,6 +75,22 @@ class _TokenRelay:
         return self.token
 
 
+class _DisconnectCheck:
+    """Asks the token provider for a token (a query; `ConnectionInactive` once the connection is gone) at most
+    every ``every_seconds``, so a disconnect stops the pull within about that long without a query per page
+    (the pull is CPU-bound in its last burst; see the module docstring)."""
+
+    def __init__(self, relay: _TokenRelay, *, every_seconds: float):
+        self.relay, self.every_seconds = relay, every_seconds
+        self.last: float | None = None
+
+    def __call__(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or self.last is None or now - self.last >= self.every_seconds:
+            self.relay.refresh()
+            self.last = now
+
+
 @dataclass
 class PullResult:
     run: SyncRun
@@ -93,6 +111,7 @@ def contacts_initial_pull(
     pull from its cursor. ``on_page(run)`` is called after each applied page (progress bars, tests).
     Returns when done; the run is ``succeeded``, ``cancelled`` (connection gone) or ``failed`` (re-raised)."""
     relay = _TokenRelay(connection_token_provider(connection.pk))
+    disconnect_check = _DisconnectCheck(relay, every_seconds=settings.GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS)
     run = sync_run_start(organization=connection.organization, provider=PROVIDER,
                          account_id=connection.location_id, kind=SyncRun.Kind.INITIAL_PULL,
                          connection_id=connection.pk, resume=resume)
@@ -116,6 +135,7 @@ def contacts_initial_pull(
         while True:
             kind, payload = fetcher.get()
             if kind == "end":
+                disconnect_check(force=True)  # pages written since the last check stay; the run is not "succeeded"
                 break
             if kind == "error":
                 if not isinstance(payload, _RefreshInMainThread):
@@ -129,7 +149,7 @@ def contacts_initial_pull(
             page, contacts, next_cursor = payload
             cursor, fetched = next_cursor or cursor, fetched + len(contacts)
             result.requests += 1
-            relay.refresh()  # the disconnect check, once per page; also keeps the fetcher's token fresh
+            disconnect_check()  # also keeps the fetcher's token fresh
             total = page.get("total") if isinstance(page.get("total"), int) else None
             writer.submit(contacts=contacts, total=total, next_cursor=next_cursor)
             run = writer.collect(block=False) or run
