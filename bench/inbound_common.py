@@ -55,8 +55,10 @@ def bench_env(database_url: str, base_url: str) -> dict:
         "GHL_SYNC_PULL_ON_CONNECT": "0",
     }
     os.environ.update(env)
-    # The production default (the test settings write in one thread); override from the environment.
+    # The production defaults (the test settings write in one thread and check for a disconnect before every
+    # page); override from the environment.
     os.environ.setdefault("GHL_SYNC_PULL_APPLY_WORKERS", "2")
+    os.environ.setdefault("GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS", "1.0")
     return dict(os.environ)
 
 

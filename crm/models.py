@@ -73,6 +73,11 @@ class Contact(ArchivableModel):
             models.Index(fields=["organization", "email"], name="crm_contact_org_email"),
             models.Index(fields=["organization", "phone"], name="crm_contact_org_phone"),
             models.Index(fields=["organization", "updated_at"], name="crm_contact_org_updated"),
+            # The few contacts with additional emails or phones, which a synced page is matched against too
+            # (`crm.sync.inbound_page._bulk_match`): the same condition as that query, so it need not scan
+            # every contact of the organisation on each page.
+            models.Index(fields=["organization"], condition=~models.Q(additional_emails=[], additional_phones=[]),
+                         name="crm_contact_org_more_ids"),
         ]
 
     def __str__(self) -> str:

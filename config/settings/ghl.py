@@ -112,3 +112,5 @@ GHL_WEBHOOK_SPOOL_DIR = _env.str("GHL_WEBHOOK_SPOOL_DIR", default=str(_BASE_DIR 
 GHL_SYNC_PULL_ON_CONNECT = _env.bool("GHL_SYNC_PULL_ON_CONNECT", default=True)
 # Threads writing pulled pages in parallel (one database connection each); 1 writes in the pulling thread.
 GHL_SYNC_PULL_APPLY_WORKERS = _env.int("GHL_SYNC_PULL_APPLY_WORKERS", default=2)
+# A pull checks that its connection is still active (one query) at most this often, and once more at the end.
+GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS = _env.float("GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS", default=1.0)

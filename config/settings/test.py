@@ -17,6 +17,8 @@ os.environ.setdefault("GHL_WEBHOOK_TRUST_SANDBOX_KEYS", "1")
 os.environ.setdefault("GHL_SYNC_PULL_ON_CONNECT", "0")
 # Tests run inside one transaction, which writer threads (other connections) cannot see.
 os.environ.setdefault("GHL_SYNC_PULL_APPLY_WORKERS", "1")
+# A pull checks for a disconnect before every page, so tests can stop it on an exact page.
+os.environ.setdefault("GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS", "0")
 
 # Every stored event requests a drain, so tests see each request; the debounce has its own tests.
 os.environ.setdefault("GHL_WEBHOOK_DRAIN_DEBOUNCE", "0")

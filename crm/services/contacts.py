@@ -2,12 +2,12 @@
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
 from tenancy.models import Organization
 
+from ..emails import email_is_valid
 from ..models import Contact
 from ..phones import normalize_phone
 from ..sync.outbox import outbox_record
@@ -25,11 +25,8 @@ CONTACT_FIELDS = frozenset(
 
 def _normalize_email(value: Any, field: str) -> str:
     email = (value or "").strip().lower()
-    if email:
-        try:
-            validate_email(email)
-        except ValidationError:
-            raise ValidationError({field: f"“{value}” is not a valid email address."})
+    if email and not email_is_valid(email):
+        raise ValidationError({field: f"“{value}” is not a valid email address."})
     return email
 
 

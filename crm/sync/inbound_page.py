@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from tenancy.models import Organization
@@ -148,6 +148,12 @@ def _link_values(ctx: _Ctx, record: RemoteRecord, cleaned: dict[str, Any], now) 
     }
 
 
+def contacts_with_additional_ids(contacts: QuerySet) -> QuerySet:
+    """The contacts with additional emails or phones: the condition of the partial index
+    ``crm_contact_org_more_ids``, written the same way so PostgreSQL uses it rather than reading every contact."""
+    return contacts.exclude(additional_emails=[], additional_phones=[])
+
+
 def _bulk_match(ctx: _Ctx, cleaned_list: list[dict[str, Any]]) -> list[int | None]:
     """For each cleaned record, the id of an unlinked local contact it matches (two queries in all)."""
     emails = {c["email"] for c in cleaned_list if c.get("email")}
@@ -159,9 +165,7 @@ def _bulk_match(ctx: _Ctx, cleaned_list: list[dict[str, Any]]) -> list[int | Non
         base.filter(Q(email__in=emails) | Q(phone__in=phones)).order_by("-id").values_list("id", "email", "phone")
     )
     extra = list(
-        base.exclude(additional_emails=[], additional_phones=[])
-        .order_by("-id")
-        .values_list("id", "additional_emails", "additional_phones")
+        contacts_with_additional_ids(base).order_by("-id").values_list("id", "additional_emails", "additional_phones")
     )
     # Only unlinked contacts may be matched. Checking the few candidates is one small query, rather than
     # excluding every linked id of the account in SQL on every page.

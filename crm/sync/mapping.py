@@ -14,12 +14,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import models
 from django.utils import timezone
 
 from tenancy.models import Organization
 
+from ..emails import email_is_valid
 from ..models import Contact
 from ..phones import normalize_phone
 from .hashing import canonical, content_hash
@@ -155,11 +155,8 @@ def to_local_value(value: Any, data_type: str, *, region: str = "US") -> Any:
         email = (value or "").strip().lower() if isinstance(value, str) or value is None else None
         if email is None:
             raise ValueError("expected an email address")
-        if email:
-            try:
-                validate_email(email)
-            except ValidationError:
-                raise ValueError(f"{value!r} is not a valid email address")
+        if email and not email_is_valid(email):
+            raise ValueError(f"{value!r} is not a valid email address")
         return email
     raise ValueError(f"unknown data type {data_type!r}")
 

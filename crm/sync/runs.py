@@ -1,7 +1,6 @@
 """The sync log: one `SyncRun` per job run, advanced page by page, resumable from its cursor."""
 from typing import Any
 
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -73,8 +72,8 @@ def sync_run_advance(
     if cursor is not None:
         updates["cursor"] = cursor
     updates["heartbeat_at"] = timezone.now()
-    with transaction.atomic():
-        SyncRun.objects.filter(pk=run.pk).update(**updates)
+    # One UPDATE is atomic on its own (and joins the caller's transaction, if any); no BEGIN/COMMIT of ours.
+    SyncRun.objects.filter(pk=run.pk).update(**updates)
     run.refresh_from_db()
     return run
 

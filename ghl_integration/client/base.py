@@ -307,7 +307,7 @@ class GhlHttp:
                 },
             )
             if key and self.rate_limiter is not None:
-                self.rate_limiter.sync_headers(key, response.headers)
+                self.rate_limiter.sync_headers(key, response.headers, slot=slot)
             if status < 400:
                 return self._parse(response, method, path)
 

@@ -18,8 +18,12 @@ Two implementations share one interface:
 
 Both read GHL's ``X-RateLimit-*`` response headers (:meth:`RateLimiter.sync_headers`): when the server reports
 fewer remaining requests than we believe we have (someone else uses the same app quota, or our state was lost),
-placeholder entries are added so we slow down to the server's view. A 429 holds every process off the key
-for the retry delay (:meth:`RateLimiter.hold`).
+placeholder entries are added so we slow down to the server's view. The server counted its remaining requests
+when the request arrived; ours are taken as of when the request was sent if that is fewer, since entries that
+left our window while the response was on its way back (or waiting for the GIL) are not requests the server
+forgot. (Comparing with the count at sync time alone added a window's worth of placeholders whenever a few of
+our entries expired during one request, and a back-to-back pull lost a whole window.) A 429 holds every process
+off the key for the retry delay (:meth:`RateLimiter.hold`).
 """
 
 from __future__ import annotations
@@ -50,8 +54,8 @@ local daily = tonumber(learned[3] or ARGV[3])
 """
 
 # KEYS[1] sliding-window zset, KEYS[2] daily counter prefix, KEYS[3] learned limits hash.
-# ARGV: limit, window_ms (incl. margin), daily_limit, member.  Returns {state, wait_ms}:
-# state 0 = acquired, 1 = burst window full, 2 = daily quota spent.
+# ARGV: limit, window_ms (incl. margin), daily_limit, member.  Returns {state, wait_ms}, or {0, 0, remaining}
+# once acquired: state 0 = acquired, 1 = burst window full, 2 = daily quota spent.
 ACQUIRE_LUA = (
     LIMITS_LUA
     + """
@@ -70,7 +74,7 @@ if count < limit then
   redis.call('PEXPIRE', KEYS[1], window + 1000)
   redis.call('INCR', dkey)
   redis.call('EXPIRE', dkey, 172800)
-  return {0, 0}
+  return {0, 0, limit - count - 1}
 end
 local entry = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
 return {1, tonumber(entry[2]) + window - now + 1}
@@ -79,7 +83,8 @@ return {1, tonumber(entry[2]) + window - now + 1}
 
 # Bring our view in line with the server's. ARGV: limit, window_ms, daily_limit, server_remaining (-1 = unknown),
 # tolerance, server_daily_remaining (-1 = unknown), member prefix, hold_ms (-1 = placeholders live a whole window,
-# else they expire hold_ms from now).  Returns the number of placeholders added.
+# else they expire hold_ms from now), remaining_at_send (-1 = unknown; our count when the request was sent, used
+# when lower).  Returns the number of placeholders added.
 SYNC_LUA = (
     LIMITS_LUA
     + """
@@ -92,6 +97,10 @@ local added = 0
 if remaining >= 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
   local local_remaining = limit - redis.call('ZCARD', KEYS[1])
+  local at_send = tonumber(ARGV[9] or '-1')
+  if at_send >= 0 and at_send < local_remaining then
+    local_remaining = at_send
+  end
   local gap = local_remaining - remaining
   if gap > tolerance then
     local score = now
@@ -192,6 +201,9 @@ class RateLimiter:
         self._sleep = sleep
         self._clock = clock
         self._learned: dict[str, Limits] = {}
+        # slot id -> the requests we believed remained once it was taken, until its response's headers are read
+        self._remaining_at_send: dict[str, int] = {}
+        self._at_send_lock = threading.Lock()
 
     def limits(self, key: str) -> Limits:
         """Limits for ``key``: what GHL last advertised for it, else the configured ones."""
@@ -216,8 +228,10 @@ class RateLimiter:
         started = self._clock()
         deadline = started + self.config.max_wait_s
         while True:
-            state, wait_ms = self._try_acquire(key, member)
+            state, wait_ms, *remaining = self._try_acquire(key, member)
             if state == 0:
+                if remaining:
+                    self._remember_remaining_at_send(member, remaining[0])
                 waited = self._clock() - started
                 if waited > 0.001:
                     logger.debug("ghl.ratelimit.waited", extra={"ratelimit_key": key, "waited_s": round(waited, 3)})
@@ -232,8 +246,18 @@ class RateLimiter:
                 raise GhlRateLimited(f"GHL rate limit: {reason}, next slot in {wait_s:.1f}s", retry_after=wait_s)
             self._sleep(wait_s)
 
-    def sync_headers(self, key: str, headers: Mapping[str, str]) -> None:
-        """Adjust to the ``X-RateLimit-*`` headers of a GHL response (names compared case-insensitively)."""
+    def _remember_remaining_at_send(self, member: str, remaining: int) -> None:
+        with self._at_send_lock:
+            if len(self._remaining_at_send) >= MAX_IN_FLIGHT:  # slots whose response never came: forget the oldest
+                for old in list(self._remaining_at_send)[: MAX_IN_FLIGHT // 2]:
+                    del self._remaining_at_send[old]
+            self._remaining_at_send[member] = remaining
+
+    def sync_headers(self, key: str, headers: Mapping[str, str], *, slot: str | None = None) -> None:
+        """Adjust to the ``X-RateLimit-*`` headers of a GHL response (names compared case-insensitively).
+        ``slot``: the response's slot from :meth:`acquire_slot` (its count at send time, see the module docstring)."""
+        with self._at_send_lock:
+            remaining_at_send = self._remaining_at_send.pop(slot, -1) if slot else -1
         headers = {str(k).lower(): v for k, v in headers.items()}
         self._learn(key, headers)
         remaining = _header_int(headers, "X-RateLimit-Remaining")
@@ -245,6 +269,7 @@ class RateLimiter:
             -1 if remaining is None else remaining,
             self.config.sync_tolerance,
             -1 if daily_remaining is None else daily_remaining,
+            remaining_at_send=remaining_at_send,
         )
         if added:
             logger.info(
@@ -289,14 +314,15 @@ class RateLimiter:
         so the slot counts from now. Never raises."""
         self._complete(key, member)
 
-    # Implementations: return (state, wait_ms) / placeholders added / nothing.
-    def _try_acquire(self, key: str, member: str) -> tuple[int, int]:
+    # Implementations: return (state, wait_ms[, remaining once acquired]) / placeholders added / nothing.
+    def _try_acquire(self, key: str, member: str) -> tuple[int, ...]:
         raise NotImplementedError
 
     def _complete(self, key: str, member: str) -> None:
         raise NotImplementedError
 
-    def _sync(self, key: str, remaining: int, tolerance: int, daily_remaining: int, hold_ms: int = -1) -> int:
+    def _sync(self, key: str, remaining: int, tolerance: int, daily_remaining: int, hold_ms: int = -1,
+              remaining_at_send: int = -1) -> int:
         raise NotImplementedError
 
 
@@ -332,7 +358,7 @@ class LocalRateLimiter(RateLimiter):
             state.day, state.used = day, 0
         return state
 
-    def _try_acquire(self, key: str, member: str) -> tuple[int, int]:
+    def _try_acquire(self, key: str, member: str) -> tuple[int, ...]:
         with self._lock:
             now = self._clock()
             state = self._state(key, now)
@@ -343,7 +369,7 @@ class LocalRateLimiter(RateLimiter):
                 bisect.insort(state.entries, now)
                 state.in_flight[member] = now
                 state.used += 1
-                return 0, 0
+                return 0, 0, limits.limit - len(state.entries)
             frees_at = state.entries[len(state.entries) - limits.limit] + limits.window_ms / 1000.0
             return 1, int((frees_at - now) * 1000) + 1
 
@@ -359,14 +385,18 @@ class LocalRateLimiter(RateLimiter):
                 del state.entries[i]
             bisect.insort(state.entries, now)  # re-added if it had left the window: errs on the safe side
 
-    def _sync(self, key: str, remaining: int, tolerance: int, daily_remaining: int, hold_ms: int = -1) -> int:
+    def _sync(self, key: str, remaining: int, tolerance: int, daily_remaining: int, hold_ms: int = -1,
+              remaining_at_send: int = -1) -> int:
         with self._lock:
             now = self._clock()
             state = self._state(key, now)
             limits = self.limits(key)
             added = 0
             if remaining >= 0:
-                gap = (limits.limit - len(state.entries)) - remaining
+                local_remaining = limits.limit - len(state.entries)
+                if 0 <= remaining_at_send < local_remaining:
+                    local_remaining = remaining_at_send
+                gap = local_remaining - remaining
                 if gap > tolerance:
                     score = now if hold_ms < 0 else now - (limits.window_ms - hold_ms) / 1000.0
                     for _ in range(gap):
@@ -443,15 +473,14 @@ class RedisRateLimiter(RateLimiter):
             extra={"error": type(exc).__name__, "fallback_for_s": REDIS_RETRY_AFTER_S},
         )
 
-    def _try_acquire(self, key: str, member: str) -> tuple[int, int]:
+    def _try_acquire(self, key: str, member: str) -> tuple[int, ...]:
         import redis
 
         if self._redis_ok():
             limits = self.limits(key)
             args = [limits.limit, limits.window_ms, limits.daily_limit, member]
             try:
-                state, wait_ms = self._acquire_script(keys=self._keys(key), args=args)
-                return int(state), int(wait_ms)
+                return tuple(int(v) for v in self._acquire_script(keys=self._keys(key), args=args))
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 self._redis_failed(exc)
         return self._fallback._try_acquire(key, member)
@@ -468,7 +497,8 @@ class RedisRateLimiter(RateLimiter):
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 self._redis_failed(exc)
 
-    def _sync(self, key: str, remaining: int, tolerance: int, daily_remaining: int, hold_ms: int = -1) -> int:
+    def _sync(self, key: str, remaining: int, tolerance: int, daily_remaining: int, hold_ms: int = -1,
+              remaining_at_send: int = -1) -> int:
         import redis
 
         if self._redis_ok():
@@ -482,12 +512,13 @@ class RedisRateLimiter(RateLimiter):
                 daily_remaining,
                 f"sync:{uuid.uuid4().hex}",
                 hold_ms,
+                remaining_at_send,
             ]
             try:
                 return int(self._sync_script(keys=self._keys(key), args=args))
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 self._redis_failed(exc)
-        return self._fallback._sync(key, remaining, tolerance, daily_remaining, hold_ms)
+        return self._fallback._sync(key, remaining, tolerance, daily_remaining, hold_ms, remaining_at_send)
 
 
 _default_lock = threading.Lock()

@@ -6,14 +6,20 @@ cursor becomes that page's last ``searchAfter``, so a crashed pull resumes at th
 a page is harmless (the apply is idempotent). ``progress_total`` is GHL's ``total``.
 
 GHL's rate limit (100 requests / 10 s per location), not our writes, should set the pace: a helper thread
-fetches pages ahead (spending each burst of the sliding window at once) while the main thread writes them
-in order. The helper never touches the database: the main thread asks the token provider for a token
-before each page it writes (which also notices a disconnect: `ConnectionInactive` stops the pull, the run
-is marked cancelled, every written page is kept, and the fetcher stops after at most the page in flight).
+fetches pages ahead (spending each burst of the sliding window at once) while writer threads map and write
+them (`_PageWriter`). Under the sliding window request k + 100 cannot go before request k + 10 s, so the
+last burst's requests are spaced like the first burst's: the faster the fetcher spends a burst, the earlier
+the last page arrives. Hence the fetcher does nothing but fetch. It never touches the database either: the
+main thread asks the token provider for a token at most every second as it hands pages to the writers, and
+once more at the end (`_DisconnectCheck`; this also notices a disconnect: `ConnectionInactive` stops the
+pull, the run is marked cancelled, every written page is kept, and the fetcher stops after at most the
+page in flight).
 """
+import copy
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -69,6 +75,22 @@ class _TokenRelay:
         return self.token
 
 
+class _DisconnectCheck:
+    """Asks the token provider for a token (a query; `ConnectionInactive` once the connection is gone) at most
+    every ``every_seconds``, so a disconnect stops the pull within about that long without a query per page
+    (the pull is CPU-bound in its last burst; see the module docstring)."""
+
+    def __init__(self, relay: _TokenRelay, *, every_seconds: float):
+        self.relay, self.every_seconds = relay, every_seconds
+        self.last: float | None = None
+
+    def __call__(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or self.last is None or now - self.last >= self.every_seconds:
+            self.relay.refresh()
+            self.last = now
+
+
 @dataclass
 class PullResult:
     run: SyncRun
@@ -89,6 +111,7 @@ def contacts_initial_pull(
     pull from its cursor. ``on_page(run)`` is called after each applied page (progress bars, tests).
     Returns when done; the run is ``succeeded``, ``cancelled`` (connection gone) or ``failed`` (re-raised)."""
     relay = _TokenRelay(connection_token_provider(connection.pk))
+    disconnect_check = _DisconnectCheck(relay, every_seconds=settings.GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS)
     run = sync_run_start(organization=connection.organization, provider=PROVIDER,
                          account_id=connection.location_id, kind=SyncRun.Kind.INITIAL_PULL,
                          connection_id=connection.pk, resume=resume)
@@ -106,13 +129,13 @@ def contacts_initial_pull(
         if cursor is None and run.progress_done:
             run = sync_run_reset_progress(run=run)
         fetched = run.progress_done
-        fetcher = _Prefetcher(client, mapping, cursor=cursor, page_size=page_size, already=fetched,
-                              max_ahead=max_ahead)
-        writer = _PageWriter(connection=connection, run=run, on_page=on_page, result=result,
+        fetcher = _Prefetcher(client, cursor=cursor, page_size=page_size, already=fetched, max_ahead=max_ahead)
+        writer = _PageWriter(connection=connection, run=run, mapping=mapping, on_page=on_page, result=result,
                              workers=apply_workers or settings.GHL_SYNC_PULL_APPLY_WORKERS)
         while True:
             kind, payload = fetcher.get()
             if kind == "end":
+                disconnect_check(force=True)  # pages written since the last check stay; the run is not "succeeded"
                 break
             if kind == "error":
                 if not isinstance(payload, _RefreshInMainThread):
@@ -120,15 +143,15 @@ def contacts_initial_pull(
                 relay(force_refresh=True)  # in this thread: may raise ConnectionInactive
                 fetcher.close()
                 # Every page before the failed fetch was delivered (FIFO): continue after the last one.
-                fetcher = _Prefetcher(client, mapping, cursor=cursor, page_size=page_size, already=fetched,
+                fetcher = _Prefetcher(client, cursor=cursor, page_size=page_size, already=fetched,
                                       max_ahead=max_ahead)
                 continue
-            page, records, next_cursor = payload
-            cursor, fetched = next_cursor or cursor, fetched + len(records)
+            page, contacts, next_cursor = payload
+            cursor, fetched = next_cursor or cursor, fetched + len(contacts)
             result.requests += 1
-            relay.refresh()  # the disconnect check, once per page; also keeps the fetcher's token fresh
+            disconnect_check()  # also keeps the fetcher's token fresh
             total = page.get("total") if isinstance(page.get("total"), int) else None
-            writer.submit(records=records, total=total, next_cursor=next_cursor)
+            writer.submit(contacts=contacts, total=total, next_cursor=next_cursor)
             run = writer.collect(block=False) or run
         run = writer.collect(block=True) or run
         GhlConnection.objects.filter(pk=connection.pk).update(last_synced_at=timezone.now())
@@ -168,33 +191,46 @@ class _PageWriter:
 
     Database waits release the GIL, so a few writers overlap their INSERTs; with ``workers=1`` pages are
     written in the calling thread (tests, which run inside one transaction, use that).
+
+    The writers also map the GHL contacts to records (pure Python), not the fetching thread: that one then
+    spends each burst of GHL's window back to back, and the last burst (which the first one's pace sets,
+    see the module docstring) starts and ends earlier.
     """
 
-    def __init__(self, *, connection: GhlConnection, run: SyncRun, workers: int,
+    def __init__(self, *, connection: GhlConnection, run: SyncRun, mapping: Mapping, workers: int,
                  on_page: Callable[[SyncRun], None] | None, result: "PullResult"):
         self.connection, self.run, self.on_page, self.result = connection, run, on_page, result
+        self.mapping = mapping
         self.workers = max(1, workers)
         self.pending: deque = deque()
         self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="ghl-pull-write") \
             if self.workers > 1 else None
+        self.local = threading.local()
 
-    def _write(self, records, total) -> None:
+    def _thread_mapping(self) -> Mapping:
+        # `Mapping.to_local` keeps its last errors on the instance: one copy per thread, so threads never share it.
+        if getattr(self.local, "mapping", None) is None:
+            self.local.mapping = copy.copy(self.mapping)
+        return self.local.mapping
+
+    def _write(self, contacts) -> tuple[dict[str, int], int]:
+        """Map and apply one page; its counts and size go to the run when the cursor passes it (`collect`)."""
+        records = records_from_search_page(self._thread_mapping(), contacts)
         page_result = contact_apply_remote_page(
             organization=self.connection.organization, provider=PROVIDER, account_id=self.connection.location_id,
             connection_id=self.connection.pk, records=records)
-        sync_run_advance(run=SyncRun(pk=self.run.pk), counts=page_result.counts, done=len(records), total=total)
+        return page_result.counts, len(records)
 
-    def submit(self, *, records, total, next_cursor) -> None:
+    def submit(self, *, contacts, total, next_cursor) -> None:
         if self.pool is None:
             future: Future = Future()
             try:
-                self._write(records, total)
-                future.set_result(None)
+                future.set_result(self._write(contacts))
             except BaseException as exc:
                 future.set_exception(exc)
         else:
-            future = self.pool.submit(self._write, records, total)
-        self.pending.append((future, next_cursor))
+            future = self.pool.submit(self._write, contacts)
+        self.pending.append((future, total, next_cursor))
         if len(self.pending) >= self.workers * 2:  # bounded: wait for the oldest
             self.pending[0][0].result()
 
@@ -202,18 +238,21 @@ class _PageWriter:
         """Advance the cursor over every finished page at the head; raise the first failure."""
         advanced = None
         while self.pending and (block or self.pending[0][0].done()):
-            future, next_cursor = self.pending[0]
+            future, total, next_cursor = self.pending[0]
             try:
-                future.result()
+                counts, done = future.result()
             except BaseException:
                 if raise_errors:
                     raise
                 if block:
-                    for other, _ in list(self.pending)[1:]:
+                    for other, _, _ in list(self.pending)[1:]:
                         other.exception()  # wait, so nothing is written after we stop
                 break
             self.pending.popleft()
-            self.run = sync_run_advance(run=self.run, cursor={"searchAfter": next_cursor} if next_cursor else None)
+            # One update per page: its counts and progress move with the cursor, so the run never counts a
+            # page that a resume will apply again.
+            self.run = sync_run_advance(run=self.run, counts=counts, done=done, total=total,
+                                        cursor={"searchAfter": next_cursor} if next_cursor else None)
             self.result.pages += 1
             if self.result.pages in ANALYZE_AFTER_PAGES:
                 sync_tables_analyze()
@@ -246,13 +285,12 @@ class _PageWriter:
 class _Prefetcher:
     """Fetches pages on a helper thread as fast as GHL's rate limit allows, up to ``max_ahead`` pages ahead.
 
-    Yields ``("page", (page, records, next_cursor))``, then ``("end", None)``, or ``("error", exc)``. Stops at a short
+    Yields ``("page", (page, contacts, next_cursor))``, then ``("end", None)``, or ``("error", exc)``. Stops at a short
     page, a missing cursor or GHL's ``total`` (which saves the empty page after a last full one).
     """
 
-    def __init__(self, client: GhlClient, mapping: Mapping, *, cursor: Any, page_size: int, already: int,
-                 max_ahead: int):
-        self.client, self.mapping, self.cursor, self.page_size, self.seen = client, mapping, cursor, page_size, already
+    def __init__(self, client: GhlClient, *, cursor: Any, page_size: int, already: int, max_ahead: int):
+        self.client, self.cursor, self.page_size, self.seen = client, cursor, page_size, already
         self.queue: queue.Queue = queue.Queue(maxsize=max(1, max_ahead))
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="ghl-pull-fetch", daemon=True)
@@ -267,9 +305,8 @@ class _Prefetcher:
                 self.seen += len(contacts)
                 next_cursor = contacts[-1].get("searchAfter") if contacts else None
                 total = page.get("total") if isinstance(page.get("total"), int) else None
-                # Mapping and hashing are pure Python: done here, off the writing thread.
-                records = records_from_search_page(self.mapping, contacts)
-                self._put(("page", (page, records, next_cursor)))
+                # Nothing else here (the writers map): the next request goes as soon as the window allows.
+                self._put(("page", (page, contacts, next_cursor)))
                 if len(contacts) < self.page_size or not next_cursor or (total is not None and self.seen >= total):
                     break
                 cursor = next_cursor

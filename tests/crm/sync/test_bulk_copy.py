@@ -156,3 +156,18 @@ def test_sync_tables_analyze_refreshes_the_planner_statistics(org):
     with connection.cursor() as cursor:
         cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [ExternalIdentity._meta.db_table])
         assert cursor.fetchone()[0] == 30
+
+
+@needs_postgres
+def test_the_additional_ids_match_can_use_its_partial_index_instead_of_reading_every_contact(org):
+    from crm.services.contacts import contact_create
+
+    contact_create(organization=org, first_name="A", additional_emails=["a2@example.com"])
+    Contact.objects.bulk_create([Contact(organization=org, first_name=f"B{i}") for i in range(300)])
+    query = inbound_page.contacts_with_additional_ids(Contact.objects.for_org(org).active())
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE crm_contact")
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a small table: show the index is usable at all
+        plan = query.order_by("-id").values_list("id", "additional_emails", "additional_phones").explain()
+    assert "crm_contact_org_more_ids" in plan
+    assert list(query.values_list("first_name", flat=True)) == ["A"]

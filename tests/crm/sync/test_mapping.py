@@ -1,9 +1,12 @@
 import datetime as dt
+from unittest import mock
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 
-from crm.services.contacts import contact_create
+from crm.emails import email_is_valid
+from crm.services.contacts import contact_clean_fields, contact_create
 from crm.sync.mapping import MappingValidationError, mapping_for
 from crm.sync.models import DataType, Direction, FieldMapping
 
@@ -40,6 +43,21 @@ def test_defaults_convert_standard_fields(org):
         "first_name": "Ann", "email": "ann@example.com", "phone": "+15035550142", "tags": ["a", "b"],
         "date_of_birth": dt.date(1990, 4, 1), "dnd_all": True,
     }
+
+
+def test_an_address_mapped_then_cleaned_is_validated_once_and_a_bad_one_is_still_refused_twice(org):
+    email_is_valid.cache_clear()
+    mapping = _mapping(org)
+    with mock.patch("crm.emails.validate_email", wraps=validate_email) as validate:
+        local = mapping.to_local({"email": " Ann@Example.com "})
+        assert contact_clean_fields(organization=org, data=local) == {"email": "ann@example.com"}
+        assert validate.call_count == 1  # the cleaning found the mapping's verdict
+
+        assert mapping.to_local({"email": "not-an-email"}) == {} and "email" in mapping.errors
+        with pytest.raises(ValidationError) as exc:
+            contact_clean_fields(organization=org, data={"email": "not-an-email"})
+        assert "not a valid email address" in str(exc.value.message_dict["email"])
+        assert validate.call_count == 2
 
 
 def test_custom_fields_map_to_custom_properties_keys(org):

@@ -121,6 +121,36 @@ def test_header_sync_tolerates_requests_in_flight(clock):
     assert clock.sleeps == []
 
 
+def test_header_sync_compares_with_our_count_when_the_request_was_sent(clock):
+    # given: a full window of 5, then the request that the oldest entry's expiry let through
+    limiter = LocalRateLimiter(RateLimitConfig(limit=5, window_s=1.0, margin_ms=0), sleep=clock.sleep, clock=clock)
+    for _ in range(5):
+        limiter.acquire("loc")
+        clock.now += 0.1
+    clock.now += 0.55
+    _, slot = limiter.acquire_slot("loc")
+    # while its response comes back, three more of our entries leave the window
+    clock.now += 0.3
+
+    # the server counted 5 when the request arrived, as we did when we sent it: nothing to catch up on
+    limiter.sync_headers("loc", {"X-RateLimit-Remaining": "0"}, slot=slot)
+
+    for _ in range(3):
+        limiter.acquire("loc")
+    assert clock.sleeps == []  # (compared with our count now, 3 placeholders would have held us a whole window)
+
+
+def test_header_sync_still_catches_up_with_a_lower_count_sent_by_the_server(clock):
+    limiter = LocalRateLimiter(RateLimitConfig(limit=20, window_s=1.0, margin_ms=0), sleep=clock.sleep, clock=clock)
+    _, slot = limiter.acquire_slot("loc")
+    limiter.sync_headers("loc", {"X-RateLimit-Remaining": "3"}, slot=slot)  # we believed 19
+    for _ in range(3):
+        limiter.acquire("loc")
+    assert clock.sleeps == []
+    limiter.acquire("loc")
+    assert clock.sleeps and clock.sleeps[0] > 0.9
+
+
 def test_header_sync_daily_remaining(clock):
     limiter = LocalRateLimiter(RateLimitConfig(daily_limit=1000), sleep=clock.sleep, clock=clock)
     limiter.sync_headers("loc", {"X-RateLimit-Daily-Remaining": "1"})
@@ -242,6 +272,25 @@ def test_redis_header_sync_and_hold(redis_prefix):
         REDIS_URL, RateLimitConfig(limit=20, window_s=5.0, margin_ms=0, key_prefix=redis_prefix)
     ).acquire("other")  # another process's limiter sees the hold too
     assert 0.15 <= time.monotonic() - started <= 0.5
+
+
+@needs_redis
+def test_redis_header_sync_compares_with_our_count_when_the_request_was_sent(redis_prefix):
+    limiter = RedisRateLimiter.from_url(
+        REDIS_URL, RateLimitConfig(limit=3, window_s=0.5, margin_ms=0, max_wait_s=0.05, key_prefix=redis_prefix)
+    )
+    for _ in range(3):  # a full window: entries at 0, 0.1 and 0.2 s
+        limiter.acquire("loc")
+        time.sleep(0.1)
+    time.sleep(0.25)
+    _, slot = limiter.acquire_slot("loc")  # at 0.55 s the first entry has left: we believe none remain
+    time.sleep(0.2)  # the other two leave too while the response comes back
+
+    # the server counted 3 when the request arrived, as we did when sending it: nothing to catch up on
+    limiter.sync_headers("loc", {"x-ratelimit-remaining": "0"}, slot=slot)
+
+    limiter.acquire("loc")  # max_wait_s=0.05: raises if placeholders were added
+    limiter.acquire("loc")
 
 
 @needs_redis

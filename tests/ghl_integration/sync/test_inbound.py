@@ -157,6 +157,35 @@ def test_disconnect_mid_pull_stops_cleanly_and_keeps_every_applied_page(ghl, con
     assert Contact.objects.count() == 800 == ExternalIdentity.objects.count()
 
 
+def test_a_disconnect_between_checks_is_still_noticed_before_the_pull_succeeds(ghl, connection, settings):
+    # given: the connection is checked at most once an hour, so not again after the third page...
+    settings.GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS = 3600
+    _grow_demo_to(ghl, 800)
+
+    def disconnect_after_third_page(run):
+        if run.progress_done == 300:
+            connection_disconnect(connection=connection)
+
+    result = contacts_initial_pull(connection=connection, on_page=disconnect_after_third_page)
+
+    # ...but once more before finishing: the pages written are kept, the run is not "succeeded"
+    assert result.run.status == "cancelled"
+    assert result.run.progress_done == Contact.objects.count() == 800
+
+
+def test_the_disconnect_check_queries_at_most_once_per_interval():
+    relay = mock.Mock()
+    check = pull_module._DisconnectCheck(relay, every_seconds=1.0)
+    with mock.patch.object(pull_module.time, "monotonic", side_effect=[100.0, 100.5, 100.99, 101.0, 101.2, 101.3]):
+        check()  # the first page: checked
+        check()
+        check()
+        check()  # a second after the last check: checked
+        check()
+        check(force=True)  # the end of the pull: checked whatever the time
+    assert relay.refresh.call_count == 3
+
+
 def test_deletion_sweep_archives_and_never_destroys(ghl, connection):
     contacts_initial_pull(connection=connection)
     ghl.control.webhooks(urls=[])
