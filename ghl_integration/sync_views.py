@@ -10,7 +10,7 @@ from .services.connections import ConnectionInactive
 from .sync.runs import sync_run_current_pull, sync_runs_recent
 from .sync.services import contacts_resync_request
 
-RUN_COUNTS = ("created", "updated", "linked", "archived", "conflicted", "failed", "unchanged")
+RUN_COUNTS = ("created", "updated", "linked", "archived", "conflicted", "failed", "unchanged", "refused")
 
 
 def _run_json(run) -> dict | None:

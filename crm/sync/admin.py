@@ -85,7 +85,8 @@ class SyncConflictAdmin(admin.ModelAdmin):
 @admin.register(SyncRun)
 class SyncRunAdmin(admin.ModelAdmin):
     list_display = ["started_at", "organization", "provider", "account_id", "kind", "status", "progress",
-                    "created", "updated", "linked", "archived", "conflicted", "failed", "unchanged", "finished_at"]
+                    "created", "updated", "linked", "archived", "conflicted", "failed", "unchanged", "refused",
+                    "finished_at"]
     list_filter = ["kind", "status", "provider", "organization"]
     search_fields = ["account_id", "error"]
     date_hierarchy = "started_at"

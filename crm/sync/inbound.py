@@ -70,6 +70,8 @@ class RemoteRecord:
     remote_updated_at: dt.datetime | None = None
     remote_hash: str = ""
     deleted: bool = False
+    # Remote values the mapping refused before this record was built (remote key → message): reported with it.
+    refused: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

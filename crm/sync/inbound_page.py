@@ -83,13 +83,13 @@ def _apply_page(ctx: _Ctx, records: list[RemoteRecord]) -> PageResult:
             if not record.deleted and is_echo(link=link, remote_hash=remote_hash):
                 result.counts["unchanged"] += 1
             else:
+                _note_refused(result, record.external_id, record.refused)
                 slow.append(record)
         elif record.deleted:
             result.counts["unchanged"] += 1
         else:
             cleaned, errors = _clean_remote(ctx.organization, record.remote)
-            if errors:
-                result.errors[record.external_id] = "; ".join(f"{k}: {v}" for k, v in errors.items())
+            _note_refused(result, record.external_id, {**record.refused, **errors})
             fresh.append((record, cleaned))
     matched = _bulk_match(ctx, [c for _, c in fresh])
     use_copy = copy_supported()
@@ -152,6 +152,12 @@ def contacts_with_additional_ids(contacts: QuerySet) -> QuerySet:
     """The contacts with additional emails or phones: the condition of the partial index
     ``crm_contact_org_more_ids``, written the same way so PostgreSQL uses it rather than reading every contact."""
     return contacts.exclude(additional_emails=[], additional_phones=[])
+
+
+def _note_refused(result: PageResult, external_id: str, refused: dict[str, str]) -> None:
+    """Values the mapping or validation refused are not stored; say so per record (the run keeps them)."""
+    if refused:
+        result.errors[external_id] = "; ".join(f"{k}: {v}" for k, v in refused.items())
 
 
 def _bulk_match(ctx: _Ctx, cleaned_list: list[dict[str, Any]]) -> list[int | None]:

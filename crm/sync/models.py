@@ -226,6 +226,10 @@ class SyncRun(TenantModel):
     conflicted = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     unchanged = models.PositiveIntegerField(default=0)
+    refused = models.PositiveIntegerField(
+        default=0, help_text="Records with a value that validation refused (not stored), or that failed to apply.")
+    refusal_samples = models.JSONField(
+        default=list, blank=True, help_text="The first refusals: [{external_id, error}], for staff to look at.")
     cursor = models.JSONField(null=True, blank=True, help_text="Where a resumable run continues from.")
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(null=True, blank=True)

@@ -51,6 +51,9 @@ def sync_run_resumable(*, organization: Organization, provider: str, account_id:
     return latest
 
 
+REFUSAL_SAMPLES = 50
+
+
 def sync_run_advance(
     *,
     run: SyncRun,
@@ -58,10 +61,13 @@ def sync_run_advance(
     done: int = 0,
     total: int | None = None,
     cursor: Any = None,
+    refusals: dict[str, str] | None = None,
 ) -> SyncRun:
     """Add ``counts`` (keys of `SyncRun.COUNT_FIELDS`, e.g. a `PageResult.counts`) and ``done`` atomically
     and store the ``cursor`` of the next page. Call it in the same transaction as the page's writes when
-    possible, so the cursor never runs ahead of the data."""
+    possible, so the cursor never runs ahead of the data. ``refusals`` (external id → error, a
+    `PageResult.errors`) are counted, and the first `REFUSAL_SAMPLES` kept on the run; one thread advances
+    a run at a time, so the in-memory list is the stored one."""
     updates: dict[str, Any] = {
         name: F(name) + value for name, value in (counts or {}).items() if name in SyncRun.COUNT_FIELDS and value
     }
@@ -71,6 +77,14 @@ def sync_run_advance(
         updates["progress_total"] = total
     if cursor is not None:
         updates["cursor"] = cursor
+    if refusals:
+        updates["refused"] = F("refused") + len(refusals)
+        room = REFUSAL_SAMPLES - len(run.refusal_samples or [])
+        if room > 0:
+            updates["refusal_samples"] = list(run.refusal_samples or []) + [
+                {"external_id": external_id, "error": error[:500]}
+                for external_id, error in list(refusals.items())[:room]
+            ]
     updates["heartbeat_at"] = timezone.now()
     # One UPDATE is atomic on its own (and joins the caller's transaction, if any); no BEGIN/COMMIT of ours.
     SyncRun.objects.filter(pk=run.pk).update(**updates)

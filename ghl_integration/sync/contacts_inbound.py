@@ -64,7 +64,7 @@ def record_from_ghl(mapping: Mapping, contact: dict[str, Any], *, remote_updated
                      if (k in WEBHOOK_KEYS or k.startswith(CUSTOM_PREFIX)) and k in mapping.by_remote}
     hashed = {name: value for name, value in remote.items() if name in hashed_fields}
     return RemoteRecord(external_id=str(contact["id"]), remote=remote, remote_updated_at=remote_updated_at,
-                        remote_hash=content_hash(hashed), deleted=deleted)
+                        remote_hash=content_hash(hashed), deleted=deleted, refused=dict(mapping.errors))
 
 
 def records_from_search_page(mapping: Mapping, contacts: list[dict[str, Any]]) -> list[RemoteRecord]:

@@ -213,13 +213,14 @@ class _PageWriter:
             self.local.mapping = copy.copy(self.mapping)
         return self.local.mapping
 
-    def _write(self, contacts) -> tuple[dict[str, int], int]:
-        """Map and apply one page; its counts and size go to the run when the cursor passes it (`collect`)."""
+    def _write(self, contacts) -> tuple[dict[str, int], int, dict[str, str]]:
+        """Map and apply one page; its counts, size and refusals go to the run when the cursor passes it
+        (`collect`)."""
         records = records_from_search_page(self._thread_mapping(), contacts)
         page_result = contact_apply_remote_page(
             organization=self.connection.organization, provider=PROVIDER, account_id=self.connection.location_id,
             connection_id=self.connection.pk, records=records)
-        return page_result.counts, len(records)
+        return page_result.counts, len(records), page_result.errors
 
     def submit(self, *, contacts, total, next_cursor) -> None:
         if self.pool is None:
@@ -240,7 +241,7 @@ class _PageWriter:
         while self.pending and (block or self.pending[0][0].done()):
             future, total, next_cursor = self.pending[0]
             try:
-                counts, done = future.result()
+                counts, done, refusals = future.result()
             except BaseException:
                 if raise_errors:
                     raise
@@ -251,7 +252,7 @@ class _PageWriter:
             self.pending.popleft()
             # One update per page: its counts and progress move with the cursor, so the run never counts a
             # page that a resume will apply again.
-            self.run = sync_run_advance(run=self.run, counts=counts, done=done, total=total,
+            self.run = sync_run_advance(run=self.run, counts=counts, done=done, total=total, refusals=refusals,
                                         cursor={"searchAfter": next_cursor} if next_cursor else None)
             self.result.pages += 1
             if self.result.pages in ANALYZE_AFTER_PAGES:

@@ -90,7 +90,8 @@ def contacts_reconcile(*, connection: GhlConnection, client: GhlClient | None = 
                 result.counts[key] = result.counts.get(key, 0) + value
             cursor = contacts[-1].get("searchAfter") if contacts else None
             total = page.get("total") if isinstance(page.get("total"), int) else None
-            run = sync_run_advance(run=run, counts=page_result.counts, done=len(contacts), total=total)
+            run = sync_run_advance(run=run, counts=page_result.counts, done=len(contacts), total=total,
+                                   refusals=page_result.errors)
             if len(contacts) < page_size or not cursor or (total is not None and run.progress_done >= total):
                 break
         result.repaired_remote = sum(result.counts.get(k, 0) for k in ("created", "updated", "linked", "archived"))
@@ -191,7 +192,7 @@ def contacts_deletion_sweep(*, connection: GhlConnection) -> ReconcileResult:
                 organization=connection.organization, provider=PROVIDER, account_id=connection.location_id,
                 connection_id=connection.pk,
                 records=[RemoteRecord(external_id=e, remote={}, deleted=True) for e in gone[start:start + 100]])
-            run = sync_run_advance(run=run, counts=page_result.counts)
+            run = sync_run_advance(run=run, counts=page_result.counts, refusals=page_result.errors)
             result.repaired_remote += page_result.counts.get("archived", 0)
         result.run = sync_run_finish(run=run)
     except ConnectionInactive as exc:

@@ -54,5 +54,6 @@ class Command(BaseCommand):
         run = result.run
         self.stdout.write(
             f"{run.status}: {run.progress_done}/{run.progress_total or '?'} created={run.created} "
-            f"updated={run.updated} linked={run.linked} unchanged={run.unchanged} failed={run.failed}"
+            f"updated={run.updated} linked={run.linked} unchanged={run.unchanged} failed={run.failed} "
+            f"refused={run.refused}"
         )

@@ -113,3 +113,31 @@ def test_the_same_page_applied_twice_at_once_makes_no_duplicates(org_factory):
         t.join()
     assert errors == []
     assert Contact.objects.count() == 50 and ExternalIdentity.objects.count() == 50
+
+
+def test_refusals_are_all_counted_and_the_first_fifty_kept(org):
+    from crm.sync.runs import REFUSAL_SAMPLES
+
+    run = _start(org)
+    run = sync_run_advance(run=run, refusals={f"e{i}": f"phone: bad {i}" for i in range(30)})
+    run = sync_run_advance(run=run, refusals={f"f{i}": "email: " + "x" * 900 for i in range(30)})
+    run = sync_run_advance(run=run, refusals={})
+
+    run.refresh_from_db()
+    assert run.refused == 60
+    assert len(run.refusal_samples) == REFUSAL_SAMPLES == 50
+    assert run.refusal_samples[0] == {"external_id": "e0", "error": "phone: bad 0"}
+    assert run.refusal_samples[-1]["external_id"] == "f19"
+    assert max(len(s["error"]) for s in run.refusal_samples) == 500
+
+
+def test_a_page_reports_values_the_mapping_refused(org):
+    record = RemoteRecord("e1", {"first_name": "Ann"}, refused={"phone": "not a phone number"})
+    page = contact_apply_remote_page(organization=org, provider=PROVIDER, account_id=ACCOUNT, connection_id=1,
+                                     records=[record])
+    assert page.counts["created"] == 1
+    assert page.errors == {"e1": "phone: not a phone number"}
+    # an unchanged record is not reported again on every reconciliation
+    again = contact_apply_remote_page(organization=org, provider=PROVIDER, account_id=ACCOUNT, connection_id=1,
+                                      records=[record])
+    assert again.counts["unchanged"] == 1 and again.errors == {}

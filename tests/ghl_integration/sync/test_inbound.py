@@ -306,3 +306,24 @@ def test_a_contact_created_in_ghl_with_no_push_in_flight_is_created_at_once(ghl,
     assert deliver(received) == ["processed"]
     assert Contact.objects.count() == contacts_before + 1
     assert Contact.objects.get(pk=ExternalIdentity.objects.get(external_id=ghl_id).object_id).first_name == "Nameless"
+
+
+def test_a_pull_records_the_values_it_had_to_refuse(ghl, connection):
+    # given: GHL holds a contact whose phone is not a phone number (and, to keep the sample small, nothing else)
+    for contact_id in ghl_contacts(ghl):
+        ghl.control.change_contact("delete", contactId=contact_id)
+    bad = ghl.control.change_contact("create", locationId=LOCATION, firstName="Junk", phone="call me maybe",
+                                     email="junk.phone@example.com")
+    good = ghl.control.change_contact("create", locationId=LOCATION, firstName="Fine", phone="+1 503 555 0142")
+    bad_id, good_id = bad["contact"]["id"], good["contact"]["id"]
+
+    # when
+    run = contacts_initial_pull(connection=connection).run
+
+    # then: the contact is stored without the phone, and the run says so (admin, settings page, ghl_sync)
+    local = local_by_external_id(connection)
+    assert (local[bad_id].email, local[bad_id].phone) == ("junk.phone@example.com", "")
+    assert local[good_id].phone == "+15035550142"
+    assert (run.created, run.refused) == (2, 1)
+    [sample] = run.refusal_samples
+    assert sample["external_id"] == bad_id and "phone" in sample["error"] and "call me maybe" in sample["error"]
