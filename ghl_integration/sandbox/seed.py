@@ -3,6 +3,9 @@ contacts in bulk) and the ready-made `demo` seed. Seeding is setup, not a change
 """
 import random
 import uuid
+from functools import cache
+
+import phonenumbers
 
 from . import constants as c
 from .errors import iso, new_id, now_ms
@@ -12,6 +15,22 @@ FIRST = ["Maria", "James", "Aisha", "Chen", "Olivia", "Liam", "Sofia", "Noah", "
          "Priya", "Lucas", "Hana", "Omar", "Grace", "Diego", "Ivy", "Felix"]
 LAST = ["Lopez", "Smith", "Khan", "Wang", "Brown", "Garcia", "Muller", "Rossi", "Nguyen", "Silva", "Kim", "Patel",
         "Cohen", "Novak", "Okafor", "Larsen", "Dubois", "Tanaka", "Walsh", "Haddad"]
+@cache
+def _us_area_codes() -> tuple[int, ...]:
+    return tuple(npa for npa in range(201, 990)
+                 if phonenumbers.region_code_for_number(phonenumbers.parse(f"+1{npa}5550100")) == "US"
+                 and phonenumbers.is_valid_number(phonenumbers.parse(f"+1{npa}5550100")))
+
+
+def fictional_phone(n: int) -> str:
+    """The n-th of ~38,000 distinct valid US numbers in 555-0100…0199, the range reserved for fiction (real
+    locations hold real, valid numbers; a sandbox must never hold someone's). Past those, distinct but invalid."""
+    area_codes = _us_area_codes()
+    if n >= 100 * len(area_codes):
+        return f"+1555{n:07d}"
+    return f"+1{area_codes[n // 100]}55501{n % 100:02d}"
+
+
 TAGS = ["new-lead", "patient", "invisalign", "cleaning", "whitening", "vip", "newsletter", "referral"]
 SOURCES = ["website form", "phone call", "referral", "facebook ad", "walk-in"]
 DEFAULT_STAGES = ["New Lead", "Contacted", "Proposal Sent", "Won"]
@@ -108,7 +127,7 @@ def contacts_bulk(sandbox, *, location_id: str, count: int, seed: int = 0, start
         first, last = rng.choice(FIRST), rng.choice(LAST)
         data = {"firstName": first, "lastName": last,
                 "email": f"{first.lower()}.{last.lower()}.{n}@{location_id.lower()}.example.com",
-                "phone": f"+1555{n:07d}", "source": rng.choice(SOURCES),
+                "phone": fictional_phone(n), "source": rng.choice(SOURCES),
                 "tags": sorted(rng.sample(TAGS, rng.randint(0, 2))), "country": "US", "city": "Portland",
                 "state": "OR", "companyName": None}
         ms = base + i * 1000
