@@ -40,6 +40,18 @@ def _to_e164(value: str, region: str) -> str:
         parsed = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
         return "unparseable"
-    if not phonenumbers.is_valid_number(parsed):
+    if not _is_valid(parsed):
         return "invalid"
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _is_valid(number: phonenumbers.PhoneNumber) -> bool:
+    """`phonenumbers.is_valid_number`, cheaper for the common case.
+
+    `is_valid_number` first finds the number's region by trying each region of its country code, then
+    validates against that region. The main region is always tried first and needs no leading-digits match,
+    so a number valid for it is exactly one that `is_valid_number` finds there: checking it directly skips
+    the search (half the cost of a valid US number); anything else gets the full check.
+    """
+    main_region = phonenumbers.region_code_for_country_code(number.country_code)
+    return phonenumbers.is_valid_number_for_region(number, main_region) or phonenumbers.is_valid_number(number)

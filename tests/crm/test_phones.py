@@ -44,3 +44,28 @@ def test_contact_create_stores_e164_and_rejects_junk_by_field(org_factory):
     with pytest.raises(ValidationError) as excinfo:
         contact_create(organization=org, first_name="Bad", phone="not a phone")
     assert "phone" in excinfo.value.message_dict
+
+
+def test_the_validity_shortcut_agrees_with_phonenumbers_everywhere():
+    import random
+
+    import phonenumbers
+
+    from crm.phones import _is_valid
+
+    rng = random.Random(7)
+    numbers = []
+    for country_code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items():
+        for region in regions:
+            for kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE):
+                example = phonenumbers.example_number_for_type(region, kind) if region != "001" else None
+                if example:
+                    numbers.append(example)
+        for _ in range(40):
+            digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(4, 13)))
+            try:
+                numbers.append(phonenumbers.parse(f"+{country_code}{digits}"))
+            except phonenumbers.NumberParseException:
+                pass
+    assert sum(map(phonenumbers.is_valid_number, numbers)) > 400  # both outcomes are well represented
+    assert [n for n in numbers if _is_valid(n) != phonenumbers.is_valid_number(n)] == []
