@@ -137,14 +137,18 @@ def test_reconciliation_costs_requests_per_change_not_per_contact(ghl, connectio
     assert contacts_reconcile(connection=connection).repaired == 0
 
 
+def _disconnect_once(connection, *, done: int):
+    """An `on_page` callback: the owner disconnects once ``done`` contacts have been written."""
+    def on_page(run):
+        if run.progress_done == done:
+            connection_disconnect(connection=connection)
+    return on_page
+
+
 def test_disconnect_mid_pull_stops_cleanly_and_keeps_every_applied_page(ghl, connection, org, settings):
     _grow_demo_to(ghl, 800)
 
-    def disconnect_after_third_page(run):
-        if run.progress_done == 300:
-            connection_disconnect(connection=connection)
-
-    result = contacts_initial_pull(connection=connection, on_page=disconnect_after_third_page)
+    result = contacts_initial_pull(connection=connection, on_page=_disconnect_once(connection, done=300))
 
     assert result.run.status == "cancelled"
     assert result.run.progress_done == Contact.objects.count() == 300
@@ -162,11 +166,7 @@ def test_a_disconnect_between_checks_is_still_noticed_before_the_pull_succeeds(g
     settings.GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS = 3600
     _grow_demo_to(ghl, 800)
 
-    def disconnect_after_third_page(run):
-        if run.progress_done == 300:
-            connection_disconnect(connection=connection)
-
-    result = contacts_initial_pull(connection=connection, on_page=disconnect_after_third_page)
+    result = contacts_initial_pull(connection=connection, on_page=_disconnect_once(connection, done=300))
 
     # ...but once more before finishing: the pages written are kept, the run is not "succeeded"
     assert result.run.status == "cancelled"
