@@ -16,6 +16,7 @@ from crm.sync.outbox import (
     outbox_mark_done,
     outbox_mark_failed,
 )
+from tests.concurrency import rows_locked_elsewhere, run_at_once
 
 from .conftest import ACCOUNT, PROVIDER
 
@@ -148,27 +149,13 @@ def test_concurrent_workers_never_claim_the_same_entry(org_factory, targets):
         contact_create(organization=org, first_name=f"C{i}")
     claims: list[int] = []
     lock = threading.Lock()
-    barrier = threading.Barrier(4)
 
-    def worker():
-        from django.db import connection as thread_connection
+    def claim_until_empty():
+        while batch := outbox_claim_batch(provider=PROVIDER, account_id=ACCOUNT, limit=3):
+            with lock:
+                claims.extend(e.pk for e in batch)
 
-        try:
-            barrier.wait()
-            while True:
-                batch = outbox_claim_batch(provider=PROVIDER, account_id=ACCOUNT, limit=3)
-                if not batch:
-                    break
-                with lock:
-                    claims.extend(e.pk for e in batch)
-        finally:
-            thread_connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    assert run_at_once(4, claim_until_empty) == []
     assert len(claims) == 40 and len(set(claims)) == 40
 
 
@@ -179,28 +166,8 @@ def test_claim_skips_rows_locked_by_another_worker(org_factory, targets):
     for i in range(4):
         contact_create(organization=org, first_name=f"C{i}")
     ids = list(OutboxEntry.objects.order_by("id").values_list("id", flat=True))
-    locked = threading.Event()
-    release = threading.Event()
-
-    def holder():
-        from django.db import connection as thread_connection
-
-        try:
-            with transaction.atomic():
-                list(OutboxEntry.objects.select_for_update().filter(pk__in=ids[:2]))
-                locked.set()
-                release.wait(10)
-        finally:
-            thread_connection.close()
-
-    t = threading.Thread(target=holder)
-    t.start()
-    locked.wait(10)
-    try:
+    with rows_locked_elsewhere(OutboxEntry.objects.filter(pk__in=ids[:2])):
         claimed = outbox_claim_batch(provider=PROVIDER, account_id=ACCOUNT, limit=10)
-    finally:
-        release.set()
-        t.join()
     assert [e.pk for e in claimed] == ids[2:]
     assert connection.vendor == "postgresql"
 

@@ -1,4 +1,3 @@
-import threading
 
 import pytest
 from django.db import connection
@@ -11,6 +10,7 @@ from crm.sync.models import SyncRun
 from crm.sync.outbox import outbox_claim_batch, outbox_mark_failed
 from crm.sync.runs import sync_run_advance, sync_run_finish, sync_run_resumable, sync_run_start
 from crm.sync.selectors import sync_status_summary
+from tests.concurrency import run_at_once
 
 from .conftest import ACCOUNT, PROVIDER
 
@@ -61,26 +61,11 @@ def test_summary_for_the_settings_page(org, targets):
 @pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs real concurrent transactions")
 def test_concurrent_applies_of_one_record_create_one_contact(org_factory):
     org = org_factory()
-    barrier = threading.Barrier(4)
-    errors = []
 
-    def worker():
-        from django.db import connection as thread_connection
+    errors = run_at_once(4, lambda: contact_apply_remote(
+        organization=org, provider=PROVIDER, account_id=ACCOUNT, connection_id=1,
+        external_id="same", remote={"email": "same@x.com", "first_name": "S"}))
 
-        try:
-            barrier.wait()
-            contact_apply_remote(organization=org, provider=PROVIDER, account_id=ACCOUNT, connection_id=1,
-                                 external_id="same", remote={"email": "same@x.com", "first_name": "S"})
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-        finally:
-            thread_connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
     assert errors == []
     assert Contact.objects.count() == 1 and ExternalIdentity.objects.count() == 1
     assert connection.vendor == "postgresql"
@@ -91,26 +76,10 @@ def test_concurrent_applies_of_one_record_create_one_contact(org_factory):
 def test_the_same_page_applied_twice_at_once_makes_no_duplicates(org_factory):
     org = org_factory()
     records = [RemoteRecord(f"e{i}", {"first_name": f"N{i}", "email": f"n{i}@x.com"}) for i in range(50)]
-    barrier = threading.Barrier(2)
-    errors = []
 
-    def worker():
-        from django.db import connection as thread_connection
+    errors = run_at_once(2, lambda: contact_apply_remote_page(
+        organization=org, provider=PROVIDER, account_id=ACCOUNT, connection_id=1, records=records))
 
-        try:
-            barrier.wait()
-            contact_apply_remote_page(organization=org, provider=PROVIDER, account_id=ACCOUNT, connection_id=1,
-                                      records=records)
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-        finally:
-            thread_connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
     assert errors == []
     assert Contact.objects.count() == 50 and ExternalIdentity.objects.count() == 50
 

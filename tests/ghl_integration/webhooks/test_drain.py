@@ -1,14 +1,14 @@
 """The inbox drain: new events are claimed in batches, each processed once; the drain request is debounced."""
 
-import threading
 from unittest import mock
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 
 from ghl_integration.models import WebhookEvent
 from ghl_integration.webhooks import doorbell, maintenance
 from ghl_integration.webhooks.processing import webhook_events_claim_received, webhook_inbox_drain
+from tests.concurrency import rows_locked_elsewhere
 
 from .conftest import fresh, load_example
 
@@ -109,7 +109,6 @@ def test_handler_failure_in_a_batch_does_not_stop_the_others(
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_claims_never_share_an_event():
     # given: another drain is in the middle of claiming the five oldest events
-    from django.db import connections
     from django.utils import timezone
 
     now = timezone.now()
@@ -117,26 +116,9 @@ def test_concurrent_claims_never_share_an_event():
         WebhookEvent.objects.create(event_type="NoteCreate", received_at=now, queued_at=now, body="{}").pk
         for _ in range(8)
     ]
-    locked, release = threading.Event(), threading.Event()
-
-    def other_drain():
-        try:
-            with transaction.atomic():
-                list(WebhookEvent.objects.select_for_update().filter(pk__in=ids[:5]))
-                locked.set()
-                release.wait(10)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=other_drain)
-    thread.start()
-    assert locked.wait(10)
-    try:
+    with rows_locked_elsewhere(WebhookEvent.objects.filter(pk__in=ids[:5])):
         # when
         claimed = webhook_events_claim_received(limit=10)
-    finally:
-        release.set()
-        thread.join()
 
     # then: only the rows nobody else holds, without waiting for the lock
     assert [e.pk for e in claimed] == ids[5:]
