@@ -27,16 +27,16 @@ def webhook_events_requeue_stuck() -> int:
     Events still `received` ring the drain (forced past the debounce, whose message may be the lost one);
     overdue retries and expired claims are queued one by one."""
     now = timezone.now()
-    ids = list(
+    due = dict(
         webhook_events_needing_requeue(
             now=now, requeue_after=timedelta(seconds=settings.GHL_WEBHOOK_REQUEUE_AFTER_SECONDS), limit=REQUEUE_BATCH
         )
     )
-    if not ids:
+    if not due:
         return 0
+    ids = list(due)
+    waiting = {pk for pk, status in due.items() if status == WebhookEvent.Status.RECEIVED}
     with transaction.atomic():
-        waiting = set(WebhookEvent.objects.filter(pk__in=ids, status=WebhookEvent.Status.RECEIVED).values_list(
-            "pk", flat=True))
         WebhookEvent.objects.filter(pk__in=ids).update(queued_at=now)
         if waiting:
             webhook_inbox_drain_request(force=True)

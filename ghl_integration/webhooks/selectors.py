@@ -21,7 +21,8 @@ def connection_active_for_event(*, location_id: str, company_id: str) -> GhlConn
 
 
 def webhook_events_needing_requeue(*, now: datetime, requeue_after: timedelta, limit: int) -> QuerySet:
-    """Events a worker should have picked up by now: stuck in `received`, an overdue retry, an expired claim."""
+    """Events a worker should have picked up by now: stuck in `received`, an overdue retry, an expired claim.
+    Rows of (id, status)."""
     stale = now - requeue_after
     S = WebhookEvent.Status
     return (
@@ -31,5 +32,5 @@ def webhook_events_needing_requeue(*, now: datetime, requeue_after: timedelta, l
             | Q(status=S.PROCESSING, lease_expires_at__lt=now, queued_at__lt=stale)
         )
         .order_by("queued_at")
-        .values_list("pk", flat=True)[:limit]
+        .values_list("pk", "status")[:limit]
     )
