@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from tenancy.models import Organization
@@ -31,6 +31,7 @@ from .inbound import (
     _with_retry,
 )
 from .outbox import is_echo, outbox_record_created_ids
+from .sql import any_of
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +72,7 @@ def _apply_page(ctx: _Ctx, records: list[RemoteRecord]) -> PageResult:
         link.external_id: link
         for link in ExternalIdentity.objects.filter(
             provider=ctx.provider, account_id=ctx.account_id, content_type=ctx.content_type,
-            external_id__in=[r.external_id for r in records],
-        )
+        ).filter(any_of("external_id", [r.external_id for r in records]))
     }
     slow: list[RemoteRecord] = []
     fresh: list[tuple[RemoteRecord, dict[str, Any]]] = []
@@ -167,9 +167,10 @@ def _bulk_match(ctx: _Ctx, cleaned_list: list[dict[str, Any]]) -> list[int | Non
     if not emails and not phones:
         return [None] * len(cleaned_list)
     base = Contact.objects.for_org(ctx.organization).active()
-    primary = list(
-        base.filter(Q(email__in=emails) | Q(phone__in=phones)).order_by("-id").values_list("id", "email", "phone")
-    )
+    # Two selects, not one with OR: each joins its values through its own index.
+    by_email_qs = base.filter(any_of("email", emails)).order_by().values_list("id", "email", "phone")
+    by_phone_qs = base.filter(any_of("phone", phones)).order_by().values_list("id", "email", "phone")
+    primary = sorted(set(by_email_qs.union(by_phone_qs)), reverse=True)
     extra = list(
         contacts_with_additional_ids(base).order_by("-id").values_list("id", "additional_emails", "additional_phones")
     )
@@ -179,8 +180,7 @@ def _bulk_match(ctx: _Ctx, cleaned_list: list[dict[str, Any]]) -> list[int | Non
     linked = set(
         ExternalIdentity.objects.filter(
             provider=ctx.provider, account_id=ctx.account_id, content_type=ctx.content_type,
-            object_id__in=candidates,
-        ).values_list("object_id", flat=True)
+        ).filter(any_of("object_id", candidates)).values_list("object_id", flat=True)
     ) if candidates else set()
     primary = [row for row in primary if row[0] not in linked]
     extra = [row for row in extra if row[0] not in linked]
