@@ -69,3 +69,46 @@ def test_the_validity_shortcut_agrees_with_phonenumbers_everywhere():
                 pass
     assert sum(map(phonenumbers.is_valid_number, numbers)) > 400  # both outcomes are well represented
     assert [n for n in numbers if _is_valid(n) != phonenumbers.is_valid_number(n)] == []
+
+
+def test_the_e164_shortcut_parses_exactly_as_phonenumbers_does():
+    import random
+
+    import phonenumbers
+
+    from crm.phones import _E164_SHAPE, _parse_e164
+
+    rng = random.Random(11)
+    texts = set()
+    for country_code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items():
+        for region in regions:
+            for kind in phonenumbers.PhoneNumberType.values():
+                example = phonenumbers.example_number_for_type(region, kind) if region != "001" else None
+                if example:
+                    texts.add(phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164))
+        for _ in range(30):
+            # random national numbers, some with the country's national prefix (e.g. a trunk "0") in front
+            prefix = rng.choice(["", "0", "1", "00", "8"])
+            texts.add(f"+{country_code}{prefix}" + "".join(rng.choice("0123456789") for _ in range(rng.randint(3, 13))))
+    texts |= {"+" + "".join(rng.choice("0123456789") for _ in range(rng.randint(7, 15))) for _ in range(3000)}
+    shaped = [t for t in texts if _E164_SHAPE.fullmatch(t)]
+    assert len(shaped) > 6_000
+
+    def outcome(parse, text):
+        try:
+            number = parse(text)
+        except phonenumbers.NumberParseException as exc:
+            return ("error", exc.error_type)
+        if number is None:
+            return None  # the shortcut declined: the full parse decides
+        return (number.country_code, number.national_number, number.italian_leading_zero,
+                number.number_of_leading_zeros, phonenumbers.is_valid_number(number))
+
+    differ = []
+    for text in shaped:
+        fast = outcome(_parse_e164, text)
+        if fast is not None and fast != outcome(lambda t: phonenumbers.parse(t, "US"), text):
+            differ.append(text)
+    assert differ == []
+    # and the shortcut does take nearly every well-formed number
+    assert sum(outcome(_parse_e164, t) is not None for t in shaped) > 0.9 * len(shaped)
