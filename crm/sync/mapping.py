@@ -161,6 +161,15 @@ def to_local_value(value: Any, data_type: str, *, region: str = "US") -> Any:
     raise ValueError(f"unknown data type {data_type!r}")
 
 
+def _converter(data_type: str, region: str):
+    """`to_local_value` for one data type, with the commonest input (a plain str or bool) answered directly."""
+    if data_type == DataType.TEXT:
+        return lambda value: value.strip() if type(value) is str else to_local_value(value, data_type)
+    if data_type == DataType.BOOLEAN:
+        return lambda value: value if type(value) is bool else to_local_value(value, data_type)
+    return lambda value: to_local_value(value, data_type, region=region)
+
+
 def to_remote_value(value: Any, data_type: str) -> Any:
     if data_type == DataType.DATE:
         if value in (None, ""):
@@ -198,6 +207,15 @@ class Mapping:
         self.by_remote = {s.remote_key: s for s in specs}
         # remote key → message, for the last to_local/to_remote call; see `record_errors`.
         self.errors: dict[str, str] = {}
+        self._inbound: dict[str, tuple[str, Any]] | None = None
+
+    def _inbound_converters(self) -> dict[str, tuple[str, Any]]:
+        """remote key → (local field, converter) for the inbound specs; built once (a pull maps every contact)."""
+        if self._inbound is None:
+            region = self.organization.default_phone_region
+            self._inbound = {s.remote_key: (s.local_field, _converter(s.data_type, region))
+                             for s in self.specs if s.inbound}
+        return self._inbound
 
     @property
     def inbound_local_fields(self) -> set[str]:
@@ -210,14 +228,14 @@ class Mapping:
         Values that fail their type are left out and reported in ``self.errors`` (or raised when strict).
         """
         self.errors = {}
-        region = self.organization.default_phone_region
+        inbound = self._inbound_converters()
         out: dict[str, Any] = {}
         for key, value in remote.items():
-            spec = self.by_remote.get(key)
-            if spec is None or not spec.inbound:
+            target = inbound.get(key)
+            if target is None:
                 continue
             try:
-                out[spec.local_field] = to_local_value(value, spec.data_type, region=region)
+                out[target[0]] = target[1](value)
             except ValueError as exc:
                 self.errors[key] = str(exc)
         if strict and self.errors:
