@@ -59,6 +59,8 @@ def bench_env(database_url: str, base_url: str) -> dict:
     # page); override from the environment.
     os.environ.setdefault("GHL_SYNC_PULL_APPLY_WORKERS", "2")
     os.environ.setdefault("GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS", "1.0")
+    os.environ.setdefault("GHL_SYNC_PULL_PROGRESS_SECONDS", "0.5")
+    os.environ.setdefault("GHL_SYNC_PULL_PAGES_PER_WRITE", "5")
     return dict(os.environ)
 
 

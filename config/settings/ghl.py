@@ -114,3 +114,10 @@ GHL_SYNC_PULL_ON_CONNECT = _env.bool("GHL_SYNC_PULL_ON_CONNECT", default=True)
 GHL_SYNC_PULL_APPLY_WORKERS = _env.int("GHL_SYNC_PULL_APPLY_WORKERS", default=2)
 # A pull checks that its connection is still active (one query) at most this often, and once more at the end.
 GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS = _env.float("GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS", default=1.0)
+# A pull saves its progress and cursor (one UPDATE of its run) at most this often, and at the end or a stop; a
+# crash re-applies the pages written since (harmless). Twice a second keeps the progress bar live at a fraction
+# of the cost of an update per page.
+GHL_SYNC_PULL_PROGRESS_SECONDS = _env.float("GHL_SYNC_PULL_PROGRESS_SECONDS", default=0.5)
+# Pages already fetched when a write starts are written together, up to this many (one transaction, one set
+# of lookups): GHL's window hands out 100 pages at once, and per-write costs would otherwise be paid per page.
+GHL_SYNC_PULL_PAGES_PER_WRITE = _env.int("GHL_SYNC_PULL_PAGES_PER_WRITE", default=5)

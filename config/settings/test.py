@@ -19,6 +19,9 @@ os.environ.setdefault("GHL_SYNC_PULL_ON_CONNECT", "0")
 os.environ.setdefault("GHL_SYNC_PULL_APPLY_WORKERS", "1")
 # A pull checks for a disconnect before every page, so tests can stop it on an exact page.
 os.environ.setdefault("GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS", "0")
+# ...and saves its progress after every page, so a test can crash it after an exact page.
+os.environ.setdefault("GHL_SYNC_PULL_PROGRESS_SECONDS", "0")
+os.environ.setdefault("GHL_SYNC_PULL_PAGES_PER_WRITE", "1")
 
 # Every stored event requests a drain, so tests see each request; the debounce has its own tests.
 os.environ.setdefault("GHL_WEBHOOK_DRAIN_DEBOUNCE", "0")

@@ -23,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -108,7 +108,8 @@ def contacts_initial_pull(
     apply_workers: int | None = None,
 ) -> PullResult:
     """Pull every contact of the connection's location into the CRM. ``resume`` continues the last unfinished
-    pull from its cursor. ``on_page(run)`` is called after each applied page (progress bars, tests).
+    pull from its cursor. ``on_page(run)`` is called each time the run's progress is saved (progress bars,
+    tests): at most every ``GHL_SYNC_PULL_PROGRESS_SECONDS`` (after every page when that is 0) and at the end.
     Returns when done; the run is ``succeeded``, ``cancelled`` (connection gone) or ``failed`` (re-raised)."""
     relay = _TokenRelay(connection_token_provider(connection.pk))
     disconnect_check = _DisconnectCheck(relay, every_seconds=settings.GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS)
@@ -146,12 +147,16 @@ def contacts_initial_pull(
                 fetcher = _Prefetcher(client, cursor=cursor, page_size=page_size, already=fetched,
                                       max_ahead=max_ahead)
                 continue
-            page, contacts, next_cursor = payload
+            # Pages that arrived while the last write ran are written together: one transaction and one set
+            # of lookups for several pages, which matters when GHL's window hands out a burst at once.
+            pages = [payload, *fetcher.more_pages(settings.GHL_SYNC_PULL_PAGES_PER_WRITE - 1)]
+            contacts = [contact for _, page_contacts, _ in pages for contact in page_contacts]
+            page, _, next_cursor = pages[-1]
             cursor, fetched = next_cursor or cursor, fetched + len(contacts)
-            result.requests += 1
+            result.requests += len(pages)
             disconnect_check()  # also keeps the fetcher's token fresh
             total = page.get("total") if isinstance(page.get("total"), int) else None
-            writer.submit(contacts=contacts, total=total, next_cursor=next_cursor)
+            writer.submit(contacts=contacts, pages=len(pages), total=total, next_cursor=next_cursor)
             run = writer.collect(block=False) or run
         run = writer.collect(block=True) or run
         GhlConnection.objects.filter(pk=connection.pk).update(last_synced_at=timezone.now())
@@ -185,6 +190,28 @@ def _settle(writer: "_PageWriter | None", run: SyncRun) -> SyncRun:
         return run
 
 
+@dataclass
+class _Progress:
+    """Written pages whose counts and cursor are not saved on the run yet."""
+
+    pages: int = 0
+    done: int = 0
+    total: int | None = None
+    cursor: Any = None
+    counts: dict[str, int] = field(default_factory=dict)
+    refusals: dict[str, str] = field(default_factory=dict)
+
+    def add(self, *, counts: dict[str, int], done: int, total: int | None, refusals: dict[str, str],
+            next_cursor: Any) -> None:
+        self.pages += 1
+        self.done += done
+        self.total = total if total is not None else self.total
+        self.cursor = next_cursor or self.cursor
+        for name, value in counts.items():
+            self.counts[name] = self.counts.get(name, 0) + value
+        self.refusals.update(refusals)
+
+
 class _PageWriter:
     """Writes pages with ``workers`` threads (one database connection each), in parallel, and keeps the run's
     cursor on the longest written prefix, so a resume never skips an unwritten page (re-writing is harmless).
@@ -206,6 +233,9 @@ class _PageWriter:
         self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="ghl-pull-write") \
             if self.workers > 1 else None
         self.local = threading.local()
+        self.unsaved = _Progress()
+        self.save_every = settings.GHL_SYNC_PULL_PROGRESS_SECONDS
+        self.saved_at = time.monotonic()
 
     def _thread_mapping(self) -> Mapping:
         # `Mapping.to_local` keeps its last errors on the instance: one copy per thread, so threads never share it.
@@ -222,7 +252,7 @@ class _PageWriter:
             connection_id=self.connection.pk, records=records)
         return page_result.counts, len(records), page_result.errors
 
-    def submit(self, *, contacts, total, next_cursor) -> None:
+    def submit(self, *, contacts, pages: int, total, next_cursor) -> None:
         if self.pool is None:
             future: Future = Future()
             try:
@@ -231,36 +261,47 @@ class _PageWriter:
                 future.set_exception(exc)
         else:
             future = self.pool.submit(self._write, contacts)
-        self.pending.append((future, total, next_cursor))
+        self.pending.append((future, pages, total, next_cursor))
         if len(self.pending) >= self.workers * 2:  # bounded: wait for the oldest
             self.pending[0][0].result()
 
     def collect(self, *, block: bool, raise_errors: bool = True) -> SyncRun | None:
-        """Advance the cursor over every finished page at the head; raise the first failure."""
+        """Advance the cursor over every finished page at the head; raise the first failure. The run is
+        saved at most every ``GHL_SYNC_PULL_PROGRESS_SECONDS`` and always when blocking (the end, a stop)."""
         advanced = None
         while self.pending and (block or self.pending[0][0].done()):
-            future, total, next_cursor = self.pending[0]
+            future, pages, total, next_cursor = self.pending[0]
             try:
                 counts, done, refusals = future.result()
             except BaseException:
                 if raise_errors:
                     raise
                 if block:
-                    for other, _, _ in list(self.pending)[1:]:
+                    for other, *_ in list(self.pending)[1:]:
                         other.exception()  # wait, so nothing is written after we stop
                 break
             self.pending.popleft()
-            # One update per page: its counts and progress move with the cursor, so the run never counts a
-            # page that a resume will apply again.
-            self.run = sync_run_advance(run=self.run, counts=counts, done=done, total=total, refusals=refusals,
-                                        cursor={"searchAfter": next_cursor} if next_cursor else None)
-            self.result.pages += 1
-            if self.result.pages in ANALYZE_AFTER_PAGES:
+            self.unsaved.add(counts=counts, done=done, total=total, refusals=refusals, next_cursor=next_cursor)
+            before, self.result.pages = self.result.pages, self.result.pages + pages
+            if any(before < n <= self.result.pages for n in ANALYZE_AFTER_PAGES):
                 sync_tables_analyze()
-            advanced = self.run
-            if self.on_page:
-                self.on_page(self.run)
+            if time.monotonic() - self.saved_at >= self.save_every:
+                advanced = self._save()
+        if block and self.unsaved.pages:
+            advanced = self._save()
         return advanced
+
+    def _save(self) -> SyncRun:
+        # Counts and progress move with the cursor, in one update, so the run never counts a page that a
+        # resume will apply again.
+        unsaved, self.unsaved = self.unsaved, _Progress()
+        self.run = sync_run_advance(run=self.run, counts=unsaved.counts, done=unsaved.done, total=unsaved.total,
+                                    refusals=unsaved.refusals,
+                                    cursor={"searchAfter": unsaved.cursor} if unsaved.cursor else None)
+        self.saved_at = time.monotonic()
+        if self.on_page:
+            self.on_page(self.run)
+        return self.run
 
     def close(self) -> None:
         if self.pool is None:
@@ -293,6 +334,7 @@ class _Prefetcher:
     def __init__(self, client: GhlClient, *, cursor: Any, page_size: int, already: int, max_ahead: int):
         self.client, self.cursor, self.page_size, self.seen = client, cursor, page_size, already
         self.queue: queue.Queue = queue.Queue(maxsize=max(1, max_ahead))
+        self.held: tuple | None = None  # an item `more_pages` took off the queue but must not hand out yet
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="ghl-pull-fetch", daemon=True)
         self.thread.start()
@@ -324,7 +366,24 @@ class _Prefetcher:
                 continue
 
     def get(self):
+        if self.held is not None:
+            item, self.held = self.held, None
+            return item
         return self.queue.get()
+
+    def more_pages(self, limit: int) -> list:
+        """Up to ``limit`` more pages that are already fetched, without waiting; an end or error stays queued."""
+        pages: list = []
+        while len(pages) < limit and self.held is None:
+            try:
+                kind, payload = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if kind == "page":
+                pages.append(payload)
+            else:
+                self.held = (kind, payload)
+        return pages
 
     def close(self) -> None:
         self.stop.set()

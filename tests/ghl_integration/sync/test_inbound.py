@@ -1,5 +1,6 @@
 """Inbound contact sync against the sandbox over HTTP: pull, resume, webhooks, ordering, reconciliation,
 disconnect, deletion sweep."""
+import time
 from unittest import mock
 
 import pytest
@@ -60,6 +61,61 @@ def test_initial_pull_of_2000_survives_a_crash_and_resumes_without_duplicates_or
     # the location's contact custom fields became mapping rows
     keys = set(FieldMapping.objects.filter(account_id=LOCATION).values_list("local_field", flat=True))
     assert {"custom_properties.preferred_dentist", "custom_properties.insurance_provider"} <= keys
+
+
+def test_pages_fetched_while_a_write_runs_are_written_together(ghl, connection, settings):
+    # given: up to 5 pages per write, and a first write that lasts until every page has been fetched
+    settings.GHL_SYNC_PULL_PAGES_PER_WRITE = 5
+    _grow_demo_to(ghl, 2000)
+    real_apply = pull_module.contact_apply_remote_page
+    written = []
+
+    def slow_first_apply(**kwargs):
+        if not written:
+            deadline = time.monotonic() + 30
+            while len(ghl.control.request_log(path="/contacts/search")) < 20 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        written.append(len(kwargs["records"]))
+        return real_apply(**kwargs)
+
+    # when
+    with mock.patch.object(pull_module, "contact_apply_remote_page", slow_first_apply):
+        result = contacts_initial_pull(connection=connection)
+
+    # then: the 19 queued pages went in 4 writes of up to 500 contacts, and nothing differs from page by page
+    assert written == [100, 500, 500, 500, 400]
+    assert result.run.status == "succeeded" and result.pages == 20 and result.requests == 20
+    assert result.run.progress_done == result.run.progress_total == result.run.created == 2000
+    assert sorted(ExternalIdentity.objects.values_list("external_id", flat=True)) == sorted(ghl_contacts(ghl))
+    assert Contact.objects.count() == 2000
+
+
+def test_progress_saved_twice_a_second_still_ends_exact_and_a_crash_resumes_from_what_was_saved(
+        ghl, connection, settings):
+    # given: progress saved at most once an hour (so only at the end or a stop); the apply dies on page 8
+    settings.GHL_SYNC_PULL_PROGRESS_SECONDS = 3600
+    _grow_demo_to(ghl, 1500)
+    real_apply = pull_module.contact_apply_remote_page
+    saves = []
+    calls = {"n": 0}
+
+    def crashing_apply(**kwargs):
+        calls["n"] += 1
+        if calls["n"] == 8:
+            raise RuntimeError("worker killed")
+        return real_apply(**kwargs)
+
+    with mock.patch.object(pull_module, "contact_apply_remote_page", crashing_apply), \
+            pytest.raises(RuntimeError):
+        contacts_initial_pull(connection=connection, on_page=lambda run: saves.append(run.progress_done))
+
+    # then: one save, at the stop, with the seven written pages and their cursor
+    crashed = SyncRun.objects.get(kind="initial_pull")
+    assert saves == [700] and crashed.progress_done == 700 and crashed.created == 700 and crashed.cursor
+    result = contacts_initial_pull(connection=connection, resume=True,
+                                   on_page=lambda run: saves.append(run.progress_done))
+    assert saves == [700, 1500] and result.pages == 8
+    assert result.run.progress_done == result.run.progress_total == Contact.objects.count() == 1500
 
 
 def test_a_change_in_ghl_arrives_by_webhook(ghl, connection, receiver):
