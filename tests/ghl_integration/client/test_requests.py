@@ -618,3 +618,20 @@ def test_every_operation_in_the_issue_is_pinned():
         "users.search",
     }
     assert required <= pinned
+
+
+def test_the_session_takes_proxy_settings_for_ghls_host_from_the_environment_once(monkeypatch):
+    from ghl_integration.client.base import make_session
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "sandbox.internal")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/company-ca.pem")
+
+    proxied = make_session("https://services.leadconnectorhq.com")
+    bypassed = make_session("https://sandbox.internal:8100")
+
+    assert proxied.proxies.get("https") == "http://proxy.internal:3128"
+    assert proxied.verify == "/etc/ssl/company-ca.pem"
+    assert not bypassed.proxies.get("https")
+    # read once: the environment is not consulted again on each request
+    assert proxied.trust_env is False
