@@ -61,6 +61,7 @@ def bench_env(database_url: str, base_url: str) -> dict:
     os.environ.setdefault("GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS", "1.0")
     os.environ.setdefault("GHL_SYNC_PULL_PROGRESS_SECONDS", "0.5")
     os.environ.setdefault("GHL_SYNC_PULL_PAGES_PER_WRITE", "5")
+    os.environ.setdefault("GHL_SYNC_PULL_FROM_BOTH_ENDS", "1")
     return dict(os.environ)
 
 

@@ -121,3 +121,6 @@ GHL_SYNC_PULL_PROGRESS_SECONDS = _env.float("GHL_SYNC_PULL_PROGRESS_SECONDS", de
 # Pages already fetched when a write starts are written together, up to this many (one transaction, one set
 # of lookups): GHL's window hands out 100 pages at once, and per-write costs would otherwise be paid per page.
 GHL_SYNC_PULL_PAGES_PER_WRITE = _env.int("GHL_SYNC_PULL_PAGES_PER_WRITE", default=5)
+# Walk the location's contacts from both ends at once (oldest first and newest first), so each burst of GHL's
+# window is spent in half the round trips' time; off, one walk from the oldest.
+GHL_SYNC_PULL_FROM_BOTH_ENDS = _env.bool("GHL_SYNC_PULL_FROM_BOTH_ENDS", default=True)

@@ -22,6 +22,7 @@ os.environ.setdefault("GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS", "0")
 # ...and saves its progress after every page, so a test can crash it after an exact page.
 os.environ.setdefault("GHL_SYNC_PULL_PROGRESS_SECONDS", "0")
 os.environ.setdefault("GHL_SYNC_PULL_PAGES_PER_WRITE", "1")
+os.environ.setdefault("GHL_SYNC_PULL_FROM_BOTH_ENDS", "0")  # one walk: pages in a known order
 
 # Every stored event requests a drain, so tests see each request; the debounce has its own tests.
 os.environ.setdefault("GHL_WEBHOOK_DRAIN_DEBOUNCE", "0")

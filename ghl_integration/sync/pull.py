@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 PULL_PAGE_SIZE = 100  # GHL accepts up to 500; 100 keeps each page's transaction short
 # Pages fetched ahead of the writes: enough to spend a whole 100-request burst while the writes catch up.
 MAX_PAGES_AHEAD = 200
+# The run's cursor: where each stream continues (`_Prefetcher`).
+HEAD, TAIL = "searchAfter", "tailAfter"
 # After these pages, refresh the tables' planner statistics (`sync_tables_analyze`: a new account's tables
 # grow too fast for autovacuum).
 ANALYZE_AFTER_PAGES = frozenset({1, 10})
@@ -126,11 +128,16 @@ def contacts_initial_pull(
         contact_mapping_ensure_defaults(connection=connection, client=client)
         mapping = contact_mapping_for(connection)
         # No cursor: a new run, or one that crashed on its first or last page; both start over (idempotent).
-        cursor = (run.cursor or {}).get("searchAfter")
-        if cursor is None and run.progress_done:
+        cursors = {k: v for k, v in (run.cursor or {}).items() if k in (HEAD, TAIL) and v}
+        if not cursors and run.progress_done:
             run = sync_run_reset_progress(run=run)
         fetched = run.progress_done
-        fetcher = _Prefetcher(client, cursor=cursor, page_size=page_size, already=fetched, max_ahead=max_ahead)
+
+        def start_fetcher() -> _Prefetcher:
+            return _Prefetcher(client, cursors=cursors, page_size=page_size, already=fetched, max_ahead=max_ahead,
+                               from_both_ends=settings.GHL_SYNC_PULL_FROM_BOTH_ENDS)
+
+        fetcher = start_fetcher()
         writer = _PageWriter(connection=connection, run=run, mapping=mapping, on_page=on_page, result=result,
                              workers=apply_workers or settings.GHL_SYNC_PULL_APPLY_WORKERS)
         while True:
@@ -143,20 +150,19 @@ def contacts_initial_pull(
                     raise payload
                 relay(force_refresh=True)  # in this thread: may raise ConnectionInactive
                 fetcher.close()
-                # Every page before the failed fetch was delivered (FIFO): continue after the last one.
-                fetcher = _Prefetcher(client, cursor=cursor, page_size=page_size, already=fetched,
-                                      max_ahead=max_ahead)
+                # Every page a stream fetched before its failure was delivered (FIFO): continue after the last.
+                fetcher = start_fetcher()
                 continue
             # Pages that arrived while the last write ran are written together: one transaction and one set
             # of lookups for several pages, which matters when GHL's window hands out a burst at once.
             pages = [payload, *fetcher.more_pages(settings.GHL_SYNC_PULL_PAGES_PER_WRITE - 1)]
-            contacts = [contact for _, page_contacts, _ in pages for contact in page_contacts]
-            page, _, next_cursor = pages[-1]
-            cursor, fetched = next_cursor or cursor, fetched + len(contacts)
+            contacts = [contact for fetched_page in pages for contact in fetched_page.contacts]
+            written_cursors = {p.stream: p.next_cursor for p in pages if p.next_cursor}
+            cursors.update(written_cursors)
+            fetched += len(contacts)
             result.requests += len(pages)
             disconnect_check()  # also keeps the fetcher's token fresh
-            total = page.get("total") if isinstance(page.get("total"), int) else None
-            writer.submit(contacts=contacts, pages=len(pages), total=total, next_cursor=next_cursor)
+            writer.submit(contacts=contacts, pages=len(pages), total=pages[-1].total, cursors=written_cursors)
             run = writer.collect(block=False) or run
         run = writer.collect(block=True) or run
         GhlConnection.objects.filter(pk=connection.pk).update(last_synced_at=timezone.now())
@@ -197,16 +203,16 @@ class _Progress:
     pages: int = 0
     done: int = 0
     total: int | None = None
-    cursor: Any = None
+    cursors: dict[str, Any] = field(default_factory=dict)  # stream → the cursor after its last written page
     counts: dict[str, int] = field(default_factory=dict)
     refusals: dict[str, str] = field(default_factory=dict)
 
     def add(self, *, counts: dict[str, int], done: int, total: int | None, refusals: dict[str, str],
-            next_cursor: Any) -> None:
+            cursors: dict[str, Any]) -> None:
         self.pages += 1
         self.done += done
         self.total = total if total is not None else self.total
-        self.cursor = next_cursor or self.cursor
+        self.cursors.update(cursors)
         for name, value in counts.items():
             self.counts[name] = self.counts.get(name, 0) + value
         self.refusals.update(refusals)
@@ -234,6 +240,7 @@ class _PageWriter:
             if self.workers > 1 else None
         self.local = threading.local()
         self.unsaved = _Progress()
+        self.cursors = {k: v for k, v in (run.cursor or {}).items() if k in (HEAD, TAIL) and v}
         self.save_every = settings.GHL_SYNC_PULL_PROGRESS_SECONDS
         self.saved_at = time.monotonic()
 
@@ -252,7 +259,7 @@ class _PageWriter:
             connection_id=self.connection.pk, records=records)
         return page_result.counts, len(records), page_result.errors
 
-    def submit(self, *, contacts, pages: int, total, next_cursor) -> None:
+    def submit(self, *, contacts, pages: int, total, cursors: dict[str, Any]) -> None:
         if self.pool is None:
             future: Future = Future()
             try:
@@ -261,7 +268,7 @@ class _PageWriter:
                 future.set_exception(exc)
         else:
             future = self.pool.submit(self._write, contacts)
-        self.pending.append((future, pages, total, next_cursor))
+        self.pending.append((future, pages, total, cursors))
         if len(self.pending) >= self.workers * 2:  # bounded: wait for the oldest
             self.pending[0][0].result()
 
@@ -270,7 +277,7 @@ class _PageWriter:
         saved at most every ``GHL_SYNC_PULL_PROGRESS_SECONDS`` and always when blocking (the end, a stop)."""
         advanced = None
         while self.pending and (block or self.pending[0][0].done()):
-            future, pages, total, next_cursor = self.pending[0]
+            future, pages, total, cursors = self.pending[0]
             try:
                 counts, done, refusals = future.result()
             except BaseException:
@@ -281,7 +288,7 @@ class _PageWriter:
                         other.exception()  # wait, so nothing is written after we stop
                 break
             self.pending.popleft()
-            self.unsaved.add(counts=counts, done=done, total=total, refusals=refusals, next_cursor=next_cursor)
+            self.unsaved.add(counts=counts, done=done, total=total, refusals=refusals, cursors=cursors)
             before, self.result.pages = self.result.pages, self.result.pages + pages
             if any(before < n <= self.result.pages for n in ANALYZE_AFTER_PAGES):
                 sync_tables_analyze()
@@ -295,9 +302,9 @@ class _PageWriter:
         # Counts and progress move with the cursor, in one update, so the run never counts a page that a
         # resume will apply again.
         unsaved, self.unsaved = self.unsaved, _Progress()
+        self.cursors.update(unsaved.cursors)
         self.run = sync_run_advance(run=self.run, counts=unsaved.counts, done=unsaved.done, total=unsaved.total,
-                                    refusals=unsaved.refusals,
-                                    cursor={"searchAfter": unsaved.cursor} if unsaved.cursor else None)
+                                    refusals=unsaved.refusals, cursor=dict(self.cursors) if self.cursors else None)
         self.saved_at = time.monotonic()
         if self.on_page:
             self.on_page(self.run)
@@ -324,38 +331,111 @@ class _PageWriter:
         self.pool.shutdown(wait=True, cancel_futures=False)
 
 
-class _Prefetcher:
-    """Fetches pages on a helper thread as fast as GHL's rate limit allows, up to ``max_ahead`` pages ahead.
+@dataclass
+class _FetchedPage:
+    stream: str  # HEAD (oldest first) or TAIL (newest first)
+    contacts: list[dict[str, Any]]
+    next_cursor: Any  # the stream's ``searchAfter`` after this page
+    total: int | None
 
-    Yields ``("page", (page, contacts, next_cursor))``, then ``("end", None)``, or ``("error", exc)``. Stops at a short
-    page, a missing cursor or GHL's ``total`` (which saves the empty page after a last full one).
+
+class _Prefetcher:
+    """Fetches pages on helper threads as fast as GHL's rate limit allows, up to ``max_ahead`` pages ahead.
+
+    Pages come from ``POST /contacts/search`` by ``dateAdded`` with ``searchAfter``: one stream from the oldest
+    contact (HEAD) and, with ``from_both_ends`` on a location of more than two pages, a second from the newest
+    (TAIL, descending), each resuming after its cursor in ``cursors``. A keyset walk is one request after
+    another, so its pace is one round trip per page; two walks towards each other spend each burst of GHL's
+    window in half the time (see the module docstring for why that sets the pull's end). Where they meet,
+    each drops the contacts the other has already taken (compared by their sort key) and stops; at most one
+    page is fetched twice. A stream also stops at a short page, a missing cursor, or once the two together
+    have seen GHL's ``total``.
+
+    `get` returns ``("page", _FetchedPage)``, then ``("end", None)`` once every stream ended, or ``("error", exc)``.
     """
 
-    def __init__(self, client: GhlClient, *, cursor: Any, page_size: int, already: int, max_ahead: int):
-        self.client, self.cursor, self.page_size, self.seen = client, cursor, page_size, already
+    def __init__(self, client: GhlClient, *, cursors: dict[str, Any], page_size: int, already: int,
+                 max_ahead: int, from_both_ends: bool = False):
+        self.client, self.page_size, self.seen = client, page_size, already
+        self.from_both_ends = from_both_ends
         self.queue: queue.Queue = queue.Queue(maxsize=max(1, max_ahead))
         self.held: tuple | None = None  # an item `more_pages` took off the queue but must not hand out yet
         self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="ghl-pull-fetch", daemon=True)
-        self.thread.start()
+        self.lock = threading.Lock()
+        # Sort key of the last contact each stream took: HEAD takes keys above its mark, TAIL below its own.
+        self.marks: dict[str, tuple | None] = {HEAD: _sort_key(cursors.get(HEAD)), TAIL: _sort_key(cursors.get(TAIL))}
+        self.running = 1
+        self.total: int | None = None  # GHL's count, from the latest page
+        self.claimed = 0  # contacts the requests in flight may bring
+        self.threads = [threading.Thread(target=self._run, args=(HEAD, cursors.get(HEAD)),
+                                         name="ghl-pull-fetch", daemon=True)]
+        if cursors.get(TAIL) is not None:  # a resumed pull that was fetching from both ends
+            self._start_tail(cursors[TAIL])
+        self.threads[0].start()
 
-    def _run(self) -> None:
-        cursor = self.cursor
+    def _start_tail(self, cursor: Any) -> None:
+        with self.lock:
+            self.running += 1
+        thread = threading.Thread(target=self._run, args=(TAIL, cursor), name="ghl-pull-fetch-tail", daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def _run(self, stream: str, cursor: Any) -> None:
+        sort = [{"field": "dateAdded", "direction": "desc"}] if stream == TAIL else None
         try:
             while not self.stop.is_set():
-                page = self.client.contacts.search(page_limit=self.page_size, search_after=cursor)
-                contacts = page.get("contacts") or []
-                self.seen += len(contacts)
-                next_cursor = contacts[-1].get("searchAfter") if contacts else None
+                with self.lock:
+                    # Near the meeting point one walk takes what is left and the other stops, rather than both
+                    # asking for it: under GHL's sliding window one request too many costs a whole window.
+                    if self.running > 1 and self.total is not None and self.total - self.seen - self.claimed <= 0:
+                        break
+                    self.claimed += self.page_size
+                try:
+                    page = self.client.contacts.search(page_limit=self.page_size, search_after=cursor, sort=sort)
+                finally:
+                    with self.lock:
+                        self.claimed -= self.page_size
+                fetched = page.get("contacts") or []
                 total = page.get("total") if isinstance(page.get("total"), int) else None
+                next_cursor = fetched[-1].get("searchAfter") if fetched else None
+                contacts, met = self._take(stream, fetched)
                 # Nothing else here (the writers map): the next request goes as soon as the window allows.
-                self._put(("page", (page, contacts, next_cursor)))
-                if len(contacts) < self.page_size or not next_cursor or (total is not None and self.seen >= total):
+                self._put(("page", _FetchedPage(stream, contacts, next_cursor if contacts else cursor, total)))
+                with self.lock:
+                    self.seen += len(contacts)
+                    self.total = total if total is not None else self.total
+                    seen_all = total is not None and self.seen >= total
+                    tail_wanted = (stream == HEAD and self.from_both_ends and len(self.threads) == 1
+                                   and total is not None and total - self.seen > 2 * self.page_size
+                                   and next_cursor is not None and _sort_key(next_cursor) is not None)
+                if met or len(fetched) < self.page_size or not next_cursor or seen_all:
                     break
+                if tail_wanted:
+                    self._start_tail(None)
                 cursor = next_cursor
-            self._put(("end", None))
         except BaseException as exc:  # handed to the main thread, which decides
             self._put(("error", exc))
+        finally:
+            with self.lock:
+                self.running -= 1
+                last = self.running == 0
+            if last:
+                self._put(("end", None))
+
+    def _take(self, stream: str, contacts: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
+        """The contacts of a page the other stream has not taken, and whether the streams met."""
+        other = TAIL if stream == HEAD else HEAD
+        with self.lock:
+            limit = self.marks[other]
+            taken = []
+            for contact in contacts:
+                key = _sort_key(contact.get("searchAfter"))
+                if limit is not None and (key is None or (key >= limit if stream == HEAD else key <= limit)):
+                    return taken, True
+                taken.append(contact)
+            if taken:
+                self.marks[stream] = _sort_key(taken[-1].get("searchAfter"))
+            return taken, False
 
     def _put(self, item) -> None:
         while not self.stop.is_set():
@@ -387,4 +467,15 @@ class _Prefetcher:
 
     def close(self) -> None:
         self.stop.set()
-        self.thread.join(timeout=60)
+        for thread in list(self.threads):
+            thread.join(timeout=60)
+
+
+def _sort_key(search_after: Any) -> tuple | None:
+    """A ``searchAfter`` value (GHL: ``[dateAdded ms, id]``) as a comparable key; None if it is not one."""
+    if not isinstance(search_after, list | tuple) or len(search_after) != 2:
+        return None
+    ms, contact_id = search_after
+    if not isinstance(ms, int | float) or not isinstance(contact_id, str):
+        return None
+    return (ms, contact_id)

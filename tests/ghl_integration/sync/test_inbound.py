@@ -7,6 +7,7 @@ import pytest
 
 from crm.models import Contact, ExternalIdentity
 from crm.sync.models import FieldMapping, SyncRun
+from ghl_integration.client.contacts import ContactsApi
 from ghl_integration.services.connections import connection_disconnect
 from ghl_integration.sync import pull as pull_module
 from ghl_integration.sync.pull import contacts_initial_pull
@@ -116,6 +117,68 @@ def test_progress_saved_twice_a_second_still_ends_exact_and_a_crash_resumes_from
                                    on_page=lambda run: saves.append(run.progress_done))
     assert saves == [700, 1500] and result.pages == 8
     assert result.run.progress_done == result.run.progress_total == Contact.objects.count() == 1500
+
+
+def _searches_by_direction(calls) -> dict[str, int]:
+    directions = ["desc" if (kwargs.get("sort") or [{}])[0].get("direction") == "desc" else "asc"
+                  for _, kwargs in calls]
+    return {d: directions.count(d) for d in ("asc", "desc")}
+
+
+def test_a_pull_from_both_ends_takes_every_contact_once(ghl, connection, settings):
+    # given: walks from the oldest and the newest contact at once
+    settings.GHL_SYNC_PULL_FROM_BOTH_ENDS = True
+    _grow_demo_to(ghl, 2000)
+    real_search = ContactsApi.search
+    calls = []
+
+    def recording_search(self, **kwargs):
+        calls.append(((), kwargs))
+        return real_search(self, **kwargs)
+
+    # when
+    with mock.patch.object(ContactsApi, "search", recording_search):
+        result = contacts_initial_pull(connection=connection)
+
+    # then: both walks did a good share, they met once (at most one page fetched twice), nothing doubled or lost
+    by_direction = _searches_by_direction(calls)
+    assert by_direction["asc"] >= 5 and by_direction["desc"] >= 5
+    assert 20 <= result.requests == len(calls) <= 21
+    assert result.run.status == "succeeded"
+    assert result.run.progress_done == result.run.progress_total == result.run.created == 2000
+    assert sorted(ExternalIdentity.objects.values_list("external_id", flat=True)) == sorted(ghl_contacts(ghl))
+    assert Contact.objects.count() == 2000
+
+
+def test_a_pull_from_both_ends_resumes_both_walks_after_a_crash(ghl, connection, settings):
+    # given: both ends; the apply dies on the 9th write
+    settings.GHL_SYNC_PULL_FROM_BOTH_ENDS = True
+    _grow_demo_to(ghl, 2000)
+    real_apply = pull_module.contact_apply_remote_page
+    calls = {"n": 0}
+
+    def crashing_apply(**kwargs):
+        calls["n"] += 1
+        if calls["n"] == 9:
+            raise RuntimeError("worker killed")
+        return real_apply(**kwargs)
+
+    with mock.patch.object(pull_module, "contact_apply_remote_page", crashing_apply), \
+            pytest.raises(RuntimeError):
+        contacts_initial_pull(connection=connection)
+    crashed = SyncRun.objects.get(kind="initial_pull")
+    assert crashed.progress_done == 800 and set(crashed.cursor) == {"searchAfter", "tailAfter"}
+
+    # when
+    result = contacts_initial_pull(connection=connection, resume=True)
+
+    # then: the rest came from where each walk stopped; every id exactly once
+    assert result.run.pk == crashed.pk and result.run.status == "succeeded"
+    assert 12 <= result.requests <= 13
+    links = list(ExternalIdentity.objects.filter(provider="ghl", account_id=LOCATION)
+                 .values_list("external_id", flat=True))
+    assert sorted(links) == sorted(ghl_contacts(ghl))
+    assert Contact.objects.count() == 2000 == result.run.progress_done
 
 
 def test_a_change_in_ghl_arrives_by_webhook(ghl, connection, receiver):
