@@ -88,8 +88,45 @@ def _is_valid(number: phonenumbers.PhoneNumber) -> bool:
 
     `is_valid_number` first finds the number's region by trying each region of its country code, then
     validates against that region. The main region is always tried first and needs no leading-digits match,
-    so a number valid for it is exactly one that `is_valid_number` finds there: checking it directly skips
-    the search (half the cost of a valid US number); anything else gets the full check.
+    so a number valid for it is exactly one that `is_valid_number` finds there: checking it directly (with
+    its patterns compiled once, `_type_patterns`) skips the search; anything else gets the full check.
     """
-    main_region = phonenumbers.region_code_for_country_code(number.country_code)
-    return phonenumbers.is_valid_number_for_region(number, main_region) or phonenumbers.is_valid_number(number)
+    country_code = number.country_code
+    patterns = _type_patterns(country_code)
+    if patterns is not None:
+        general, types = patterns
+        nsn = phonenumbers.national_significant_number(number)
+        if _matches(nsn, *general) and any(_matches(nsn, *desc) for desc in types):
+            return True
+    return phonenumbers.is_valid_number(number)
+
+
+@functools.cache
+def _type_patterns(country_code: int):
+    """(general description, [number types]) of the main region of ``country_code``, each as (possible lengths,
+    compiled pattern): what `is_valid_number_for_region` checks for that region, compiled once. `phonenumbers`
+    looks each pattern up in `re`'s cache on every check, which cost as much as the matching."""
+    region = phonenumbers.region_code_for_country_code(country_code)
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
+    if metadata is None:
+        return None
+
+    def compiled(desc):
+        if desc is None or not desc.national_number_pattern:
+            return None
+        return (frozenset(desc.possible_length), re.compile(desc.national_number_pattern))
+
+    # `_number_type_helper`'s order: any type matching makes the number valid; mobile is only tried when its
+    # pattern differs from fixed-line's.
+    descs = [metadata.premium_rate, metadata.toll_free, metadata.shared_cost, metadata.voip,
+             metadata.personal_number, metadata.pager, metadata.uan, metadata.voicemail, metadata.fixed_line]
+    if not metadata.same_mobile_and_fixed_line_pattern:
+        descs.append(metadata.mobile)
+    general = compiled(metadata.general_desc)
+    if general is None:
+        return None
+    return general, [c for c in map(compiled, descs) if c is not None]
+
+
+def _matches(nsn: str, lengths: frozenset, pattern: re.Pattern) -> bool:
+    return (not lengths or len(nsn) in lengths) and pattern.fullmatch(nsn) is not None
