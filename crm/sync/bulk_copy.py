@@ -66,24 +66,44 @@ def _contact_plan() -> tuple[tuple[tuple[str, str | None, int | None], ...], dic
     return tuple(plan), defaults, json_encoders
 
 
-def _valid_as_is(kind: str | None, max_length: int | None, value: Any) -> bool:
-    """Would `full_clean` accept ``value`` for a field of this kind, and leave it unchanged?"""
-    if kind in ("char", "email"):
-        # An email value comes from `contact_clean_fields`, which ran the same `validate_email` already.
-        return type(value) is str and len(value) <= max_length
-    if kind == "bool":
-        return type(value) is bool
-    if kind == "date":
-        return value is None or type(value) is dt.date
-    if kind == "json":  # JSONField.validate: whatever `json.dumps` takes (checked when the row is dumped)
-        return True
-    return False
-
-
 def _dump_json(row: dict[str, Any], json_encoders: dict[str, Any]) -> dict[str, Any]:
     for attname, encoder in json_encoders.items():
-        row[attname] = json.dumps(row[attname], cls=encoder)
+        value = row[attname]
+        # Most contacts have no additional emails or phones and no custom properties.
+        row[attname] = "[]" if value == [] else "{}" if value == {} else json.dumps(value, cls=encoder)
     return row
+
+
+@cache
+def _fast_checks() -> tuple[tuple[tuple[str, int], ...], tuple[str, ...], tuple[str, ...], bool]:
+    """The plan's columns grouped by kind, so `new_contact_row` checks them without a call per column:
+    (char/email columns with their max length, bool columns, date columns, whether every column has a kind)."""
+    plan, _, _ = _contact_plan()
+    chars = tuple((attname, max_length) for attname, kind, max_length in plan if kind in ("char", "email"))
+    bools = tuple(attname for attname, kind, _ in plan if kind == "bool")
+    dates = tuple(attname for attname, kind, _ in plan if kind == "date")
+    return chars, bools, dates, all(kind is not None for _, kind, _ in plan)
+
+
+def _valid_row(row: dict[str, Any]) -> bool:
+    """Would `full_clean` accept every column of ``row`` and leave it unchanged? Strings within ``max_length``
+    (an email value comes from `contact_clean_fields`, which ran the same `validate_email` already), booleans,
+    dates; JSON columns take whatever `json.dumps` takes, checked when the row is dumped."""
+    chars, bools, dates, all_known = _fast_checks()
+    if not all_known:
+        return False
+    for attname, max_length in chars:
+        value = row[attname]
+        if type(value) is not str or len(value) > max_length:
+            return False
+    for attname in bools:
+        if type(row[attname]) is not bool:
+            return False
+    for attname in dates:
+        value = row[attname]
+        if value is not None and type(value) is not dt.date:
+            return False
+    return True
 
 
 def new_contact_row(cleaned: dict[str, Any], new_contact) -> dict[str, Any]:
@@ -97,9 +117,7 @@ def new_contact_row(cleaned: dict[str, Any], new_contact) -> dict[str, Any]:
            "custom_properties": {k[len(CUSTOM_PREFIX):]: v for k, v in cleaned.items() if k.startswith(CUSTOM_PREFIX)}}
     row["full_name"] = full_name_for(first_name=row["first_name"], last_name=row["last_name"],
                                      full_name=row["full_name"], explicit_full_name="full_name" in standard)
-    if len(row) == len(plan) and "custom_properties" not in standard and all(
-        _valid_as_is(kind, max_length, row[attname]) for attname, kind, max_length in plan
-    ):
+    if len(row) == len(plan) and "custom_properties" not in standard and _valid_row(row):
         try:
             return _dump_json(row, json_encoders)
         except (TypeError, ValueError):
