@@ -190,13 +190,31 @@ def _store_location_connection(
             resource_id=location_id, installed=True, at=None, details={"source": "oauth"}, only_if_unknown=True
         )
         _apply_install_details(connection)
-        if settings.GHL_SYNC_PULL_ON_CONNECT:
-            # Imported here: the sync package builds on this module. Queued after commit (STYLE §2).
-            from ..sync.tasks import contacts_initial_pull_queue
+    _load_contact_mapping(connection)
+    if settings.GHL_SYNC_PULL_ON_CONNECT:
+        # Imported here: the sync package builds on this module. Queued after commit (STYLE §2).
+        from ..sync.tasks import contacts_initial_pull_queue
 
-            contacts_initial_pull_queue(connection_id=connection.pk)
+        contacts_initial_pull_queue(connection_id=connection.pk)
     logger.info("ghl.connection.connected", extra={"connection_id": connection.pk, "location_id": location_id})
     return connection
+
+
+def _load_contact_mapping(connection: GhlConnection) -> None:
+    """Turn the location's contact custom fields into mapping rows as part of connecting (one request, after
+    the connection is saved, before the pull is queued), so the owner's settings page shows the whole field
+    mapping at once and the pull starts on its pages. If GHL fails here the pull fetches them itself."""
+    from ..sync.mapping import contact_mapping_ensure_defaults  # the sync package builds on this module
+
+    client = GhlClient(location_id=connection.location_id, token_provider=connection_token_provider(connection.pk))
+    try:
+        contact_mapping_ensure_defaults(connection=connection, client=client)
+    except GhlApiError as exc:
+        logger.warning("ghl.connection.mapping-deferred",
+                       extra={"connection_id": connection.pk, "location_id": connection.location_id,
+                              "error": str(exc)})
+    finally:
+        client.close()
 
 
 def _store_agency_connection(*, organization, user, tokens: dict) -> GhlConnection:

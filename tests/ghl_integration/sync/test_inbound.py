@@ -181,6 +181,36 @@ def test_a_pull_from_both_ends_resumes_both_walks_after_a_crash(ghl, connection,
     assert Contact.objects.count() == 2000 == result.run.progress_done
 
 
+def test_connecting_loads_the_field_mapping_so_the_pull_asks_only_for_pages(ghl, org, settings):
+    # when: the owner connects
+    connection = connect(ghl, org, settings)
+
+    # then: the location's contact custom fields are mapping rows already...
+    custom = {f["id"] for f in ghl.control.objects("customField", location_id=LOCATION) if f.get("model") == "contact"}
+    rows = set(FieldMapping.objects.filter(account_id=LOCATION).values_list("remote_key", flat=True))
+    assert {f"customFields.{field_id}" for field_id in custom} <= rows and custom
+    # ...so the pull's requests are its pages
+    ghl.control.clear_request_log()
+    result = contacts_initial_pull(connection=connection)
+    assert [r["path"] for r in ghl.control.request_log() if not r["path"].startswith("/oauth")] == \
+        ["/contacts/search"] * result.requests
+
+
+def test_if_ghl_fails_the_mapping_load_the_connect_succeeds_and_the_pull_loads_it(ghl, org, settings):
+    from ghl_integration.client import GhlServerError
+    from ghl_integration.sync import mapping as mapping_module
+
+    with mock.patch.object(mapping_module, "contact_mapping_ensure_defaults",
+                           side_effect=GhlServerError("GHL is down", status=503)):
+        connection = connect(ghl, org, settings)
+    assert connection.is_active
+    assert not FieldMapping.objects.filter(account_id=LOCATION).exists()
+
+    contacts_initial_pull(connection=connection)
+
+    assert FieldMapping.objects.filter(account_id=LOCATION, remote_key__startswith="customFields.").exists()
+
+
 def test_a_change_in_ghl_arrives_by_webhook(ghl, connection, receiver):
     contacts_initial_pull(connection=connection)
     contact_id = next(iter(ghl_contacts(ghl)))

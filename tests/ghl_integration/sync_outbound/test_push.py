@@ -152,8 +152,9 @@ def test_a_field_ghl_rejects_fails_without_retry_and_marks_the_mapping(ghl, conn
 def test_custom_fields_are_written_by_key_and_read_back_by_id(ghl, connected):
     fields = {f["fieldKey"]: f for f in ghl.control.objects("customField", location_id=LOCATION_ID)}
     dentist = fields["contact.preferred_dentist"]
-    FieldMapping.objects.create(organization=connected.organization, provider="ghl", account_id=LOCATION_ID,
-                                remote_key=f"customFields.{dentist['id']}", local_field="custom_properties.dentist")
+    # the row loaded when connecting, pointed at another property
+    FieldMapping.objects.filter(account_id=LOCATION_ID, remote_key=f"customFields.{dentist['id']}").update(
+        local_field="custom_properties.dentist")
     contact = contact_create(organization=connected.organization, first_name="Cf", email="cf@example.com",
                              custom_properties={"dentist": "Dr. Who"})
     push(connected)
