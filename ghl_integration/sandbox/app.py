@@ -46,6 +46,19 @@ def route(method, template, handler, **kw) -> Route:
     return Route(method, template, handler, **kw)
 
 
+class JsonText(str):
+    """JSON already encoded, for a top-level value of a handler's body: spliced in as is (cached search items)."""
+
+
+def encode_body(body) -> str:
+    """`json.dumps(body)`, byte for byte, except that top-level `JsonText` values are not encoded again."""
+    if not isinstance(body, dict) or not any(isinstance(v, JsonText) for v in body.values()):
+        return json.dumps(body)
+    # json.dumps' default separators are ", " and ": ".
+    parts = (f"{json.dumps(k)}: {v if isinstance(v, JsonText) else json.dumps(v)}" for k, v in body.items())
+    return "{" + ", ".join(parts) + "}"
+
+
 @dataclass
 class Ctx:
     """What a handler gets: the request, path params, the token (None on open routes) and the sandbox."""
@@ -125,6 +138,7 @@ class Sandbox:
         from . import control, routes, ui
 
         self.store = Store(state_path)
+        routes.register_row_caches(self.store)
         self.config = Config(self.store)
         # Settings given on the command line; applied at start and again after every control-API reset.
         self.launch_config = launch_config or {}
@@ -216,7 +230,7 @@ class Sandbox:
             status, body = 500, {"statusCode": 500, "message": "Internal server error"}
         if isinstance(body, dict):
             body = {**body, "traceId": trace_id}
-        return Response(json.dumps(body), status=status, headers=rl_headers, content_type="application/json")
+        return Response(encode_body(body), status=status, headers=rl_headers, content_type="application/json")
 
     def _check_version(self, request: Request, expected: str) -> None:
         mode = self.config["version_check"]

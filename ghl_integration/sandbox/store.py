@@ -10,8 +10,9 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -32,6 +33,42 @@ CREATE TABLE IF NOT EXISTS deliveries (
 TABLES = ("objects", "kv", "request_log", "deliveries")
 
 
+class RowCache:
+    """Values derived from stored rows (a search item's JSON, say), reused while a row is unchanged.
+
+    An entry is checked against the row as just read, its sort key and exact JSON text, rather than
+    invalidated by writers: no write path (API, control API, seeding, reset, a write landing while another
+    thread builds a page) can leave a stale value behind, because a changed row simply misses. Entries of
+    deleted rows are dropped by the store to bound memory; they could never be served anyway.
+    """
+
+    def __init__(self, derive: Callable[[int, dict], Any]):
+        self._derive = derive
+        self._entries: dict[str, tuple[int, str, Any]] = {}
+
+    def get(self, sort_ms: int, id_: str, data: str):
+        """The value for a row as read by `Store.page_rows`."""
+        hit = self._entries.get(id_)
+        if hit is not None and hit[0] == sort_ms and hit[1] == data:
+            return hit[2]
+        value = self._derive(sort_ms, json.loads(data))
+        # Racing threads may each store their own row's value; the check above rejects whichever is outdated.
+        self._entries[id_] = (sort_ms, data, value)
+        return value
+
+    def fill(self, sort_ms: int, doc: dict, data: str) -> None:
+        """Derive the value of a row being written (`data` is `json.dumps(doc)`), so that even the first read
+        of a freshly seeded contact is a hit. The doc in hand stands for `json.loads(data)`: store documents
+        are plain JSON values, which survive the round trip unchanged."""
+        self._entries[doc["id"]] = (sort_ms, data, self._derive(sort_ms, doc))
+
+    def forget(self, id_: str | None = None) -> None:
+        if id_ is None:
+            self._entries.clear()
+        else:
+            self._entries.pop(id_, None)
+
+
 class Store:
     """Thread-safe JSON document store. All public methods take the lock; none returns live rows."""
 
@@ -43,6 +80,8 @@ class Store:
         # (kind, location_id) -> COUNT(*). Every search page reports `total`, and counting 30,000 contacts costs
         # milliseconds per page; any write to `objects` clears it.
         self._counts: dict[tuple[str, str], int] = {}
+        # (kind, derive) -> its RowCache: filled on every write of that kind, emptied on delete and reset.
+        self._row_caches: dict[tuple[str, Callable], RowCache] = {}
         self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -61,27 +100,46 @@ class Store:
     def put(self, kind: str, doc: dict, *, location_id: str | None = None, sort_ms: int = 0) -> dict:
         with self.lock:
             self._counts.clear()
+            data = json.dumps(doc)
             self.db.execute(
                 "INSERT OR REPLACE INTO objects (kind, id, location_id, sort_ms, data) VALUES (?,?,?,?,?)",
-                (kind, doc["id"], location_id, sort_ms, json.dumps(doc)),
+                (kind, doc["id"], location_id, sort_ms, data),
             )
+            self._fill_row_caches(kind, [(doc, sort_ms, data)])
         return doc
 
     def put_many(self, kind: str, rows: Iterable[tuple[dict, str | None, int]]) -> None:
+        written = [(d, loc, ms, json.dumps(d)) for d, loc, ms in rows]
         with self.lock:
             self._counts.clear()
             self.db.execute("BEGIN")
             self.db.executemany(
                 "INSERT OR REPLACE INTO objects (kind, id, location_id, sort_ms, data) VALUES (?,?,?,?,?)",
-                ((kind, d["id"], loc, ms, json.dumps(d)) for d, loc, ms in rows),
+                ((kind, d["id"], loc, ms, data) for d, loc, ms, data in written),
             )
             self.db.execute("COMMIT")
+            self._fill_row_caches(kind, [(d, ms, data) for d, _, ms, data in written])
+
+    def _fill_row_caches(self, kind: str, rows: list[tuple[dict, int, str]]) -> None:
+        for (cached_kind, _), cache in self._row_caches.items():
+            if cached_kind == kind:
+                for doc, sort_ms, data in rows:
+                    cache.fill(sort_ms, doc, data)
 
     def delete(self, kind: str, id_: str) -> bool:
         with self.lock:
             self._counts.clear()
             cur = self.db.execute("DELETE FROM objects WHERE kind=? AND id=?", (kind, id_))
+            for (cached_kind, _), cache in self._row_caches.items():
+                if cached_kind == kind:
+                    cache.forget(id_)
         return cur.rowcount > 0
+
+    def row_cache(self, kind: str, derive: Callable[[int, dict], Any]) -> RowCache:
+        """This store's cache of `derive(sort_ms, doc)` for rows of `kind`, made on first call; feed it rows from
+        `page_rows`. Writes fill it from then on, so make it before seeding (`routes.register_row_caches`)."""
+        with self.lock:
+            return self._row_caches.setdefault((kind, derive), RowCache(derive))
 
     def list(self, kind: str, location_id: str | None = None) -> list[dict]:
         with self.lock:
@@ -103,12 +161,13 @@ class Store:
                 ).fetchone()[0]
             return self._counts[key]
 
-    def page(self, kind: str, location_id: str, *, limit: int, offset: int = 0,
-             after: tuple[int, str] | None = None, descending: bool = False) -> list[tuple[int, dict]]:
-        """A page ordered by (sort_ms, id); `after` is a keyset cursor. Returns (sort_ms, doc) pairs."""
+    def page_rows(self, kind: str, location_id: str, *, limit: int, offset: int = 0,
+                  after: tuple[int, str] | None = None, descending: bool = False) -> list[tuple[int, str, str]]:
+        """A page ordered by (sort_ms, id); `after` is a keyset cursor. Returns undecoded (sort_ms, id, JSON text)
+        rows, for a `RowCache`."""
         direction = "DESC" if descending else "ASC"
         cmp = "<" if descending else ">"
-        sql = "SELECT sort_ms, data FROM objects WHERE kind=? AND location_id=?"
+        sql = "SELECT sort_ms, id, data FROM objects WHERE kind=? AND location_id=?"
         args: list = [kind, location_id]
         if after is not None:
             sql += f" AND (sort_ms, id) {cmp} (?, ?)"
@@ -116,8 +175,7 @@ class Store:
         sql += f" ORDER BY sort_ms {direction}, id {direction} LIMIT ? OFFSET ?"
         args += [limit, offset]
         with self.lock:
-            rows = self.db.execute(sql, args).fetchall()
-        return [(r[0], json.loads(r[1])) for r in rows]
+            return self.db.execute(sql, args).fetchall()
 
     # -- config ----------------------------------------------------------------------------------
     def kv_get(self, key: str, default=None):
@@ -182,6 +240,8 @@ class Store:
     def reset(self) -> None:
         with self.lock:
             self._counts.clear()
+            for cache in self._row_caches.values():
+                cache.forget()
             for table in TABLES:
                 self.db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
 

@@ -6,3 +6,10 @@ def all_routes():
 
     return [*oauth.ROUTES, *locations.ROUTES, *users.ROUTES, *contacts.ROUTES, *conversations.ROUTES,
             *opportunities.ROUTES, *calendars.ROUTES]
+
+
+def register_row_caches(store) -> None:
+    """Row caches the store fills as it writes, so that a location's first pull is as cheap as a repeat one."""
+    from . import contacts
+
+    store.row_cache("contact", contacts.search_item_json)

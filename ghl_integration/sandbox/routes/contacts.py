@@ -3,10 +3,11 @@
 The `contact_*` functions are the sandbox's services: the API handlers and the control API ("as a person in
 GHL") both call them, so both emit the same webhooks.
 """
+import json
 import re
 
 from .. import constants as c
-from ..app import route
+from ..app import JsonText, route
 from ..auth import public
 from ..errors import bad_request, iso, new_id, now_ms, parse_iso_ms, unprocessable
 from ..store import find_by_field
@@ -314,6 +315,10 @@ def search_contacts(ctx):
     return 200, {"contacts": [{**_search_item(d), "searchAfter": d["searchAfter"]} for d in items], "total": total}
 
 
+def search_item_json(sort_ms: int, doc: dict) -> str:
+    return json.dumps({**_search_item(doc), "searchAfter": [sort_ms, doc["id"]]})
+
+
 def _fast_search(ctx, location_id: str, body: dict) -> dict:
     """Unfiltered search sorted by dateAdded, paged in SQL so 30,000-contact locations stay fast."""
     limit = body.get("pageLimit")
@@ -329,16 +334,20 @@ def _fast_search(ctx, location_id: str, body: dict) -> dict:
     if after is not None:
         if not isinstance(after, list) or len(after) != 2:
             raise bad_request("searchAfter must be the searchAfter array of the last item of the previous page")
-        rows = ctx.store.page("contact", location_id, limit=limit, after=(int(after[0]), str(after[1])),
-                              descending=descending)
+        rows = ctx.store.page_rows("contact", location_id, limit=limit, after=(int(after[0]), str(after[1])),
+                                   descending=descending)
     else:
         page = int(body.get("page") or 1)
         if page < 1:
             raise unprocessable("page must not be less than 1")
         if page * limit > search.PAGE_CAP:
             raise bad_request(f"Page-based access is limited to {search.PAGE_CAP} records; use searchAfter")
-        rows = ctx.store.page("contact", location_id, limit=limit, offset=(page - 1) * limit, descending=descending)
-    contacts = [{**_search_item(doc), "searchAfter": [ms, doc["id"]]} for ms, doc in rows]
+        rows = ctx.store.page_rows("contact", location_id, limit=limit, offset=(page - 1) * limit,
+                                   descending=descending)
+    # Decoding, filtering and re-encoding 100 stored contacts was most of a page's cost; each item's JSON is
+    # made when the contact is written and kept while its stored row is unchanged.
+    items = ctx.store.row_cache("contact", search_item_json)
+    contacts = JsonText("[" + ", ".join(items.get(*row) for row in rows) + "]")
     return {"contacts": contacts, "total": ctx.store.count("contact", location_id)}
 
 
