@@ -367,6 +367,7 @@ class _Prefetcher:
         self.running = 1
         self.total: int | None = None  # GHL's count, from the latest page
         self.claimed = 0  # contacts the requests in flight may bring
+        self.met = False  # the walks met: nothing is left between them
         self.threads = [threading.Thread(target=self._run, args=(HEAD, cursors.get(HEAD)),
                                          name="ghl-pull-fetch", daemon=True)]
         if cursors.get(TAIL) is not None:  # a resumed pull that was fetching from both ends
@@ -385,30 +386,31 @@ class _Prefetcher:
         try:
             while not self.stop.is_set():
                 with self.lock:
-                    # Near the meeting point one walk takes what is left and the other stops, rather than both
-                    # asking for it: under GHL's sliding window one request too many costs a whole window.
-                    if self.running > 1 and self.total is not None and self.total - self.seen - self.claimed <= 0:
-                        break
-                    self.claimed += self.page_size
+                    size = self._claim()
+                if size is None:
+                    break
                 try:
-                    page = self.client.contacts.search(page_limit=self.page_size, search_after=cursor, sort=sort)
+                    page = self.client.contacts.search(page_limit=size, search_after=cursor, sort=sort)
                 finally:
                     with self.lock:
-                        self.claimed -= self.page_size
+                        self.claimed -= size
                 fetched = page.get("contacts") or []
                 total = page.get("total") if isinstance(page.get("total"), int) else None
-                next_cursor = fetched[-1].get("searchAfter") if fetched else None
                 contacts, met = self._take(stream, fetched)
+                next_cursor = contacts[-1].get("searchAfter") if contacts else cursor
                 # Nothing else here (the writers map): the next request goes as soon as the window allows.
-                self._put(("page", _FetchedPage(stream, contacts, next_cursor if contacts else cursor, total)))
+                self._put(("page", _FetchedPage(stream, contacts, next_cursor, total)))
                 with self.lock:
                     self.seen += len(contacts)
                     self.total = total if total is not None else self.total
-                    seen_all = total is not None and self.seen >= total
+                    # Walking alone, GHL's count saves the empty page after a last full one. Once both walk,
+                    # only meeting ends them: a count that understates (a search engine's capped total) must
+                    # not leave the middle unfetched.
+                    seen_all = len(self.threads) == 1 and total is not None and self.seen >= total
                     tail_wanted = (stream == HEAD and self.from_both_ends and len(self.threads) == 1
                                    and total is not None and total - self.seen > 2 * self.page_size
-                                   and next_cursor is not None and _sort_key(next_cursor) is not None)
-                if met or len(fetched) < self.page_size or not next_cursor or seen_all:
+                                   and _sort_key(next_cursor) is not None)
+                if met or len(fetched) < size or not next_cursor or seen_all:
                     break
                 if tail_wanted:
                     self._start_tail(None)
@@ -422,20 +424,40 @@ class _Prefetcher:
             if last:
                 self._put(("end", None))
 
+    def _claim(self) -> int | None:
+        """The size of this stream's next request, or None to stop (caller holds the lock).
+
+        Near the meeting point GHL's count says what is left. One walk asks for it plus one contact, which
+        shows the meeting within the same request (the extra one is the other walk's); the other walk stops
+        rather than ask for it too: under GHL's sliding window one request too many costs a whole window. A
+        walk left alone with the count used up (it understates) goes on by full pages until it meets.
+        """
+        if self.met:
+            return None
+        left = None if self.total is None else self.total - self.seen - self.claimed
+        if left is not None and left <= 0 and self.running > 1:
+            return None
+        size = left + 1 if left is not None and 0 < left <= self.page_size else self.page_size
+        self.claimed += size
+        return size
+
     def _take(self, stream: str, contacts: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
-        """The contacts of a page the other stream has not taken, and whether the streams met."""
+        """The contacts of a page the other stream has not taken, and whether the streams met (then every
+        contact between the two starting points has been taken, and both stop)."""
         other = TAIL if stream == HEAD else HEAD
         with self.lock:
             limit = self.marks[other]
             taken = []
+            met = False
             for contact in contacts:
                 key = _sort_key(contact.get("searchAfter"))
                 if limit is not None and (key is None or (key >= limit if stream == HEAD else key <= limit)):
-                    return taken, True
+                    met = self.met = True
+                    break
                 taken.append(contact)
             if taken:
                 self.marks[stream] = _sort_key(taken[-1].get("searchAfter"))
-            return taken, False
+            return taken, met
 
     def _put(self, item) -> None:
         while not self.stop.is_set():

@@ -150,6 +150,25 @@ def test_a_pull_from_both_ends_takes_every_contact_once(ghl, connection, setting
     assert Contact.objects.count() == 2000
 
 
+def test_a_pull_from_both_ends_takes_every_contact_even_when_ghls_total_understates(ghl, connection, settings):
+    # given: GHL reports at most 1,000 contacts (as a search engine's capped count would) for a location of 2,000
+    settings.GHL_SYNC_PULL_FROM_BOTH_ENDS = True
+    _grow_demo_to(ghl, 2000)
+    real_search = ContactsApi.search
+
+    def capped_total(self, **kwargs):
+        page = real_search(self, **kwargs)
+        return {**page, "total": min(page["total"], 1000)}
+
+    # when
+    with mock.patch.object(ContactsApi, "search", capped_total):
+        result = contacts_initial_pull(connection=connection)
+
+    # then: the walks went on until they met
+    assert result.run.status == "succeeded"
+    assert sorted(ExternalIdentity.objects.values_list("external_id", flat=True)) == sorted(ghl_contacts(ghl))
+
+
 def test_a_pull_from_both_ends_resumes_both_walks_after_a_crash(ghl, connection, settings):
     # given: both ends; the apply dies on the 9th write
     settings.GHL_SYNC_PULL_FROM_BOTH_ENDS = True
