@@ -1,19 +1,22 @@
 """Initial pull (and resync) of every GHL contact of a location, page by page, resumable.
 
-One `SyncRun` (kind ``initial_pull``) per pull. Pages come from ``POST /contacts/search`` in its default
-order (``dateAdded``) with ``searchAfter``; after each page is applied (bulk, one transaction) the run's
-cursor becomes that page's last ``searchAfter``, so a crashed pull resumes at the next page and re-applying
-a page is harmless (the apply is idempotent). ``progress_total`` is GHL's ``total``.
+One `SyncRun` (kind ``initial_pull``) per pull. Pages come from ``POST /contacts/search`` by ``dateAdded`` with
+``searchAfter``, walked from both ends at once on a location of more than two pages (`_Prefetcher`: oldest
+first and newest first, until the walks meet). Pages are applied in bulk, one transaction per write (the pages
+that arrived while the previous write ran go together, up to ``GHL_SYNC_PULL_PAGES_PER_WRITE``). The run's
+cursor holds each walk's ``searchAfter`` after its last written page (``searchAfter`` for the oldest-first
+walk, ``tailAfter`` for the other), saved with the counts at most every ``GHL_SYNC_PULL_PROGRESS_SECONDS``;
+a crashed pull resumes both walks there, and re-applying a page is harmless (the apply is idempotent).
+``progress_total`` is GHL's ``total``.
 
-GHL's rate limit (100 requests / 10 s per location), not our writes, should set the pace: a helper thread
-fetches pages ahead (spending each burst of the sliding window at once) while writer threads map and write
-them (`_PageWriter`). Under the sliding window request k + 100 cannot go before request k + 10 s, so the
-last burst's requests are spaced like the first burst's: the faster the fetcher spends a burst, the earlier
-the last page arrives. Hence the fetcher does nothing but fetch. It never touches the database either: the
-main thread asks the token provider for a token at most every second as it hands pages to the writers, and
-once more at the end (`_DisconnectCheck`; this also notices a disconnect: `ConnectionInactive` stops the
-pull, the run is marked cancelled, every written page is kept, and the fetcher stops after at most the
-page in flight).
+GHL's rate limit (100 requests / 10 s per location), not our writes, should set the pace: helper threads
+fetch pages ahead (spending each burst of the sliding window at once) while writer threads map and write them
+(`_PageWriter`). Under the sliding window request k + 100 cannot go before request k + 10 s, so the last
+100 requests cannot start before 20 s (on a 300-page pull) and take as long as a burst's round trips: two
+walks halve that. Hence the fetchers do nothing but fetch. They never touch the database either: the main
+thread asks the token provider for a token at most every second as it hands pages to the writers, and once
+more at the end (`_DisconnectCheck`; this also notices a disconnect: `ConnectionInactive` stops the pull, the
+run is marked cancelled, every written page is kept, and the fetchers stop after at most the page in flight).
 """
 import copy
 import logging
