@@ -51,7 +51,8 @@ def content_hash(values: dict[str, Any]) -> str:
     """sha256 over the canonical values; set-like fields are order-insensitive."""
     norm = {}
     for key, value in values.items():
-        value = canonical(value)
+        if type(value) not in _ALREADY_CANONICAL:  # inlined: a page hashes thousands of values
+            value = canonical(value)
         if key in SET_LIKE_FIELDS and isinstance(value, list):
             value = sorted(map(str, value))
         if value is None:
