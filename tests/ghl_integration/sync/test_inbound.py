@@ -24,22 +24,28 @@ def _grow_demo_to(ghl, total: int) -> None:
                      customFields=False)
 
 
-def test_initial_pull_of_2000_survives_a_crash_and_resumes_without_duplicates_or_gaps(ghl, connection):
-    # given: 2,000 contacts in GHL; the apply dies on the 8th page
-    _grow_demo_to(ghl, 2000)
+def _pull_crashing_on_write(connection, write: int, **kwargs) -> None:
+    """Run a pull whose ``write``-th page write dies (as a killed worker would); the pull raises."""
     real_apply = pull_module.contact_apply_remote_page
     calls = {"n": 0}
 
-    def crashing_apply(**kwargs):
+    def crashing_apply(**apply_kwargs):
         calls["n"] += 1
-        if calls["n"] == 8:
+        if calls["n"] == write:
             raise RuntimeError("worker killed")
-        return real_apply(**kwargs)
+        return real_apply(**apply_kwargs)
 
-    # when
     with mock.patch.object(pull_module, "contact_apply_remote_page", crashing_apply), \
             pytest.raises(RuntimeError):
-        contacts_initial_pull(connection=connection)
+        contacts_initial_pull(connection=connection, **kwargs)
+
+
+def test_initial_pull_of_2000_survives_a_crash_and_resumes_without_duplicates_or_gaps(ghl, connection):
+    # given: 2,000 contacts in GHL; the apply dies on the 8th page
+    _grow_demo_to(ghl, 2000)
+
+    # when
+    _pull_crashing_on_write(connection, 8)
     crashed = SyncRun.objects.get(kind="initial_pull")
     assert crashed.status == "failed" and crashed.progress_done == 700 and crashed.cursor
     ghl.control.clear_request_log()
@@ -96,19 +102,9 @@ def test_progress_saved_twice_a_second_still_ends_exact_and_a_crash_resumes_from
     # given: progress saved at most once an hour (so only at the end or a stop); the apply dies on page 8
     settings.GHL_SYNC_PULL_PROGRESS_SECONDS = 3600
     _grow_demo_to(ghl, 1500)
-    real_apply = pull_module.contact_apply_remote_page
     saves = []
-    calls = {"n": 0}
 
-    def crashing_apply(**kwargs):
-        calls["n"] += 1
-        if calls["n"] == 8:
-            raise RuntimeError("worker killed")
-        return real_apply(**kwargs)
-
-    with mock.patch.object(pull_module, "contact_apply_remote_page", crashing_apply), \
-            pytest.raises(RuntimeError):
-        contacts_initial_pull(connection=connection, on_page=lambda run: saves.append(run.progress_done))
+    _pull_crashing_on_write(connection, 8, on_page=lambda run: saves.append(run.progress_done))
 
     # then: one save, at the stop, with the seven written pages and their cursor
     crashed = SyncRun.objects.get(kind="initial_pull")
@@ -173,18 +169,8 @@ def test_a_pull_from_both_ends_resumes_both_walks_after_a_crash(ghl, connection,
     # given: both ends; the apply dies on the 9th write
     settings.GHL_SYNC_PULL_FROM_BOTH_ENDS = True
     _grow_demo_to(ghl, 2000)
-    real_apply = pull_module.contact_apply_remote_page
-    calls = {"n": 0}
 
-    def crashing_apply(**kwargs):
-        calls["n"] += 1
-        if calls["n"] == 9:
-            raise RuntimeError("worker killed")
-        return real_apply(**kwargs)
-
-    with mock.patch.object(pull_module, "contact_apply_remote_page", crashing_apply), \
-            pytest.raises(RuntimeError):
-        contacts_initial_pull(connection=connection)
+    _pull_crashing_on_write(connection, 9)
     crashed = SyncRun.objects.get(kind="initial_pull")
     assert crashed.progress_done == 800 and set(crashed.cursor) == {"searchAfter", "tailAfter"}
 
