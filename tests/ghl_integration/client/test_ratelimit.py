@@ -248,8 +248,9 @@ def test_redis_limiter_blocks_then_admits(redis_prefix):
     limiter = RedisRateLimiter.from_url(
         REDIS_URL, RateLimitConfig(limit=5, window_s=0.3, margin_ms=0, key_prefix=redis_prefix)
     )
+    # admitted without waiting for the window (a wait would be ≥ 0.2 s; the margin is for a loaded machine)
     for _ in range(5):
-        assert limiter.acquire("loc") < 0.05
+        assert limiter.acquire("loc") < 0.15
     waited = limiter.acquire("loc")
     assert 0.2 <= waited <= 0.5
 
