@@ -131,7 +131,7 @@ def contacts_initial_pull(
         contact_mapping_ensure_defaults(connection=connection, client=client)
         mapping = contact_mapping_for(connection)
         # No cursor: a new run, or one that crashed on its first or last page; both start over (idempotent).
-        cursors = {k: v for k, v in (run.cursor or {}).items() if k in (HEAD, TAIL) and v}
+        cursors = _walk_cursors(run)
         if not cursors and run.progress_done:
             run = sync_run_reset_progress(run=run)
         fetched = run.progress_done
@@ -189,6 +189,11 @@ def contacts_initial_pull(
     return result
 
 
+def _walk_cursors(run: SyncRun) -> dict[str, Any]:
+    """Where each walk continues, from the run's saved cursor (empty for a run that starts over)."""
+    return {k: v for k, v in (run.cursor or {}).items() if k in (HEAD, TAIL) and v}
+
+
 def _settle(writer: "_PageWriter | None", run: SyncRun) -> SyncRun:
     """After a stop: let submitted pages finish and store the cursor of the contiguous part written."""
     if writer is None:
@@ -243,7 +248,7 @@ class _PageWriter:
             if self.workers > 1 else None
         self.local = threading.local()
         self.unsaved = _Progress()
-        self.cursors = {k: v for k, v in (run.cursor or {}).items() if k in (HEAD, TAIL) and v}
+        self.cursors = _walk_cursors(run)
         self.save_every = settings.GHL_SYNC_PULL_PROGRESS_SECONDS
         self.saved_at = time.monotonic()
 
