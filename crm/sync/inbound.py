@@ -7,6 +7,7 @@ runs under `sync_origin`, so it is not queued back to the account it came from.
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -81,7 +82,11 @@ class _Ctx:
     account_id: str
     connection_id: int | None
     content_type: ContentType
-    policies: PolicyTable
+
+    @cached_property
+    def policies(self) -> PolicyTable:
+        """Read when a conflict needs them: a page of new contacts never does."""
+        return policy_table_for(organization=self.organization, provider=self.provider, account_id=self.account_id)
 
 
 def _clean_remote(organization: Organization, remote: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -282,8 +287,7 @@ def _created_fields(cleaned: dict[str, Any]) -> list[str]:
 
 def _ctx(organization, provider, account_id, connection_id) -> _Ctx:
     return _Ctx(organization, provider, str(account_id), connection_id,
-                ContentType.objects.get_for_model(Contact, for_concrete_model=True),
-                policy_table_for(organization=organization, provider=provider, account_id=str(account_id)))
+                ContentType.objects.get_for_model(Contact, for_concrete_model=True))
 
 
 def _with_retry(ctx: _Ctx, fn, key: str):

@@ -137,13 +137,16 @@ def outbox_record(
 
 
 def outbox_record_created_ids(*, model: type[models.Model], organization_id: int, ids: list[int],
-                              fields: Iterable[str]) -> int:
+                              fields: Iterable[str],
+                              sync_targets: Callable[[], list[tuple[str, str]]] | None = None) -> int:
     """Queue the creation of rows just written in bulk (they cannot have open entries): one INSERT per page.
-    Takes ids, not instances: the COPY path writes rows without building model objects."""
+    Takes ids, not instances: the COPY path writes rows without building model objects. ``sync_targets``
+    replaces `sync_targets_for` (a run's `SyncTargetsCache`)."""
     if not ids:
         return 0
     origin = current_origin()
-    targets = [t for t in sync_targets_for(organization_id) if origin is None or t != origin.target]
+    all_targets = sync_targets() if sync_targets is not None else sync_targets_for(organization_id)
+    targets = [t for t in all_targets if origin is None or t != origin.target]
     if not targets:
         return 0
     content_type = ContentType.objects.get_for_model(model, for_concrete_model=True)

@@ -3,6 +3,7 @@ from collections.abc import Collection
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet
+from django.db import connection
 from django.db.models import F, Lookup
 
 
@@ -33,3 +34,17 @@ class AnyOf(Lookup):
 
 def any_of(field: str, values: Collection[Any]) -> AnyOf:
     return AnyOf(F(field), list(values))
+
+
+def in_values(column: str, values: Collection[Any]) -> tuple[str, list[Any]]:
+    """Raw-SQL form of `any_of`: ``(sql, params)`` for ``column = ANY(%s)`` on PostgreSQL, ``column IN (…)``
+    elsewhere. ``values`` must not be empty."""
+    values = list(values)
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [values]
+    return f"{column} IN ({', '.join(['%s'] * len(values))})", values
+
+
+def json_literal(text: str) -> str:
+    """A JSON constant as the database compares JSONField columns with it (``'[]'::jsonb`` on PostgreSQL)."""
+    return f"'{text}'::jsonb" if connection.vendor == "postgresql" else f"'{text}'"

@@ -37,6 +37,7 @@ from crm.sync.inbound_page import contact_apply_remote_page
 from crm.sync.mapping import Mapping
 from crm.sync.models import SyncRun
 from crm.sync.runs import sync_run_advance, sync_run_finish, sync_run_start
+from crm.sync.targets import SyncTargetsCache
 
 from ..client import GhlClient
 from ..models import GhlConnection
@@ -242,6 +243,8 @@ class _PageWriter:
                  on_page: Callable[[SyncRun], None] | None, result: "PullResult"):
         self.connection, self.run, self.on_page, self.result = connection, run, on_page, result
         self.mapping = mapping
+        self.sync_targets = SyncTargetsCache(connection.organization_id,
+                                             max_age=settings.GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS)
         self.workers = max(1, workers)
         self.pending: deque = deque()
         self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="ghl-pull-write") \
@@ -264,7 +267,7 @@ class _PageWriter:
         records = records_from_search_page(self._thread_mapping(), contacts)
         page_result = contact_apply_remote_page(
             organization=self.connection.organization, provider=PROVIDER, account_id=self.connection.location_id,
-            connection_id=self.connection.pk, records=records)
+            connection_id=self.connection.pk, records=records, sync_targets=self.sync_targets)
         return page_result.counts, len(records), page_result.errors
 
     def submit(self, *, contacts, pages: int, total, cursors: dict[str, Any]) -> None:

@@ -159,15 +159,30 @@ def test_sync_tables_analyze_refreshes_the_planner_statistics(org):
 
 
 @needs_postgres
-def test_the_additional_ids_match_can_use_its_partial_index_instead_of_reading_every_contact(org):
+def test_the_page_match_reads_contacts_through_their_indexes_not_the_whole_organisation(org):
     from crm.services.contacts import contact_create
+    from crm.sync.inbound import _ctx
 
     contact_create(organization=org, first_name="A", additional_emails=["a2@example.com"])
-    Contact.objects.bulk_create([Contact(organization=org, first_name=f"B{i}") for i in range(300)])
-    query = inbound_page.contacts_with_additional_ids(Contact.objects.for_org(org).active())
+    Contact.objects.bulk_create([Contact(organization=org, first_name=f"B{i}", email=f"b{i}@example.com",
+                                         phone=f"+1503555{i:04d}") for i in range(3000)])
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE crm_contact")
-        cursor.execute("SET LOCAL enable_seqscan = off")  # a small table: show the index is usable at all
-        plan = query.order_by("-id").values_list("id", "additional_emails", "additional_phones").explain()
-    assert "crm_contact_org_more_ids" in plan
-    assert list(query.values_list("first_name", flat=True)) == ["A"]
+    statements = []
+
+    def explain(execute, sql, params, many, context):
+        if sql.startswith("SELECT"):
+            with connection.cursor() as cursor:
+                cursor.execute("EXPLAIN " + sql, params)
+                statements.append("\n".join(row[0] for row in cursor.fetchall()))
+        return execute(sql, params, many, context)
+
+    ctx = _ctx(org, PROVIDER, "loc1", 1)
+    with connection.execute_wrapper(explain):
+        matched = inbound_page._bulk_match(ctx, [{"email": f"b{i}@example.com"} for i in range(100)]
+                                           + [{"phone": f"+1503555{i:04d}"} for i in range(100, 200)]
+                                           + [{"email": "a2@example.com"}])
+    [plan] = statements
+    assert "Seq Scan" not in plan, plan
+    assert {"crm_contact_org_email", "crm_contact_org_phone", "crm_contact_org_more_ids"} <= set(plan.split()), plan
+    assert all(matched) and len(set(matched)) == 201

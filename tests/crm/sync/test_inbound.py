@@ -309,6 +309,51 @@ def test_page_matches_existing_contacts_and_handles_updates_and_deletes(org):
     assert Contact.objects.get(email="p6@x.com").is_archived
 
 
+def test_page_matching_follows_the_single_record_rules(org, org_factory):
+    """Email before phone, a main value before an additional one, the oldest contact among equals; never a
+    linked, archived or other organisation's contact."""
+    from crm.services.contacts import contact_archive
+
+    def create(name, **fields):
+        return contact_create(organization=org, first_name=name, **fields)
+
+    oldest_email = create("OldestEmail", email="dup@x.com")
+    create("NewerEmail", email="dup@x.com")
+    by_phone = create("Phone", phone="+15035550101")
+    by_more_phone = create("MorePhone", additional_phones=["+15035550102"])
+    main_beats_more = create("MainEmail", email="both@x.com")
+    create("MoreEmail", additional_emails=["both@x.com"])  # older than nothing: the main email wins anyway
+    email_beats_phone = create("EmailOwner", email="ep@x.com")
+    create("PhoneOwner", phone="+15035550103")
+    linked = create("Linked", email="linked@x.com")
+    _apply_page(org, [RemoteRecord("ext-linked", {"email": "linked@x.com"}, T0)])
+    archived = create("Archived", email="archived@x.com")
+    contact_archive(contact=archived)
+    contact_create(organization=org_factory(), first_name="Elsewhere", email="other-org@x.com")
+
+    result = _apply_page(org, [
+        RemoteRecord("r-dup", {"email": "dup@x.com"}, T0),
+        RemoteRecord("r-phone", {"phone": "+1 503 555 0101"}, T0),
+        RemoteRecord("r-more-phone", {"phone": "+15035550102"}, T0),
+        RemoteRecord("r-both", {"email": "both@x.com"}, T0),
+        RemoteRecord("r-ep", {"email": "ep@x.com", "phone": "+15035550103"}, T0),
+        RemoteRecord("r-linked", {"email": "linked@x.com"}, T0),
+        RemoteRecord("r-archived", {"email": "archived@x.com"}, T0),
+        RemoteRecord("r-other-org", {"email": "other-org@x.com"}, T0),
+    ])
+
+    def linked_to(external_id):
+        return Contact.objects.get(pk=ExternalIdentity.objects.get(external_id=external_id).object_id)
+
+    assert linked_to("r-dup") == oldest_email
+    assert linked_to("r-phone") == by_phone and linked_to("r-more-phone") == by_more_phone
+    assert linked_to("r-both") == main_beats_more and linked_to("r-ep") == email_beats_phone
+    for new in ("r-linked", "r-archived", "r-other-org"):
+        contact = linked_to(new)
+        assert contact.organization == org and contact not in (linked, archived)
+    assert result.counts["linked"] == 5 and result.counts["created"] == 3
+
+
 def test_a_late_webhook_older_than_our_push_does_not_undo_it(org, targets):
     contact = _synced_contact(org, targets)  # remote at T0: city Paris
     contact_update(contact=contact, city="Berlin")
