@@ -22,7 +22,7 @@ from django.db import connection, models
 
 from ..models import Contact, ExternalIdentity
 from ..services.contacts import full_name_for
-from .mapping import CUSTOM_PREFIX
+from .mapping import CUSTOM_PREFIX, split_custom
 
 # Contact columns `new_contact_row` fills; the rest (id, organization, archive flags, timestamps) are set on write.
 _SET_ON_WRITE = frozenset({"id", "organization_id", "is_archived", "archived_at", "created_at", "updated_at"})
@@ -113,9 +113,9 @@ def new_contact_row(cleaned: dict[str, Any], new_contact) -> dict[str, Any]:
     would leave them. Raises `ValidationError` exactly where `full_clean` does: values it cannot vouch for
     go through ``new_contact(cleaned)`` (a `Contact`) and its `full_clean`."""
     plan, defaults, json_encoders = _contact_plan()
-    standard = {k: v for k, v in cleaned.items() if not k.startswith(CUSTOM_PREFIX)}
+    custom, standard = split_custom(cleaned)
     row = {**defaults, "additional_emails": [], "additional_phones": [], "tags": [], **standard,
-           "custom_properties": {k[len(CUSTOM_PREFIX):]: v for k, v in cleaned.items() if k.startswith(CUSTOM_PREFIX)}}
+           "custom_properties": {k[len(CUSTOM_PREFIX):]: v for k, v in custom.items()}}
     row["full_name"] = full_name_for(first_name=row["first_name"], last_name=row["last_name"],
                                      full_name=row["full_name"], explicit_full_name="full_name" in standard)
     if len(row) == len(plan) and "custom_properties" not in standard and _valid_row(row):

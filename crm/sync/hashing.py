@@ -47,16 +47,19 @@ def values_equal(field: str, a: Any, b: Any) -> bool:
     return a == b
 
 
+# `json.dumps` with arguments builds a new encoder on every call; a page hashes a hundred records.
+_HASH_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def content_hash(values: dict[str, Any]) -> str:
     """sha256 over the canonical values; set-like fields are order-insensitive."""
     norm = {}
     for key, value in values.items():
         if type(value) not in _ALREADY_CANONICAL:  # inlined: a page hashes thousands of values
             value = canonical(value)
-        if key in SET_LIKE_FIELDS and isinstance(value, list):
-            value = sorted(map(str, value))
-        if value is None:
+            if key in SET_LIKE_FIELDS and isinstance(value, list):
+                value = sorted(map(str, value))
+        elif value is None:
             value = ""
         norm[key] = value
-    payload = json.dumps(norm, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()
+    return hashlib.sha256(_HASH_ENCODER.encode(norm).encode()).hexdigest()

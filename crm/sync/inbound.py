@@ -22,7 +22,7 @@ from ..models import Contact, ExternalIdentity
 from ..services.contacts import _fill_full_name, contact_archive, contact_clean_fields, contact_update
 from .conflict import NO_BASE, PolicyTable, policy_table_for, resolve_field
 from .hashing import canonical, content_hash, values_equal
-from .mapping import CUSTOM_PREFIX, get_local_value
+from .mapping import CUSTOM_PREFIX, get_local_value, split_custom
 from .models import SyncConflict
 from .origin import sync_origin
 from .outbox import is_echo, outbox_discard_fields, outbox_record
@@ -91,8 +91,7 @@ class _Ctx:
 
 def _clean_remote(organization: Organization, remote: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """Normalise remote values as local writes would be; drop (and report) the ones that fail."""
-    custom = {k: canonical(v) for k, v in remote.items() if k.startswith(CUSTOM_PREFIX)}
-    standard = {k: v for k, v in remote.items() if not k.startswith(CUSTOM_PREFIX)}
+    custom, standard = split_custom(remote)
     errors: dict[str, str] = {}
     for _ in range(len(standard) + 1):
         try:
@@ -104,7 +103,9 @@ def _clean_remote(organization: Organization, remote: dict[str, Any]) -> tuple[d
                 standard.pop(name, None)
     else:  # pragma: no cover - every pass drops at least one field
         cleaned = {}
-    return {**cleaned, **custom}, errors
+    if custom:
+        cleaned.update((k, canonical(v)) for k, v in custom.items())
+    return cleaned, errors
 
 
 def _write_values(contact: Contact, values: dict[str, Any]) -> set[str]:
@@ -282,7 +283,12 @@ def _new_contact(ctx: _Ctx, cleaned: dict[str, Any]) -> Contact:
 
 
 def _created_fields(cleaned: dict[str, Any]) -> list[str]:
-    return sorted({k.split(".")[0] for k in cleaned} | {"full_name"})
+    return created_fields_of(cleaned)
+
+
+def created_fields_of(keys) -> list[str]:
+    """The outbox's field names for a new contact with these cleaned keys (custom properties as one)."""
+    return sorted({k.split(".")[0] for k in keys} | {"full_name"})
 
 
 def _ctx(organization, provider, account_id, connection_id) -> _Ctx:

@@ -25,16 +25,18 @@ from .inbound import (
     RemoteRecord,
     _apply_one,
     _clean_remote,
-    _created_fields,
     _Ctx,
     _ctx,
     _new_contact,
     _with_retry,
+    created_fields_of,
 )
 from .outbox import outbox_record_created_ids
 from .sql import in_values, json_literal
 
 logger = logging.getLogger(__name__)
+
+_PLAIN = frozenset({str, bool, int, type(None)})  # values `canonical` returns as they are
 
 
 @dataclass
@@ -115,7 +117,10 @@ def _apply_page(ctx: _Ctx, records: list[RemoteRecord], sync_targets) -> PageRes
             ExternalIdentity.objects.bulk_create([
                 ExternalIdentity(object_id=pk, **_link_values(ctx, r, cleaned, now))
                 for pk, (r, cleaned, _) in zip(ids, new, strict=True)])
-        all_fields = set().union(*(_created_fields(cleaned) for _, cleaned, _ in new))
+        created_keys: set[str] = set()
+        for _, cleaned, _ in new:
+            created_keys.update(cleaned)
+        all_fields = created_fields_of(created_keys)
         outbox_record_created_ids(model=Contact, organization_id=ctx.organization.pk, ids=ids, fields=all_fields,
                                   sync_targets=sync_targets)
         result.counts["created"] += len(ids)
@@ -143,7 +148,7 @@ def _link_values(ctx: _Ctx, record: RemoteRecord, cleaned: dict[str, Any], now) 
         "connection_id": ctx.connection_id, "content_type_id": ctx.content_type.pk,
         "external_id": record.external_id, "content_hash": record.remote_hash or content_hash(record.remote),
         "remote_updated_at": record.remote_updated_at, "last_synced_at": now,
-        "synced_snapshot": {k: canonical(v) for k, v in cleaned.items()},
+        "synced_snapshot": {k: v if type(v) in _PLAIN else canonical(v) for k, v in cleaned.items()},
     }
 
 

@@ -188,6 +188,18 @@ def to_remote_value(value: Any, data_type: str) -> Any:
     return value
 
 
+def split_custom(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(``custom_properties.<key>`` items, the other items) of a local-named dict, in one pass."""
+    custom: dict[str, Any] = {}
+    standard: dict[str, Any] = {}
+    for key, value in values.items():
+        if key.startswith(CUSTOM_PREFIX):
+            custom[key] = value
+        else:
+            standard[key] = value
+    return custom, standard
+
+
 def get_local_value(obj: models.Model, local_field: str) -> Any:
     if local_field.startswith(CUSTOM_PREFIX):
         return (obj.custom_properties or {}).get(local_field[len(CUSTOM_PREFIX):])
@@ -208,6 +220,8 @@ class Mapping:
         # remote key → message, for the last to_local/to_remote call; see `record_errors`.
         self.errors: dict[str, str] = {}
         self._inbound: dict[str, tuple[str, Any]] | None = None
+        # Values callers derive from the specs once per mapping (a pull maps every contact with one).
+        self.derived: dict[str, Any] = {}
 
     def _inbound_converters(self) -> dict[str, tuple[str, Any]]:
         """remote key → (local field, converter) for the inbound specs; built once (a pull maps every contact)."""

@@ -60,11 +60,26 @@ def record_from_ghl(mapping: Mapping, contact: dict[str, Any], *, remote_updated
     """One GHL contact (API object, search item or webhook body) as a record for `crm.sync`."""
     flat = flatten_ghl_contact(_restore_names(contact))
     remote = mapping.to_local(flat)
-    hashed_fields = {mapping.by_remote[k].local_field for k in flat
-                     if (k in WEBHOOK_KEYS or k.startswith(CUSTOM_PREFIX)) and k in mapping.by_remote}
-    hashed = {name: value for name, value in remote.items() if name in hashed_fields}
+    hashed_fields = _hashed_local_fields(mapping)
+    hashed = {}
+    for key in flat:
+        local_field = hashed_fields.get(key)
+        if local_field is not None and local_field in remote:
+            hashed[local_field] = remote[local_field]
     return RemoteRecord(external_id=str(contact["id"]), remote=remote, remote_updated_at=remote_updated_at,
                         remote_hash=content_hash(hashed), deleted=deleted, refused=dict(mapping.errors))
+
+
+def _hashed_local_fields(mapping: Mapping) -> dict[str, str]:
+    """remote key → local field, for the mapped keys the content hash covers (`WEBHOOK_KEYS` and custom
+    fields); worked out once per mapping, since a pull maps every contact with one."""
+    hashed = mapping.derived.get("ghl_hashed_fields")
+    if hashed is None:
+        hashed = mapping.derived["ghl_hashed_fields"] = {
+            key: spec.local_field for key, spec in mapping.by_remote.items()
+            if key in WEBHOOK_KEYS or key.startswith(CUSTOM_PREFIX)
+        }
+    return hashed
 
 
 def records_from_search_page(mapping: Mapping, contacts: list[dict[str, Any]]) -> list[RemoteRecord]:
