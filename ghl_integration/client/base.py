@@ -282,10 +282,12 @@ class GhlHttp:
                     response = self.session.request(
                         method, url, params=params, json=json, data=form, headers=headers, timeout=self.timeout
                     )
-                finally:
+                except BaseException:
                     if slot is not None:
-                        # GHL counted the request on arrival, which was before now: the slot counts from now.
+                        # GHL counted the request on arrival, if it got there, which was before now: the slot
+                        # counts from now (with a response, `sync_headers` below does it).
                         self.rate_limiter.complete(key, slot)
+                    raise
             except requests.RequestException as exc:
                 error = GhlNetworkError(f"{type(exc).__name__} talking to GHL", method=method, path=path)
                 retry_ok = idempotent or _request_not_sent(exc)
@@ -314,7 +316,7 @@ class GhlHttp:
                 },
             )
             if key and self.rate_limiter is not None:
-                self.rate_limiter.sync_headers(key, response.headers, slot=slot)
+                self.rate_limiter.sync_headers(key, response.headers, slot=slot, complete=True)
             if status < 400:
                 return self._parse(response, method, path)
 

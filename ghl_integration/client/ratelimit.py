@@ -84,12 +84,17 @@ return {1, tonumber(entry[2]) + window - now + 1}
 # Bring our view in line with the server's. ARGV: limit, window_ms, daily_limit, server_remaining (-1 = unknown),
 # tolerance, server_daily_remaining (-1 = unknown), member prefix, hold_ms (-1 = placeholders live a whole window,
 # else they expire hold_ms from now), remaining_at_send (-1 = unknown; our count when the request was sent, used
-# when lower).  Returns the number of placeholders added.
+# when lower), completed slot ('' = none: else re-stamp it now first, as COMPLETE_LUA does, in the same round trip).
+# Returns the number of placeholders added.
 SYNC_LUA = (
     LIMITS_LUA
     + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if ARGV[10] and ARGV[10] ~= '' then
+  redis.call('ZADD', KEYS[1], now, ARGV[10])
+  redis.call('PEXPIRE', KEYS[1], window + 1000)
+end
 local remaining = tonumber(ARGV[4])
 local tolerance = tonumber(ARGV[5])
 local daily_remaining = tonumber(ARGV[6])
@@ -253,16 +258,22 @@ class RateLimiter:
                     del self._remaining_at_send[old]
             self._remaining_at_send[member] = remaining
 
-    def sync_headers(self, key: str, headers: Mapping[str, str], *, slot: str | None = None) -> None:
+    def sync_headers(self, key: str, headers: Mapping[str, str], *, slot: str | None = None,
+                     complete: bool = False) -> None:
         """Adjust to the ``X-RateLimit-*`` headers of a GHL response (names compared case-insensitively).
-        ``slot``: the response's slot from :meth:`acquire_slot` (its count at send time, see the module docstring)."""
+        ``slot``: the response's slot from :meth:`acquire_slot` (its count at send time, see the module docstring).
+        ``complete=True`` also does :meth:`complete` for ``slot``, first, in the same round trip to the store: a
+        pull's page requests form a chain, and every round trip on it waits for the GIL behind the page writers."""
         with self._at_send_lock:
             remaining_at_send = self._remaining_at_send.pop(slot, -1) if slot else -1
         headers = {str(k).lower(): v for k, v in headers.items()}
         self._learn(key, headers)
         remaining = _header_int(headers, "X-RateLimit-Remaining")
         daily_remaining = _header_int(headers, "X-RateLimit-Daily-Remaining")
+        completed = slot if complete and slot else None
         if remaining is None and daily_remaining is None:
+            if completed:
+                self.complete(key, completed)
             return
         added = self._sync(
             key,
@@ -270,6 +281,7 @@ class RateLimiter:
             self.config.sync_tolerance,
             -1 if daily_remaining is None else daily_remaining,
             remaining_at_send=remaining_at_send,
+            completed=completed,
         )
         if added:
             logger.info(
@@ -322,7 +334,7 @@ class RateLimiter:
         raise NotImplementedError
 
     def _sync(self, key: str, remaining: int, tolerance: int, daily_remaining: int, hold_ms: int = -1,
-              remaining_at_send: int = -1) -> int:
+              remaining_at_send: int = -1, completed: str | None = None) -> int:
         raise NotImplementedError
 
 
@@ -386,7 +398,9 @@ class LocalRateLimiter(RateLimiter):
             bisect.insort(state.entries, now)  # re-added if it had left the window: errs on the safe side
 
     def _sync(self, key: str, remaining: int, tolerance: int, daily_remaining: int, hold_ms: int = -1,
-              remaining_at_send: int = -1) -> int:
+              remaining_at_send: int = -1, completed: str | None = None) -> int:
+        if completed:
+            self._complete(key, completed)
         with self._lock:
             now = self._clock()
             state = self._state(key, now)
@@ -498,9 +512,11 @@ class RedisRateLimiter(RateLimiter):
                 self._redis_failed(exc)
 
     def _sync(self, key: str, remaining: int, tolerance: int, daily_remaining: int, hold_ms: int = -1,
-              remaining_at_send: int = -1) -> int:
+              remaining_at_send: int = -1, completed: str | None = None) -> int:
         import redis
 
+        if completed:
+            self._fallback._complete(key, completed)  # as `_complete` does: the slot may be the fallback's
         if self._redis_ok():
             limits = self.limits(key)
             args = [
@@ -513,6 +529,7 @@ class RedisRateLimiter(RateLimiter):
                 f"sync:{uuid.uuid4().hex}",
                 hold_ms,
                 remaining_at_send,
+                completed or "",
             ]
             try:
                 return int(self._sync_script(keys=self._keys(key), args=args))

@@ -19,13 +19,16 @@ more at the end (`_DisconnectCheck`; this also notices a disconnect: `Connection
 run is marked cancelled, every written page is kept, and the fetchers stop after at most the page in flight).
 """
 import copy
+import functools
 import logging
 import queue
+import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,6 +107,16 @@ class PullResult:
     requests: int = 0
 
 
+def _pull_gil_switch_interval(fn):
+    """Run ``fn`` under `gil_switch_interval` (``GHL_SYNC_PULL_GIL_SWITCH_MS``): see that setting."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with gil_switch_interval(settings.GHL_SYNC_PULL_GIL_SWITCH_MS / 1000):
+            return fn(*args, **kwargs)
+    return wrapper
+
+
+@_pull_gil_switch_interval
 def contacts_initial_pull(
     *,
     connection: GhlConnection,
@@ -188,6 +201,32 @@ def contacts_initial_pull(
         client.close()
     logger.info("ghl.sync.pull.done", extra={"run_id": run.pk, "status": result.run.status, "pages": result.pages})
     return result
+
+
+_switch_lock = threading.Lock()
+_switch_holders: list[float] = []  # the interval each running pull asked for
+_switch_default: float | None = None
+
+
+@contextmanager
+def gil_switch_interval(seconds: float) -> Iterator[None]:
+    """Run the block with Python's GIL switch interval at ``seconds`` (0: unchanged). Pulls in one process
+    share it: the shortest asked for holds while any runs, and the interval found first is restored after."""
+    global _switch_default
+    if seconds <= 0:
+        yield
+        return
+    with _switch_lock:
+        if not _switch_holders:
+            _switch_default = sys.getswitchinterval()
+        _switch_holders.append(seconds)
+        sys.setswitchinterval(min(_switch_holders))
+    try:
+        yield
+    finally:
+        with _switch_lock:
+            _switch_holders.remove(seconds)
+            sys.setswitchinterval(min(_switch_holders) if _switch_holders else _switch_default)
 
 
 def _walk_cursors(run: SyncRun) -> dict[str, Any]:

@@ -74,3 +74,39 @@ def test_redis_down_completion_never_raises(redis_prefix):  # noqa: F811 - fixtu
     _, slot = limiter.acquire_slot("loc")  # falls back in process
 
     limiter.complete("loc", slot)
+
+
+def test_local_headers_with_complete_restamp_the_slot_like_complete(clock):
+    limiter = LocalRateLimiter(RateLimitConfig(**CONFIG), sleep=clock.sleep, clock=clock, wall_clock=clock)
+    _, first = limiter.acquire_slot("loc")
+    limiter.acquire_slot("loc")
+    clock.now += 0.4
+    limiter.sync_headers("loc", {"X-RateLimit-Remaining": "0"}, slot=first, complete=True)
+    clock.now += 0.6
+
+    limiter.acquire("loc")
+    assert limiter.acquire("loc") == pytest.approx(0.4, abs=0.01)
+
+
+@needs_redis
+@pytest.mark.parametrize("headers", [{"X-RateLimit-Remaining": "1"}, {}], ids=["rate-headers", "no-rate-headers"])
+def test_redis_response_settles_its_slot_in_one_round_trip(redis_prefix, headers):  # noqa: F811 - fixture
+    """The response's re-stamp and the header sync go to Redis together: one command, not two."""
+    limiter = RedisRateLimiter.from_url(REDIS_URL, RateLimitConfig(limit=2, window_s=0.3, margin_ms=0,
+                                                                   key_prefix=redis_prefix))
+    started = time.monotonic()
+    _, first = limiter.acquire_slot("loc")
+    limiter.acquire_slot("loc")
+    time.sleep(0.15)
+    commands = []
+    real_execute = limiter._redis.execute_command
+    limiter._redis.execute_command = lambda *args, **kw: commands.append(args[0]) or real_execute(*args, **kw)
+    limiter.sync_headers("loc", headers, slot=first, complete=True)
+    limiter._redis.execute_command = real_execute
+    time.sleep(max(0.0, started + 0.31 - time.monotonic()))
+
+    limiter.acquire("loc")
+    limiter.acquire("loc")
+
+    assert len(commands) == 1, commands
+    assert time.monotonic() - started >= 0.44  # counted from the re-stamp at 0.15, as `complete` does
