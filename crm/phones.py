@@ -48,7 +48,9 @@ def _to_e164(value: str, region: str) -> str:
             return "unparseable"
     if not _is_valid(parsed):
         return "invalid"
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    # What `format_number(parsed, E164)` returns for a number `parse` made (no raw input kept), without its
+    # dispatch on the format: "+", the country code, the national significant number.
+    return f"+{parsed.country_code}{phonenumbers.national_significant_number(parsed)}"
 
 
 # "+" and 7 to 15 digits, nothing else: how GHL (and our own pushes) write every number.

@@ -147,26 +147,39 @@ def to_local_value(value: Any, data_type: str, *, region: str = "US") -> Any:
             raise ValueError("expected a list of strings")
         return [str(v).strip() for v in value if str(v).strip()]
     if data_type == DataType.PHONE:
-        try:
-            return normalize_phone(value, default_region=region)
-        except ValidationError as exc:
-            raise ValueError(" ".join(exc.messages))
+        return _phone_value(value, region)
     if data_type == DataType.EMAIL:
-        email = (value or "").strip().lower() if isinstance(value, str) or value is None else None
-        if email is None:
-            raise ValueError("expected an email address")
-        if email and not email_is_valid(email):
-            raise ValueError(f"{value!r} is not a valid email address")
-        return email
+        return _email_value(value)
     raise ValueError(f"unknown data type {data_type!r}")
 
 
+def _phone_value(value: Any, region: str) -> str:
+    try:
+        return normalize_phone(value, default_region=region)
+    except ValidationError as exc:
+        raise ValueError(" ".join(exc.messages))
+
+
+def _email_value(value: Any) -> str:
+    email = (value or "").strip().lower() if isinstance(value, str) or value is None else None
+    if email is None:
+        raise ValueError("expected an email address")
+    if email and not email_is_valid(email):
+        raise ValueError(f"{value!r} is not a valid email address")
+    return email
+
+
 def _converter(data_type: str, region: str):
-    """`to_local_value` for one data type, with the commonest input (a plain str or bool) answered directly."""
+    """`to_local_value` for one data type, with the commonest input (a plain str or bool) answered directly and
+    phones and emails converted without walking the other types first."""
     if data_type == DataType.TEXT:
         return lambda value: value.strip() if type(value) is str else to_local_value(value, data_type)
     if data_type == DataType.BOOLEAN:
         return lambda value: value if type(value) is bool else to_local_value(value, data_type)
+    if data_type == DataType.PHONE:
+        return lambda value: _phone_value(value, region)
+    if data_type == DataType.EMAIL:
+        return _email_value
     return lambda value: to_local_value(value, data_type, region=region)
 
 

@@ -112,3 +112,40 @@ def test_the_e164_shortcut_parses_exactly_as_phonenumbers_does():
     assert differ == []
     # and the shortcut does take nearly every well-formed number
     assert sum(outcome(_parse_e164, t) is not None for t in shaped) > 0.9 * len(shaped)
+
+
+def test_normalize_phone_is_what_parse_validate_and_format_give():
+    """The whole normalisation (shortcuts included) against `phonenumbers` doing each step itself."""
+    import random
+
+    import phonenumbers
+
+    from crm.phones import _to_e164
+
+    rng = random.Random(23)
+    cases = []
+    for country_code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items():
+        for region in regions:
+            example = phonenumbers.example_number(region) if region != "001" else None
+            if example:
+                cases.append((phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164), "US"))
+                national = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)
+                cases.append((national, region))
+        for _ in range(20):
+            prefix = rng.choice(["", "0", "00", "1"])
+            digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(4, 12)))
+            cases.append((f"+{country_code}{prefix}{digits}", "US"))
+    cases += [("(503) 555-0142", "US"), ("020 7946 0958", "GB"), ("+39 06 1234 5678", "US"), ("+390612345678", "IT")]
+
+    def expected(text, region):
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            return "unparseable"
+        if not phonenumbers.is_valid_number(number):
+            return "invalid"
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    results = [(text, region, _to_e164(text, region), expected(text, region)) for text, region in cases]
+    assert sum(r[3].startswith("+") for r in results) > 400  # valid and invalid both well represented
+    assert [r for r in results if r[2] != r[3]] == []
