@@ -52,28 +52,42 @@ def test_completing_an_unknown_slot_is_harmless(clock):
 
 
 @needs_redis
-def test_redis_slot_counts_from_its_completion(redis_prefix):  # noqa: F811 - fixture
+@pytest.mark.parametrize(("settle", "round_trips"), [
+    (lambda limiter, slot: limiter.complete("loc", slot), 1),
+    # a response: its re-stamp and header sync go to Redis together, with or without rate headers
+    (lambda limiter, slot: limiter.sync_headers("loc", {"X-RateLimit-Remaining": "1"}, slot=slot, complete=True), 1),
+    (lambda limiter, slot: limiter.sync_headers("loc", {}, slot=slot, complete=True), 1),
+], ids=["complete", "response-with-rate-headers", "response-without"])
+def test_redis_slot_counts_from_its_completion(redis_prefix, settle, round_trips):  # noqa: F811 - fixture
     limiter = RedisRateLimiter.from_url(REDIS_URL, RateLimitConfig(limit=2, window_s=0.3, margin_ms=0,
                                                                    key_prefix=redis_prefix))
     started = time.monotonic()
     _, first = limiter.acquire_slot("loc")
     limiter.acquire_slot("loc")
     time.sleep(0.15)
-    limiter.complete("loc", first)
+    commands = []
+    real_execute = limiter._redis.execute_command
+    limiter._redis.execute_command = lambda *args, **kw: commands.append(args[0]) or real_execute(*args, **kw)
+    settle(limiter, first)
+    limiter._redis.execute_command = real_execute
     time.sleep(max(0.0, started + 0.31 - time.monotonic()))
 
     limiter.acquire("loc")
     limiter.acquire("loc")
 
     assert time.monotonic() - started >= 0.44  # 0.15 (completion) + 0.3 (window), not 0.3
+    assert len(commands) == round_trips, commands
 
 
 def test_redis_down_completion_never_raises(redis_prefix):  # noqa: F811 - fixture
     limiter = RedisRateLimiter(redis.Redis.from_url("redis://127.0.0.1:1/3", socket_connect_timeout=0.2),
                                RateLimitConfig(**CONFIG, key_prefix=redis_prefix))
     _, slot = limiter.acquire_slot("loc")  # falls back in process
+    _, answered = limiter.acquire_slot("loc")
 
     limiter.complete("loc", slot)
+    limiter.sync_headers("loc", {"X-RateLimit-Remaining": "1"}, slot=answered, complete=True)
+    assert limiter.acquire("loc") > 0  # the fallback counted both: its window (2) is full
 
 
 def test_local_headers_with_complete_restamp_the_slot_like_complete(clock):
@@ -86,27 +100,3 @@ def test_local_headers_with_complete_restamp_the_slot_like_complete(clock):
 
     limiter.acquire("loc")
     assert limiter.acquire("loc") == pytest.approx(0.4, abs=0.01)
-
-
-@needs_redis
-@pytest.mark.parametrize("headers", [{"X-RateLimit-Remaining": "1"}, {}], ids=["rate-headers", "no-rate-headers"])
-def test_redis_response_settles_its_slot_in_one_round_trip(redis_prefix, headers):  # noqa: F811 - fixture
-    """The response's re-stamp and the header sync go to Redis together: one command, not two."""
-    limiter = RedisRateLimiter.from_url(REDIS_URL, RateLimitConfig(limit=2, window_s=0.3, margin_ms=0,
-                                                                   key_prefix=redis_prefix))
-    started = time.monotonic()
-    _, first = limiter.acquire_slot("loc")
-    limiter.acquire_slot("loc")
-    time.sleep(0.15)
-    commands = []
-    real_execute = limiter._redis.execute_command
-    limiter._redis.execute_command = lambda *args, **kw: commands.append(args[0]) or real_execute(*args, **kw)
-    limiter.sync_headers("loc", headers, slot=first, complete=True)
-    limiter._redis.execute_command = real_execute
-    time.sleep(max(0.0, started + 0.31 - time.monotonic()))
-
-    limiter.acquire("loc")
-    limiter.acquire("loc")
-
-    assert len(commands) == 1, commands
-    assert time.monotonic() - started >= 0.44  # counted from the re-stamp at 0.15, as `complete` does
