@@ -13,10 +13,13 @@ GHL's rate limit (100 requests / 10 s per location), not our writes, should set 
 fetch pages ahead (spending each burst of the sliding window at once) while writer threads map and write them
 (`_PageWriter`). Under the sliding window request k + 100 cannot go before request k + 10 s, so the last
 100 requests cannot start before 20 s (on a 300-page pull) and take as long as a burst's round trips: two
-walks halve that. Hence the fetchers do nothing but fetch. They never touch the database either: the main
-thread asks the token provider for a token at most every second as it hands pages to the writers, and once
-more at the end (`_DisconnectCheck`; this also notices a disconnect: `ConnectionInactive` stops the pull, the
-run is marked cancelled, every written page is kept, and the fetchers stop after at most the page in flight).
+walks halve that. Hence the fetchers do nothing but fetch, and while a pull runs Python's GIL switch interval is
+``GHL_SYNC_PULL_GIL_SWITCH_MS`` (`gil_switch_interval`): each response otherwise waited up to 5 ms for the GIL
+behind the writers at every socket read, and the two request chains finished last. The fetchers never touch
+the database either: the main thread asks the token provider for a token at most every second as it hands
+pages to the writers, and once more at the end (`_DisconnectCheck`; this also notices a disconnect:
+`ConnectionInactive` stops the pull, the run is marked cancelled, every written page is kept, and the fetchers
+stop after at most the page in flight).
 """
 import copy
 import functools
