@@ -267,7 +267,7 @@ def _apply_one(ctx: _Ctx, record: RemoteRecord, *, defer_while_creating: bool = 
     contact = _new_contact(ctx, cleaned)
     contact.full_clean(exclude=["organization"])
     contact.save()
-    outbox_record(obj=contact, fields=_created_fields(cleaned))  # to other accounts, never back here
+    outbox_record(obj=contact, fields=created_fields_of(cleaned))  # to other accounts, never back here
     link = _create_link(ctx, contact, record.external_id)
     _advance_link(link, ctx=ctx, remote_updated_at=record.remote_updated_at, remote_hash=remote_hash,
                   snapshot={k: canonical(v) for k, v in cleaned.items()})
@@ -280,10 +280,6 @@ def _new_contact(ctx: _Ctx, cleaned: dict[str, Any]) -> Contact:
     contact = Contact(organization=ctx.organization, custom_properties=custom, **standard)
     _fill_full_name(contact, explicit_full_name="full_name" in standard)
     return contact
-
-
-def _created_fields(cleaned: dict[str, Any]) -> list[str]:
-    return created_fields_of(cleaned)
 
 
 def created_fields_of(keys) -> list[str]:
