@@ -14,12 +14,12 @@ SET_LIKE_FIELDS = frozenset({"tags", "additional_emails", "additional_phones"})
 
 
 # Types `canonical` returns unchanged (exact types: a str or int subclass takes the long way).
-_ALREADY_CANONICAL = frozenset({str, bool, int, type(None)})
+CANONICAL_AS_IS = frozenset({str, bool, int, type(None)})
 
 
 def canonical(value: Any) -> Any:
     """A JSON-able form used for comparison, snapshots and hashing (dates as ISO strings)."""
-    if type(value) in _ALREADY_CANONICAL:  # most values; a page of contacts calls this thousands of times
+    if type(value) in CANONICAL_AS_IS:  # most values; a page of contacts calls this thousands of times
         return value
     if isinstance(value, dt.datetime):
         return value.isoformat()
@@ -55,7 +55,7 @@ def content_hash(values: dict[str, Any]) -> str:
     """sha256 over the canonical values; set-like fields are order-insensitive."""
     norm = {}
     for key, value in values.items():
-        if type(value) not in _ALREADY_CANONICAL:  # inlined: a page hashes thousands of values
+        if type(value) not in CANONICAL_AS_IS:  # inlined: a page hashes thousands of values
             value = canonical(value)
             if key in SET_LIKE_FIELDS and isinstance(value, list):
                 value = sorted(map(str, value))

@@ -18,7 +18,7 @@ from tenancy.models import Organization
 
 from ..models import Contact, ExternalIdentity
 from .bulk_copy import contacts_copy_insert, copy_supported, new_contact_row
-from .hashing import canonical, content_hash
+from .hashing import CANONICAL_AS_IS, canonical, content_hash
 from .inbound import (
     OUTCOME_COUNTER,
     ApplyResult,
@@ -31,12 +31,10 @@ from .inbound import (
     _with_retry,
     created_fields_of,
 )
-from .outbox import outbox_record_created_ids
+from .outbox import hash_is_echo, outbox_record_created_ids
 from .sql import in_values, json_literal
 
 logger = logging.getLogger(__name__)
-
-_PLAIN = frozenset({str, bool, int, type(None)})  # values `canonical` returns as they are
 
 
 @dataclass
@@ -71,7 +69,8 @@ def contact_apply_remote_page(
     return _with_retry(ctx, lambda: _apply_page(ctx, list(by_id.values()), sync_targets), f"page:{len(by_id)}")
 
 
-def _apply_page(ctx: _Ctx, records: list[RemoteRecord], sync_targets) -> PageResult:
+def _apply_page(ctx: _Ctx, records: list[RemoteRecord],
+                sync_targets: Callable[[], list[tuple[str, str]]] | None) -> PageResult:
     result = PageResult()
     link_hashes = _link_hashes(ctx, [r.external_id for r in records])
     slow: list[RemoteRecord] = []
@@ -80,7 +79,7 @@ def _apply_page(ctx: _Ctx, records: list[RemoteRecord], sync_targets) -> PageRes
         linked_hash = link_hashes.get(record.external_id)
         if linked_hash is not None:
             remote_hash = record.remote_hash or content_hash(record.remote)
-            if not record.deleted and remote_hash and remote_hash == linked_hash:  # our echo, or unchanged
+            if not record.deleted and hash_is_echo(linked_hash=linked_hash, remote_hash=remote_hash):
                 result.counts["unchanged"] += 1
             else:
                 _note_refused(result, record.external_id, record.refused)
@@ -148,7 +147,7 @@ def _link_values(ctx: _Ctx, record: RemoteRecord, cleaned: dict[str, Any], now) 
         "connection_id": ctx.connection_id, "content_type_id": ctx.content_type.pk,
         "external_id": record.external_id, "content_hash": record.remote_hash or content_hash(record.remote),
         "remote_updated_at": record.remote_updated_at, "last_synced_at": now,
-        "synced_snapshot": {k: v if type(v) in _PLAIN else canonical(v) for k, v in cleaned.items()},
+        "synced_snapshot": {k: v if type(v) in CANONICAL_AS_IS else canonical(v) for k, v in cleaned.items()},
     }
 
 

@@ -369,4 +369,9 @@ def outbox_retry_now(*, entry: OutboxEntry) -> OutboxEntry:
 
 def is_echo(*, link: ExternalIdentity | None, remote_hash: str) -> bool:
     """True when ``remote_hash`` is the content we last pushed or applied for this link: our own echo."""
-    return bool(link is not None and remote_hash and link.content_hash == remote_hash)
+    return link is not None and hash_is_echo(linked_hash=link.content_hash, remote_hash=remote_hash)
+
+
+def hash_is_echo(*, linked_hash: str | None, remote_hash: str) -> bool:
+    """`is_echo` for a link known only by its content hash (a page reads just the hashes)."""
+    return bool(linked_hash is not None and remote_hash and linked_hash == remote_hash)
