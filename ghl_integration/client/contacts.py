@@ -15,6 +15,7 @@ from .pagination import iter_search_after
 from .types import Contact, ContactSearchPage, UpsertContactResult
 
 SEARCH_PAGE_SIZE = 100
+SEARCH_MAX_PAGE_LIMIT = 500  # GHL answers 422 to a larger `pageLimit`
 
 
 class ContactsApi(Resource):

@@ -46,6 +46,7 @@ from crm.sync.runs import sync_run_advance, sync_run_finish, sync_run_start
 from crm.sync.targets import SyncTargetsCache
 
 from ..client import GhlClient
+from ..client.contacts import SEARCH_MAX_PAGE_LIMIT
 from ..models import GhlConnection
 from ..services.connections import ConnectionInactive, connection_token_provider
 from .contacts_inbound import records_from_search_page
@@ -54,7 +55,7 @@ from .runs import sync_run_reset_progress
 
 logger = logging.getLogger(__name__)
 
-PULL_PAGE_SIZE = 100  # GHL accepts up to 500; 100 keeps each page's transaction short
+PULL_PAGE_SIZE = 100  # GHL accepts up to SEARCH_MAX_PAGE_LIMIT; 100 keeps each page's transaction short
 # Pages fetched ahead of the writes: enough to spend a whole 100-request burst while the writes catch up.
 MAX_PAGES_AHEAD = 200
 # The run's cursor: where each stream continues (`_Prefetcher`).
@@ -132,7 +133,10 @@ def contacts_initial_pull(
     """Pull every contact of the connection's location into the CRM. ``resume`` continues the last unfinished
     pull from its cursor. ``on_page(run)`` is called each time the run's progress is saved (progress bars,
     tests): at most every ``GHL_SYNC_PULL_PROGRESS_SECONDS`` (after every page when that is 0) and at the end.
-    Returns when done; the run is ``succeeded``, ``cancelled`` (connection gone) or ``failed`` (re-raised)."""
+    Returns when done; the run is ``succeeded``, ``cancelled`` (connection gone) or ``failed`` (re-raised).
+    A ``page_size`` GHL would refuse raises `ValueError` before anything starts."""
+    if not 1 <= page_size <= SEARCH_MAX_PAGE_LIMIT:
+        raise ValueError(f"page_size must be between 1 and {SEARCH_MAX_PAGE_LIMIT}, not {page_size}")
     relay = _TokenRelay(connection_token_provider(connection.pk))
     disconnect_check = _DisconnectCheck(relay, every_seconds=settings.GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS)
     run = sync_run_start(organization=connection.organization, provider=PROVIDER,
@@ -491,6 +495,7 @@ class _Prefetcher:
         if left is not None and left <= 0 and self.running > 1:
             return None
         size = left + 1 if left is not None and 0 < left <= self.page_size else self.page_size
+        size = min(size, SEARCH_MAX_PAGE_LIMIT)  # at GHL's largest page the meeting costs one more request
         self.claimed += size
         return size
 

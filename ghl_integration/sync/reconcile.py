@@ -28,6 +28,7 @@ from crm.sync.outbox import outbox_record
 from crm.sync.runs import sync_run_advance, sync_run_finish, sync_run_start
 
 from ..client import GhlClient
+from ..client.contacts import SEARCH_MAX_PAGE_LIMIT
 from ..installation import GhlInstallation
 from ..models import GhlConnection
 from ..services.connections import ConnectionInactive
@@ -39,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 RECONCILE_OVERLAP = dt.timedelta(minutes=2)  # GHL's search lags writes by a few seconds
 RECONCILE_PAGE_SIZE = 100
-SWEEP_PAGE_SIZE = 500  # GHL's largest page: the sweep reads ids only
+SWEEP_PAGE_SIZE = SEARCH_MAX_PAGE_LIMIT  # GHL's largest page: the sweep reads ids only
 OPEN_OUTBOX = ("pending", "in_progress", "failed", "dead")  # dead entries stay visible in admin instead
 
 
