@@ -63,6 +63,12 @@ def ghl_contacts(ghl) -> dict[str, dict]:
     return {c["id"]: c for c in ghl.control.objects("contact", location_id=LOCATION)}
 
 
+def grow_demo_to(ghl, total: int) -> None:
+    """Seed the demo location up to ``total`` contacts (it starts with 50)."""
+    ghl.control.seed(locationId=LOCATION, contacts=total - len(ghl_contacts(ghl)), users=0, pipelines=False,
+                     calendars=False, customFields=False)
+
+
 def local_by_external_id(connection) -> dict[str, Contact]:
     links = dict(ExternalIdentity.objects.filter(provider="ghl", account_id=connection.location_id)
                  .values_list("object_id", "external_id"))

@@ -13,7 +13,7 @@ from ghl_integration.sync import pull as pull_module
 from ghl_integration.sync.pull import contacts_initial_pull
 from tenancy.services import organization_create
 
-from .conftest import LOCATION, ghl_contacts, local_by_external_id
+from .conftest import LOCATION, ghl_contacts, grow_demo_to, local_by_external_id
 
 pytestmark = pytest.mark.django_db
 
@@ -24,13 +24,8 @@ def ghl_sync(*args: str) -> tuple[str, str]:
     return out.getvalue(), err.getvalue()
 
 
-def _grow_demo_to(ghl, total: int) -> None:
-    ghl.control.seed(locationId=LOCATION, contacts=total - len(ghl_contacts(ghl)), users=0, pipelines=False,
-                     calendars=False, customFields=False)
-
-
 def test_pull_by_org_slug_shows_progress_and_a_summary(ghl, connection, org):
-    _grow_demo_to(ghl, 250)
+    grow_demo_to(ghl, 250)
 
     out, err = ghl_sync("--org", org.slug, "--page-size", "100")
 
@@ -41,7 +36,7 @@ def test_pull_by_org_slug_shows_progress_and_a_summary(ghl, connection, org):
 
 
 def test_a_failed_pull_exits_with_the_reason_and_resume_finishes_it(ghl, connection, org):
-    _grow_demo_to(ghl, 300)
+    grow_demo_to(ghl, 300)
     real_apply = pull_module.contact_apply_remote_page
     calls = {"n": 0}
 
@@ -65,7 +60,7 @@ def test_a_failed_pull_exits_with_the_reason_and_resume_finishes_it(ghl, connect
 
 def test_a_pull_stopped_by_a_disconnect_exits_non_zero_and_keeps_what_it_wrote(ghl, connection, org, settings):
     settings.GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS = 0
-    _grow_demo_to(ghl, 300)
+    grow_demo_to(ghl, 300)
     real_apply = pull_module.contact_apply_remote_page
 
     def disconnect_after_the_first_write(**kwargs):
@@ -118,7 +113,7 @@ def test_an_organisation_without_a_connection_is_refused(ghl, connection, org):
 
 def test_a_pull_at_ghls_largest_page_never_asks_for_more(ghl, connection):
     # given: exactly two pages of 500, where the walk's look-ahead of one contact would ask for 501 (GHL: 422)
-    _grow_demo_to(ghl, 1000)
+    grow_demo_to(ghl, 1000)
 
     result = contacts_initial_pull(connection=connection, page_size=500)
 

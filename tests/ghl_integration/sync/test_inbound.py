@@ -13,15 +13,9 @@ from ghl_integration.sync import pull as pull_module
 from ghl_integration.sync.pull import contacts_initial_pull
 from ghl_integration.sync.reconcile import contacts_deletion_sweep, contacts_reconcile
 
-from .conftest import LOCATION, assert_identical, connect, deliver, ghl_contacts, local_by_external_id
+from .conftest import LOCATION, assert_identical, connect, deliver, ghl_contacts, grow_demo_to, local_by_external_id
 
 pytestmark = pytest.mark.django_db
-
-
-def _grow_demo_to(ghl, total: int) -> None:
-    missing = total - len(ghl_contacts(ghl))
-    ghl.control.seed(locationId=LOCATION, contacts=missing, users=0, pipelines=False, calendars=False,
-                     customFields=False)
 
 
 def _pull_crashing_on_write(connection, write: int, **kwargs) -> None:
@@ -42,7 +36,7 @@ def _pull_crashing_on_write(connection, write: int, **kwargs) -> None:
 
 def test_initial_pull_of_2000_survives_a_crash_and_resumes_without_duplicates_or_gaps(ghl, connection):
     # given: 2,000 contacts in GHL; the apply dies on the 8th page
-    _grow_demo_to(ghl, 2000)
+    grow_demo_to(ghl, 2000)
 
     # when
     _pull_crashing_on_write(connection, 8)
@@ -73,7 +67,7 @@ def test_initial_pull_of_2000_survives_a_crash_and_resumes_without_duplicates_or
 def test_pages_fetched_while_a_write_runs_are_written_together(ghl, connection, settings):
     # given: up to 5 pages per write, and a first write that lasts until every page has been fetched
     settings.GHL_SYNC_PULL_PAGES_PER_WRITE = 5
-    _grow_demo_to(ghl, 2000)
+    grow_demo_to(ghl, 2000)
     real_apply = pull_module.contact_apply_remote_page
     written = []
 
@@ -101,7 +95,7 @@ def test_progress_saved_twice_a_second_still_ends_exact_and_a_crash_resumes_from
         ghl, connection, settings):
     # given: progress saved at most once an hour (so only at the end or a stop); the apply dies on page 8
     settings.GHL_SYNC_PULL_PROGRESS_SECONDS = 3600
-    _grow_demo_to(ghl, 1500)
+    grow_demo_to(ghl, 1500)
     saves = []
 
     _pull_crashing_on_write(connection, 8, on_page=lambda run: saves.append(run.progress_done))
@@ -124,7 +118,7 @@ def _searches_by_direction(calls) -> dict[str, int]:
 def test_a_pull_from_both_ends_takes_every_contact_once(ghl, connection, settings):
     # given: walks from the oldest and the newest contact at once
     settings.GHL_SYNC_PULL_FROM_BOTH_ENDS = True
-    _grow_demo_to(ghl, 2000)
+    grow_demo_to(ghl, 2000)
     real_search = ContactsApi.search
     calls = []
 
@@ -149,7 +143,7 @@ def test_a_pull_from_both_ends_takes_every_contact_once(ghl, connection, setting
 def test_a_pull_from_both_ends_takes_every_contact_even_when_ghls_total_understates(ghl, connection, settings):
     # given: GHL reports at most 1,000 contacts (as a search engine's capped count would) for a location of 2,000
     settings.GHL_SYNC_PULL_FROM_BOTH_ENDS = True
-    _grow_demo_to(ghl, 2000)
+    grow_demo_to(ghl, 2000)
     real_search = ContactsApi.search
 
     def capped_total(self, **kwargs):
@@ -168,7 +162,7 @@ def test_a_pull_from_both_ends_takes_every_contact_even_when_ghls_total_understa
 def test_a_pull_from_both_ends_resumes_both_walks_after_a_crash(ghl, connection, settings):
     # given: both ends; the apply dies on the 9th write
     settings.GHL_SYNC_PULL_FROM_BOTH_ENDS = True
-    _grow_demo_to(ghl, 2000)
+    grow_demo_to(ghl, 2000)
 
     _pull_crashing_on_write(connection, 9)
     crashed = SyncRun.objects.get(kind="initial_pull")
@@ -272,7 +266,7 @@ def test_reconciliation_repairs_dropped_duplicated_and_reordered_webhooks(ghl, c
 
 
 def test_reconciliation_costs_requests_per_change_not_per_contact(ghl, connection):
-    _grow_demo_to(ghl, 1000)
+    grow_demo_to(ghl, 1000)
     contacts_initial_pull(connection=connection)
     ids = list(ghl_contacts(ghl))[:5]
     ghl.control.webhooks(urls=[])  # nothing is delivered: only reconciliation can find the changes
@@ -300,7 +294,7 @@ def _disconnect_once(connection, *, done: int):
 
 
 def test_disconnect_mid_pull_stops_cleanly_and_keeps_every_applied_page(ghl, connection, org, settings):
-    _grow_demo_to(ghl, 800)
+    grow_demo_to(ghl, 800)
 
     result = contacts_initial_pull(connection=connection, on_page=_disconnect_once(connection, done=300))
 
@@ -318,7 +312,7 @@ def test_disconnect_mid_pull_stops_cleanly_and_keeps_every_applied_page(ghl, con
 def test_a_disconnect_between_checks_is_still_noticed_before_the_pull_succeeds(ghl, connection, settings):
     # given: the connection is checked at most once an hour, so not again after the third page...
     settings.GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS = 3600
-    _grow_demo_to(ghl, 800)
+    grow_demo_to(ghl, 800)
 
     result = contacts_initial_pull(connection=connection, on_page=_disconnect_once(connection, done=300))
 
@@ -387,7 +381,7 @@ def test_reconciliation_queues_local_changes_that_never_reached_the_outbox(ghl, 
 
 def test_a_token_refresh_needed_by_the_fetcher_happens_in_the_main_thread(ghl, connection):
     # given: the fetcher's second page needs a forced token refresh (a 401), which only the main thread may do
-    _grow_demo_to(ghl, 300)
+    grow_demo_to(ghl, 300)
     calls = {"forced": 0}
     real_relay_call = pull_module._TokenRelay.__call__
 
