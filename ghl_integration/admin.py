@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
 
+from crm.sync.locks import SyncBusy
+
 from .client import GhlApiError
 from .models import GhlAgencyLocation, GhlAppInstallState, GhlConnection
 from .services.connections import (
@@ -79,12 +81,12 @@ class GhlConnectionAdmin(admin.ModelAdmin):
     @admin.action(description="Resync contacts (full pull from GHL)")
     def resync_contacts(self, request, queryset):
         self._for_each(request, queryset, lambda c: contacts_resync_request(connection=c),
-                       done="contact pull queued", failed="not resynced")
+                       done="contact pull queued", failed="not resynced", errors=(ConnectionInactive, SyncBusy))
 
     @admin.action(description="Reconcile contacts now")
     def reconcile_contacts(self, request, queryset):
         self._for_each(request, queryset, lambda c: contacts_reconcile_request(connection=c),
-                       done="reconciliation queued", failed="not reconciled")
+                       done="reconciliation queued", failed="not reconciled", errors=(ConnectionInactive, SyncBusy))
 
     @admin.action(description="Refresh token now")
     def refresh_token_now(self, request, queryset):

@@ -4,6 +4,8 @@ from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
+from crm.sync.locks import SyncBusy
+
 from .oauth.views import org_manager_required
 from .selectors import connection_current_for_org
 from .services.connections import ConnectionInactive
@@ -47,6 +49,8 @@ def contact_sync_resync(request):
         contacts_resync_request(connection=connection)
     except ConnectionInactive:
         messages.error(request, "Connect GoHighLevel first: contacts can only be synced from an active connection.")
+    except SyncBusy:
+        messages.info(request, "A contact pull is already running; its progress shows below.")
     else:
         messages.success(request, "Contact resync started. Progress shows below.")
     return redirect("ghl_settings", org_id=request.organization.pk)

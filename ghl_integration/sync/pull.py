@@ -50,6 +50,7 @@ from ..client.contacts import SEARCH_MAX_PAGE_LIMIT
 from ..models import GhlConnection
 from ..services.connections import ConnectionInactive, connection_token_provider
 from .contacts_inbound import records_from_search_page
+from .exclusive import one_per_location
 from .mapping import PROVIDER, contact_mapping_ensure_defaults, contact_mapping_for
 from .runs import sync_run_reset_progress
 
@@ -121,6 +122,7 @@ def _pull_gil_switch_interval(fn):
 
 
 @_pull_gil_switch_interval
+@one_per_location(SyncRun.Kind.INITIAL_PULL)
 def contacts_initial_pull(
     *,
     connection: GhlConnection,
@@ -134,7 +136,8 @@ def contacts_initial_pull(
     pull from its cursor. ``on_page(run)`` is called each time the run's progress is saved (progress bars,
     tests): at most every ``GHL_SYNC_PULL_PROGRESS_SECONDS`` (after every page when that is 0) and at the end.
     Returns when done; the run is ``succeeded``, ``cancelled`` (connection gone) or ``failed`` (re-raised).
-    A ``page_size`` GHL would refuse raises `ValueError` before anything starts."""
+    Raises before anything starts: `ValueError` for a ``page_size`` GHL would refuse, `SyncBusy` while another
+    pull of the location runs (one at a time, `crm.sync.locks`)."""
     if not 1 <= page_size <= SEARCH_MAX_PAGE_LIMIT:
         raise ValueError(f"page_size must be between 1 and {SEARCH_MAX_PAGE_LIMIT}, not {page_size}")
     relay = _TokenRelay(connection_token_provider(connection.pk))

@@ -33,6 +33,7 @@ from ..installation import GhlInstallation
 from ..models import GhlConnection
 from ..services.connections import ConnectionInactive
 from .contacts_inbound import records_from_search_page
+from .exclusive import one_per_location
 from .mapping import PROVIDER, contact_mapping_for
 from .runs import contacts_reconcile_since
 
@@ -57,12 +58,14 @@ class ReconcileResult:
         return self.repaired_remote + self.queued_local
 
 
+@one_per_location(SyncRun.Kind.RECONCILE)
 def contacts_reconcile(*, connection: GhlConnection, client: GhlClient | None = None,
                        page_size: int = RECONCILE_PAGE_SIZE) -> ReconcileResult:
     """One incremental reconciliation of the connection's contacts (see the module docstring).
 
     Does nothing (returns ``run=None``) before the first successful initial pull. `ConnectionInactive`
-    marks the run cancelled and returns."""
+    marks the run cancelled and returns. `SyncBusy` (nothing done) while another reconciliation of the
+    location runs."""
     since = contacts_reconcile_since(connection=connection)
     if since is None:
         logger.info("ghl.sync.reconcile.no-pull-yet", extra={"connection_id": connection.pk})
@@ -155,8 +158,10 @@ def _outbound_fields(mapping) -> list[str]:
     return sorted(fields)
 
 
+@one_per_location(SyncRun.Kind.DELETION_SWEEP)
 def contacts_deletion_sweep(*, connection: GhlConnection) -> ReconcileResult:
-    """Archive local contacts whose GHL contact is gone (see the module docstring). Never destroys a row."""
+    """Archive local contacts whose GHL contact is gone (see the module docstring). Never destroys a row.
+    `SyncBusy` (nothing done) while another sweep of the location runs."""
     started = timezone.now()
     run = sync_run_start(organization=connection.organization, provider=PROVIDER, account_id=connection.location_id,
                          kind=SyncRun.Kind.DELETION_SWEEP, connection_id=connection.pk)

@@ -4,6 +4,8 @@ import logging
 from celery import shared_task
 from django.db import transaction
 
+from crm.sync.locks import SyncBusy
+
 from ..models import GhlConnection
 from .pull import contacts_initial_pull
 from .reconcile import connections_for_sync, contacts_deletion_sweep, contacts_reconcile
@@ -26,7 +28,12 @@ def contacts_initial_pull_task(connection_id: int, resume: bool = True) -> str:
     connection = _active_connection(connection_id)
     if connection is None:
         return "inactive"
-    return contacts_initial_pull(connection=connection, resume=resume).run.status
+    try:
+        return contacts_initial_pull(connection=connection, resume=resume).run.status
+    except SyncBusy:
+        # That pull covers what this one would (a double click, or a redelivery while the first still runs).
+        logger.info("ghl.sync.pull.already-running", extra={"connection_id": connection_id})
+        return "already-running"
 
 
 @shared_task(name="ghl_integration.sync.contacts_reconcile")
@@ -34,7 +41,12 @@ def contacts_reconcile_task(connection_id: int) -> int:
     connection = _active_connection(connection_id)
     if connection is None:
         return 0
-    return contacts_reconcile(connection=connection).repaired
+    try:
+        return contacts_reconcile(connection=connection).repaired
+    except SyncBusy:
+        # The next one starts where the last successful one did, so skipping loses nothing.
+        logger.info("ghl.sync.reconcile.already-running", extra={"connection_id": connection_id})
+        return 0
 
 
 @shared_task(name="ghl_integration.sync.contacts_deletion_sweep")
@@ -42,7 +54,11 @@ def contacts_deletion_sweep_task(connection_id: int) -> int:
     connection = _active_connection(connection_id)
     if connection is None:
         return 0
-    return contacts_deletion_sweep(connection=connection).repaired_remote
+    try:
+        return contacts_deletion_sweep(connection=connection).repaired_remote
+    except SyncBusy:
+        logger.info("ghl.sync.deletion-sweep.already-running", extra={"connection_id": connection_id})
+        return 0
 
 
 @shared_task(name="ghl_integration.sync.reconcile_all_connections")

@@ -4,6 +4,7 @@ when the run does not succeed."""
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from crm.sync.locks import SyncBusy
 from crm.sync.models import SyncRun
 from ghl_integration.client.contacts import SEARCH_MAX_PAGE_LIMIT
 from ghl_integration.models import GhlConnection
@@ -40,6 +41,8 @@ class Command(BaseCommand):
                 self._pull(connection, resume=options["resume"], page_size=page_size)
         except CommandError:
             raise
+        except SyncBusy as exc:
+            raise CommandError(f"{exc}; try again once it has finished") from exc
         except Exception as exc:  # the run is recorded as failed; say so and exit non-zero
             hint = " (`--resume` continues from the last written page)" if mode == "pull" else ""
             raise CommandError(f"{mode} failed: {type(exc).__name__}: {exc}{hint}") from exc
