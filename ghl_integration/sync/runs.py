@@ -2,6 +2,7 @@
 import datetime as dt
 
 from crm.sync.models import SyncRun
+from crm.sync.runs import sync_run_resumable
 
 from ..models import GhlConnection
 from .mapping import PROVIDER
@@ -25,6 +26,14 @@ def contacts_reconcile_since(*, connection: GhlConnection) -> dt.datetime | None
         return dt.datetime.fromisoformat(last.cursor["since"])
     pull = runs.filter(kind=SyncRun.Kind.INITIAL_PULL).order_by("-started_at", "-id").first()
     return pull.started_at if pull is not None else None
+
+
+def pull_unfinished_since(*, connection: GhlConnection, since: dt.datetime) -> bool:
+    """Is the location's latest pull unfinished (running, failed or cancelled) and started at or after
+    ``since``? Then it is the run a pull requested at ``since`` started itself."""
+    run = sync_run_resumable(organization=connection.organization, provider=PROVIDER,
+                             account_id=connection.location_id, kind=SyncRun.Kind.INITIAL_PULL)
+    return run is not None and run.started_at >= since
 
 
 def sync_runs_recent(*, connection: GhlConnection, limit: int = 8) -> list[SyncRun]:

@@ -1,14 +1,17 @@
 """Celery tasks of GHL contact sync: thin, take ids, call one service (STYLE §2)."""
+import datetime as dt
 import logging
 
 from celery import shared_task
 from django.db import transaction
+from django.utils import timezone
 
 from crm.sync.locks import SyncBusy
 
 from ..models import GhlConnection
 from .pull import contacts_initial_pull
 from .reconcile import connections_for_sync, contacts_deletion_sweep, contacts_reconcile
+from .runs import pull_unfinished_since
 
 logger = logging.getLogger(__name__)
 
@@ -22,12 +25,18 @@ def _active_connection(connection_id: int) -> GhlConnection | None:
 
 
 @shared_task(name="ghl_integration.sync.contacts_initial_pull", acks_late=True)
-def contacts_initial_pull_task(connection_id: int, resume: bool = True) -> str:
-    """Pull every contact of the location (resuming an unfinished pull by default: a redelivered task
-    after a worker crash continues from the cursor)."""
+def contacts_initial_pull_task(connection_id: int, resume: bool = True, requested_at: str | None = None) -> str:
+    """Pull every contact of the location; ``resume`` continues the last unfinished pull from its cursor.
+
+    A fresh pull (connect, "Resync": ``resume=False``) carries the time it was queued. A worker that dies
+    mid-pull leaves the message to be delivered again (acks late, rejected on worker loss); that delivery finds
+    the unfinished run its first one started after ``requested_at`` and continues it from the cursor, rather
+    than starting over. (A worker clock far behind the web server's only makes it start over.)"""
     connection = _active_connection(connection_id)
     if connection is None:
         return "inactive"
+    if not resume and requested_at:
+        resume = pull_unfinished_since(connection=connection, since=dt.datetime.fromisoformat(requested_at))
     try:
         return contacts_initial_pull(connection=connection, resume=resume).run.status
     except SyncBusy:
@@ -84,7 +93,7 @@ def contacts_initial_pull_queue(*, connection_id: int, resume: bool = False) -> 
 
     def send() -> None:
         try:
-            contacts_initial_pull_task.delay(connection_id, resume)
+            contacts_initial_pull_task.delay(connection_id, resume, timezone.now().isoformat())
         except Exception:  # a broker outage must not undo the connection; "Resync" queues it again
             logger.warning("ghl.sync.pull.enqueue-failed", extra={"connection_id": connection_id}, exc_info=True)
 

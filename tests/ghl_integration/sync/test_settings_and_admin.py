@@ -1,8 +1,10 @@
 """Contact sync on the settings page (progress, runs, resync button, JSON status) and in admin."""
+import datetime as dt
 from unittest import mock
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from ghl_integration.admin import GhlConnectionAdmin
 from ghl_integration.models import GhlConnection
@@ -32,7 +34,9 @@ def test_resync_button_queues_a_pull_after_commit(client, connection, org, djang
             django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("ghl_contact_sync_resync", kwargs={"org_id": org.pk}))
     assert response.status_code == 302
-    delay.assert_called_once_with(connection.pk, False)
+    delay.assert_called_once_with(connection.pk, False, mock.ANY)
+    requested_at = dt.datetime.fromisoformat(delay.call_args.args[2])
+    assert abs(timezone.now() - requested_at) < dt.timedelta(seconds=5)  # a redelivery resumes what it started
 
 
 def test_connecting_queues_the_initial_pull(ghl, org, settings, django_capture_on_commit_callbacks):
@@ -40,7 +44,7 @@ def test_connecting_queues_the_initial_pull(ghl, org, settings, django_capture_o
     with mock.patch("ghl_integration.sync.tasks.contacts_initial_pull_task.delay") as delay, \
             django_capture_on_commit_callbacks(execute=True):
         connection = connect(ghl, org, settings)
-    delay.assert_called_once_with(connection.pk, False)
+    delay.assert_called_once_with(connection.pk, False, mock.ANY)
 
 
 def test_admin_resync_action_and_progress(rf, connection, admin_user):
