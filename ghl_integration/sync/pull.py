@@ -408,8 +408,9 @@ class _Prefetcher:
     another, so its pace is one round trip per page; two walks towards each other spend each burst of GHL's
     window in half the time (see the module docstring for why that sets the pull's end). Where they meet,
     each drops the contacts the other has already taken (compared by their sort key) and stops; at most one
-    page is fetched twice. A stream also stops at a short page, a missing cursor, or once the two together
-    have seen GHL's ``total``.
+    page is fetched twice. A stream also stops at a short page or a missing cursor, never on GHL's ``total``
+    alone (a count that understates would leave contacts unfetched); near the end the count only sizes the
+    last request so that it comes back short (`_claim`).
 
     `get` returns ``("page", _FetchedPage)``, then ``("end", None)`` once every stream ended, or ``("error", exc)``.
     """
@@ -463,14 +464,10 @@ class _Prefetcher:
                 with self.lock:
                     self.seen += len(contacts)
                     self.total = total if total is not None else self.total
-                    # Walking alone, GHL's count saves the empty page after a last full one. Once both walk,
-                    # only meeting ends them: a count that understates (a search engine's capped total) must
-                    # not leave the middle unfetched.
-                    seen_all = len(self.threads) == 1 and total is not None and self.seen >= total
                     tail_wanted = (stream == HEAD and self.from_both_ends and len(self.threads) == 1
                                    and total is not None and total - self.seen > 2 * self.page_size
                                    and _sort_key(next_cursor) is not None)
-                if met or len(fetched) < size or not next_cursor or seen_all:
+                if met or len(fetched) < size or not next_cursor:
                     break
                 if tail_wanted:
                     self._start_tail(None)
@@ -490,7 +487,9 @@ class _Prefetcher:
         Near the meeting point GHL's count says what is left. One walk asks for it plus one contact, which
         shows the meeting within the same request (the extra one is the other walk's); the other walk stops
         rather than ask for it too: under GHL's sliding window one request too many costs a whole window. A
-        walk left alone with the count used up (it understates) goes on by full pages until it meets.
+        walk on its own asks for the rest plus one contact too, so an exact count ends it with a short page and
+        no extra request. A walk left alone with the count used up (it understates) goes on by full pages
+        until it meets or a page comes back short.
         """
         if self.met:
             return None
@@ -498,7 +497,7 @@ class _Prefetcher:
         if left is not None and left <= 0 and self.running > 1:
             return None
         size = left + 1 if left is not None and 0 < left <= self.page_size else self.page_size
-        size = min(size, SEARCH_MAX_PAGE_LIMIT)  # at GHL's largest page the meeting costs one more request
+        size = min(size, SEARCH_MAX_PAGE_LIMIT)  # no room to look ahead: the end then costs one more request
         self.claimed += size
         return size
 

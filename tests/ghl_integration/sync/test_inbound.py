@@ -159,6 +159,25 @@ def test_a_pull_from_both_ends_takes_every_contact_even_when_ghls_total_understa
     assert sorted(ExternalIdentity.objects.values_list("external_id", flat=True)) == sorted(ghl_contacts(ghl))
 
 
+def test_a_single_walk_takes_every_contact_even_when_ghls_total_understates(ghl, connection):
+    # given: one walk (the test settings) over 450 contacts, and GHL reporting at most 250 of them
+    grow_demo_to(ghl, 450)
+    real_search = ContactsApi.search
+
+    def capped_total(self, **kwargs):
+        page = real_search(self, **kwargs)
+        return {**page, "total": min(page["total"], 250)}
+
+    # when
+    with mock.patch.object(ContactsApi, "search", capped_total):
+        result = contacts_initial_pull(connection=connection)
+
+    # then: the walk went on to its last, short page
+    assert result.run.status == "succeeded"
+    assert sorted(ExternalIdentity.objects.values_list("external_id", flat=True)) == sorted(ghl_contacts(ghl))
+    assert len(ghl.control.request_log(path="/contacts/search")) == 5
+
+
 def test_a_pull_from_both_ends_resumes_both_walks_after_a_crash(ghl, connection, settings):
     # given: both ends; the apply dies on the 9th write
     settings.GHL_SYNC_PULL_FROM_BOTH_ENDS = True
