@@ -1,11 +1,15 @@
 """Fixtures for inbound contact sync tests: a connected demo location and webhook delivery into the inbox."""
+from unittest import mock
+
 import pytest
 
 from crm.models import Contact, ExternalIdentity
+from ghl_integration.client.contacts import ContactsApi
 from ghl_integration.models import GhlConnection
 from ghl_integration.sandbox import constants as sbx
 from ghl_integration.sandbox.testing import WebhookReceiver
 from ghl_integration.services.connections import connection_connect_from_code
+from ghl_integration.sync import pull as pull_module
 from ghl_integration.sync.contact_shape import flatten_ghl_contact
 from ghl_integration.sync.mapping import contact_mapping_for
 from ghl_integration.webhooks.processing import webhook_event_process
@@ -61,6 +65,32 @@ def deliver(received: list[dict]) -> list[str]:
 
 def ghl_contacts(ghl) -> dict[str, dict]:
     return {c["id"]: c for c in ghl.control.objects("contact", location_id=LOCATION)}
+
+
+def page_writes_dying_on(write: int):
+    """Patch the pull so that its ``write``-th page write dies, as a killed worker would (RuntimeError)."""
+    real_apply = pull_module.contact_apply_remote_page
+    calls = {"n": 0}
+
+    def apply(**kwargs):
+        calls["n"] += 1
+        if calls["n"] == write:
+            raise RuntimeError("worker killed")
+        return real_apply(**kwargs)
+
+    return mock.patch.object(pull_module, "contact_apply_remote_page", apply)
+
+
+def ghl_total_capped_at(most: int):
+    """Patch the client so that GHL's search reports at most ``most`` contacts (as a search engine's capped
+    count would)."""
+    real_search = ContactsApi.search
+
+    def search(self, **kwargs):
+        page = real_search(self, **kwargs)
+        return {**page, "total": min(page["total"], most)}
+
+    return mock.patch.object(ContactsApi, "search", search)
 
 
 def grow_demo_to(ghl, total: int) -> None:

@@ -13,7 +13,7 @@ from ghl_integration.sync import pull as pull_module
 from ghl_integration.sync.pull import contacts_initial_pull
 from tenancy.services import organization_create
 
-from .conftest import LOCATION, ghl_contacts, grow_demo_to, local_by_external_id
+from .conftest import LOCATION, ghl_contacts, grow_demo_to, local_by_external_id, page_writes_dying_on
 
 pytestmark = pytest.mark.django_db
 
@@ -37,16 +37,7 @@ def test_pull_by_org_slug_shows_progress_and_a_summary(ghl, connection, org):
 
 def test_a_failed_pull_exits_with_the_reason_and_resume_finishes_it(ghl, connection, org):
     grow_demo_to(ghl, 300)
-    real_apply = pull_module.contact_apply_remote_page
-    calls = {"n": 0}
-
-    def dies_on_the_second_write(**kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise RuntimeError("worker killed")
-        return real_apply(**kwargs)
-
-    with mock.patch.object(pull_module, "contact_apply_remote_page", dies_on_the_second_write), \
+    with page_writes_dying_on(2), \
             pytest.raises(CommandError, match=r"pull failed: RuntimeError: worker killed .*--resume"):
         ghl_sync("--org", str(org.pk))
     assert SyncRun.objects.get().status == "failed"

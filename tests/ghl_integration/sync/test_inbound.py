@@ -13,24 +13,24 @@ from ghl_integration.sync import pull as pull_module
 from ghl_integration.sync.pull import contacts_initial_pull
 from ghl_integration.sync.reconcile import contacts_deletion_sweep, contacts_reconcile
 
-from .conftest import LOCATION, assert_identical, connect, deliver, ghl_contacts, grow_demo_to, local_by_external_id
+from .conftest import (
+    LOCATION,
+    assert_identical,
+    connect,
+    deliver,
+    ghl_contacts,
+    ghl_total_capped_at,
+    grow_demo_to,
+    local_by_external_id,
+    page_writes_dying_on,
+)
 
 pytestmark = pytest.mark.django_db
 
 
 def _pull_crashing_on_write(connection, write: int, **kwargs) -> None:
     """Run a pull whose ``write``-th page write dies (as a killed worker would); the pull raises."""
-    real_apply = pull_module.contact_apply_remote_page
-    calls = {"n": 0}
-
-    def crashing_apply(**apply_kwargs):
-        calls["n"] += 1
-        if calls["n"] == write:
-            raise RuntimeError("worker killed")
-        return real_apply(**apply_kwargs)
-
-    with mock.patch.object(pull_module, "contact_apply_remote_page", crashing_apply), \
-            pytest.raises(RuntimeError):
+    with page_writes_dying_on(write), pytest.raises(RuntimeError):
         contacts_initial_pull(connection=connection, **kwargs)
 
 
@@ -144,14 +144,9 @@ def test_a_pull_from_both_ends_takes_every_contact_even_when_ghls_total_understa
     # given: GHL reports at most 1,000 contacts (as a search engine's capped count would) for a location of 2,000
     settings.GHL_SYNC_PULL_FROM_BOTH_ENDS = True
     grow_demo_to(ghl, 2000)
-    real_search = ContactsApi.search
-
-    def capped_total(self, **kwargs):
-        page = real_search(self, **kwargs)
-        return {**page, "total": min(page["total"], 1000)}
 
     # when
-    with mock.patch.object(ContactsApi, "search", capped_total):
+    with ghl_total_capped_at(1000):
         result = contacts_initial_pull(connection=connection)
 
     # then: the walks went on until they met
@@ -162,14 +157,9 @@ def test_a_pull_from_both_ends_takes_every_contact_even_when_ghls_total_understa
 def test_a_single_walk_takes_every_contact_even_when_ghls_total_understates(ghl, connection):
     # given: one walk (the test settings) over 450 contacts, and GHL reporting at most 250 of them
     grow_demo_to(ghl, 450)
-    real_search = ContactsApi.search
-
-    def capped_total(self, **kwargs):
-        page = real_search(self, **kwargs)
-        return {**page, "total": min(page["total"], 250)}
 
     # when
-    with mock.patch.object(ContactsApi, "search", capped_total):
+    with ghl_total_capped_at(250):
         result = contacts_initial_pull(connection=connection)
 
     # then: the walk went on to its last, short page

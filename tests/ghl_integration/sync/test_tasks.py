@@ -1,37 +1,22 @@
 """The pull task against the sandbox: a redelivery after its worker died resumes the run it started; a new
 request starts a new run."""
-from unittest import mock
 
 import pytest
 from django.utils import timezone
 
 from crm.models import Contact
 from crm.sync.models import SyncRun
-from ghl_integration.sync import pull as pull_module
 from ghl_integration.sync.tasks import contacts_initial_pull_task
 
-from .conftest import ghl_contacts, grow_demo_to, local_by_external_id
+from .conftest import ghl_contacts, grow_demo_to, local_by_external_id, page_writes_dying_on
 
 pytestmark = pytest.mark.django_db
-
-
-def _dies_on_the_second_write():
-    real_apply = pull_module.contact_apply_remote_page
-    calls = {"n": 0}
-
-    def apply(**kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise RuntimeError("worker killed")
-        return real_apply(**kwargs)
-
-    return mock.patch.object(pull_module, "contact_apply_remote_page", apply)
 
 
 def test_a_redelivered_pull_continues_its_own_run_from_the_cursor(ghl, connection):
     grow_demo_to(ghl, 300)
     requested_at = timezone.now().isoformat()
-    with _dies_on_the_second_write(), pytest.raises(RuntimeError):
+    with page_writes_dying_on(2), pytest.raises(RuntimeError):
         contacts_initial_pull_task(connection.pk, False, requested_at)
     crashed = SyncRun.objects.get()
     assert crashed.progress_done == 100
@@ -47,7 +32,7 @@ def test_a_redelivered_pull_continues_its_own_run_from_the_cursor(ghl, connectio
 
 def test_a_new_request_after_an_unfinished_pull_starts_over(ghl, connection):
     grow_demo_to(ghl, 300)
-    with _dies_on_the_second_write(), pytest.raises(RuntimeError):
+    with page_writes_dying_on(2), pytest.raises(RuntimeError):
         contacts_initial_pull_task(connection.pk, False, timezone.now().isoformat())
     crashed = SyncRun.objects.get()
     ghl.control.clear_request_log()
