@@ -1,10 +1,13 @@
 """GHL-side helpers around `crm.sync.runs` (which holds the sync log itself)."""
 import datetime as dt
 
+from django.utils import timezone
+
 from crm.sync.models import SyncRun
 from crm.sync.runs import sync_run_resumable
 
 from ..models import GhlConnection
+from .exclusive import location_job_busy
 from .mapping import PROVIDER
 
 
@@ -34,6 +37,28 @@ def pull_unfinished_since(*, connection: GhlConnection, since: dt.datetime) -> b
     run = sync_run_resumable(organization=connection.organization, provider=PROVIDER,
                              account_id=connection.location_id, kind=SyncRun.Kind.INITIAL_PULL)
     return run is not None and run.started_at >= since
+
+
+# A running pull saves its progress at least every few seconds (each window of GHL's rate limit lets pages
+# through); a run that has been silent this long and whose lock nobody holds lost its worker.
+PULL_ORPHANED_AFTER = dt.timedelta(minutes=2)
+
+
+def pull_orphaned(*, connection: GhlConnection) -> SyncRun | None:
+    """The location's latest pull if its worker died mid-pull: still marked running, silent for
+    `PULL_ORPHANED_AFTER`, and no job holds the location's pull lock. (A pull that fails or is cancelled is
+    marked so; only a killed worker leaves a run running.)"""
+    run = SyncRun.objects.for_org(connection.organization).filter(
+        provider=PROVIDER, account_id=connection.location_id, object_type="contact",
+        kind=SyncRun.Kind.INITIAL_PULL,
+    ).order_by("-started_at", "-id").first()
+    if run is None or run.status != SyncRun.Status.RUNNING:
+        return None
+    if run.heartbeat_at > timezone.now() - PULL_ORPHANED_AFTER:
+        return None
+    if location_job_busy(connection, SyncRun.Kind.INITIAL_PULL):
+        return None
+    return run
 
 
 def sync_runs_recent(*, connection: GhlConnection, limit: int = 8) -> list[SyncRun]:

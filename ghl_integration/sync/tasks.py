@@ -11,7 +11,7 @@ from crm.sync.locks import SyncBusy
 from ..models import GhlConnection
 from .pull import contacts_initial_pull
 from .reconcile import connections_for_sync, contacts_deletion_sweep, contacts_reconcile
-from .runs import pull_unfinished_since
+from .runs import pull_orphaned, pull_unfinished_since
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +72,14 @@ def contacts_deletion_sweep_task(connection_id: int) -> int:
 
 @shared_task(name="ghl_integration.sync.reconcile_all_connections")
 def reconcile_all_connections_task() -> int:
-    """Beat (every 15 min): one reconciliation task per active location connection."""
+    """Beat (every 15 min): one reconciliation task per active location connection, and the resumption of any
+    pull whose worker died (`pull_orphaned`: a message the broker had already settled is not delivered again)."""
     connections = connections_for_sync()
     for connection in connections:
+        orphan = pull_orphaned(connection=connection)
+        if orphan is not None:
+            logger.warning("ghl.sync.pull.orphan-resumed", extra={"connection_id": connection.pk, "run_id": orphan.pk})
+            contacts_initial_pull_task.delay(connection.pk, True)
         contacts_reconcile_task.delay(connection.pk)
     return len(connections)
 

@@ -1,9 +1,14 @@
 """Fixtures for inbound contact sync tests: a connected demo location and webhook delivery into the inbox."""
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from unittest import mock
 
 import pytest
+from django.db import connections
 
 from crm.models import Contact, ExternalIdentity
+from crm.sync.locks import sync_exclusive
 from ghl_integration.client.contacts import ContactsApi
 from ghl_integration.models import GhlConnection
 from ghl_integration.sandbox import constants as sbx
@@ -122,3 +127,31 @@ def assert_identical(ghl, connection):
             if canonical(get_local_value(local[ext_id], name)) != canonical(value):
                 mismatches.append((ext_id, name, value, get_local_value(local[ext_id], name)))
     assert mismatches == []
+
+
+@contextmanager
+def held_elsewhere(name: str) -> Iterator[None]:
+    """Another worker runs a job holding ``name`` for the duration of the block."""
+    taken, done = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def hold():
+        try:
+            with sync_exclusive(name):
+                taken.set()
+                done.wait(30)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+            taken.set()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    taken.wait(10)
+    assert not errors, errors
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(10)

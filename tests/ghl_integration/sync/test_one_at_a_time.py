@@ -3,8 +3,6 @@ while one runs elsewhere, the lock goes when the job ends however it ends, and a
 its database connection. "Elsewhere" is another thread, which has its own database session as another worker
 process would."""
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from unittest import mock
 
 import pytest
@@ -26,7 +24,7 @@ from ghl_integration.sync.pull import contacts_initial_pull
 from ghl_integration.sync.reconcile import contacts_deletion_sweep, contacts_reconcile
 from ghl_integration.sync.tasks import contacts_initial_pull_task, contacts_reconcile_task
 
-from .conftest import local_by_external_id
+from .conftest import held_elsewhere, local_by_external_id
 
 pytestmark = pytest.mark.django_db
 
@@ -57,34 +55,6 @@ def busy_elsewhere(name: str) -> bool:
     # Asked from this thread's own session the answer would be "free" even while it still held the lock:
     # PostgreSQL advisory locks stack within a session.
     return _in_other_thread(lambda: sync_is_busy(name))
-
-
-@contextmanager
-def held_elsewhere(name: str) -> Iterator[None]:
-    """Another worker runs a job holding ``name`` for the duration of the block."""
-    taken, done = threading.Event(), threading.Event()
-    errors: list[BaseException] = []
-
-    def hold():
-        try:
-            with sync_exclusive(name):
-                taken.set()
-                done.wait(30)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-            taken.set()
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    taken.wait(10)
-    assert not errors, errors
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join(10)
 
 
 def test_a_pull_is_refused_while_another_pull_of_the_location_runs(ghl, connection):
