@@ -48,10 +48,7 @@ def pull_orphaned(*, connection: GhlConnection) -> SyncRun | None:
     """The location's latest pull if its worker died mid-pull: still marked running, silent for
     `PULL_ORPHANED_AFTER`, and no job holds the location's pull lock. (A pull that fails or is cancelled is
     marked so; only a killed worker leaves a run running.)"""
-    run = SyncRun.objects.for_org(connection.organization).filter(
-        provider=PROVIDER, account_id=connection.location_id, object_type="contact",
-        kind=SyncRun.Kind.INITIAL_PULL,
-    ).order_by("-started_at", "-id").first()
+    run = sync_run_current_pull(connection=connection)
     if run is None or run.status != SyncRun.Status.RUNNING:
         return None
     if run.heartbeat_at > timezone.now() - PULL_ORPHANED_AFTER:

@@ -13,7 +13,7 @@ from ghl_integration.client.contacts import ContactsApi
 from ghl_integration.models import GhlConnection
 from ghl_integration.sandbox import constants as sbx
 from ghl_integration.sandbox.testing import WebhookReceiver
-from ghl_integration.services.connections import connection_connect_from_code
+from ghl_integration.services.connections import connection_connect_from_code, connection_disconnect
 from ghl_integration.sync import pull as pull_module
 from ghl_integration.sync.contact_shape import flatten_ghl_contact
 from ghl_integration.sync.mapping import contact_mapping_for
@@ -82,6 +82,18 @@ def page_writes_dying_on(write: int):
         if calls["n"] == write:
             raise RuntimeError("worker killed")
         return real_apply(**kwargs)
+
+    return mock.patch.object(pull_module, "contact_apply_remote_page", apply)
+
+
+def page_writes_disconnecting(connection: GhlConnection):
+    """Patch the pull so that the owner disconnects right after its first page write."""
+    real_apply = pull_module.contact_apply_remote_page
+
+    def apply(**kwargs):
+        result = real_apply(**kwargs)
+        connection_disconnect(connection=connection)
+        return result
 
     return mock.patch.object(pull_module, "contact_apply_remote_page", apply)
 

@@ -1,19 +1,23 @@
 """`manage.py ghl_sync contacts` against the sandbox over HTTP: the pull with its progress bar, reconcile, sweep,
 and every way it refuses or fails (non-zero exit with the reason)."""
 import io
-from unittest import mock
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from crm.models import Contact
 from crm.sync.models import SyncRun
-from ghl_integration.services.connections import connection_disconnect
-from ghl_integration.sync import pull as pull_module
 from ghl_integration.sync.pull import contacts_initial_pull
 from tenancy.services import organization_create
 
-from .conftest import LOCATION, ghl_contacts, grow_demo_to, local_by_external_id, page_writes_dying_on
+from .conftest import (
+    LOCATION,
+    ghl_contacts,
+    grow_demo_to,
+    local_by_external_id,
+    page_writes_disconnecting,
+    page_writes_dying_on,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -52,14 +56,7 @@ def test_a_failed_pull_exits_with_the_reason_and_resume_finishes_it(ghl, connect
 def test_a_pull_stopped_by_a_disconnect_exits_non_zero_and_keeps_what_it_wrote(ghl, connection, org, settings):
     settings.GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS = 0
     grow_demo_to(ghl, 300)
-    real_apply = pull_module.contact_apply_remote_page
-
-    def disconnect_after_the_first_write(**kwargs):
-        result = real_apply(**kwargs)
-        connection_disconnect(connection=connection)
-        return result
-
-    with mock.patch.object(pull_module, "contact_apply_remote_page", disconnect_after_the_first_write), \
+    with page_writes_disconnecting(connection), \
             pytest.raises(CommandError, match=r"run \d+ cancelled: connection inactive"):
         ghl_sync("--org", org.slug)
     assert 0 < Contact.objects.count() < 300

@@ -17,14 +17,12 @@ from crm.sync.locks import SyncBusy, sync_exclusive, sync_is_busy
 from crm.sync.models import SyncRun
 from ghl_integration.admin import GhlConnectionAdmin
 from ghl_integration.models import GhlConnection
-from ghl_integration.services.connections import connection_disconnect
-from ghl_integration.sync import pull as pull_module
 from ghl_integration.sync.exclusive import location_job_name
 from ghl_integration.sync.pull import contacts_initial_pull
 from ghl_integration.sync.reconcile import contacts_deletion_sweep, contacts_reconcile
 from ghl_integration.sync.tasks import contacts_initial_pull_task, contacts_reconcile_task
 
-from .conftest import held_elsewhere, local_by_external_id
+from .conftest import held_elsewhere, local_by_external_id, page_writes_disconnecting, page_writes_dying_on
 
 pytestmark = pytest.mark.django_db
 
@@ -94,20 +92,12 @@ def test_the_lock_goes_when_a_pull_succeeds_fails_or_is_cancelled(ghl, connectio
     contacts_initial_pull(connection=connection)
     assert not busy_elsewhere(name)
 
-    with mock.patch.object(pull_module, "contact_apply_remote_page", side_effect=RuntimeError("worker killed")), \
-            pytest.raises(RuntimeError):
+    with page_writes_dying_on(1), pytest.raises(RuntimeError):
         contacts_initial_pull(connection=connection)
     assert not busy_elsewhere(name)
 
     settings.GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS = 0
-    real_apply = pull_module.contact_apply_remote_page
-
-    def disconnect_after_the_write(**kwargs):
-        result = real_apply(**kwargs)
-        connection_disconnect(connection=connection)
-        return result
-
-    with mock.patch.object(pull_module, "contact_apply_remote_page", disconnect_after_the_write):
+    with page_writes_disconnecting(connection):
         assert contacts_initial_pull(connection=connection).run.status == "cancelled"
     assert not busy_elsewhere(name)
 
