@@ -16,7 +16,7 @@ $(STAMP): requirements.txt | $(BIN)/python
 install: $(STAMP)
 
 run: install
-	@mkdir -p var/celery/broker var/celery/processed
+	@mkdir -p var/celery/broker var/celery/processed var/celery/control
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py setup_periodic_tasks
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py seed_demo

@@ -105,8 +105,8 @@ def run_against_fresh_sandbox(name: str, run, args) -> int:
     """A fresh database and a demo-seeded sandbox; `run(args, sandbox, location_id)`; both gone afterwards."""
     import tempfile
 
-    from ghl_integration.sandbox import constants as sbx
-    from ghl_integration.sandbox.testing import SandboxProcess
+    from ghl_sandbox import constants as sbx
+    from ghl_sandbox.testing import SandboxProcess
 
     with tempfile.TemporaryDirectory(prefix=f"{name}-") as tmpdir:
         database_url = prepare_database(tmpdir, name.replace("-", "_"))

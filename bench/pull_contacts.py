@@ -50,8 +50,8 @@ def main(argv=None) -> int:
     logging.getLogger("ghl_integration").setLevel(logging.WARNING)  # one INFO line per request otherwise
     from ghl_integration.client import GhlClient, GhlOAuth
     from ghl_integration.client.base import make_session
-    from ghl_integration.sandbox import constants as c
-    from ghl_integration.sandbox.testing import SandboxProcess
+    from ghl_sandbox import constants as c
+    from ghl_sandbox.testing import SandboxProcess
 
     location_id = "Bench" + uuid.uuid4().hex[:15]  # fresh: no limiter state left over from an earlier run
     with SandboxProcess() as sbx:

@@ -93,8 +93,8 @@ def main(args) -> int:
         env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="config.settings.test")
         subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
 
-        from ghl_integration.sandbox import constants as sbx
-        from ghl_integration.sandbox.testing import SandboxProcess
+        from ghl_sandbox import constants as sbx
+        from ghl_sandbox.testing import SandboxProcess
 
         with SandboxProcess(state=Path(tmpdir) / "sandbox.sqlite3", seed="demo") as sandbox:
             _setup_django(database_url, sandbox.base_url)

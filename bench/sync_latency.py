@@ -135,8 +135,8 @@ def main(args) -> int:
                CELERY_BROKER_URL=broker, BENCH_CELERY_QUEUE=queue, PYTHONPATH=str(ROOT))
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
 
-    from ghl_integration.sandbox import constants as sbx
-    from ghl_integration.sandbox.testing import SandboxProcess
+    from ghl_sandbox import constants as sbx
+    from ghl_sandbox.testing import SandboxProcess
 
     server = worker = None
     port = _free_port()

@@ -34,8 +34,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = REPO / ".venv" / "bin"
-EXAMPLES_DIR = REPO.parent / "shared" / "ghl-api" / "webhooks"
-DEV_KEY = REPO / "ghl_integration" / "sandbox" / "dev_keys" / "ed25519_private.pem"
+EXAMPLES_DIR = REPO / "tests" / "fixtures" / "ghl" / "webhooks"
+DEV_KEY = REPO / "ghl_sandbox" / "dev_keys" / "ed25519_private.pem"
 EVENT_FILES = (
     "ContactCreate",
     "ContactUpdate",

@@ -18,6 +18,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "data_folder_in": str(_FS_BROKER_DIR),
         "data_folder_out": str(_FS_BROKER_DIR),
         "processed_folder": str(_FS_BROKER_DIR.parent / "processed"),
+        "control_folder": str(_FS_BROKER_DIR.parent / "control"),  # kombu's default is ./control
         "store_processed": False,
     }
     if CELERY_BROKER_URL.startswith("filesystem://")

@@ -30,7 +30,7 @@ GHL_RETRY_CAP_S = _env.float("GHL_RETRY_CAP_S", default=15.0)
 from pathlib import Path as _Path  # noqa: E402
 
 _BASE_DIR = _Path(__file__).resolve().parent.parent.parent
-_SANDBOX_KEYS_DIR = _BASE_DIR / "ghl_integration" / "sandbox" / "dev_keys"
+_SANDBOX_KEYS_DIR = _BASE_DIR / "ghl_sandbox" / "dev_keys"
 
 # GHL's published webhook public keys (REFERENCE.md §h). Rotation: set the variable to several PEM blocks.
 GHL_PUBLISHED_ED25519_PUBLIC_KEY = """-----BEGIN PUBLIC KEY-----

@@ -16,7 +16,7 @@ GHL_ALLOW_SANDBOX = _env.bool("GHL_ALLOW_SANDBOX", default=_DEBUG)
 
 GHL_SANDBOX_PORT = _env.int("GHL_SANDBOX_PORT", default=8100)
 _SANDBOX_URL = f"http://127.0.0.1:{GHL_SANDBOX_PORT}"
-_SANDBOX_CLIENT_ID = "sandboxapp-0001"  # ghl_integration/sandbox/constants.py (product code never imports it)
+_SANDBOX_CLIENT_ID = "sandboxapp-0001"  # ghl_sandbox/constants.py (product code never imports it)
 _SANDBOX_CLIENT_SECRET = "sandbox-client-secret"
 
 _GHL_PRODUCTION_API = "https://services.leadconnectorhq.com"

@@ -2,8 +2,8 @@
 import pytest
 import requests
 
-from ghl_integration.sandbox import constants as c
-from ghl_integration.sandbox.testing import SandboxProcess
+from ghl_sandbox import constants as c
+from ghl_sandbox.testing import SandboxProcess
 
 VERSIONS = {"/conversations": c.VERSION_2021_04_15, "/calendars": c.VERSION_2021_04_15}
 

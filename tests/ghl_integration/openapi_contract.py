@@ -23,12 +23,10 @@ schema errors it describes (see :data:`GAPS`), never anything else.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -38,9 +36,9 @@ from openapi_schema_validator import OAS30ReadValidator, OAS30WriteValidator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-SPEC_DIR = Path(
-    os.environ.get("GHL_OPENAPI_DIR") or Path(__file__).resolve().parents[2] / ".." / "shared" / "ghl-api" / "openapi"
-).resolve()
+from tests.fixtures.ghl import OPENAPI_DIR
+
+SPEC_DIR = OPENAPI_DIR
 HTTP_METHODS = ("get", "post", "put", "delete", "patch")
 
 
@@ -124,7 +122,7 @@ GAPS: dict[str, Gap] = {
     "unset-as-null": Gap(
         "sandbox departure",
         "The sandbox sends null for a field that is not set, where GHL omits the key and its schemas are not "
-        "nullable (tests/ghl_integration/sandbox/openapi.py compares the same way, via drop_nulls). Only a null "
+        "nullable (tests/ghl_sandbox/openapi.py compares the same way, via drop_nulls). Only a null "
         "instance is excused.",
         lambda error: error.instance is None and error.validator in ("type", "nullable", "enum"),
     ),
@@ -206,7 +204,7 @@ def _escape(token: str) -> str:
 @cache
 def _load() -> tuple[Registry, tuple[Operation, ...]]:
     if not (SPEC_DIR / "apps").is_dir():
-        raise ContractError(f"GHL OpenAPI specs not found at {SPEC_DIR} (set GHL_OPENAPI_DIR)")
+        raise ContractError(f"GHL OpenAPI specs not found at {SPEC_DIR}")
     resources = []
     operations = []
     for path in sorted([*SPEC_DIR.glob("apps/*.json"), *SPEC_DIR.glob("common/*.json")]):

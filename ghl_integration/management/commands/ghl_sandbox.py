@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "Run the local GoHighLevel sandbox (see ghl_integration/sandbox/README.md)."
+    help = "Run the local GoHighLevel sandbox (see ghl_sandbox/README.md)."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
@@ -19,8 +19,8 @@ class Command(BaseCommand):
         parser.add_argument("--print-public-keys", action="store_true")
 
     def handle(self, *args, **opts):
-        from ghl_integration.sandbox.server import DEFAULT_STATE_PATH, serve
-        from ghl_integration.sandbox.webhooks import Signer
+        from ghl_sandbox.server import DEFAULT_STATE_PATH, serve
+        from ghl_sandbox.webhooks import Signer
 
         if opts["print_public_keys"]:
             pems = Signer(opts["keys_dir"]).public_pems()

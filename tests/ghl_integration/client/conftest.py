@@ -1,31 +1,22 @@
-import copy
-import json
 import random
-from functools import cache
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import responses
 
 from ghl_integration.client import GhlClient, LocalRateLimiter, RateLimitConfig, RetryPolicy
+from tests.fixtures.ghl import api_stub
 from tests.ghl_integration.openapi_contract import find_operation, validate_prepared_request
 
-API_FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ghl" / "api"
 BASE_URL = "https://ghl.test"
 LOCATION_ID = "ve9EPM428h8vShlRW1KT"
 TOKEN = "tok-live-7f3a9c"
 FRESH_TOKEN = "tok-fresh-2b8e1d"
 
 
-@cache
-def _read_fixture(name: str):
-    return json.loads((API_FIXTURES / f"{name}.json").read_text())
-
-
 def api_fixture(name: str):
     """A GHL API response stub from tests/fixtures/ghl/api/ (cached, returned as a deep copy)."""
-    return copy.deepcopy(_read_fixture(name))
+    return api_stub(name)
 
 
 class FakeClock:

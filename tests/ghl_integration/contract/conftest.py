@@ -14,7 +14,7 @@ import requests
 
 from ghl_integration.client import GhlClient, GhlOAuth, LocalRateLimiter, RateLimitConfig, RetryPolicy
 from ghl_integration.client.base import make_session
-from ghl_integration.sandbox import constants as c
+from ghl_sandbox import constants as c
 from tests.ghl_integration.openapi_contract import find_operation, validate_prepared_request, validate_response
 
 FAST_RETRY = RetryPolicy(max_attempts=4, max_total_s=5.0, base_s=0.02, cap_s=0.2)

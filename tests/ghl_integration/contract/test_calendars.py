@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ghl_integration.client import GhlNotFound
-from ghl_integration.sandbox import constants as c
+from ghl_sandbox import constants as c
 
 
 def _window(days=14):

@@ -2,7 +2,7 @@
 import pytest
 
 from ghl_integration.client import GhlAuthError, GhlNotFound, GhlValidationError
-from ghl_integration.sandbox import constants as c
+from ghl_sandbox import constants as c
 
 OTHER_LOCATION = "SbxOtherLocation0001"
 

@@ -1,5 +1,5 @@
 """Locations, custom fields and users through the client against the sandbox (REFERENCE.md §g)."""
-from ghl_integration.sandbox import constants as c
+from ghl_sandbox import constants as c
 
 
 def test_location_and_custom_fields(ghl):

@@ -2,7 +2,7 @@
 import pytest
 
 from ghl_integration.client import GhlInvalidGrant
-from ghl_integration.sandbox import constants as c
+from ghl_sandbox import constants as c
 
 CLIENT = {"client_id": c.SANDBOX_CLIENT_ID, "client_secret": c.SANDBOX_CLIENT_SECRET}
 

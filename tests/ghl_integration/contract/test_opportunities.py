@@ -2,7 +2,7 @@
 import pytest
 
 from ghl_integration.client import GhlNotFound
-from ghl_integration.sandbox import constants as c
+from ghl_sandbox import constants as c
 
 
 def _contact(ghl, n=0):

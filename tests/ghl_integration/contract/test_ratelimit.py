@@ -24,7 +24,7 @@ from ghl_integration.client import (
     RateLimitConfig,
     RetryPolicy,
 )
-from ghl_integration.sandbox import constants as c
+from ghl_sandbox import constants as c
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 LIMIT = 20

@@ -2,8 +2,8 @@
 import pytest
 
 from ghl_integration.models import GhlAgencyLocation, GhlConnection
-from ghl_integration.sandbox import constants as sbx
 from ghl_integration.services.connections import connection_access_token, connection_connect_from_code
+from ghl_sandbox import constants as sbx
 from tenancy.services import user_create
 
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from ghl_integration.sandbox import constants as sbx
+from ghl_sandbox import constants as sbx
 from tenancy.services import organization_create, user_create
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

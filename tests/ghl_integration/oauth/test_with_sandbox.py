@@ -8,7 +8,6 @@ from django.utils import timezone
 
 from ghl_integration.installation import GhlInstallation
 from ghl_integration.models import GhlConnection
-from ghl_integration.sandbox import constants as sbx
 from ghl_integration.services.connections import (
     ConnectError,
     ConnectionInactive,
@@ -17,6 +16,7 @@ from ghl_integration.services.connections import (
     connection_disconnect,
     connections_refresh_expiring,
 )
+from ghl_sandbox import constants as sbx
 from tenancy.services import user_create
 
 

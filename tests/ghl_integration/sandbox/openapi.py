@@ -1,4 +1,4 @@
-"""Validate sandbox responses against GHL's OpenAPI response schemas (`<repo>/../shared/ghl-api/openapi`)."""
+"""Validate sandbox responses against GHL's OpenAPI response schemas (`tests/fixtures/ghl/openapi`)."""
 import copy
 import functools
 import json
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import jsonschema
 
-OPENAPI_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "ghl-api" / "openapi"
+from tests.fixtures.ghl import OPENAPI_DIR
 
 
 @functools.cache

@@ -1,7 +1,7 @@
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from ghl_integration.sandbox import constants as c
+from ghl_sandbox import constants as c
 
 LOC = c.DEMO_LOCATION_ID
 TZ = ZoneInfo("America/New_York")

@@ -1,6 +1,6 @@
 """What the client-against-sandbox contract work changed in the sandbox: the deprecated users listing, the unwrapped
 message, and the cached search total that must still follow every write."""
-from ghl_integration.sandbox import constants as c
+from ghl_sandbox import constants as c
 from tests.ghl_integration.openapi_contract import validate_response
 
 LOC = c.DEMO_LOCATION_ID

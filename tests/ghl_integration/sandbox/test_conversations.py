@@ -1,4 +1,4 @@
-from ghl_integration.sandbox import constants as c
+from ghl_sandbox import constants as c
 
 LOC = c.DEMO_LOCATION_ID
 

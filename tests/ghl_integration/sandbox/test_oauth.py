@@ -4,7 +4,7 @@ from urllib.parse import parse_qs, urlparse
 
 import requests
 
-from ghl_integration.sandbox import constants as c
+from ghl_sandbox import constants as c
 
 REDIRECT = "http://127.0.0.1:9/callback"
 

@@ -2,8 +2,8 @@ import time
 
 import requests
 
-from ghl_integration.sandbox import constants as c
-from ghl_integration.sandbox.testing import SandboxProcess
+from ghl_sandbox import constants as c
+from ghl_sandbox.testing import SandboxProcess
 
 
 def test_state_survives_a_restart_and_seeding_is_fast(tmp_path):
@@ -45,13 +45,13 @@ def test_print_public_keys(tmp_path):
     import subprocess
     import sys
 
-    from ghl_integration.sandbox.testing import REPO_ROOT
+    from ghl_sandbox.testing import REPO_ROOT
 
     out = subprocess.run([sys.executable, "manage.py", "ghl_sandbox", "--print-public-keys"], cwd=REPO_ROOT,
                          capture_output=True, text=True, check=True,
                          env={"DJANGO_SETTINGS_MODULE": "config.settings.test", "PATH": ""}).stdout
     assert out.count("-----BEGIN PUBLIC KEY-----") == 2
-    assert (REPO_ROOT / "ghl_integration/sandbox/dev_keys/ed25519_public.pem").read_text().strip() in out
+    assert (REPO_ROOT / "ghl_sandbox/dev_keys/ed25519_public.pem").read_text().strip() in out
 
 
 def test_command_line_settings_apply_and_survive_reset(tmp_path):

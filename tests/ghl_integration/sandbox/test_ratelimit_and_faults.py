@@ -1,6 +1,6 @@
 import time
 
-from ghl_integration.sandbox import constants as c
+from ghl_sandbox import constants as c
 
 LOC = c.DEMO_LOCATION_ID
 HEADERS = ("X-RateLimit-Limit-Daily", "X-RateLimit-Daily-Remaining", "X-RateLimit-Interval-Milliseconds",

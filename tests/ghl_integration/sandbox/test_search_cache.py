@@ -2,8 +2,8 @@
 import json
 import threading
 
-from ghl_integration.sandbox import constants as c
-from ghl_integration.sandbox.store import RowCache, Store
+from ghl_sandbox import constants as c
+from ghl_sandbox.store import RowCache, Store
 
 LOC = c.DEMO_LOCATION_ID
 

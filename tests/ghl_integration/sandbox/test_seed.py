@@ -3,7 +3,7 @@
 import phonenumbers
 
 from crm.phones import normalize_phone
-from ghl_integration.sandbox.seed import fictional_phone
+from ghl_sandbox.seed import fictional_phone
 
 
 def test_seeded_phones_are_valid_distinct_us_numbers_in_the_fictional_range():

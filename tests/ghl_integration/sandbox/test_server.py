@@ -6,8 +6,8 @@ import time
 import requests
 import urllib3.connection
 
-from ghl_integration.sandbox import constants as c
-from ghl_integration.sandbox.testing import SandboxProcess
+from ghl_sandbox import constants as c
+from ghl_sandbox.testing import SandboxProcess
 
 LOC = c.DEMO_LOCATION_ID
 CONSENT_QUERY = (f"response_type=code&client_id={c.SANDBOX_CLIENT_ID}&redirect_uri=http://127.0.0.1:9/cb"

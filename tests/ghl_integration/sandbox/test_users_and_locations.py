@@ -1,6 +1,6 @@
 from concurrent.futures import ThreadPoolExecutor
 
-from ghl_integration.sandbox import constants as c
+from ghl_sandbox import constants as c
 
 LOC = c.DEMO_LOCATION_ID
 

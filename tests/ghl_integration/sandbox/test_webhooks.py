@@ -6,12 +6,13 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from ghl_integration.sandbox import constants as c
-from ghl_integration.sandbox.testing import WebhookReceiver
+from ghl_sandbox import constants as c
+from ghl_sandbox.testing import WebhookReceiver
+from tests.fixtures.ghl import WEBHOOKS_DIR
 
 LOC = c.DEMO_LOCATION_ID
 KEYS = Path(c.__file__).parent / "dev_keys"
-EXAMPLES = Path(__file__).resolve().parents[3].parent / "shared" / "ghl-api" / "webhooks"  # <repo>/../shared
+EXAMPLES = WEBHOOKS_DIR
 
 
 def _verify(record) -> None:

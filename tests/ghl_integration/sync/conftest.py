@@ -11,14 +11,14 @@ from crm.models import Contact, ExternalIdentity
 from crm.sync.locks import sync_exclusive
 from ghl_integration.client.contacts import ContactsApi
 from ghl_integration.models import GhlConnection
-from ghl_integration.sandbox import constants as sbx
-from ghl_integration.sandbox.testing import WebhookReceiver
 from ghl_integration.services.connections import connection_connect_from_code, connection_disconnect
 from ghl_integration.sync import pull as pull_module
 from ghl_integration.sync.contact_shape import flatten_ghl_contact
 from ghl_integration.sync.mapping import contact_mapping_for
 from ghl_integration.webhooks.processing import webhook_event_process
 from ghl_integration.webhooks.services import webhook_receive
+from ghl_sandbox import constants as sbx
+from ghl_sandbox.testing import WebhookReceiver
 from tenancy.services import organization_create, user_create
 
 LOCATION = sbx.DEMO_LOCATION_ID

@@ -1,10 +1,9 @@
 import json
-from pathlib import Path
 
 from ghl_integration.sync.contact_shape import flatten_ghl_contact, ghl_contact_payload
+from tests.fixtures.ghl import WEBHOOKS_DIR
 
-# shared/ sits next to the repository clone (here and in CI).
-WEBHOOKS = Path(__file__).resolve().parents[4] / "shared" / "ghl-api" / "webhooks"
+WEBHOOKS = WEBHOOKS_DIR
 
 
 def _example(name):

@@ -14,25 +14,20 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from django.conf import settings
 from django.utils import timezone
 
+from tests.fixtures.ghl import webhook_files, webhook_payload
+
 REPO_DIR = Path(settings.BASE_DIR)
-# shared/ sits next to the repository clone (here /work/shared, in CI next to the checkout).
-SHARED_WEBHOOKS_DIR = REPO_DIR.parent / "shared" / "ghl-api" / "webhooks"
-DEV_KEYS_DIR = REPO_DIR / "ghl_integration" / "sandbox" / "dev_keys"
+DEV_KEYS_DIR = REPO_DIR / "ghl_sandbox" / "dev_keys"
 WEBHOOK_URL = "/webhooks/ghl/"
 LOCATION_ID = "Lc9XwR2mT7pQa4VbN8sK"
 
 
 def example_files() -> list[Path]:
-    files = sorted(SHARED_WEBHOOKS_DIR.glob("*.json")) + sorted((SHARED_WEBHOOKS_DIR / "variants").glob("*.json"))
-    assert files, f"no example payloads found in {SHARED_WEBHOOKS_DIR}"
-    return files
+    return webhook_files()
 
 
 def load_example(name: str) -> dict:
-    path = SHARED_WEBHOOKS_DIR / name
-    if not path.exists():
-        path = SHARED_WEBHOOKS_DIR / "variants" / name
-    return json.loads(path.read_text())
+    return webhook_payload(name)
 
 
 def _private_key(name: str):

@@ -23,7 +23,7 @@ import requests
 from . import constants as c
 from .server import READY_LINE
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class SandboxControl:
