@@ -3,8 +3,8 @@ import time
 
 import pytest
 
+from ghl_integration.connections import connection_connect_from_code
 from ghl_integration.models import GhlAppInstallState, GhlConnection, WebhookEvent
-from ghl_integration.services.connections import connection_connect_from_code
 from ghl_integration.webhooks.processing import webhook_event_process
 from ghl_sandbox import constants as sbx
 from tenancy.services import organization_create, user_create

@@ -10,8 +10,7 @@ from crm.models import Contact
 from crm.services.contacts import contact_create
 from crm.services.external_ids import external_id_link
 from ghl_integration.client import GhlServerError
-from ghl_integration.models import GhlAppInstallState, GhlConnection
-from ghl_integration.services.connections import (
+from ghl_integration.connections import (
     ConnectionInactive,
     ConnectionNeedsReauthorization,
     app_installed,
@@ -20,6 +19,7 @@ from ghl_integration.services.connections import (
     connection_disconnect,
     connection_refresh_tokens,
 )
+from ghl_integration.models import GhlAppInstallState, GhlConnection
 from tenancy.services import user_create
 
 ALL_SCOPES = (

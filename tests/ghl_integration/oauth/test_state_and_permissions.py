@@ -59,7 +59,7 @@ def test_tampered_or_missing_state_is_rejected_and_nothing_is_saved(client, owne
     bad = {"flip": state[:-2] + ("AA" if not state.endswith("AA") else "BB"), "garbage": "not-a-state",
            "missing": None}[tamper]
     params = {"code": "whatever"} | ({"state": bad} if bad else {})
-    with mock.patch("ghl_integration.services.connections.GhlOAuth") as oauth:
+    with mock.patch("ghl_integration.connections.tokens.GhlOAuth") as oauth:
         response = client.get("/integrations/ghl/oauth/callback/", params, follow=True)
     oauth.assert_not_called()
     assert GhlConnection.objects.count() == 0

@@ -6,9 +6,7 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
-from ghl_integration.installation import GhlInstallation
-from ghl_integration.models import GhlConnection
-from ghl_integration.services.connections import (
+from ghl_integration.connections import (
     ConnectError,
     ConnectionInactive,
     connection_access_token,
@@ -16,6 +14,8 @@ from ghl_integration.services.connections import (
     connection_disconnect,
     connections_refresh_expiring,
 )
+from ghl_integration.installation import GhlInstallation
+from ghl_integration.models import GhlConnection
 from ghl_sandbox import constants as sbx
 from tenancy.services import user_create
 

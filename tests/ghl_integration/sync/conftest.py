@@ -10,8 +10,8 @@ from django.db import connections
 from crm.models import Contact, ExternalIdentity
 from crm.sync.locks import sync_exclusive
 from ghl_integration.client.contacts import ContactsApi
+from ghl_integration.connections import connection_connect_from_code, connection_disconnect
 from ghl_integration.models import GhlConnection
-from ghl_integration.services.connections import connection_connect_from_code, connection_disconnect
 from ghl_integration.sync import pull as pull_module
 from ghl_integration.sync.contact_shape import flatten_ghl_contact
 from ghl_integration.sync.mapping import contact_mapping_for

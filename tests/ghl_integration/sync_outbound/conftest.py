@@ -2,7 +2,7 @@
 import pytest
 
 from crm.sync import outbox, targets
-from ghl_integration.services.connections import connection_connect_from_code
+from ghl_integration.connections import connection_connect_from_code
 from ghl_integration.sync.targets import ghl_contact_sync_targets
 from ghl_sandbox import constants as sbx
 from tenancy.services import user_create

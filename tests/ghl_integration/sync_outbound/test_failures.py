@@ -7,8 +7,8 @@ from django.utils import timezone
 from crm.services.contacts import contact_create
 from crm.sync.models import OutboxEntry
 from crm.sync.outbox import MAX_PUSH_ATTEMPTS, outbox_claim_batch
+from ghl_integration.connections import connection_connect_from_code, connection_disconnect
 from ghl_integration.models import GhlConnection
-from ghl_integration.services.connections import connection_connect_from_code, connection_disconnect
 from ghl_integration.sync import contacts_outbound
 from ghl_integration.sync.contacts_outbound import contacts_push_pending
 
