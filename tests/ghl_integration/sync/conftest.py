@@ -19,7 +19,7 @@ from ghl_integration.webhooks.processing import webhook_event_process
 from ghl_integration.webhooks.services import webhook_receive
 from ghl_sandbox import constants as sbx
 from ghl_sandbox.testing import WebhookReceiver
-from tenancy.services import organization_create, user_create
+from tests.factories import OrganizationFactory
 
 LOCATION = sbx.DEMO_LOCATION_ID
 
@@ -32,8 +32,7 @@ def ghl(sandbox, settings):
 
 @pytest.fixture
 def org(db):
-    owner = user_create(username="owner", password="pw-owner-123456")
-    return organization_create(name="Demo Dental", owner=owner)
+    return OrganizationFactory(name="Demo Dental", owner__username="owner")
 
 
 def connect(ghl, org, settings) -> GhlConnection:
