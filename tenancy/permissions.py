@@ -4,9 +4,16 @@ from functools import wraps
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseForbidden
 
+from .models import Membership
 from .selectors import membership_get
 
 NOT_A_MANAGER_MESSAGE = "Only an owner or admin of this organization can manage its integrations."
+
+
+def org_manager_membership(*, user, organization_id: int) -> Membership | None:
+    """The user's membership of the organisation if it may manage it (owner or admin), else None."""
+    membership = membership_get(user=user, organization_id=organization_id)
+    return membership if membership is not None and membership.can_manage else None
 
 
 def org_manager_required(view):

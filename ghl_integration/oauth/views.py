@@ -6,8 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from tenancy.permissions import org_manager_required
-from tenancy.selectors import membership_get
+from tenancy.permissions import org_manager_membership, org_manager_required
 
 from ..client import GhlApiError
 from ..connections import (
@@ -70,8 +69,9 @@ def oauth_callback(request):
         logger.warning("ghl.oauth.bad-state", extra={"reason": exc.reason, "user_id": request.user.pk})
         messages.error(request, STATE_MESSAGES[exc.reason])
         return redirect("home")
-    membership = membership_get(user=request.user, organization_id=org_id)
-    if membership is None or not membership.can_manage:
+    # The organisation comes from the signed state, not the URL, so the decorator cannot check it.
+    membership = org_manager_membership(user=request.user, organization_id=org_id)
+    if membership is None:
         messages.error(request, "Only an owner or admin of this organization can connect GoHighLevel.")
         return redirect("home")
     settings_url = redirect("ghl_settings", org_id=org_id)

@@ -50,3 +50,16 @@ def test_an_anonymous_user_is_sent_to_log_in(rf):
     org = OrganizationFactory()
     response = _get(rf, AnonymousUser(), org.pk)
     assert response.status_code == 302 and "login" in response["Location"]
+
+
+@pytest.mark.django_db
+def test_the_manager_membership_is_none_for_members_and_outsiders():
+    from tenancy.permissions import org_manager_membership
+
+    admin = MembershipFactory(role=Membership.Role.ADMIN)
+    member = MembershipFactory(organization=admin.organization)
+    org_id = admin.organization.pk
+    assert org_manager_membership(user=admin.user, organization_id=org_id) == admin
+    assert org_manager_membership(user=member.user, organization_id=org_id) is None
+    assert org_manager_membership(user=UserFactory(), organization_id=org_id) is None
+    assert org_manager_membership(user=AnonymousUser(), organization_id=org_id) is None
