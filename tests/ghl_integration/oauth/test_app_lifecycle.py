@@ -7,7 +7,7 @@ from ghl_integration.connections import connection_connect_from_code
 from ghl_integration.models import GhlAppInstallState, GhlConnection, WebhookEvent
 from ghl_integration.webhooks.processing import webhook_event_process
 from ghl_sandbox import constants as sbx
-from tenancy.services import organization_create, user_create
+from tests.factories import OrganizationFactory, UserFactory
 
 
 def _deliveries_stored(event_type: str, timeout: float = 10.0) -> list[WebhookEvent]:
@@ -24,8 +24,8 @@ def _deliveries_stored(event_type: str, timeout: float = 10.0) -> list[WebhookEv
 def test_uninstall_in_ghl_marks_the_connection_uninstalled_and_wipes_tokens(live_server, sandbox, settings):
     settings.GHL_API_BASE_URL = sandbox.base_url
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    owner = user_create(username="owner", password="pw-owner-123456")
-    org = organization_create(name="Demo Dental", owner=owner)
+    owner = UserFactory()
+    org = OrganizationFactory(name="Demo Dental", owner=owner)
     code = sandbox.control.issue_code(locationId=sbx.DEMO_LOCATION_ID, redirectUri=settings.GHL_REDIRECT_URI)["code"]
     connection = connection_connect_from_code(organization=org, user=owner, code=code).connection
     sandbox.control.webhooks(urls=[f"{live_server.url}/webhooks/ghl/"])
@@ -45,8 +45,8 @@ def test_uninstall_in_ghl_marks_the_connection_uninstalled_and_wipes_tokens(live
 def test_install_before_the_callback_is_applied_when_the_connection_arrives(live_server, sandbox, settings):
     settings.GHL_API_BASE_URL = sandbox.base_url
     sandbox.control.webhooks(urls=[f"{live_server.url}/webhooks/ghl/"])
-    owner = user_create(username="owner", password="pw-owner-123456")
-    org = organization_create(name="Demo Dental", owner=owner)
+    owner = UserFactory()
+    org = OrganizationFactory(name="Demo Dental", owner=owner)
 
     sandbox.control.install(locationId=sbx.DEMO_LOCATION_ID)
     assert sandbox.control.wait_webhooks(timeout=10)

@@ -17,7 +17,7 @@ from ghl_integration.connections import (
 from ghl_integration.installation import GhlInstallation
 from ghl_integration.models import GhlConnection
 from ghl_sandbox import constants as sbx
-from tenancy.services import user_create
+from tests.factories import OrganizationFactory, UserFactory
 
 
 @pytest.fixture
@@ -28,9 +28,9 @@ def ghl(sandbox, settings):
 
 
 @pytest.fixture
-def owner_org(org_factory):
-    owner = user_create(username="owner", password="pw-owner-123456")
-    return owner, org_factory("Demo Dental", owner=owner)
+def owner_org(db):
+    owner = UserFactory()
+    return owner, OrganizationFactory(name="Demo Dental", owner=owner)
 
 
 def _connect(ghl, org, owner, settings) -> GhlConnection:

@@ -5,7 +5,7 @@ from crm.sync import outbox, targets
 from ghl_integration.connections import connection_connect_from_code
 from ghl_integration.sync.targets import ghl_contact_sync_targets
 from ghl_sandbox import constants as sbx
-from tenancy.services import user_create
+from tests.factories import UserFactory
 
 LOCATION_ID = sbx.DEMO_LOCATION_ID
 
@@ -40,7 +40,7 @@ def no_notifier():
 
 @pytest.fixture
 def owner(db):
-    return user_create(username="owner", password="pw-owner-123456")
+    return UserFactory(username="owner")
 
 
 @pytest.fixture
