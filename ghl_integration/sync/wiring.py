@@ -16,13 +16,14 @@ from ..client import GhlApiError
 from ..connections import ConnectionInactive
 from ..installation import GhlInstallation
 from ..models import GhlConnection
+from ..provider import GHL
 from ..signals import connection_connected
 from .mapping import contact_mapping_ensure_defaults
 from .tasks import contacts_initial_pull_queue
 
 logger = logging.getLogger(__name__)
 
-PROVIDER = "ghl"
+PROVIDER = GHL.key
 
 
 def _notify(account_id: str) -> None:
