@@ -118,3 +118,16 @@ class GhlConnectionFactory(factory.django.DjangoModelFactory):
             location_id="",
             location_name=factory.LazyAttribute(lambda connection: f"Agency {connection.company_id}"),
         )
+
+
+def sandbox_connect(sandbox, *, organization: Organization, user=None, location_id: str | None = None) -> GhlConnection:
+    """Connect ``organization`` to a sandbox location (the demo one by default) for real: a code from the
+    sandbox's consent, exchanged by `connection_connect_from_code` as the OAuth callback would (as the
+    organisation's owner unless ``user`` is given). The product's GHL settings must point at ``sandbox``."""
+    from ghl_integration.connections import connection_connect_from_code
+    from ghl_sandbox import constants as sbx
+
+    code = sandbox.control.issue_code(locationId=location_id or sbx.DEMO_LOCATION_ID,
+                                      redirectUri=settings.GHL_REDIRECT_URI)["code"]
+    user = user or organization.memberships.get(role=Membership.Role.OWNER).user
+    return connection_connect_from_code(organization=organization, user=user, code=code).connection

@@ -3,11 +3,10 @@ import time
 
 import pytest
 
-from ghl_integration.connections import connection_connect_from_code
 from ghl_integration.models import GhlAppInstallState, GhlConnection, WebhookEvent
 from ghl_integration.webhooks.processing import webhook_event_process
 from ghl_sandbox import constants as sbx
-from tests.factories import OrganizationFactory, UserFactory
+from tests.factories import OrganizationFactory, UserFactory, sandbox_connect
 
 
 def _deliveries_stored(event_type: str, timeout: float = 10.0) -> list[WebhookEvent]:
@@ -26,8 +25,7 @@ def test_uninstall_in_ghl_marks_the_connection_uninstalled_and_wipes_tokens(live
     settings.CELERY_TASK_ALWAYS_EAGER = False
     owner = UserFactory()
     org = OrganizationFactory(name="Demo Dental", owner=owner)
-    code = sandbox.control.issue_code(locationId=sbx.DEMO_LOCATION_ID, redirectUri=settings.GHL_REDIRECT_URI)["code"]
-    connection = connection_connect_from_code(organization=org, user=owner, code=code).connection
+    connection = sandbox_connect(sandbox, organization=org, user=owner)
     sandbox.control.webhooks(urls=[f"{live_server.url}/webhooks/ghl/"])
 
     sandbox.control.uninstall(locationId=sbx.DEMO_LOCATION_ID)
@@ -54,8 +52,7 @@ def test_install_before_the_callback_is_applied_when_the_connection_arrives(live
     assert webhook_event_process(event_id=event.pk).status == "processed"
     assert GhlAppInstallState.objects.get(resource_id=sbx.DEMO_LOCATION_ID).installed is True
 
-    code = sandbox.control.issue_code(locationId=sbx.DEMO_LOCATION_ID, redirectUri=settings.GHL_REDIRECT_URI)["code"]
-    connection = connection_connect_from_code(organization=org, user=owner, code=code).connection
+    connection = sandbox_connect(sandbox, organization=org, user=owner)
     assert connection.config["install"]["planId"] == sbx.SANDBOX_PLAN_ID
     assert connection.status == GhlConnection.Status.ACTIVE
 

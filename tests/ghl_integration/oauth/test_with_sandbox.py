@@ -17,7 +17,7 @@ from ghl_integration.connections import (
 from ghl_integration.installation import GhlInstallation
 from ghl_integration.models import GhlConnection
 from ghl_sandbox import constants as sbx
-from tests.factories import OrganizationFactory, UserFactory
+from tests.factories import OrganizationFactory, UserFactory, sandbox_connect
 
 
 @pytest.fixture
@@ -34,8 +34,7 @@ def owner_org(db):
 
 
 def _connect(ghl, org, owner, settings) -> GhlConnection:
-    code = ghl.control.issue_code(locationId=sbx.DEMO_LOCATION_ID, redirectUri=settings.GHL_REDIRECT_URI)["code"]
-    return connection_connect_from_code(organization=org, user=owner, code=code).connection
+    return sandbox_connect(ghl, organization=org, user=owner)
 
 
 def _refresh_grants(ghl) -> list[dict]:

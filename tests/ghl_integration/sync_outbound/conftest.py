@@ -2,10 +2,9 @@
 import pytest
 
 from crm.sync import outbox, targets
-from ghl_integration.connections import connection_connect_from_code
 from ghl_integration.sync.targets import ghl_contact_sync_targets
 from ghl_sandbox import constants as sbx
-from tests.factories import UserFactory
+from tests.factories import UserFactory, sandbox_connect
 
 LOCATION_ID = sbx.DEMO_LOCATION_ID
 
@@ -46,8 +45,7 @@ def owner(db):
 @pytest.fixture
 def connected(ghl, org_factory, owner, settings, resolver, no_notifier):
     org = org_factory("Demo Dental", owner=owner)
-    code = ghl.control.issue_code(locationId=LOCATION_ID, redirectUri=settings.GHL_REDIRECT_URI)["code"]
-    connection = connection_connect_from_code(organization=org, user=owner, code=code).connection
+    connection = sandbox_connect(ghl, organization=org, user=owner, location_id=LOCATION_ID)
     ghl.control.clear_request_log()
     return connection
 
