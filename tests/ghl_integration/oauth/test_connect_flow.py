@@ -365,3 +365,23 @@ def test_if_ghl_does_not_name_the_location_it_is_named_by_its_id(owner_org, api,
     connection = connection_connect_from_code(organization=org, user=owner, code="c").connection
 
     assert connection.is_active and GhlConnection.objects.get().location_name == "loc-1"
+
+
+@pytest.mark.django_db
+def test_an_agency_connection_is_announced_but_starts_no_sync(owner_org, api, settings, connected_signals,
+                                                              django_capture_on_commit_callbacks):
+    from unittest import mock
+
+    settings.GHL_SYNC_PULL_ON_CONNECT = True
+    owner, org = owner_org
+    api.post(f"{api.base}/oauth/token", json=location_tokens(
+        9, userType="Company", locationId=None, companyId="comp-9", scope=ALL_SCOPES + " oauth.readonly oauth.write"))
+
+    with mock.patch("ghl_integration.sync.tasks.contacts_initial_pull_task.delay") as delay, \
+            django_capture_on_commit_callbacks(execute=True):
+        result = connection_connect_from_code(organization=org, user=owner, code="agency-code")
+
+    assert result.needs_location_choice
+    assert [pk for pk, _ in connected_signals] == [result.connection.pk]
+    delay.assert_not_called()
+    assert len(api.calls) == 1  # the token exchange: no custom fields fetched for an agency
