@@ -80,7 +80,7 @@ def connect_location(sandbox, location_id: str):
     """An organisation connected to ``location_id`` through the real OAuth code exchange."""
     from django.conf import settings
 
-    from ghl_integration.services.connections import connection_connect_from_code
+    from ghl_integration.connections import connection_connect_from_code
     from tenancy.services import organization_create, user_create
 
     owner = user_create(username=f"bench-{uuid.uuid4().hex[:6]}", password="bench-password-123")

@@ -103,8 +103,8 @@ def main(args) -> int:
             from django.conf import settings
             from django.utils import timezone
 
+            from ghl_integration.connections import connection_connect_from_code
             from ghl_integration.models import GhlConnection
-            from ghl_integration.services.connections import connection_connect_from_code
             from tenancy.services import organization_create, user_create
 
             owner = user_create(username="race-owner", password="race-password-123")

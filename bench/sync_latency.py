@@ -167,7 +167,7 @@ def main(args) -> int:
 
             from crm.models import ExternalIdentity
             from crm.services.contacts import contact_create
-            from ghl_integration.services.connections import connection_connect_from_code
+            from ghl_integration.connections import connection_connect_from_code
             from ghl_integration.webhooks import dispatch
             from tenancy.services import organization_create, user_create
 

@@ -3,8 +3,7 @@ from django.contrib import admin, messages
 from crm.sync.locks import SyncBusy
 
 from .client import GhlApiError
-from .models import GhlAgencyLocation, GhlAppInstallState, GhlConnection
-from .services.connections import (
+from .connections import (
     ConnectError,
     ConnectionInactive,
     agency_installed_locations,
@@ -12,6 +11,7 @@ from .services.connections import (
     connection_disconnect,
     connection_refresh_tokens,
 )
+from .models import GhlAgencyLocation, GhlAppInstallState, GhlConnection
 from .sync.runs import sync_run_current_pull
 from .sync.services import contacts_reconcile_request, contacts_resync_request
 

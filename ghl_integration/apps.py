@@ -11,12 +11,15 @@ class GhlIntegrationConfig(AppConfig):
         from crm.sync.targets import register_target_resolver
 
         from . import tasks as connection_tasks  # noqa: F401
+        from .provider import GHL
         from .sync import tasks as sync_tasks  # noqa: F401
         from .sync.targets import ghl_contact_sync_targets
-        from .sync.wiring import connect_outbound
+        from .sync.wiring import connect_lifecycle, connect_outbound
         from .webhooks import dispatch, tasks  # noqa: F401
 
         # Which GHL locations an organisation's local contact changes are pushed to (crm.sync's outbox).
-        register_target_resolver("ghl", ghl_contact_sync_targets)
+        register_target_resolver(GHL.key, ghl_contact_sync_targets)
         # Queue the push task right after a local contact change commits (the minute sweep is the safety net).
         connect_outbound()
+        # Load the field mapping and queue the initial pull when a connection becomes active.
+        connect_lifecycle()

@@ -11,7 +11,7 @@ class GhlConnection(TenantModel):
     """One organization's link to a GHL sub-account (Location) or agency (Company).
 
     Tokens are encrypted at rest. Refresh tokens are single-use, so only
-    `ghl_integration.services.connections` may write them, under a row lock.
+    `ghl_integration.connections` may write them, under a row lock.
     """
 
     class Status(models.TextChoices):

@@ -12,11 +12,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from crm.sync.models import DataType, Direction
+from tenancy.permissions import org_manager_required
 
 from .client import GhlApiError
-from .oauth.views import org_manager_required
+from .connections import ConnectionInactive
 from .selectors import connection_current_for_org
-from .services.connections import ConnectionInactive
 from .services.sync_settings import (
     CONNECTION_POLICIES,
     connection_custom_fields_refresh,

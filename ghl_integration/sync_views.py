@@ -5,10 +5,10 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.sync.locks import SyncBusy
+from tenancy.permissions import org_manager_required
 
-from .oauth.views import org_manager_required
+from .connections import ConnectionInactive
 from .selectors import connection_current_for_org
-from .services.connections import ConnectionInactive
 from .sync.runs import sync_run_current_pull, sync_runs_recent
 from .sync.services import contacts_resync_request
 

@@ -3,7 +3,7 @@ import logging
 
 from celery import shared_task
 
-from .services.connections import connections_refresh_expiring
+from .connections import connections_refresh_expiring
 
 logger = logging.getLogger(__name__)
 

@@ -1,21 +1,15 @@
 """The owner's GoHighLevel settings page and the OAuth connect flow (server-rendered, CSRF-protected)."""
 import logging
-from functools import wraps
-from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from tenancy.selectors import membership_get
+from tenancy.permissions import org_manager_membership, org_manager_required
 
 from ..client import GhlApiError
-from ..models import GhlConnection
-from ..selectors import connection_agency_for_org, connection_current_for_org, connection_synced_counts
-from ..services.connections import (
+from ..connections import (
     ConnectError,
     ConnectionInactive,
     agency_installed_locations,
@@ -23,6 +17,9 @@ from ..services.connections import (
     connection_connect_from_code,
     connection_disconnect,
 )
+from ..models import GhlConnection
+from ..provider import GHL
+from ..selectors import connection_agency_for_org, connection_current_for_org, connection_synced_counts
 from ..sync.runs import sync_run_current_pull, sync_runs_recent
 from .state import OAuthStateError, state_consume, state_issue
 
@@ -36,23 +33,6 @@ STATE_MESSAGES = {
     "wrong_user": "That connection was started by another user. Please click Connect yourself.",
 }
 DENIED_MESSAGE = "GoHighLevel was not connected: access was not approved."
-
-
-def org_manager_required(view):
-    """Owner/admin of the organization in the URL only; members get 403, outsiders 404."""
-
-    @login_required
-    @wraps(view)
-    def wrapped(request, org_id: int, *args, **kwargs):
-        membership = membership_get(user=request.user, organization_id=org_id)
-        if membership is None:
-            raise Http404("No such organization")
-        if not membership.can_manage:
-            return HttpResponseForbidden("Only an owner or admin of this organization can manage its integrations.")
-        request.organization = membership.organization
-        return view(request, *args, **kwargs)
-
-    return wrapped
 
 
 @require_GET
@@ -77,17 +57,7 @@ def settings_page(request):
 @org_manager_required
 def connect(request):
     state = state_issue(request=request, organization_id=request.organization.pk)
-    query = urlencode(
-        {
-            "response_type": "code",
-            "redirect_uri": settings.GHL_REDIRECT_URI,
-            "client_id": settings.GHL_CLIENT_ID,
-            "scope": " ".join(settings.GHL_SCOPES),
-            "state": state,
-            "loginWindowOpenMode": "self",
-        }
-    )
-    return redirect(f"{settings.GHL_AUTHORIZE_URL}?{query}")
+    return redirect(GHL.authorize_url(state=state))
 
 
 @require_GET
@@ -99,8 +69,9 @@ def oauth_callback(request):
         logger.warning("ghl.oauth.bad-state", extra={"reason": exc.reason, "user_id": request.user.pk})
         messages.error(request, STATE_MESSAGES[exc.reason])
         return redirect("home")
-    membership = membership_get(user=request.user, organization_id=org_id)
-    if membership is None or not membership.can_manage:
+    # The organisation comes from the signed state, not the URL, so the decorator cannot check it.
+    membership = org_manager_membership(user=request.user, organization_id=org_id)
+    if membership is None:
         messages.error(request, "Only an owner or admin of this organization can connect GoHighLevel.")
         return redirect("home")
     settings_url = redirect("ghl_settings", org_id=org_id)

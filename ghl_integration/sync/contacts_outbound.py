@@ -26,9 +26,9 @@ from crm.sync.outbound import contact_apply_pushed_result, contact_prepare_push,
 from crm.sync.outbox import outbox_claim_batch, outbox_mark_done, outbox_mark_failed, outbox_release
 
 from ..client import GhlApiError, GhlAuthError, GhlClient, GhlNotFound, GhlValidationError
+from ..connections import ConnectionInactive
 from ..installation import GhlInstallation
 from ..models import GhlConnection
-from ..services.connections import ConnectionInactive
 from .contact_shape import CUSTOM_PREFIX, flatten_ghl_contact, ghl_contact_payload
 from .contacts_inbound import WEBHOOK_KEYS
 from .mapping import contact_mapping_for

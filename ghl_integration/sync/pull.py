@@ -47,8 +47,9 @@ from crm.sync.targets import SyncTargetsCache
 
 from ..client import GhlClient
 from ..client.contacts import SEARCH_MAX_PAGE_LIMIT
+from ..connections import ConnectionInactive
+from ..installation import GhlInstallation
 from ..models import GhlConnection
-from ..services.connections import ConnectionInactive, connection_token_provider
 from .contacts_inbound import records_from_search_page
 from .exclusive import one_per_location
 from .mapping import PROVIDER, contact_mapping_ensure_defaults, contact_mapping_for
@@ -140,7 +141,8 @@ def contacts_initial_pull(
     pull of the location runs (one at a time, `crm.sync.locks`)."""
     if not 1 <= page_size <= SEARCH_MAX_PAGE_LIMIT:
         raise ValueError(f"page_size must be between 1 and {SEARCH_MAX_PAGE_LIMIT}, not {page_size}")
-    relay = _TokenRelay(connection_token_provider(connection.pk))
+    installation = GhlInstallation(connection)
+    relay = _TokenRelay(installation.token_provider())
     disconnect_check = _DisconnectCheck(relay, every_seconds=settings.GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS)
     run = sync_run_start(organization=connection.organization, provider=PROVIDER,
                          account_id=connection.location_id, kind=SyncRun.Kind.INITIAL_PULL,
@@ -148,10 +150,10 @@ def contacts_initial_pull(
     result = PullResult(run=run)
     logger.info("ghl.sync.pull.start", extra={"run_id": run.pk, "connection_id": connection.pk,
                                                "resume_cursor": run.cursor})
-    client = GhlClient(location_id=connection.location_id, token_provider=relay)
-    fetcher = writer = None
+    client = fetcher = writer = None
     try:
         relay.refresh()  # ConnectionInactive here: nothing started
+        client = installation.get_client(token_provider=relay)
         contact_mapping_ensure_defaults(connection=connection, client=client)
         mapping = contact_mapping_for(connection)
         # No cursor: a new run, or one that crashed on its first or last page; both start over (idempotent).
@@ -208,7 +210,8 @@ def contacts_initial_pull(
             fetcher.close()
         if writer is not None:
             writer.close()
-        client.close()
+        if client is not None:
+            client.close()
     logger.info("ghl.sync.pull.done", extra={"run_id": run.pk, "status": result.run.status, "pages": result.pages})
     return result
 

@@ -29,9 +29,9 @@ from crm.sync.runs import sync_run_advance, sync_run_finish, sync_run_start
 
 from ..client import GhlClient
 from ..client.contacts import SEARCH_MAX_PAGE_LIMIT
+from ..connections import ConnectionInactive
 from ..installation import GhlInstallation
 from ..models import GhlConnection
-from ..services.connections import ConnectionInactive
 from .contacts_inbound import records_from_search_page
 from .exclusive import one_per_location
 from .mapping import PROVIDER, contact_mapping_for

@@ -2,8 +2,8 @@
 from crm.sync.locks import SyncBusy
 from crm.sync.models import SyncRun
 
+from ..connections import ConnectionInactive
 from ..models import GhlConnection
-from ..services.connections import ConnectionInactive
 from .exclusive import location_job_busy, location_job_name
 from .tasks import contacts_initial_pull_queue, contacts_reconcile_task
 

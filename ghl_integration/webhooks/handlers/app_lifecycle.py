@@ -9,7 +9,7 @@ import logging
 
 from django.conf import settings
 
-from ...services.connections import app_installed, app_uninstalled
+from ...connections import app_installed, app_uninstalled
 from .base import HandlerRegistry, PermanentWebhookError
 
 logger = logging.getLogger(__name__)

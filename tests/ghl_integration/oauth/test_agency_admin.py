@@ -1,8 +1,8 @@
 """Agencies: staff list an agency connection's installed locations and assign each to an organization."""
 import pytest
 
+from ghl_integration.connections import connection_access_token, connection_connect_from_code
 from ghl_integration.models import GhlAgencyLocation, GhlConnection
-from ghl_integration.services.connections import connection_access_token, connection_connect_from_code
 from ghl_sandbox import constants as sbx
 from tenancy.services import user_create
 

@@ -4,10 +4,9 @@ import time
 import pytest
 
 from ghl_integration.models import GhlAppInstallState, GhlConnection, WebhookEvent
-from ghl_integration.services.connections import connection_connect_from_code
 from ghl_integration.webhooks.processing import webhook_event_process
 from ghl_sandbox import constants as sbx
-from tenancy.services import organization_create, user_create
+from tests.factories import OrganizationFactory, UserFactory, sandbox_connect
 
 
 def _deliveries_stored(event_type: str, timeout: float = 10.0) -> list[WebhookEvent]:
@@ -24,10 +23,9 @@ def _deliveries_stored(event_type: str, timeout: float = 10.0) -> list[WebhookEv
 def test_uninstall_in_ghl_marks_the_connection_uninstalled_and_wipes_tokens(live_server, sandbox, settings):
     settings.GHL_API_BASE_URL = sandbox.base_url
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    owner = user_create(username="owner", password="pw-owner-123456")
-    org = organization_create(name="Demo Dental", owner=owner)
-    code = sandbox.control.issue_code(locationId=sbx.DEMO_LOCATION_ID, redirectUri=settings.GHL_REDIRECT_URI)["code"]
-    connection = connection_connect_from_code(organization=org, user=owner, code=code).connection
+    owner = UserFactory()
+    org = OrganizationFactory(name="Demo Dental", owner=owner)
+    connection = sandbox_connect(sandbox, organization=org, user=owner)
     sandbox.control.webhooks(urls=[f"{live_server.url}/webhooks/ghl/"])
 
     sandbox.control.uninstall(locationId=sbx.DEMO_LOCATION_ID)
@@ -45,8 +43,8 @@ def test_uninstall_in_ghl_marks_the_connection_uninstalled_and_wipes_tokens(live
 def test_install_before_the_callback_is_applied_when_the_connection_arrives(live_server, sandbox, settings):
     settings.GHL_API_BASE_URL = sandbox.base_url
     sandbox.control.webhooks(urls=[f"{live_server.url}/webhooks/ghl/"])
-    owner = user_create(username="owner", password="pw-owner-123456")
-    org = organization_create(name="Demo Dental", owner=owner)
+    owner = UserFactory()
+    org = OrganizationFactory(name="Demo Dental", owner=owner)
 
     sandbox.control.install(locationId=sbx.DEMO_LOCATION_ID)
     assert sandbox.control.wait_webhooks(timeout=10)
@@ -54,8 +52,7 @@ def test_install_before_the_callback_is_applied_when_the_connection_arrives(live
     assert webhook_event_process(event_id=event.pk).status == "processed"
     assert GhlAppInstallState.objects.get(resource_id=sbx.DEMO_LOCATION_ID).installed is True
 
-    code = sandbox.control.issue_code(locationId=sbx.DEMO_LOCATION_ID, redirectUri=settings.GHL_REDIRECT_URI)["code"]
-    connection = connection_connect_from_code(organization=org, user=owner, code=code).connection
+    connection = sandbox_connect(sandbox, organization=org, user=owner)
     assert connection.config["install"]["planId"] == sbx.SANDBOX_PLAN_ID
     assert connection.status == GhlConnection.Status.ACTIVE
 

@@ -10,17 +10,19 @@ from crm.models import Contact
 from crm.services.contacts import contact_create
 from crm.services.external_ids import external_id_link
 from ghl_integration.client import GhlServerError
-from ghl_integration.models import GhlAppInstallState, GhlConnection
-from ghl_integration.services.connections import (
+from ghl_integration.connections import (
+    ConnectError,
     ConnectionInactive,
     ConnectionNeedsReauthorization,
     app_installed,
     app_uninstalled,
     connection_access_token,
+    connection_connect_from_code,
     connection_disconnect,
     connection_refresh_tokens,
 )
-from tenancy.services import user_create
+from ghl_integration.models import GhlAppInstallState, GhlConnection
+from tests.factories import GhlConnectionFactory, OrganizationFactory
 
 ALL_SCOPES = (
     "contacts.readonly contacts.write conversations.readonly conversations.write conversations/message.readonly "
@@ -44,9 +46,9 @@ def api(settings):
 
 
 @pytest.fixture
-def owner_org(org_factory):
-    owner = user_create(username="owner", password="pw-owner-123456")
-    return owner, org_factory("Clinic", owner=owner)
+def owner_org(db):
+    org = OrganizationFactory(name="Clinic")
+    return org.memberships.get().user, org
 
 
 def _callback(client, org, **params):
@@ -168,7 +170,7 @@ def test_agency_consent_lets_the_owner_pick_a_location(client, owner_org, api, s
 
 
 def _connection(org, **overrides):
-    return GhlConnection.objects.create(**{
+    return GhlConnectionFactory(**{
         "organization": org, "location_id": "loc-1", "location_name": "Clinic GHL", "company_id": "comp-1",
         "access_token": "old-access", "refresh_token": "old-refresh", "scopes": ALL_SCOPES,
         "token_expires_at": timezone.now() + timedelta(minutes=5), **overrides})
@@ -313,3 +315,73 @@ def test_admin_never_shows_tokens_and_can_disconnect(admin_client, owner_org):
                       {"action": "disconnect", "_selected_action": [connection.pk]})
     connection.refresh_from_db()
     assert connection.status == "disconnected" and connection.access_token is None
+
+
+@pytest.fixture
+def connected_signals():
+    """Every `connection_connected` sent, with what the database held when it was received."""
+    from ghl_integration.signals import connection_connected
+
+    received = []
+
+    def receiver(sender, *, connection, **kwargs):
+        stored = GhlConnection.objects.filter(pk=connection.pk).values("status", "location_name").first()
+        received.append((connection.pk, stored))
+
+    connection_connected.connect(receiver)
+    yield received
+    connection_connected.disconnect(receiver)
+
+
+@pytest.mark.django_db
+def test_connecting_tells_the_receivers_once_the_row_is_saved(owner_org, api, connected_signals):
+    owner, org = owner_org
+    api.post(f"{api.base}/oauth/token", json=location_tokens())
+    api.get(f"{api.base}/locations/loc-1", json={"location": {"id": "loc-1", "name": "Clinic GHL"}})
+
+    connection = connection_connect_from_code(organization=org, user=owner, code="c").connection
+
+    assert connected_signals == [(connection.pk, {"status": "active", "location_name": "Clinic GHL"})]
+
+
+@pytest.mark.django_db
+def test_a_refused_connect_tells_no_receiver(owner_org, api, connected_signals):
+    owner, org = owner_org
+    api.post(f"{api.base}/oauth/token", json=location_tokens(scope="contacts.readonly"))
+
+    with pytest.raises(ConnectError):
+        connection_connect_from_code(organization=org, user=owner, code="c")
+
+    assert connected_signals == []
+
+
+@pytest.mark.django_db
+def test_if_ghl_does_not_name_the_location_it_is_named_by_its_id(owner_org, api, settings):
+    settings.GHL_RETRY_MAX_ATTEMPTS = 1
+    owner, org = owner_org
+    api.post(f"{api.base}/oauth/token", json=location_tokens())
+    api.get(f"{api.base}/locations/loc-1", json={"statusCode": 500, "message": "boom"}, status=500)
+
+    connection = connection_connect_from_code(organization=org, user=owner, code="c").connection
+
+    assert connection.is_active and GhlConnection.objects.get().location_name == "loc-1"
+
+
+@pytest.mark.django_db
+def test_an_agency_connection_is_announced_but_starts_no_sync(owner_org, api, settings, connected_signals,
+                                                              django_capture_on_commit_callbacks):
+    from unittest import mock
+
+    settings.GHL_SYNC_PULL_ON_CONNECT = True
+    owner, org = owner_org
+    api.post(f"{api.base}/oauth/token", json=location_tokens(
+        9, userType="Company", locationId=None, companyId="comp-9", scope=ALL_SCOPES + " oauth.readonly oauth.write"))
+
+    with mock.patch("ghl_integration.sync.tasks.contacts_initial_pull_task.delay") as delay, \
+            django_capture_on_commit_callbacks(execute=True):
+        result = connection_connect_from_code(organization=org, user=owner, code="agency-code")
+
+    assert result.needs_location_choice
+    assert [pk for pk, _ in connected_signals] == [result.connection.pk]
+    delay.assert_not_called()
+    assert len(api.calls) == 1  # the token exchange: no custom fields fetched for an agency

@@ -9,13 +9,13 @@ from django.utils import timezone
 
 from ghl_integration.models import GhlConnection
 from tenancy.models import Membership
-from tenancy.services import membership_add, user_create
+from tests.factories import GhlConnectionFactory, MembershipFactory, OrganizationFactory, UserFactory
 
 
 @pytest.fixture
-def owner_and_org(org_factory):
-    owner = user_create(username="owner-a", password="pw-owner-a-123")
-    return owner, org_factory("Clinic A", owner=owner)
+def owner_and_org(db):
+    org = OrganizationFactory(name="Clinic A")
+    return org.memberships.get().user, org
 
 
 def _start(client, org):
@@ -59,7 +59,7 @@ def test_tampered_or_missing_state_is_rejected_and_nothing_is_saved(client, owne
     bad = {"flip": state[:-2] + ("AA" if not state.endswith("AA") else "BB"), "garbage": "not-a-state",
            "missing": None}[tamper]
     params = {"code": "whatever"} | ({"state": bad} if bad else {})
-    with mock.patch("ghl_integration.services.connections.GhlOAuth") as oauth:
+    with mock.patch("ghl_integration.connections.tokens.GhlOAuth") as oauth:
         response = client.get("/integrations/ghl/oauth/callback/", params, follow=True)
     oauth.assert_not_called()
     assert GhlConnection.objects.count() == 0
@@ -83,8 +83,7 @@ def test_state_of_another_user_is_rejected(client, owner_and_org):
     owner, org = owner_and_org
     client.force_login(owner)
     state = _start(client, org)["state"][0]
-    intruder = user_create(username="intruder", password="pw-intruder-123")
-    membership_add(organization=org, user=intruder, role=Membership.Role.ADMIN)
+    intruder = MembershipFactory(organization=org, role=Membership.Role.ADMIN).user
     client.force_login(intruder)
     response = client.get("/integrations/ghl/oauth/callback/", {"code": "c", "state": state}, follow=True)
     assert "started by another user" in response.content.decode()
@@ -105,8 +104,7 @@ def test_denied_consent_ends_on_the_settings_page_with_plain_words(client, owner
 @pytest.mark.django_db
 def test_a_member_who_is_not_owner_or_admin_cannot_connect_or_disconnect(client, owner_and_org):
     _, org = owner_and_org
-    member = user_create(username="member", password="pw-member-123")
-    membership_add(organization=org, user=member, role=Membership.Role.MEMBER)
+    member = MembershipFactory(organization=org, role=Membership.Role.MEMBER).user
     client.force_login(member)
     assert client.get(f"/orgs/{org.pk}/integrations/ghl/").status_code == 403
     assert client.post(f"/orgs/{org.pk}/integrations/ghl/connect/").status_code == 403
@@ -114,12 +112,11 @@ def test_a_member_who_is_not_owner_or_admin_cannot_connect_or_disconnect(client,
 
 
 @pytest.mark.django_db
-def test_another_orgs_owner_cannot_see_or_act_on_a_connection(client, owner_and_org, org_factory):
+def test_another_orgs_owner_cannot_see_or_act_on_a_connection(client, owner_and_org):
     _, org_a = owner_and_org
-    GhlConnection.objects.create(organization=org_a, location_id="locA", location_name="Clinic A GHL",
-                                 access_token="tok-a", refresh_token="ref-a")
-    owner_b = user_create(username="owner-b", password="pw-owner-b-123")
-    org_factory("Clinic B", owner=owner_b)
+    GhlConnectionFactory(organization=org_a, location_id="locA")
+    owner_b = UserFactory()
+    OrganizationFactory(name="Clinic B", owner=owner_b)
     client.force_login(owner_b)
     assert client.get(f"/orgs/{org_a.pk}/integrations/ghl/").status_code == 404
     assert client.post(f"/orgs/{org_a.pk}/integrations/ghl/disconnect/").status_code == 404
@@ -129,8 +126,8 @@ def test_another_orgs_owner_cannot_see_or_act_on_a_connection(client, owner_and_
 @pytest.mark.django_db
 def test_token_columns_hold_ciphertext_only(owner_and_org):
     _, org = owner_and_org
-    connection = GhlConnection.objects.create(
-        organization=org, location_id="locA", access_token="plain-access-token-123", refresh_token="plain-refresh-456"
+    connection = GhlConnectionFactory(
+        organization=org, access_token="plain-access-token-123", refresh_token="plain-refresh-456"
     )
     with db_connection.cursor() as cursor:
         cursor.execute("SELECT access_token, refresh_token FROM ghl_integration_ghlconnection WHERE id = %s",
@@ -145,8 +142,8 @@ def test_token_columns_hold_ciphertext_only(owner_and_org):
 @pytest.mark.django_db
 def test_settings_page_shows_status_and_never_the_tokens(client, owner_and_org):
     owner, org = owner_and_org
-    GhlConnection.objects.create(
-        organization=org, location_id="locA", location_name="Clinic A GHL", scopes="contacts.readonly",
+    GhlConnectionFactory(
+        organization=org, location_name="Clinic A GHL", scopes="contacts.readonly",
         access_token="secret-access-zzz", refresh_token="secret-refresh-zzz",
         token_expires_at=timezone.now() + timedelta(hours=3),
     )

@@ -6,9 +6,7 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
-from ghl_integration.installation import GhlInstallation
-from ghl_integration.models import GhlConnection
-from ghl_integration.services.connections import (
+from ghl_integration.connections import (
     ConnectError,
     ConnectionInactive,
     connection_access_token,
@@ -16,8 +14,10 @@ from ghl_integration.services.connections import (
     connection_disconnect,
     connections_refresh_expiring,
 )
+from ghl_integration.installation import GhlInstallation
+from ghl_integration.models import GhlConnection
 from ghl_sandbox import constants as sbx
-from tenancy.services import user_create
+from tests.factories import OrganizationFactory, UserFactory, sandbox_connect
 
 
 @pytest.fixture
@@ -28,14 +28,13 @@ def ghl(sandbox, settings):
 
 
 @pytest.fixture
-def owner_org(org_factory):
-    owner = user_create(username="owner", password="pw-owner-123456")
-    return owner, org_factory("Demo Dental", owner=owner)
+def owner_org(db):
+    owner = UserFactory()
+    return owner, OrganizationFactory(name="Demo Dental", owner=owner)
 
 
 def _connect(ghl, org, owner, settings) -> GhlConnection:
-    code = ghl.control.issue_code(locationId=sbx.DEMO_LOCATION_ID, redirectUri=settings.GHL_REDIRECT_URI)["code"]
-    return connection_connect_from_code(organization=org, user=owner, code=code).connection
+    return sandbox_connect(ghl, organization=org, user=owner)
 
 
 def _refresh_grants(ghl) -> list[dict]:

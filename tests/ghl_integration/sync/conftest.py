@@ -10,8 +10,8 @@ from django.db import connections
 from crm.models import Contact, ExternalIdentity
 from crm.sync.locks import sync_exclusive
 from ghl_integration.client.contacts import ContactsApi
+from ghl_integration.connections import connection_disconnect
 from ghl_integration.models import GhlConnection
-from ghl_integration.services.connections import connection_connect_from_code, connection_disconnect
 from ghl_integration.sync import pull as pull_module
 from ghl_integration.sync.contact_shape import flatten_ghl_contact
 from ghl_integration.sync.mapping import contact_mapping_for
@@ -19,7 +19,7 @@ from ghl_integration.webhooks.processing import webhook_event_process
 from ghl_integration.webhooks.services import webhook_receive
 from ghl_sandbox import constants as sbx
 from ghl_sandbox.testing import WebhookReceiver
-from tenancy.services import organization_create, user_create
+from tests.factories import OrganizationFactory, sandbox_connect
 
 LOCATION = sbx.DEMO_LOCATION_ID
 
@@ -32,14 +32,11 @@ def ghl(sandbox, settings):
 
 @pytest.fixture
 def org(db):
-    owner = user_create(username="owner", password="pw-owner-123456")
-    return organization_create(name="Demo Dental", owner=owner)
+    return OrganizationFactory(name="Demo Dental", owner__username="owner")
 
 
 def connect(ghl, org, settings) -> GhlConnection:
-    code = ghl.control.issue_code(locationId=LOCATION, redirectUri=settings.GHL_REDIRECT_URI)["code"]
-    owner = org.memberships.first().user
-    return connection_connect_from_code(organization=org, user=owner, code=code).connection
+    return sandbox_connect(ghl, organization=org, location_id=LOCATION)
 
 
 @pytest.fixture

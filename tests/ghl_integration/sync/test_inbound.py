@@ -8,7 +8,7 @@ import pytest
 from crm.models import Contact, ExternalIdentity
 from crm.sync.models import FieldMapping, SyncRun
 from ghl_integration.client.contacts import ContactsApi
-from ghl_integration.services.connections import connection_disconnect
+from ghl_integration.connections import connection_disconnect
 from ghl_integration.sync import pull as pull_module
 from ghl_integration.sync.pull import contacts_initial_pull
 from ghl_integration.sync.reconcile import contacts_deletion_sweep, contacts_reconcile
@@ -206,9 +206,10 @@ def test_connecting_loads_the_field_mapping_so_the_pull_asks_only_for_pages(ghl,
 
 def test_if_ghl_fails_the_mapping_load_the_connect_succeeds_and_the_pull_loads_it(ghl, org, settings):
     from ghl_integration.client import GhlServerError
-    from ghl_integration.sync import mapping as mapping_module
+    from ghl_integration.sync import wiring
 
-    with mock.patch.object(mapping_module, "contact_mapping_ensure_defaults",
+    # The connect's receiver (`contacts_on_connected`) loads the mapping; the pull loads it again if needed.
+    with mock.patch.object(wiring, "contact_mapping_ensure_defaults",
                            side_effect=GhlServerError("GHL is down", status=503)):
         connection = connect(ghl, org, settings)
     assert connection.is_active

@@ -2,10 +2,9 @@
 import pytest
 
 from crm.sync import outbox, targets
-from ghl_integration.services.connections import connection_connect_from_code
 from ghl_integration.sync.targets import ghl_contact_sync_targets
 from ghl_sandbox import constants as sbx
-from tenancy.services import user_create
+from tests.factories import UserFactory, sandbox_connect
 
 LOCATION_ID = sbx.DEMO_LOCATION_ID
 
@@ -40,14 +39,13 @@ def no_notifier():
 
 @pytest.fixture
 def owner(db):
-    return user_create(username="owner", password="pw-owner-123456")
+    return UserFactory(username="owner")
 
 
 @pytest.fixture
 def connected(ghl, org_factory, owner, settings, resolver, no_notifier):
     org = org_factory("Demo Dental", owner=owner)
-    code = ghl.control.issue_code(locationId=LOCATION_ID, redirectUri=settings.GHL_REDIRECT_URI)["code"]
-    connection = connection_connect_from_code(organization=org, user=owner, code=code).connection
+    connection = sandbox_connect(ghl, organization=org, user=owner, location_id=LOCATION_ID)
     ghl.control.clear_request_log()
     return connection
 

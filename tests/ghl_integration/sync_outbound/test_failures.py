@@ -7,10 +7,11 @@ from django.utils import timezone
 from crm.services.contacts import contact_create
 from crm.sync.models import OutboxEntry
 from crm.sync.outbox import MAX_PUSH_ATTEMPTS, outbox_claim_batch
+from ghl_integration.connections import connection_disconnect
 from ghl_integration.models import GhlConnection
-from ghl_integration.services.connections import connection_connect_from_code, connection_disconnect
 from ghl_integration.sync import contacts_outbound
 from ghl_integration.sync.contacts_outbound import contacts_push_pending
+from tests.factories import sandbox_connect
 
 from .conftest import LOCATION_ID, contact_writes
 
@@ -91,8 +92,7 @@ def test_disconnect_mid_push_stops_pushes_keeps_entries_and_reconnect_drains_the
     assert len(contact_writes(ghl)) == 1
     # when the owner reconnects
     monkeypatch.setattr(contacts_outbound._Push, "push", real_push)
-    code = ghl.control.issue_code(locationId=LOCATION_ID, redirectUri=settings.GHL_REDIRECT_URI)["code"]
-    again = connection_connect_from_code(organization=org, user=owner, code=code).connection
+    again = sandbox_connect(ghl, organization=org, user=owner, location_id=LOCATION_ID)
     contacts_push_pending(connection_id=again.pk)
     # then
     assert set(OutboxEntry.objects.values_list("status", flat=True)) == {"done"}

@@ -5,7 +5,7 @@ from django.urls import reverse
 from crm.sync.conflict import policy_table_for
 from crm.sync.models import FieldMapping
 from ghl_integration.models import GhlConnection
-from tenancy.services import membership_add, user_create
+from tests.factories import MembershipFactory, UserFactory
 
 from .conftest import LOCATION_ID
 
@@ -83,9 +83,8 @@ def test_a_mapping_error_recorded_by_a_push_is_shown_on_the_mapping(connected, c
 
 
 def test_members_and_outsiders_cannot_change_sync_settings(connected, client, page):
-    member = user_create(username="member", password="pw-member-123456")
-    membership_add(organization=connected.organization, user=member, role="member")
-    outsider = user_create(username="outsider", password="pw-outsider-123456")
+    member = MembershipFactory(organization=connected.organization, role="member").user
+    outsider = UserFactory()
     data = {"conflict_policy": "local_wins", "delete_policy": "delete"}
     client.force_login(member)
     assert client.post(page["policy"], data).status_code == 403

@@ -158,9 +158,10 @@ def deliver_payload(deliver):
 @pytest.fixture
 def active_connection(org_factory):
     from ghl_integration.models import GhlConnection
+    from tests.factories import GhlConnectionFactory
 
     def make(location_id: str = LOCATION_ID, status=GhlConnection.Status.ACTIVE, **fields):
-        return GhlConnection.objects.create(
+        return GhlConnectionFactory(
             organization=fields.pop("organization", None) or org_factory(),
             location_id=location_id,
             status=status,

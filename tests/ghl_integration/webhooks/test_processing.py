@@ -172,7 +172,7 @@ def test_permanent_failure_is_dead_at_once(deliver_payload, broker, active_conne
 
 
 def test_handler_writes_are_rolled_back_when_it_fails(deliver_payload, broker, active_connection, register_handler):
-    connection = active_connection()
+    connection = active_connection(location_name="Clinic")
 
     def half_done(event, payload):
         GhlConnection.objects.filter(pk=connection.pk).update(location_name="changed")
@@ -182,7 +182,7 @@ def test_handler_writes_are_rolled_back_when_it_fails(deliver_payload, broker, a
     stored(deliver_payload)
     broker.run_all()
     connection.refresh_from_db()
-    assert connection.location_name == ""
+    assert connection.location_name == "Clinic"
 
 
 def test_a_claimed_event_is_not_processed_by_a_second_worker(

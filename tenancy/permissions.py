@@ -1,0 +1,36 @@
+"""Who may do what in an organisation, as view decorators (the organisation comes from the URL)."""
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponseForbidden
+
+from .models import Membership
+from .selectors import membership_get
+
+NOT_A_MANAGER_MESSAGE = "Only an owner or admin of this organization can manage its integrations."
+
+
+def org_manager_membership(*, user, organization_id: int) -> Membership | None:
+    """The user's membership of the organisation if it may manage it (owner or admin), else None."""
+    membership = membership_get(user=user, organization_id=organization_id)
+    return membership if membership is not None and membership.can_manage else None
+
+
+def org_manager_required(view):
+    """Owner/admin of the organization in the URL (``org_id``) only; members get 403, outsiders 404 (an
+    outsider learns nothing about which organisations exist), anonymous users the login page.
+
+    The wrapped view is called without ``org_id``, with ``request.organization`` set."""
+
+    @login_required
+    @wraps(view)
+    def wrapped(request, org_id: int, *args, **kwargs):
+        membership = membership_get(user=request.user, organization_id=org_id)
+        if membership is None:
+            raise Http404("No such organization")
+        if not membership.can_manage:
+            return HttpResponseForbidden(NOT_A_MANAGER_MESSAGE)
+        request.organization = membership.organization
+        return view(request, *args, **kwargs)
+
+    return wrapped
