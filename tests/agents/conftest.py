@@ -12,7 +12,6 @@ from ghl_integration.sync.contacts_outbound import contacts_push_pending
 from ghl_integration.sync.targets import ghl_contact_sync_targets
 from ghl_sandbox import constants as sbx
 from tests.ghl_integration.conftest import ghl_sandbox, sandbox  # noqa: F401  (the sandbox fixtures)
-from tenancy.services import user_create
 
 LOCATION_ID = sbx.DEMO_LOCATION_ID
 
