@@ -82,9 +82,12 @@ class ToolRunApi(_AgentApi):
 
 def tool_run_view(tool: Tool):
     """A view class for one tool; its request and response schemas are filled in by `schema.tools_postprocess`."""
-    view = type(f"{tool.name.title().replace('_', '')}Api", (ToolRunApi,), {"tool_name": tool.name})
-    return extend_schema(operation_id=tool.name, summary=tool.title or tool.name, description=tool.description,
-                         tags=[tool.family], request=None, responses=None)(view)
+    def post(self, request: Request, name: str | None = None) -> Response:
+        return ToolRunApi.post(self, request, name)
+
+    post = extend_schema(operation_id=tool.name, summary=tool.title or tool.name, description=tool.description,
+                         tags=[tool.family], request=None, responses=None)(post)
+    return type(f"{tool.name.title().replace('_', '')}Api", (ToolRunApi,), {"tool_name": tool.name, "post": post})
 
 
 @extend_schema(exclude=True)

@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 import mcp_types as types
 from django.conf import settings
+from django.db import close_old_connections
 from mcp.server.lowlevel import Server
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
@@ -35,9 +36,18 @@ def _bearer(ctx) -> str:
     return _bearer_from_headers(request.headers) if request is not None else ""
 
 
+def _as_request(fn, kwargs):
+    # What Django does around a request: connections past CONN_MAX_AGE are closed before and after.
+    close_old_connections()
+    try:
+        return fn(**kwargs)
+    finally:
+        close_old_connections()
+
+
 async def _in_thread(fn, **kwargs):
     # Django's ORM is synchronous: run it in a worker thread, never on the event loop.
-    return await anyio.to_thread.run_sync(functools.partial(fn, **kwargs))
+    return await anyio.to_thread.run_sync(functools.partial(_as_request, fn, kwargs))
 
 
 def mcp_tool(tool: Tool) -> types.Tool:
