@@ -150,6 +150,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Every tool an agent can call, by name. Send `Authorization: Bearer <agent key>`; answers are "
                    "`{ok: true, result}` or `{ok: false, error: {code, message, field?, candidates?, hint?}}`.",
     "VERSION": "1",
+    "OAS_VERSION": "3.1.0",  # JSON Schema 2020-12, the dialect the tools declare (const, type lists)
     "SERVE_INCLUDE_SCHEMA": False,
     "PREPROCESSING_HOOKS": ["agents.api.schema.agent_paths_only"],
     "POSTPROCESSING_HOOKS": ["agents.api.schema.tools_postprocess"],

@@ -132,3 +132,11 @@ def test_a_revoked_key_is_refused_by_mcp(agent, key, mcp_url):
     response = httpx2.post(mcp_url, headers={"Authorization": f"Bearer {key}"},
                            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
     assert response.status_code == 401
+
+
+def test_the_openapi_schema_is_valid_openapi_3_1(tmp_path):
+    from django.core.management import call_command
+
+    out = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
+    assert out.read_text().startswith("openapi: 3.1.0")
