@@ -5,9 +5,10 @@ it was matched, or raises `not_found` / `ambiguous` (up to 5 candidates and what
 guess. Resolvers of other kinds (opportunities, stages, calendars, users) go beside `contact_resolve`, reusing
 `fold`, `name_score` and `ambiguous_error`.
 
-Name lookups are index-backed: on PostgreSQL a pg_trgm GIN index on `agents_name_fold(full_name)` (migration
-`agents/0002_contact_name_trigram_index`) finds the candidates, and rapidfuzz scores them; elsewhere (SQLite in
-development) a plain substring filter finds them.
+Name lookups are index-backed: on PostgreSQL a pg_trgm GiST index on `(organization_id,
+agents_name_fold(full_name))` (migration `agents/0002_contact_name_trigram_index`) yields the nearest names in
+distance order, and rapidfuzz scores those few; elsewhere (SQLite in development) a plain substring filter
+finds the candidates.
 """
 import re
 import unicodedata
@@ -17,7 +18,7 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Q
 from rapidfuzz import fuzz
 
@@ -32,7 +33,8 @@ from .nicknames import name_alternatives
 MAX_CANDIDATES = 5
 MATCH_THRESHOLD = 72      # below this a name is not considered a match at all
 CLOSE_MARGIN = 6          # candidates within this many points of the best are "just as likely"
-SQL_CANDIDATES = 60
+SQL_CANDIDATES = 20      # nearest names fetched per variant and distance
+SQLITE_SCAN_LIMIT = 50_000
 LOCAL_ID_MAX_DIGITS = 6   # longer digit strings are phone numbers
 GHL_ID = re.compile(r"^[A-Za-z0-9]{16,32}$")
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
@@ -149,30 +151,23 @@ def _by_phone(organization: Organization, query: str) -> list[Match]:
 
 def _name_candidate_ids(organization: Organization, variants: list[str]) -> list[int]:
     if connection.vendor == "postgresql":
-        conditions = " OR ".join(
-            "(agents_name_fold(full_name) %% %s OR %s <%% agents_name_fold(full_name))" for _ in variants)
-        ranks = ", ".join("similarity(agents_name_fold(full_name), %s), word_similarity(%s, agents_name_fold("
-                          "full_name))" for _ in variants)
-        # Only placeholders are formatted in; every value is a parameter.
-        sql = ("SELECT id FROM crm_contact WHERE organization_id = %s AND NOT is_archived AND ("  # noqa: S608
-               + conditions + ") ORDER BY GREATEST(" + ranks + f") DESC, id LIMIT {SQL_CANDIDATES}")
-        params: list[Any] = [organization.pk]
-        for v in variants:
-            params += [v, v]
-        for v in variants:
-            params += [v, v]
-        with transaction.atomic(), connection.cursor() as cursor:
-            # Looser than pg_trgm's defaults (0.3 / 0.6) so that typos reach the scorer; this transaction only.
-            cursor.execute("SET LOCAL pg_trgm.similarity_threshold = 0.2")
-            cursor.execute("SET LOCAL pg_trgm.word_similarity_threshold = 0.45")
-            cursor.execute(sql, params)
+        # Nearest neighbours by trigram distance, whole name (<->) and part of a name (<<->), per variant: each
+        # branch walks the GiST index of this organization in distance order and stops after k rows.
+        branch = ("(SELECT id FROM crm_contact WHERE organization_id = %s::bigint AND NOT is_archived "
+                  "ORDER BY {order} LIMIT %s)")
+        parts, params = [], []
+        for variant in variants:
+            for order in ("agents_name_fold(full_name) <-> %s", "%s <<-> agents_name_fold(full_name)"):
+                parts.append(branch.format(order=order))
+                params += [organization.pk, variant, SQL_CANDIDATES]
+        with connection.cursor() as cursor:
+            cursor.execute(" UNION ".join(parts), params)
             return [row[0] for row in cursor.fetchall()]
-    # SQLite (development): a plain filter on each word's first letters.
-    q = Q()
-    for variant in variants:
-        for token in variant.split():
-            q |= Q(full_name__icontains=token[:3])
-    return list(contact_list(organization=organization).filter(q).values_list("id", flat=True)[:2000])
+    # SQLite (development only): no trigram index and no accent folding in SQL, so the names are read and
+    # folded here. Fine for a demo's few thousand contacts; production runs on PostgreSQL.
+    rows = contact_list(organization=organization).values_list("id", "full_name")[:SQLITE_SCAN_LIMIT]
+    scored = sorted(((name_score(variants, name), pk) for pk, name in rows), reverse=True)
+    return [pk for score, pk in scored[:SQL_CANDIDATES * 2] if score >= MATCH_THRESHOLD]
 
 
 def contact_search(*, organization: Organization, query: str, limit: int = MAX_CANDIDATES) -> list[Match]:
