@@ -1,25 +1,24 @@
-"""Index-backed fuzzy name lookups for the agent tools (PostgreSQL only; SQLite uses a plain filter).
+"""Index-backed fuzzy name lookups for the agent tools (PostgreSQL only; SQLite folds names in Python).
 
 `agents_name_fold(text)` folds case and accents (unaccent, wrapped as IMMUTABLE so an index may use it), and a
-GiST index on `(organization_id, agents_name_fold(crm_contact.full_name) gist_trgm_ops)` serves nearest-neighbour
-searches (`ORDER BY … <-> query LIMIT k`, and `<<->` for part of a name) inside one organization, whose cost
-does not grow with the number of matching rows (`agents/tools/resolve.py`). pg_trgm, unaccent and btree_gist
-(for the organization column) are trusted extensions: a database owner may create them.
+pg_trgm GIN index on `agents_name_fold(crm_contact.full_name)` serves the `%` (whole name) and `<%` (one word)
+candidate searches of `agents/tools/resolve.py`. A small pending list (256 kB instead of 4 MB) bounds what a
+search must scan after a burst of inserts (an initial pull) before it is merged into the index. pg_trgm and
+unaccent are trusted extensions: a database owner may create them.
 """
 from django.db import migrations
 
 FORWARD = [
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
     "CREATE EXTENSION IF NOT EXISTS unaccent",
-    "CREATE EXTENSION IF NOT EXISTS btree_gist",
     """CREATE OR REPLACE FUNCTION agents_name_fold(value text) RETURNS text
        LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
        AS $$ SELECT lower(public.unaccent('public.unaccent'::regdictionary, value)) $$""",
-    "CREATE INDEX IF NOT EXISTS agents_contact_org_name_trgm ON crm_contact USING gist (organization_id, "
-    "agents_name_fold(full_name) gist_trgm_ops)",
+    "CREATE INDEX IF NOT EXISTS agents_contact_name_trgm ON crm_contact USING gin (agents_name_fold(full_name) "
+    "gin_trgm_ops) WITH (gin_pending_list_limit = 256)",
 ]
 BACKWARD = [
-    "DROP INDEX IF EXISTS agents_contact_org_name_trgm",
+    "DROP INDEX IF EXISTS agents_contact_name_trgm",
     "DROP FUNCTION IF EXISTS agents_name_fold(text)",
 ]
 

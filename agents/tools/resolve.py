@@ -5,10 +5,9 @@ it was matched, or raises `not_found` / `ambiguous` (up to 5 candidates and what
 guess. Resolvers of other kinds (opportunities, stages, calendars, users) go beside `contact_resolve`, reusing
 `fold`, `name_score` and `ambiguous_error`.
 
-Name lookups are index-backed: on PostgreSQL a pg_trgm GiST index on `(organization_id,
-agents_name_fold(full_name))` (migration `agents/0002_contact_name_trigram_index`) yields the nearest names in
-distance order, and rapidfuzz scores those few; elsewhere (SQLite in development) a plain substring filter
-finds the candidates.
+Name lookups are index-backed: on PostgreSQL a pg_trgm GIN index on `agents_name_fold(full_name)` (migration
+`agents/0002_contact_name_trigram_index`) yields a bounded set of candidates, and rapidfuzz scores those few;
+on SQLite (development) the names are folded and scored in Python.
 """
 import re
 import unicodedata
@@ -18,7 +17,7 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q
 from rapidfuzz import fuzz
 
@@ -33,7 +32,11 @@ from .nicknames import name_alternatives
 MAX_CANDIDATES = 5
 MATCH_THRESHOLD = 72      # below this a name is not considered a match at all
 CLOSE_MARGIN = 6          # candidates within this many points of the best are "just as likely"
-SQL_CANDIDATES = 20      # nearest names fetched per variant and distance
+SQL_CANDIDATES = 20       # nearest whole names fetched per variant
+SQL_WORD_CANDIDATES = 40  # rows holding a one-word query, per variant
+# pg_trgm similarity floors of the index search (this transaction only): pg_trgm's 0.3 for short names, where
+# one typo costs a large share of the trigrams; tighter for longer ones, where 0.3 lets every "Maria …" in.
+SHORT_NAME_CHARS, SHORT_NAME_FLOOR, NAME_FLOOR = 10, 0.3, 0.4
 SQLITE_SCAN_LIMIT = 50_000
 LOCAL_ID_MAX_DIGITS = 6   # longer digit strings are phone numbers
 GHL_ID = re.compile(r"^[A-Za-z0-9]{16,32}$")
@@ -151,18 +154,31 @@ def _by_phone(organization: Organization, query: str) -> list[Match]:
 
 def _name_candidate_ids(organization: Organization, variants: list[str]) -> list[int]:
     if connection.vendor == "postgresql":
-        # Nearest neighbours by trigram distance, whole name (<->) and part of a name (<<->), per variant: each
-        # branch walks the GiST index of this organization in distance order and stops after k rows.
-        branch = ("(SELECT id FROM crm_contact WHERE organization_id = %s::bigint AND NOT is_archived "
-                  "ORDER BY {order} LIMIT %s)")
-        parts, params = [], []
+        # Through the GIN trigram index. A name of several words: the nearest whole names over a similarity
+        # floor (few rows share most trigrams of two words). One word ("Jane"): rows having it as a word, not
+        # ordered, so a common first name costs LIMIT rows, not every match; rapidfuzz ranks what comes back.
+        # Per statement, one similarity floor: short names lose more of their trigrams to one typo.
+        groups: dict[float, tuple[list[str], list[Any]]] = {}
         for variant in variants:
-            for order in ("agents_name_fold(full_name) <-> %s", "%s <<-> agents_name_fold(full_name)"):
-                parts.append(branch.format(order=order))
-                params += [organization.pk, variant, SQL_CANDIDATES]
-        with connection.cursor() as cursor:
-            cursor.execute(" UNION ".join(parts), params)
-            return [row[0] for row in cursor.fetchall()]
+            floor = SHORT_NAME_FLOOR if len(variant) <= SHORT_NAME_CHARS else NAME_FLOOR
+            parts, params = groups.setdefault(floor, ([], []))
+            if " " in variant:
+                parts.append("(SELECT id FROM crm_contact WHERE organization_id = %s AND NOT is_archived AND "
+                             "agents_name_fold(full_name) %% %s ORDER BY agents_name_fold(full_name) <-> %s "
+                             "LIMIT %s)")
+                params += [organization.pk, variant, variant, SQL_CANDIDATES]
+            else:
+                parts.append("(SELECT id FROM crm_contact WHERE organization_id = %s AND NOT is_archived AND "
+                             "%s <%% agents_name_fold(full_name) LIMIT %s)")
+                params += [organization.pk, variant, SQL_WORD_CANDIDATES]
+        ids: list[int] = []
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL pg_trgm.word_similarity_threshold = 0.6")
+            for floor, (parts, params) in groups.items():
+                cursor.execute("SELECT set_config('pg_trgm.similarity_threshold', %s, true)", [str(floor)])
+                cursor.execute(" UNION ".join(parts), params)
+                ids += [row[0] for row in cursor.fetchall()]
+        return list(dict.fromkeys(ids))
     # SQLite (development only): no trigram index and no accent folding in SQL, so the names are read and
     # folded here. Fine for a demo's few thousand contacts; production runs on PostgreSQL.
     rows = contact_list(organization=organization).values_list("id", "full_name")[:SQLITE_SCAN_LIMIT]
