@@ -11,4 +11,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("ghl_integration.urls")),
     path("webhooks/", include("ghl_integration.webhooks.urls")),
+    path("api/", include("agents.api.urls")),
+    path("", include("agents.urls")),
 ]

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
     "django_celery_beat",
     "tenancy",
     "crm",
@@ -140,7 +141,22 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "rest_framework.views.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+
+# Agent tools (agents/): the OpenAPI schema is generated from the tool registry (agents/api/schema.py).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "AgentLevel agent tools",
+    "DESCRIPTION": "Every tool an agent can call, by name. Send `Authorization: Bearer <agent key>`; answers are "
+                   "`{ok: true, result}` or `{ok: false, error: {code, message, field?, candidates?, hint?}}`.",
+    "VERSION": "1",
+    "OAS_VERSION": "3.1.0",  # JSON Schema 2020-12, the dialect the tools declare (const, type lists)
+    "SERVE_INCLUDE_SCHEMA": False,
+    "PREPROCESSING_HOOKS": ["agents.api.schema.agent_paths_only"],
+    "POSTPROCESSING_HOOKS": ["agents.api.schema.tools_postprocess"],
+}
+# How long a write waits for GHL to confirm before answering `"status": "queued"` (seconds).
+AGENT_WRITE_CONFIRM_SECONDS = env.float("AGENT_WRITE_CONFIRM_SECONDS", default=4.0)
 
 # Security: strict by default when DEBUG is off (manage.py check --deploy is clean).
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)

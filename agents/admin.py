@@ -1,0 +1,67 @@
+"""Staff manage agents and keys here and read the audit; keys are created through the service (shown once)."""
+from django.contrib import admin, messages
+
+from .models import Agent, ApiKey, IdempotencyRecord, ToolCall
+from .services import api_key_create, api_key_revoke
+
+
+@admin.register(Agent)
+class AgentAdmin(admin.ModelAdmin):
+    list_display = ("name", "organization", "write_policy", "is_active", "created_at")
+    list_filter = ("is_active", "write_policy")
+    search_fields = ("name", "organization__name")
+    actions = ["create_key"]
+
+    @admin.action(description="Create an API key (shown once)")
+    def create_key(self, request, queryset):
+        for agent in queryset:
+            _key, raw = api_key_create(agent=agent, label=f"created in admin by {request.user}")
+            self.message_user(request, f"New key for {agent}: {raw} (copy it now; it is not stored).",
+                              messages.WARNING)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "agent", "organization", "label", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("prefix", "agent__name", "organization__name")
+    readonly_fields = ("prefix", "key_hash", "created_at", "last_used_at", "revoked_at", "organization", "agent")
+    fields = ("organization", "agent", "prefix", "label", "rate_limit_per_minute", "created_at", "last_used_at",
+              "revoked_at")
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False  # through the agent's "Create an API key" action, which shows the key once
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke(self, request, queryset):
+        for key in queryset:
+            api_key_revoke(api_key=key)
+        self.message_user(request, f"Revoked {queryset.count()} key(s).")
+
+
+@admin.register(ToolCall)
+class ToolCallAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "organization", "agent", "key_prefix", "surface", "tool", "ok", "error_code",
+                    "outcome", "latency_ms")
+    list_filter = ("surface", "ok", "error_code", "tool")
+    search_fields = ("tool", "key_prefix", "agent__name", "organization__name")
+    date_hierarchy = "created_at"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "organization", "agent", "tool", "key")
+    search_fields = ("key", "tool")
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,81 @@
+"""Writes of the agents app: agents, keys (created, authenticated, revoked) and the audit."""
+import hashlib
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from tenancy.models import Organization
+
+from .models import TOOL_FAMILIES, Agent, ApiKey, ToolCall
+
+KEY_PREFIX = "al_"
+# last_used_at is written at most this often per key, so a busy key does not write a row on every call.
+LAST_USED_RESOLUTION = timedelta(seconds=30)
+
+
+def _hash_key(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def agent_create(*, organization: Organization, name: str, instructions: str = "",
+                 enabled_families: list[str] | None = None) -> Agent:
+    name = " ".join((name or "").split())
+    if not name:
+        raise ValidationError({"name": "An agent needs a name."})
+    families = list(TOOL_FAMILIES) if enabled_families is None else list(enabled_families)
+    unknown = sorted(set(families) - set(TOOL_FAMILIES))
+    if unknown:
+        raise ValidationError({"enabled_families": f"Unknown tool families: {', '.join(unknown)}."})
+    if Agent.objects.for_org(organization).filter(name=name).exists():
+        raise ValidationError({"name": f"This organization already has an agent named “{name}”."})
+    return Agent.objects.create(organization=organization, name=name, instructions=instructions,
+                                enabled_families=families)
+
+
+def api_key_create(*, agent: Agent, label: str = "") -> tuple[ApiKey, str]:
+    """A new key for `agent`; returns the row and the raw key, which is never stored and cannot be shown again."""
+    prefix = secrets.token_hex(4)
+    raw = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey.objects.create(organization_id=agent.organization_id, agent=agent, prefix=prefix,
+                                key_hash=_hash_key(raw), label=label)
+    return key, raw
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    return api_key
+
+
+def api_key_authenticate(*, raw: str) -> ApiKey | None:
+    """The active key whose hash matches `raw` (with its agent and organization), or None."""
+    raw = (raw or "").strip()
+    if not raw.startswith(KEY_PREFIX) or len(raw) > 200:
+        return None
+    key = (ApiKey.objects.select_related("agent", "organization")
+           .filter(key_hash=_hash_key(raw), revoked_at__isnull=True, agent__is_active=True).first())
+    if key is None:
+        return None
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+    return key
+
+
+def tool_call_record(*, organization_id: int, agent: Agent | None, key_prefix: str, surface: str, tool: str,
+                     input: dict[str, Any], ok: bool, error_code: str = "", outcome: str = "",
+                     dry_run: bool = False, idempotency_key: str = "", ghl_request_ids: list[str] | None = None,
+                     latency_ms: float = 0) -> ToolCall:
+    # Its own transaction: the audit row stays even when the tool's work rolled back.
+    with transaction.atomic():
+        return ToolCall.objects.create(
+            organization_id=organization_id, agent=agent, key_prefix=key_prefix, surface=surface, tool=tool[:64],
+            input=input, ok=ok, error_code=error_code, outcome=outcome[:32], dry_run=dry_run,
+            idempotency_key=idempotency_key[:255], ghl_request_ids=ghl_request_ids or [], latency_ms=latency_ms,
+        )

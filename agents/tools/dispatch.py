@@ -1,0 +1,232 @@
+"""The one dispatcher every surface calls: REST, MCP and (later) the built-in runner.
+
+    tool_call(*, agent=None, tool_name, arguments, surface, idempotency_key=None, api_key=None) -> envelope
+
+Order: authenticate the key → find the tool → the agent's enabled families → per-key rate limit → validate
+the input against the tool's schema → idempotency (writes) → the write policy (writes) → run → audit.
+The answer is always an envelope: `{"ok": true, "result": {...}}` or `{"ok": false, "error": {...}}`.
+"""
+import hashlib
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from jsonschema import Draft202012Validator
+
+from tenancy.models import Organization
+
+from ..models import Agent, ApiKey, IdempotencyRecord
+from ..services import api_key_authenticate, tool_call_record
+from .errors import ToolError, envelope_error, envelope_ok
+from .ratelimit import rate_limit_hit
+from .registry import Tool, registry
+
+logger = logging.getLogger(__name__)
+
+SURFACES = ("rest", "mcp", "runner")
+SECRET_NAME = re.compile(r"(token|secret|password|passwd|api[_-]?key|authorization|credential)", re.I)
+SECRET_VALUE = re.compile(r"\bal_[0-9a-f]{8}_[A-Za-z0-9_-]{20,}")
+REDACTED = "[redacted]"
+
+
+@dataclass
+class ToolContext:
+    """What a tool function gets besides its arguments."""
+
+    organization: Organization
+    agent: Agent
+    surface: str
+    dry_run: bool = False
+    api_key: ApiKey | None = None
+    # GHL ids (and request ids when known) this call touched or confirmed: copied into the audit row.
+    ghl_refs: list[str] = field(default_factory=list)
+    outcome: str = ""
+
+
+def redact(value: Any) -> Any:
+    """`value` with secret-looking keys' values and our own API keys replaced (for the audit)."""
+    if isinstance(value, dict):
+        return {k: REDACTED if SECRET_NAME.search(str(k)) and k != "idempotency_key" else redact(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return SECRET_VALUE.sub(REDACTED, value)
+    return value
+
+
+def request_hash(arguments: dict[str, Any]) -> str:
+    body = {k: v for k, v in arguments.items() if k != "idempotency_key"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _validation_error(tool: Tool, arguments: Any) -> ToolError | None:
+    if not isinstance(arguments, dict):
+        return ToolError("invalid", "The input must be a JSON object.", hint=f"Send the arguments of {tool.name} "
+                         "as an object, e.g. {\"contact\": \"Jane Doe\"}.")
+    validator = Draft202012Validator(tool.input_schema)
+    error = next(iter(sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))), None)
+    if error is None:
+        return None
+    path = ".".join(str(p) for p in error.absolute_path)
+    props = tool.input_schema.get("properties", {})
+    if error.validator == "required":
+        missing = next((name for name in error.validator_value if name not in (error.instance or {})), "")
+        name = f"{path}.{missing}" if path else missing
+        return ToolError("invalid", f"`{name}` is required.", field=name,
+                         hint=f"Add `{name}`: {props.get(missing, {}).get('description', 'see the input schema')}")
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        name = f"{path}.{extra[0]}" if path else extra[0]
+        allowed = ", ".join(sorted(error.schema.get("properties", {})))
+        return ToolError("invalid", f"`{name}` is not an input of {tool.name}.", field=name,
+                         hint=f"Remove it; the accepted names are: {allowed}.")
+    top = str(error.absolute_path[0]) if error.absolute_path else ""
+    expected = props.get(top, {}).get("description", "")
+    return ToolError("invalid", f"`{path or 'input'}`: {error.message}", field=path or None,
+                     hint=f"Fix `{path}`{': ' + expected if expected else ''}." if path else None)
+
+
+def write_policy_check(*, agent: Agent, tool: Tool, arguments: dict[str, Any]) -> ToolError | None:
+    """Where every real write (not a dry run) passes the agent's write policy before it runs.
+
+    Returns None to let the write run, or the error to answer instead. Issue #18 turns a write into a
+    pending approval here (answering with the approval's id rather than an error).
+    """
+    if agent.write_policy == Agent.WritePolicy.READ_ONLY:
+        return ToolError("forbidden", f"Agent “{agent.name}” may not write; {tool.name} changes data.",
+                         hint="Ask the organization's owner to change the agent's write policy.")
+    return None
+
+
+def _authenticate(api_key: ApiKey | str | None) -> ApiKey:
+    key = api_key if isinstance(api_key, ApiKey) else api_key_authenticate(raw=api_key or "")
+    if key is None or not key.is_active or not key.agent.is_active:
+        raise ToolError("unauthorized", "The API key is missing, unknown or revoked.",
+                        hint="Send `Authorization: Bearer <key>` with an active key from the organization's "
+                             "agents page.")
+    return key
+
+
+def tool_call(*, agent: Agent | None = None, tool_name: str, arguments: Any, surface: str,
+              idempotency_key: str | None = None, api_key: ApiKey | str | None = None) -> dict[str, Any]:
+    """Run one tool call and answer with its envelope. Never raises for bad input.
+
+    Pass `api_key` (raw bearer or an `ApiKey`) from REST/MCP; the runner passes `agent` alone.
+    `idempotency_key` is the `Idempotency-Key` header (the input's own `idempotency_key` wins if both).
+    """
+    if surface not in SURFACES:
+        raise ValueError(f"unknown surface {surface!r}")
+    started = time.perf_counter()
+    key: ApiKey | None = None
+    raw_input = arguments if isinstance(arguments, dict) else {"_input": arguments}
+    if isinstance(arguments, dict) and idempotency_key and "idempotency_key" not in arguments:
+        arguments = {**arguments, "idempotency_key": idempotency_key}
+    holder: list[ToolContext] = []
+    try:
+        if agent is None:
+            key = _authenticate(api_key)
+            agent = key.agent
+        envelope = _dispatch(agent=agent, key=key, tool_name=tool_name, arguments=arguments, surface=surface,
+                             set_ctx=holder.append)
+    except ToolError as exc:
+        envelope = envelope_error(exc)
+    except Exception:  # a bug: logged, audited, answered without details
+        logger.exception("agents.tool.error", extra={"tool": tool_name, "surface": surface})
+        envelope = envelope_error(ToolError("internal", "The tool failed unexpectedly; nothing may be assumed "
+                                            "about its effect.", hint="Retry with the same idempotency_key."))
+    ctx = holder[0] if holder else None
+    latency_ms = (time.perf_counter() - started) * 1000
+    if agent is not None:
+        error = envelope.get("error") or {}
+        tool_call_record(
+            organization_id=agent.organization_id, agent=agent, key_prefix=key.prefix if key else "",
+            surface=surface, tool=tool_name, input=redact(raw_input), ok=bool(envelope.get("ok")),
+            error_code=error.get("code", ""), outcome=(ctx.outcome if ctx else "") or _outcome_of(envelope),
+            dry_run=bool(ctx.dry_run) if ctx else False,
+            idempotency_key=str((arguments or {}).get("idempotency_key") or "") if isinstance(arguments, dict) else "",
+            ghl_request_ids=list(dict.fromkeys(ctx.ghl_refs)) if ctx else [], latency_ms=latency_ms,
+        )
+    return envelope
+
+
+def _outcome_of(envelope: dict[str, Any]) -> str:
+    if not envelope.get("ok"):
+        return "error"
+    result = envelope.get("result") or {}
+    return str(result.get("status") or "ok")
+
+
+def _dispatch(*, agent: Agent, key: ApiKey | None, tool_name: str, arguments: Any, surface: str,
+              set_ctx) -> dict[str, Any]:
+    tool = registry.get(tool_name)
+    if tool is None:
+        raise ToolError("not_found", f"There is no tool named {tool_name!r}.", field="tool",
+                        hint="List the tools with GET /api/agent/tools/ (or MCP tools/list).")
+    if tool.family not in (agent.enabled_families or []):
+        raise ToolError("forbidden", f"Agent “{agent.name}” may not use the {tool.family} tools.",
+                        hint="Ask the organization's owner to enable this tool family for the agent.")
+    if key is not None:
+        retry_after = rate_limit_hit(key_prefix=key.prefix, limit=key.rate_limit_per_minute)
+        if retry_after is not None:
+            raise ToolError("rate_limited", f"This key may make {key.rate_limit_per_minute} calls a minute.",
+                            retry_after=retry_after, hint=f"Wait {retry_after} s, then retry.")
+    invalid = _validation_error(tool, arguments)
+    if invalid is not None:
+        raise invalid
+    arguments = dict(arguments)
+    dry_run = bool(arguments.pop("dry_run", False)) if tool.writes else False
+    idem_key = arguments.pop("idempotency_key", None) if tool.writes else None
+    ctx = ToolContext(organization=agent.organization, agent=agent, surface=surface, dry_run=dry_run, api_key=key)
+    set_ctx(ctx)
+    if tool.writes and not dry_run:
+        refused = write_policy_check(agent=agent, tool=tool, arguments=arguments)
+        if refused is not None:
+            raise refused
+    if not tool.writes or dry_run or not idem_key:
+        return _run(tool, ctx, arguments)
+    return _run_idempotent(tool, ctx, arguments, idem_key, request_hash({**arguments}))
+
+
+def _run(tool: Tool, ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return envelope_ok(tool.fn(ctx, **arguments))
+    except ToolError as exc:
+        return envelope_error(exc)
+
+
+def _run_idempotent(tool: Tool, ctx: ToolContext, arguments: dict[str, Any], idem_key: str,
+                    body_hash: str) -> dict[str, Any]:
+    scope = IdempotencyRecord.objects.for_org(ctx.organization).filter(agent=ctx.agent, key=idem_key)
+    try:
+        with transaction.atomic():
+            record = IdempotencyRecord.objects.create(organization=ctx.organization, agent=ctx.agent, key=idem_key,
+                                                      tool=tool.name, request_hash=body_hash)
+    except IntegrityError:
+        record = scope.first()
+        if record is None:  # removed meanwhile (its first request failed unexpectedly): treat as new
+            return _run_idempotent(tool, ctx, arguments, idem_key, body_hash)
+        if record.tool != tool.name or record.request_hash != body_hash:
+            raise ToolError("conflict", "This idempotency_key was already used with a different input.",
+                            field="idempotency_key",
+                            hint="Use a new idempotency_key for a new request, or resend the first input unchanged.")
+        if record.response is None:
+            raise ToolError("conflict", "A request with this idempotency_key is still running.",
+                            field="idempotency_key", hint="Retry in a second to get its answer.")
+        ctx.outcome = "replayed"
+        ctx.ghl_refs.extend(record.response.get("_ghl_refs", []))
+        return {k: v for k, v in record.response.items() if k != "_ghl_refs"}
+    try:
+        envelope = _run(tool, ctx, arguments)
+    except Exception:
+        record.delete()  # nothing reliable to replay: the key may be used again
+        raise
+    if not envelope["ok"] and envelope["error"]["code"] in ("rate_limited", "ghl_unavailable", "internal"):
+        record.delete()  # transient: a retry with the same key must do the work
+    else:
+        IdempotencyRecord.objects.filter(pk=record.pk).update(response={**envelope, "_ghl_refs": ctx.ghl_refs})
+    return envelope

@@ -1,0 +1,258 @@
+"""Agent tools over REST: read latency at 1,000 and 100,000 mirrored contacts, and write latency against GHL.
+
+Starts a GHL sandbox, the product (gunicorn) and a Celery worker (private queue on ``CELERY_BROKER_URL``,
+default ``redis://127.0.0.1:6379/2``), on a fresh PostgreSQL database ``<DATABASE_URL name>_agent_tools``.
+
+* reads: ``find_contact`` and ``get_contact_context`` over HTTP with queries drawn from the mirror (names with
+  a typo, lower-cased or without accents, a first name only, emails, phones in national format), against an
+  organization of 1,000 contacts and one of 100,000; growth = p95 at 100k / p95 at 1k (an index, not a scan);
+* writes: ``create_contact``, ``update_contact``, ``add_tags``, ``remove_tags`` on an organization connected to the
+  sandbox, each confirmed by GHL. ``write_p95_ms`` is our own time: each call's latency less the time the
+  sandbox itself spent answering that call's GHL requests (its request log's ``duration_ms``).
+
+Last line: ``read_p95_ms=<x> growth=<p95 100k / p95 1k> write_p95_ms=<y>``. Targets: read p95 <= 50 ms,
+growth <= 1.5, write p95 <= 500 ms plus GHL's own time.
+
+    python bench/agent_tools.py [--reads 150] [--writes 40] [--big 100000] [--small 1000]
+"""
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.sync_latency import _free_port, _stop, _wait_http  # noqa: E402
+
+LOCALES = ["en_US", "es_ES", "fr_FR", "de_DE", "pt_BR", "it_IT"]  # accents, several naming cultures
+AREA_CODES = ["503", "541", "971", "360", "206", "425", "253", "509", "208", "702"]
+
+
+def _cpu_baseline_ms() -> float:
+    started = time.perf_counter()
+    total = 0
+    for i in range(2_000_000):
+        total += i * i % 7
+    return (time.perf_counter() - started) * 1000
+
+
+def _p(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, int(round(q * len(ordered))) - 1))]
+
+
+def _fill(org, count: int, seed: int) -> list[dict]:
+    """`count` contacts with Faker names (realistic spread: common and rare names, accents) and unique emails and
+    valid US phones (bulk_create keeps this independent of the sync engine's internals)."""
+    from faker import Faker
+
+    from crm.models import Contact
+
+    fake = Faker(LOCALES)
+    fake.seed_instance(seed)
+    people, batch = [], []
+    for i in range(count):
+        first, last = fake.first_name(), fake.last_name()
+        exchange = 200 + (i // len(AREA_CODES)) % 700
+        exchange += 1 if exchange % 100 == 11 else 0  # N11 exchanges are not valid numbers
+        line = (i // (len(AREA_CODES) * 700)) + 1000 * seed
+        person = dict(first_name=first, last_name=last, full_name=f"{first} {last}",
+                      email=f"p{seed}-{i}@example.com",
+                      phone=f"+1{AREA_CODES[i % len(AREA_CODES)]}{exchange:03d}{line:04d}")
+        people.append(person)
+        batch.append(Contact(organization=org, **person))
+        if len(batch) == 5000:
+            Contact.objects.bulk_create(batch)
+            batch = []
+    Contact.objects.bulk_create(batch)
+    return people
+
+
+def _typo(word: str, rng: random.Random) -> str:
+    if len(word) < 4:
+        return word
+    i = rng.randrange(1, len(word) - 2)
+    return word[:i] + word[i + 1] + word[i] + word[i + 2:]
+
+
+def _read_queries(people: list[dict], n: int, seed: int) -> list[tuple[str, dict]]:
+    from agents.tools.resolve import fold
+
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        p = rng.choice(people)
+        kind = i % 5
+        if kind == 0:
+            out.append(("find_contact", {"query": _typo(p["full_name"], rng)}))
+        elif kind == 1:
+            out.append(("find_contact", {"query": fold(p["full_name"])}))
+        elif kind == 2:
+            out.append(("find_contact", {"query": p["first_name"], "limit": 10}))
+        elif kind == 3:
+            out.append(("get_contact_context", {"contact": p["email"]}))
+        else:
+            digits = p["phone"][2:]
+            out.append(("get_contact_context", {"contact": f"({digits[:3]}) {digits[3:6]}-{digits[6:]}"}))
+    return out
+
+
+def _measure_reads(session, base: str, key: str, queries) -> dict[str, list[float]]:
+    samples: dict[str, list[float]] = {}
+    for tool, body in queries:
+        started = time.perf_counter()
+        response = session.post(f"{base}/api/agent/tools/{tool}/", json=body,
+                                headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status_code not in (200, 409):  # 409: an ambiguous name, a correct answer
+            raise RuntimeError(f"{tool} {body}: HTTP {response.status_code} {response.text[:300]}")
+        samples.setdefault(tool, []).append(elapsed)
+    return samples
+
+
+def _measure_writes(session, base: str, key: str, sandbox, n: int) -> tuple[list[float], list[float]]:
+    totals, own = [], []
+    run = uuid.uuid4().hex[:6]
+    for i in range(n):
+        name = f"Writer{i} Bench{run}"
+        calls = [("create_contact", {"name": name, "email": f"w{i}-{run}@example.com"}),
+                 ("update_contact", {"contact": f"w{i}-{run}@example.com", "fields": {"city": f"City {i}"}}),
+                 ("add_tags", {"contact": f"w{i}-{run}@example.com", "tags": ["bench", f"t{i}"]}),
+                 ("remove_tags", {"contact": f"w{i}-{run}@example.com", "tags": ["bench"]})]
+        for tool, body in calls:
+            sandbox.control.clear_request_log()
+            started = time.perf_counter()
+            response = session.post(f"{base}/api/agent/tools/{tool}/", json=body,
+                                    headers={"Authorization": f"Bearer {key}"}, timeout=60)
+            elapsed = (time.perf_counter() - started) * 1000
+            envelope = response.json()
+            if not envelope.get("ok") or envelope["result"]["status"] != "confirmed":
+                raise RuntimeError(f"{tool}: {envelope}")
+            ghl_ms = sum(r.get("duration_ms") or 0 for r in sandbox.control.request_log()
+                         if not r["path"].startswith("/oauth"))
+            totals.append(elapsed)
+            own.append(max(0.0, elapsed - ghl_ms))
+    return totals, own
+
+
+def main(args) -> int:
+    queue = f"bench-agents-{uuid.uuid4().hex[:8]}"
+    database_url = _prepare_database()
+    broker = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/2")
+    env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="config.settings.test",
+               CELERY_BROKER_URL=broker, BENCH_CELERY_QUEUE=queue, PYTHONPATH=str(ROOT))
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+
+    import requests
+
+    from ghl_sandbox import constants as sbx
+    from ghl_sandbox.testing import SandboxProcess
+
+    server = worker = None
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory(prefix="agent-tools-") as tmpdir, SandboxProcess(
+        state=Path(tmpdir) / "sandbox.sqlite3", seed="demo",
+    ) as sandbox:
+        env["GHL_API_BASE_URL"] = sandbox.base_url
+        try:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "bench.sync_wiring:wsgi_application()", "--bind",
+                 f"127.0.0.1:{port}", "--workers", "1", "--threads", "4", "--log-level", "warning"],
+                cwd=ROOT, env=env, start_new_session=True)
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "bench.sync_celery", "worker", "-Q", queue, "-c", "2",
+                 "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+                cwd=ROOT, env=env, start_new_session=True)
+            _wait_http(f"{base}/accounts/login/")
+
+            os.environ.update(DATABASE_URL=database_url, GHL_API_BASE_URL=sandbox.base_url,
+                              DJANGO_SETTINGS_MODULE="config.settings.test", CELERY_BROKER_URL=broker,
+                              BENCH_CELERY_QUEUE=queue)
+            from bench.sync_wiring import celery_application
+
+            celery_application()
+            from django.conf import settings
+            from django.db import connection
+
+            from agents.models import ApiKey
+            from agents.services import agent_create, api_key_create
+            from ghl_integration.services.connections import connection_connect_from_code
+            from tenancy.services import organization_create, user_create
+
+            owner = user_create(username="bench-owner", password="bench-password-123")
+            keys = {}
+            people = {}
+            for size, seed in ((args.small, 1), (args.big, 2)):
+                org = organization_create(name=f"Mirror {size}", owner=owner)
+                started = time.monotonic()
+                people[size] = _fill(org, size, seed)
+                print(f"mirror {size}: filled in {time.monotonic() - started:.1f} s", flush=True)
+                keys[size] = api_key_create(agent=agent_create(organization=org, name="bench"))[1]
+            ApiKey.objects.update(rate_limit_per_minute=1_000_000)
+            with connection.cursor() as cursor:
+                cursor.execute("VACUUM ANALYZE crm_contact")  # what autovacuum does after a bulk load
+
+            session = requests.Session()
+            session.trust_env = False
+            p95 = {}
+            for size in (args.small, args.big):
+                queries = _read_queries(people[size], args.reads, seed=size)
+                _measure_reads(session, base, keys[size], queries[:20])  # warm up
+                samples = _measure_reads(session, base, keys[size], queries)
+                for tool, values in samples.items():
+                    print(f"read {tool} @{size}: n={len(values)} p50={statistics.median(values):.1f} ms "
+                          f"p95={_p(values, 0.95):.1f} ms", flush=True)
+                p95[size] = _p([v for values in samples.values() for v in values], 0.95)
+
+            writer_org = organization_create(name="Writer", owner=owner)
+            code = sandbox.control.issue_code(locationId=sbx.DEMO_LOCATION_ID,
+                                              redirectUri=settings.GHL_REDIRECT_URI)["code"]
+            connection_connect_from_code(organization=writer_org, user=owner, code=code)
+            writer_key = api_key_create(agent=agent_create(organization=writer_org, name="writer"))[1]
+            ApiKey.objects.update(rate_limit_per_minute=1_000_000)
+            _measure_writes(session, base, writer_key, sandbox, 2)  # warm up
+            totals, own = _measure_writes(session, base, writer_key, sandbox, args.writes)
+            print(f"writes: n={len(totals)} total p50={statistics.median(totals):.0f} ms "
+                  f"p95={_p(totals, 0.95):.0f} ms; GHL's own time excluded: p50={statistics.median(own):.0f} ms "
+                  f"p95={_p(own, 0.95):.0f} ms", flush=True)
+            print(f"nproc={os.cpu_count()} cpu_baseline_ms={_cpu_baseline_ms():.0f}", flush=True)
+            print(f"read_p95_ms={max(p95.values()):.1f} growth={p95[args.big] / p95[args.small]:.2f} "
+                  f"write_p95_ms={_p(own, 0.95):.0f}", flush=True)
+        finally:
+            _stop(worker)
+            _stop(server)
+    return 0
+
+
+def _prepare_database() -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        raise SystemExit("DATABASE_URL must point at PostgreSQL (the trigram index is what is measured)")
+    parts = urlsplit(url)
+    name = (parts.path.lstrip("/") or "postgres") + "_agent_tools"
+    admin_url = urlunsplit(parts._replace(path="/postgres", scheme="postgresql"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reads", type=int, default=150)
+    parser.add_argument("--writes", type=int, default=40)
+    parser.add_argument("--small", type=int, default=1000)
+    parser.add_argument("--big", type=int, default=100_000)
+    sys.exit(main(parser.parse_args()))
