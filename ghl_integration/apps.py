@@ -8,9 +8,12 @@ class GhlIntegrationConfig(AppConfig):
     def ready(self):
         # Explicit imports, no autodiscovery magic: the webhook handler families (via dispatch), the webhook
         # Celery tasks (outside `ghl_integration/tasks.py`) and the contact sync tasks.
+        from crm.calendar_backend import register_calendar_backend
         from crm.sync.targets import register_target_resolver
 
         from . import tasks as connection_tasks  # noqa: F401
+        from .calendars import tasks as calendar_tasks  # noqa: F401
+        from .calendars.backend import ghl_calendar_backend_for
         from .sync import tasks as sync_tasks  # noqa: F401
         from .sync.targets import ghl_contact_sync_targets
         from .sync.wiring import connect_outbound
@@ -20,3 +23,5 @@ class GhlIntegrationConfig(AppConfig):
         register_target_resolver("ghl", ghl_contact_sync_targets)
         # Queue the push task right after a local contact change commits (the minute sweep is the safety net).
         connect_outbound()
+        # Bookings on calendars mirrored from GHL go through GHL's calendar API (crm.services.appointments).
+        register_calendar_backend("ghl", ghl_calendar_backend_for)

@@ -1,0 +1,128 @@
+"""A calendar's free slots, from the system that owns its bookings, cached briefly.
+
+The cache key carries a per-calendar generation number: `calendar_free_slots_invalidate` bumps it, so every
+cached range of that calendar is dropped at once (our own bookings call it after commit; the appointment webhook
+handler calls it for changes made in GHL). Entries also expire after `FREE_SLOTS_CACHE_SECONDS`, which bounds
+how stale a slot can be when a change reaches us by no webhook at all.
+"""
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.core.cache import cache
+
+from tenancy.models import Organization
+
+from .. import calendar_time
+from ..calendar_backend import CalendarBackend, calendar_backend_for
+from ..models import Calendar
+
+FREE_SLOTS_CACHE_SECONDS = 60
+GENERATION_KEY = "crm:free-slots:gen:{calendar_id}"
+RANGE_KEY = "crm:free-slots:{calendar_id}:{generation}:{start}:{end}"
+
+
+class CalendarUnavailable(Exception):
+    """No connected system owns this calendar's bookings (not linked, or its connection is not active)."""
+
+
+@dataclass(frozen=True)
+class FreeSlots:
+    calendar_id: int
+    timezone: str  # the zone of `days`' keys and of every time in them
+    days: dict[str, list[datetime]]  # "YYYY-MM-DD" -> slot starts, ascending
+
+    def all(self) -> list[datetime]:
+        return [slot for day in self.days.values() for slot in day]
+
+    def as_iso(self) -> dict[str, list[str]]:
+        return {day: [slot.isoformat() for slot in slots] for day, slots in self.days.items()}
+
+
+def calendar_zone(calendar: Calendar) -> ZoneInfo:
+    return calendar_time.zone(calendar.timezone or "UTC", field="calendar")
+
+
+def calendar_free_slots_invalidate(*, calendar_id: int) -> None:
+    """Forget every cached free-slot range of the calendar (call after a booking change commits)."""
+    key = GENERATION_KEY.format(calendar_id=calendar_id)
+    try:
+        cache.incr(key)
+    except ValueError:
+        cache.set(key, 1, timeout=None)
+
+
+def _generation(calendar_id: int) -> int:
+    return cache.get(GENERATION_KEY.format(calendar_id=calendar_id)) or 0
+
+
+def _backend(calendar: Calendar) -> CalendarBackend:
+    backend = calendar_backend_for(calendar)
+    if backend is None:
+        raise CalendarUnavailable(f"Calendar {calendar.name!r} is not connected to a calendar system right now.")
+    return backend
+
+
+def calendar_free_slot_starts(
+    *, calendar: Calendar, start: datetime, end: datetime, fresh: bool = False,
+    backend: CalendarBackend | None = None,
+) -> list[datetime]:
+    """Free slot starts in [start, end) as aware UTC datetimes; ``fresh`` skips (but refills) the cache."""
+    key = RANGE_KEY.format(calendar_id=calendar.pk, generation=_generation(calendar.pk),
+                           start=int(start.timestamp()), end=int(end.timestamp()))
+    if not fresh:
+        cached = cache.get(key)
+        if cached is not None:
+            return [datetime.fromisoformat(value) for value in cached]
+    backend = backend or _backend(calendar)
+    starts = sorted({slot.astimezone(ZoneInfo("UTC")) for slot in backend.free_slots(start=start, end=end)
+                     if start <= slot < end})
+    cache.set(key, [slot.isoformat() for slot in starts], timeout=FREE_SLOTS_CACHE_SECONDS)
+    return starts
+
+
+def calendar_free_slots(
+    *,
+    organization: Organization,
+    calendar: Calendar,
+    start_date: date,
+    end_date: date | None = None,
+    timezone: str | None = None,
+    part_of_day: str | None = None,
+    dates_in: str = "calendar",
+) -> FreeSlots:
+    """Free slots of the local dates start_date..end_date (inclusive), grouped by day.
+
+    The dates (and ``part_of_day``: morning, afternoon, evening) are read in the calendar's zone, or in the
+    customer's ``timezone`` when ``dates_in="customer"``; slots come back in ``timezone`` when given, else in
+    the calendar's zone, keyed by their date in that zone. Ranges of any length are split for the backend.
+    """
+    if calendar.organization_id != organization.pk:
+        raise CalendarUnavailable("That calendar belongs to another organization.")
+    cal_tz = calendar_zone(calendar)
+    out_tz = calendar_time.zone(timezone) if timezone else cal_tz
+    if dates_in not in ("calendar", "customer"):
+        raise calendar_time.TimeInputError("dates_in", 'dates_in must be "calendar" or "customer".')
+    dates_tz = out_tz if dates_in == "customer" else cal_tz
+    start, end = calendar_time.local_day_range(
+        tz=dates_tz, start_date=start_date, end_date=end_date, part_of_day=part_of_day
+    )
+    days: dict[str, list[datetime]] = {}
+    for slot in calendar_free_slot_starts(calendar=calendar, start=start, end=end):
+        if calendar_time.in_part_of_day(slot, tz=dates_tz, part_of_day=part_of_day):
+            local = slot.astimezone(out_tz)
+            days.setdefault(local.date().isoformat(), []).append(local)
+    return FreeSlots(calendar_id=calendar.pk, timezone=out_tz.key, days=days)
+
+
+def nearest_free_slots(
+    *, calendar: Calendar, around: datetime, count: int = 3, backend: CalendarBackend | None = None
+) -> list[datetime]:
+    """Up to ``count`` free slot starts nearest to ``around`` (a week either side), in the calendar's zone."""
+    cal_tz = calendar_zone(calendar)
+    start = max(around - timedelta(days=7), datetime.now(tz=cal_tz))
+    starts = calendar_free_slot_starts(
+        calendar=calendar, start=start, end=around + timedelta(days=7), fresh=True, backend=backend
+    )
+    nearest = sorted(starts, key=lambda slot: (abs((slot - around).total_seconds()), slot))[:count]
+    return [slot.astimezone(cal_tz) for slot in sorted(nearest)]
