@@ -5,6 +5,7 @@ duration, interval, buffers, notice, booking window, per-slot/per-day limits, te
 cancelled) appointments; ranges over 31 days are refused; creating or moving an appointment onto a time that is
 not a free slot is refused with GHL's 400 unless ``ignoreFreeSlotValidation``.
 """
+import time
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -102,6 +103,9 @@ def appointment_create(sandbox, location_id: str, data: dict, *, source: str = "
     except ValueError:
         raise unprocessable("startTime must be a valid ISO 8601 date string")
     _check_slot(store, calendar, start_ms, data)
+    race_ms = float(sandbox.config["faults"]["api"].get("booking_race_ms") or 0)
+    if race_ms:
+        time.sleep(race_ms / 1000)
     status = data.get("appointmentStatus") or ("confirmed" if calendar.get("autoConfirm", True) else "new")
     if status not in APPOINTMENT_STATUSES:
         raise unprocessable("appointmentStatus must be one of " + ", ".join(APPOINTMENT_STATUSES))

@@ -92,3 +92,29 @@ def test_bad_zone_names_its_field(ghl, org, make_calendar):
     with pytest.raises(TimeInputError) as err:
         calendar_free_slots(organization=org, calendar=cal, start_date=next_weekday(NY, 0), timezone="Nowhere/X")
     assert err.value.field == "timezone"
+
+
+def test_an_appointment_webhook_invalidates_the_calendars_slots(ghl, org, make_calendar, make_contact):
+    from ghl_integration.calendars.invalidate import calendar_free_slots_invalidate_for_ghl
+    from ghl_sandbox.testing import WebhookReceiver
+
+    from .conftest import LOCATION
+
+    cal, remote_cal = make_calendar()
+    _, contact_ext = make_contact()
+    day = next_weekday(NY, 3)
+    before = calendar_free_slots(organization=org, calendar=cal, start_date=day)
+    with WebhookReceiver() as rx:
+        ghl.control.webhooks(urls=[rx.url])
+        ghl.control.change("appointment.book", locationId=LOCATION, calendarId=remote_cal["id"],
+                           contactId=contact_ext, startTime=datetime(day.year, day.month, day.day, 9,
+                                                                     tzinfo=NY).isoformat())
+        (event,) = rx.wait_for(1, type_="AppointmentCreate")
+    assert calendar_free_slots(organization=org, calendar=cal, start_date=day) == before  # cached, stale
+
+    assert calendar_free_slots_invalidate_for_ghl(location_id=event["locationId"],
+                                                  calendar_external_id=event["appointment"]["calendarId"])
+
+    after = calendar_free_slots(organization=org, calendar=cal, start_date=day)
+    assert len(after.all()) == len(before.all()) - 1
+    assert not calendar_free_slots_invalidate_for_ghl(location_id=LOCATION, calendar_external_id="unknown")

@@ -189,3 +189,24 @@ def test_moving_an_appointment_onto_a_taken_slot_is_refused(sandbox, api):
     same = api.put(f"/calendars/events/appointments/{ids[1]}", json={"startTime": at[1].isoformat(), "title": "T"})
 
     assert clash.status_code == 400 and same.status_code == 200  # its own time is free for itself
+
+
+def test_racing_creates_can_both_pass_as_ghl_holds_no_slot(sandbox, api):
+    import threading
+
+    cal = calendar(sandbox, openHours=hours(9, 17))
+    sandbox.control.faults(api={"booking_race_ms": 300})
+    day = next_weekday(NY, 1)
+    contact = api.post("/contacts/", json={"locationId": LOC, "firstName": "Race"}).json()["contact"]
+    body = {"calendarId": cal["id"], "locationId": LOC, "contactId": contact["id"],
+            "startTime": datetime(day.year, day.month, day.day, 9, tzinfo=NY).isoformat()}
+    statuses = []
+    threads = [threading.Thread(target=lambda: statuses.append(
+        api.post("/calendars/events/appointments", json=body).status_code)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert statuses == [200, 200]  # a double booking: the product must prevent it, not GHL
+    assert api.post("/calendars/events/appointments", json=body).status_code == 400
