@@ -40,7 +40,13 @@ from .appointment_errors import (
     AppointmentUnavailable,
 )
 from .external_ids import external_id_link
-from .free_slots import calendar_free_slot_starts, calendar_free_slots_invalidate, calendar_zone, nearest_free_slots
+from .free_slots import (
+    calendar_free_slot_starts,
+    calendar_free_slots_invalidate,
+    calendar_zone,
+    nearest_of,
+    nearest_window,
+)
 
 LOCK_TIMEOUT_MS = 15_000
 _local_locks: dict[int, threading.Lock] = {}
@@ -126,17 +132,22 @@ def _start(calendar: Calendar, start_time: str | datetime) -> datetime:
     return starts_at
 
 
-def _is_free(calendar: Calendar, backend: CalendarBackend, starts_at: datetime) -> bool:
-    starts = calendar_free_slot_starts(calendar=calendar, start=starts_at, end=starts_at + timedelta(minutes=1),
-                                       fresh=True, backend=backend)
-    return starts_at in starts
+def _free_around(calendar: Calendar, backend: CalendarBackend, starts_at: datetime) -> list[datetime]:
+    """Fresh free slots of the window alternatives come from: one request answers both "is it free?" and
+    "what else is near?" (GHL's rate limit, 100 requests per 10 s, is what contention spends)."""
+    start, end = nearest_window(around=starts_at)
+    return calendar_free_slot_starts(calendar=calendar, start=start, end=end, fresh=True, backend=backend)
 
 
-def _conflict(calendar: Calendar, backend: CalendarBackend, starts_at: datetime) -> AppointmentConflict:
-    try:
-        alternatives = nearest_free_slots(calendar=calendar, around=starts_at, backend=backend)
-    except BackendError:
-        alternatives = []
+def _conflict(
+    calendar: Calendar, backend: CalendarBackend, starts_at: datetime, free: list[datetime] | None = None
+) -> AppointmentConflict:
+    if free is None:
+        try:
+            free = _free_around(calendar, backend, starts_at)
+        except BackendError:
+            free = []
+    alternatives = nearest_of(free, around=starts_at, tz=calendar_zone(calendar))
     when = starts_at.astimezone(calendar_zone(calendar)).isoformat()
     return AppointmentConflict(f"{when} is not free on {calendar.name!r}; pick one of the alternatives.",
                                field="start_time", alternatives=alternatives)
@@ -216,8 +227,10 @@ def appointment_book(
             existing = next((r for r in backend.appointments_between(start=starts_at, end=ends_at)
                              if r.contact_external_id == contact_ext and r.starts_at == starts_at
                              and r.status != Appointment.Status.CANCELLED), None)
-            if existing is None and not _is_free(calendar, backend, starts_at):
-                raise _conflict(calendar, backend, starts_at)
+            if existing is None:
+                free = _free_around(calendar, backend, starts_at)
+                if starts_at not in free:
+                    raise _conflict(calendar, backend, starts_at, free)
             if dry_run:
                 return BookingResult(appointment=None, external_id=existing.external_id if existing else "",
                                      starts_at=starts_at, ends_at=ends_at, status="confirmed", dry_run=True,
@@ -234,7 +247,7 @@ def appointment_book(
             appt = appointment_store_remote(organization=organization, calendar=calendar, contact=contact,
                                             remote=remote, backend=backend)
             _remember(organization, idempotency_key, "book", digest, appt)
-            transaction.on_commit(lambda: calendar_free_slots_invalidate(calendar_id=calendar.pk))
+            transaction.on_commit(lambda: calendar_free_slots_invalidate(calendar=calendar))
     except BackendRejected as exc:
         raise AppointmentInvalid(exc.message) from exc
     except BackendError as exc:
@@ -283,8 +296,10 @@ def appointment_reschedule(
             overlaps_itself = current.starts_at < ends_at and starts_at < current.ends_at
             # An overlap with its own current time is for the calendar system to judge (its free slots still
             # count the appointment being moved).
-            if not moved and not overlaps_itself and not _is_free(calendar, backend, starts_at):
-                raise _conflict(calendar, backend, starts_at)
+            if not moved and not overlaps_itself:
+                free = _free_around(calendar, backend, starts_at)
+                if starts_at not in free:
+                    raise _conflict(calendar, backend, starts_at, free)
             if dry_run:
                 return BookingResult(appointment=appointment, external_id=external_id, starts_at=starts_at,
                                      ends_at=ends_at, status=current.status, dry_run=True, found_existing=moved)
@@ -297,7 +312,7 @@ def appointment_reschedule(
             appt = appointment_store_remote(organization=organization, calendar=calendar,
                                             contact=appointment.contact, remote=remote, backend=backend)
             _remember(organization, idempotency_key, "reschedule", digest, appt)
-            transaction.on_commit(lambda: calendar_free_slots_invalidate(calendar_id=calendar.pk))
+            transaction.on_commit(lambda: calendar_free_slots_invalidate(calendar=calendar))
     except BackendRejected as exc:
         raise AppointmentInvalid(exc.message) from exc
     except BackendError as exc:
@@ -344,7 +359,7 @@ def appointment_cancel(
             appt = appointment_store_remote(organization=organization, calendar=calendar,
                                             contact=appointment.contact, remote=remote, backend=backend)
             _remember(organization, idempotency_key, "cancel", digest, appt)
-            transaction.on_commit(lambda: calendar_free_slots_invalidate(calendar_id=calendar.pk))
+            transaction.on_commit(lambda: calendar_free_slots_invalidate(calendar=calendar))
     except BackendRejected as exc:
         raise AppointmentInvalid(exc.message) from exc
     except BackendError as exc:

@@ -18,8 +18,8 @@ from ..calendar_backend import CalendarBackend, calendar_backend_for
 from ..models import Calendar
 
 FREE_SLOTS_CACHE_SECONDS = 60
-GENERATION_KEY = "crm:free-slots:gen:{calendar_id}"
-RANGE_KEY = "crm:free-slots:{calendar_id}:{generation}:{start}:{end}"
+GENERATION_KEY = "crm:free-slots:gen:{calendar}"
+RANGE_KEY = "crm:free-slots:{calendar}:{generation}:{start}:{end}"
 
 
 class CalendarUnavailable(Exception):
@@ -43,17 +43,23 @@ def calendar_zone(calendar: Calendar) -> ZoneInfo:
     return calendar_time.zone(calendar.timezone or "UTC", field="calendar")
 
 
-def calendar_free_slots_invalidate(*, calendar_id: int) -> None:
+def _cache_id(calendar: Calendar) -> str:
+    # The row's creation instant beside its id: a database rebuilt under a long-lived cache (tests, a restore)
+    # reuses ids, and must not find another calendar's slots.
+    return f"{calendar.pk}.{int(calendar.created_at.timestamp() * 1_000_000)}"
+
+
+def calendar_free_slots_invalidate(*, calendar: Calendar) -> None:
     """Forget every cached free-slot range of the calendar (call after a booking change commits)."""
-    key = GENERATION_KEY.format(calendar_id=calendar_id)
+    key = GENERATION_KEY.format(calendar=_cache_id(calendar))
     try:
         cache.incr(key)
     except ValueError:
         cache.set(key, 1, timeout=None)
 
 
-def _generation(calendar_id: int) -> int:
-    return cache.get(GENERATION_KEY.format(calendar_id=calendar_id)) or 0
+def _generation(calendar: Calendar) -> int:
+    return cache.get(GENERATION_KEY.format(calendar=_cache_id(calendar))) or 0
 
 
 def _backend(calendar: Calendar) -> CalendarBackend:
@@ -68,7 +74,7 @@ def calendar_free_slot_starts(
     backend: CalendarBackend | None = None,
 ) -> list[datetime]:
     """Free slot starts in [start, end) as aware UTC datetimes; ``fresh`` skips (but refills) the cache."""
-    key = RANGE_KEY.format(calendar_id=calendar.pk, generation=_generation(calendar.pk),
+    key = RANGE_KEY.format(calendar=_cache_id(calendar), generation=_generation(calendar),
                            start=int(start.timestamp()), end=int(end.timestamp()))
     if not fresh:
         cached = cache.get(key)
@@ -115,14 +121,25 @@ def calendar_free_slots(
     return FreeSlots(calendar_id=calendar.pk, timezone=out_tz.key, days=days)
 
 
+NEAREST_WINDOW = timedelta(days=7)
+
+
+def nearest_window(*, around: datetime) -> tuple[datetime, datetime]:
+    """Where alternatives to ``around`` are looked for: a week either side, never in the past."""
+    return max(around - NEAREST_WINDOW, datetime.now(tz=ZoneInfo("UTC"))), around + NEAREST_WINDOW
+
+
+def nearest_of(starts: list[datetime], *, around: datetime, tz: ZoneInfo, count: int = 3) -> list[datetime]:
+    """Up to ``count`` of ``starts`` nearest to ``around`` (an earlier one wins a tie), in time order, in ``tz``."""
+    nearest = sorted((s for s in starts if s != around),
+                     key=lambda slot: (abs((slot - around).total_seconds()), slot))[:count]
+    return [slot.astimezone(tz) for slot in sorted(nearest)]
+
+
 def nearest_free_slots(
     *, calendar: Calendar, around: datetime, count: int = 3, backend: CalendarBackend | None = None
 ) -> list[datetime]:
     """Up to ``count`` free slot starts nearest to ``around`` (a week either side), in the calendar's zone."""
-    cal_tz = calendar_zone(calendar)
-    start = max(around - timedelta(days=7), datetime.now(tz=cal_tz))
-    starts = calendar_free_slot_starts(
-        calendar=calendar, start=start, end=around + timedelta(days=7), fresh=True, backend=backend
-    )
-    nearest = sorted(starts, key=lambda slot: (abs((slot - around).total_seconds()), slot))[:count]
-    return [slot.astimezone(cal_tz) for slot in sorted(nearest)]
+    start, end = nearest_window(around=around)
+    starts = calendar_free_slot_starts(calendar=calendar, start=start, end=end, fresh=True, backend=backend)
+    return nearest_of(starts, around=around, tz=calendar_zone(calendar), count=count)

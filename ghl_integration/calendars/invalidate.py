@@ -13,5 +13,5 @@ def calendar_free_slots_invalidate_for_ghl(*, location_id: str, calendar_externa
     )
     if calendar is None:
         return False
-    calendar_free_slots_invalidate(calendar_id=calendar.pk)
+    calendar_free_slots_invalidate(calendar=calendar)
     return True

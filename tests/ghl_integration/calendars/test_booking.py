@@ -88,15 +88,20 @@ def test_ghl_refusing_the_slot_at_create_time_is_a_conflict_too(ghl, org, make_c
     cal, remote_cal = make_calendar()
     contact, _ = make_contact()
     _, other_ext = make_contact("Ann")
-    real = appointments_module._is_free
+    real = appointments_module._free_around
+
+    raced = []
 
     def free_then_taken(calendar, backend, starts_at):
         answer = real(calendar, backend, starts_at)
+        if raced:
+            return answer
+        raced.append(True)
         ghl.control.change("appointment.book", locationId=LOCATION, calendarId=remote_cal["id"],
                            contactId=other_ext, startTime=starts_at.isoformat())
         return answer
 
-    with mock.patch.object(appointments_module, "_is_free", free_then_taken), \
+    with mock.patch.object(appointments_module, "_free_around", free_then_taken), \
             pytest.raises(AppointmentConflict) as err:
         book(org, cal, contact, at(day, 11).isoformat())
 

@@ -81,7 +81,7 @@ def test_cached_until_a_booking_or_webhook_invalidates(ghl, org, make_calendar):
 
     first = calendar_free_slots(organization=org, calendar=cal, start_date=day)
     again = calendar_free_slots(organization=org, calendar=cal, start_date=day)
-    calendar_free_slots_invalidate(calendar_id=cal.pk)
+    calendar_free_slots_invalidate(calendar=cal)
     after = calendar_free_slots(organization=org, calendar=cal, start_date=day)
 
     assert first == again == after and len(free_slot_requests(ghl)) == 2
