@@ -143,6 +143,7 @@ def main(args) -> int:
             django.setup()
             org, calendar, contacts, slots, remote_id = _setup(sandbox, args)
             sandbox.control.faults(api={"booking_race_ms": args.ghl_race_ms})
+            sandbox.control.clear_request_log()
             t0 = time.perf_counter()
             durations, outcomes = _run(org, calendar, contacts, slots, args)
             wall = time.perf_counter() - t0
@@ -153,7 +154,13 @@ def main(args) -> int:
             double_booked = sum(n - 1 for n in per_slot.values())
             durations.sort()
             p95 = durations[max(0, int(len(durations) * 0.95) - 1)] if durations else 0.0
-            print(f"attempts={len(durations)} outcomes={dict(outcomes)} wall_s={wall:.2f} "
+            log = sandbox.control.request_log()
+            requests = len(log)
+            kinds = Counter(f"{r['method']} {r['path'].split('/')[-1] if 'free-slots' in r['path'] else r['path']}"
+                            for r in log)
+            if args.verbose:
+                print(dict(kinds))
+            print(f"attempts={len(durations)} outcomes={dict(outcomes)} wall_s={wall:.2f} ghl_requests={requests} "
                   f"ghl_race_ms={args.ghl_race_ms} nproc={os.cpu_count()}")
             print(f"booked={len(in_ghl)} double_booked={double_booked} p95_ms={p95:.0f}")
             return 0 if len(in_ghl) == len(slots) and double_booked == 0 else 1
@@ -165,4 +172,5 @@ if __name__ == "__main__":
     parser.add_argument("--attempts", type=int, default=100)
     parser.add_argument("--slots", type=int, default=10)
     parser.add_argument("--ghl-race-ms", type=int, default=20)
+    parser.add_argument("--verbose", action="store_true", help="print GHL requests by kind")
     sys.exit(main(parser.parse_args()))

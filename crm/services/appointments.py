@@ -153,6 +153,30 @@ def _conflict(
                                field="start_time", alternatives=alternatives)
 
 
+def _own_booking(
+    backend: CalendarBackend, contact_ext: str, starts_at: datetime, ends_at: datetime
+) -> RemoteAppointment | None:
+    return next((r for r in backend.appointments_between(start=starts_at, end=ends_at)
+                 if r.contact_external_id == contact_ext and r.starts_at == starts_at
+                 and r.status != Appointment.Status.CANCELLED), None)
+
+
+def _precheck_taken(
+    calendar: Calendar, backend: CalendarBackend, contact_ext: str, starts_at: datetime, ends_at: datetime
+) -> AppointmentConflict | None:
+    """Before queueing for the lock: a time the cached free slots show taken, where this contact has no booking
+    (asked fresh: a booking of ours whose worker died must be adopted, never refused), is a conflict at once.
+    Cheap for the many losers of a race; the winner still re-checks everything fresh under the lock. A cached
+    answer is at most FREE_SLOTS_CACHE_SECONDS old, and our own changes and GHL's webhooks drop it."""
+    if _own_booking(backend, contact_ext, starts_at, ends_at) is not None:
+        return None
+    start, end = nearest_window(around=starts_at)
+    cached = calendar_free_slot_starts(calendar=calendar, start=start, end=end, backend=backend)
+    if starts_at in cached:
+        return None
+    return _conflict(calendar, backend, starts_at, cached)
+
+
 def _verified(backend: CalendarBackend, external_id: str, starts_at: datetime, status: str | None = None):
     remote = backend.appointment_get(external_id)
     if remote is None or remote.starts_at != starts_at or (status and remote.status != status):
@@ -220,13 +244,17 @@ def appointment_book(
         raise AppointmentUnavailable(
             f"{contact} is not in the calendar system yet (its sync is pending); retry in a minute.", field="contact")
     try:
+        replay = None if dry_run else _replay(organization, idempotency_key, "book", digest, backend)
+        if replay is not None:
+            return replay
+        conflict = _precheck_taken(calendar, backend, contact_ext, starts_at, ends_at)
+        if conflict is not None:
+            raise conflict
         with transaction.atomic(), calendar_booking_lock(calendar.pk):
             replay = None if dry_run else _replay(organization, idempotency_key, "book", digest, backend)
             if replay is not None:
                 return replay
-            existing = next((r for r in backend.appointments_between(start=starts_at, end=ends_at)
-                             if r.contact_external_id == contact_ext and r.starts_at == starts_at
-                             and r.status != Appointment.Status.CANCELLED), None)
+            existing = _own_booking(backend, contact_ext, starts_at, ends_at)
             if existing is None:
                 free = _free_around(calendar, backend, starts_at)
                 if starts_at not in free:

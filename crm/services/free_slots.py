@@ -5,6 +5,7 @@ cached range of that calendar is dropped at once (our own bookings call it after
 handler calls it for changes made in GHL). Entries also expire after `FREE_SLOTS_CACHE_SECONDS`, which bounds
 how stale a slot can be when a change reaches us by no webhook at all.
 """
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -18,6 +19,7 @@ from ..calendar_backend import CalendarBackend, calendar_backend_for
 from ..models import Calendar
 
 FREE_SLOTS_CACHE_SECONDS = 60
+FILL_WAIT_SECONDS = 3
 GENERATION_KEY = "crm:free-slots:gen:{calendar}"
 RANGE_KEY = "crm:free-slots:{calendar}:{generation}:{start}:{end}"
 
@@ -76,15 +78,34 @@ def calendar_free_slot_starts(
     """Free slot starts in [start, end) as aware UTC datetimes; ``fresh`` skips (but refills) the cache."""
     key = RANGE_KEY.format(calendar=_cache_id(calendar), generation=_generation(calendar),
                            start=int(start.timestamp()), end=int(end.timestamp()))
+    filling = f"{key}:filling"
     if not fresh:
         cached = cache.get(key)
+        # One reader fills a missing range; the others wait for it rather than each asking GHL (after every
+        # booking the cache is dropped while a crowd may be reading it).
+        if cached is None and not cache.add(filling, 1, timeout=FILL_WAIT_SECONDS):
+            cached = _wait_for(key)
         if cached is not None:
             return [datetime.fromisoformat(value) for value in cached]
     backend = backend or _backend(calendar)
-    starts = sorted({slot.astimezone(ZoneInfo("UTC")) for slot in backend.free_slots(start=start, end=end)
-                     if start <= slot < end})
-    cache.set(key, [slot.isoformat() for slot in starts], timeout=FREE_SLOTS_CACHE_SECONDS)
+    try:
+        starts = sorted({slot.astimezone(ZoneInfo("UTC")) for slot in backend.free_slots(start=start, end=end)
+                         if start <= slot < end})
+        cache.set(key, [slot.isoformat() for slot in starts], timeout=FREE_SLOTS_CACHE_SECONDS)
+    finally:
+        if not fresh:
+            cache.delete(filling)
     return starts
+
+
+def _wait_for(key: str) -> list[str] | None:
+    deadline = time.monotonic() + FILL_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(0.02)
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
+    return None
 
 
 def calendar_free_slots(
@@ -125,13 +146,20 @@ NEAREST_WINDOW = timedelta(days=7)
 
 
 def nearest_window(*, around: datetime) -> tuple[datetime, datetime]:
-    """Where alternatives to ``around`` are looked for: a week either side, never in the past."""
-    return max(around - NEAREST_WINDOW, datetime.now(tz=ZoneInfo("UTC"))), around + NEAREST_WINDOW
+    """Where alternatives to ``around`` are looked for: about a week either side, not before this hour.
+
+    Bounds fall on whole UTC days (and the current hour), so bookings of nearby times share one cached range.
+    """
+    utc = ZoneInfo("UTC")
+    day = around.astimezone(utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    this_hour = datetime.now(tz=utc).replace(minute=0, second=0, microsecond=0)
+    return max(day - NEAREST_WINDOW, this_hour), day + NEAREST_WINDOW + timedelta(days=1)
 
 
 def nearest_of(starts: list[datetime], *, around: datetime, tz: ZoneInfo, count: int = 3) -> list[datetime]:
     """Up to ``count`` of ``starts`` nearest to ``around`` (an earlier one wins a tie), in time order, in ``tz``."""
-    nearest = sorted((s for s in starts if s != around),
+    now = datetime.now(tz=ZoneInfo("UTC"))
+    nearest = sorted((s for s in starts if s != around and s > now),
                      key=lambda slot: (abs((slot - around).total_seconds()), slot))[:count]
     return [slot.astimezone(tz) for slot in sorted(nearest)]
 

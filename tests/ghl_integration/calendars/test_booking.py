@@ -135,6 +135,13 @@ def test_a_worker_retried_after_ghl_answered_finds_the_booking(ghl, org, make_ca
         book(org, cal, contact, at(day, 10).isoformat(), idempotency_key="k-2")
     assert len(ghl_appointments(ghl, remote_cal["id"])) == 1
     assert not Appointment.objects.for_org(org).exists() and not AppointmentRequest.objects.exists()
+    # meanwhile another change drops the cache and someone reads the free slots: the cache now shows the time
+    # taken (by our own lost booking)
+    from crm.services.free_slots import calendar_free_slot_starts, calendar_free_slots_invalidate, nearest_window
+
+    calendar_free_slots_invalidate(calendar=cal)
+    assert at(day, 10) not in calendar_free_slot_starts(calendar=cal, start=nearest_window(around=at(day, 10))[0],
+                                                        end=nearest_window(around=at(day, 10))[1])
 
     # when: the task runs again
     retried = book(org, cal, contact, at(day, 10).isoformat(), idempotency_key="k-2")
