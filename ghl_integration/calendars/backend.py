@@ -77,7 +77,7 @@ class GhlCalendarBackend(CalendarBackend):
         if title:
             body["title"] = title
         if notes:
-            body["notes"] = notes
+            body["description"] = notes  # GHL's create body has no `notes` (notes are their own endpoint)
         return remote_appointment_from_ghl(self._call("create_appointment", body))
 
     def appointment_update(self, external_id: str, *, starts_at: datetime | None = None,

@@ -53,6 +53,6 @@ def remote_appointment_from_ghl(event: dict) -> RemoteAppointment:
         ends_at=datetime.fromisoformat(event["endTime"].replace("Z", "+00:00")),
         status=event.get("appointmentStatus") or "new",
         title=event.get("title") or "",
-        notes=event.get("notes") or "",
+        notes=event.get("notes") or event.get("description") or "",
         address=event.get("address") or "",
     )
