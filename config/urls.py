@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("", include("ghl_integration.urls")),
+    path("", include("crm.urls")),
     path("webhooks/", include("ghl_integration.webhooks.urls")),
     path("api/", include("agents.api.urls")),
     path("", include("agents.urls")),

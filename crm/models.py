@@ -157,8 +157,19 @@ class Opportunity(ArchivableModel):
 class Calendar(ArchivableModel):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
-    timezone = models.CharField(max_length=64, blank=True)
+    calendar_type = models.CharField(max_length=32, blank=True, help_text="e.g. event, round_robin, collective.")
+    timezone = models.CharField(max_length=64, blank=True, help_text="IANA zone its open hours are read in.")
     slot_duration_minutes = models.PositiveIntegerField(default=30)
+    slot_interval_minutes = models.PositiveIntegerField(default=30)
+    open_hours = models.JSONField(
+        default=list, blank=True,
+        help_text='[{"days": [1..5] (0=Sunday), "hours": [{"open": "09:00", "close": "17:00"}]}], local times.',
+    )
+    team_members = models.JSONField(
+        default=list, blank=True, help_text='[{"external_id": ..., "priority": 0.5, "is_primary": true}]'
+    )
+    allow_reschedule = models.BooleanField(default=True)
+    allow_cancellation = models.BooleanField(default=True)
     is_active = models.BooleanField(default=True)
 
     class Meta:
@@ -196,6 +207,33 @@ class Appointment(ArchivableModel):
 
     def __str__(self) -> str:
         return self.title or f"Appointment {self.pk}"
+
+
+class AppointmentRequest(TenantModel):
+    """One booking command (book, reschedule, cancel) under a caller's idempotency key.
+
+    A key that succeeded replays its appointment; the same key with another request is refused. A command that
+    failed leaves no row, so retrying it runs it again (nothing was booked, or the provider search finds it).
+    """
+
+    class Action(models.TextChoices):
+        BOOK = "book", "Book"
+        RESCHEDULE = "reschedule", "Reschedule"
+        CANCEL = "cancel", "Cancel"
+
+    key = models.CharField(max_length=255)
+    action = models.CharField(max_length=12, choices=Action.choices)
+    request_hash = models.CharField(max_length=64)
+    appointment = models.ForeignKey(Appointment, on_delete=models.PROTECT, related_name="requests")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "key"], name="uniq_appointment_request_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.key}"
 
 
 class ChannelType(models.TextChoices):

@@ -8,9 +8,12 @@ class GhlIntegrationConfig(AppConfig):
     def ready(self):
         # Explicit imports, no autodiscovery magic: the webhook handler families (via dispatch), the webhook
         # Celery tasks (outside `ghl_integration/tasks.py`) and the contact sync tasks.
+        from crm.calendar_backend import register_calendar_backend
         from crm.sync.targets import register_target_resolver
 
         from . import tasks as connection_tasks  # noqa: F401
+        from .calendars import tasks as calendar_tasks  # noqa: F401
+        from .calendars.backend import ghl_calendar_backend_for
         from .provider import GHL
         from .sync import tasks as sync_tasks  # noqa: F401
         from .sync.targets import ghl_contact_sync_targets
@@ -23,3 +26,5 @@ class GhlIntegrationConfig(AppConfig):
         connect_outbound()
         # Load the field mapping and queue the initial pull when a connection becomes active.
         connect_lifecycle()
+        # Bookings on calendars mirrored from GHL go through GHL's calendar API (crm.services.appointments).
+        register_calendar_backend(GHL.key, ghl_calendar_backend_for)

@@ -27,7 +27,10 @@ DEFAULT_CONFIG: dict = {
         "seed": None,
         "webhook": {"drop": 0.0, "duplicate": 0.0, "delay": 0.0, "delay_s": 1.0, "reorder": 0.0},
         "api": {"http_429": 0.0, "http_5xx": 0.0, "status_5xx": [500, 502, 503], "latency_ms": 0,
-                "latency_jitter_ms": 0},
+                "latency_jitter_ms": 0,
+                # Wait between validating an appointment's slot and saving it: GHL holds no slot, so racing
+                # creates can both pass validation; this widens that window so tests can provoke it.
+                "booking_race_ms": 0},
     },
     # Exact redirect URIs registered in addition to any http://127.0.0.1:* / http://localhost:* URL.
     "redirect_uris": [],

@@ -99,6 +99,18 @@ def change(sandbox, action: str, data: dict) -> dict:
     if action == "opportunity.delete":
         opportunities.opportunity_delete(sandbox, _get(sandbox, "opportunity", _need(data, "opportunityId")[0]))
         return {"deleted": True}
+    if action == "calendar.create":
+        location_id, name = _need(data, "locationId", "name")
+        _get(sandbox, "location", location_id)
+        fields = {k: v for k, v in data.items() if k not in ("locationId", "name", "userIds")}
+        users = data.get("userIds") or [u["id"] for u in sandbox.store.list("user", None)
+                                        if location_id in u.get("roles", {}).get("locationIds", [])][:1]
+        return {"calendar": public(seed.calendar_create(sandbox, location_id=location_id, name=name,
+                                                        user_ids=users, **fields))}
+    if action == "calendar.update":
+        doc = _get(sandbox, "calendar", _need(data, "calendarId")[0])
+        doc.update({k: v for k, v in data.items() if k not in ("calendarId", "id", "locationId")})
+        return {"calendar": public(sandbox.store.put("calendar", doc, location_id=doc["locationId"]))}
     if action == "appointment.book":
         (location_id,) = _need(data, "locationId")
         ev = calendars.appointment_create(sandbox, location_id, data, source="booking_widget")

@@ -97,7 +97,8 @@ def pipeline_create(sandbox, *, location_id: str, name: str, stages: list[str], 
 
 def calendar_create(sandbox, *, location_id: str, name: str, user_ids: list[str], id: str | None = None,
                     slot_duration: int = 30, days: list[int] | None = None, open_hour: int = 9,
-                    close_hour: int = 17) -> dict:
+                    close_hour: int = 17, **fields) -> dict:
+    """A calendar with GHL's defaults; ``fields`` override any `CalendarDTO` key (openHours, slotBuffer, ...)."""
     doc = {"id": id or new_id(), "locationId": location_id, "name": name, "groupId": "", "isActive": True,
            "description": f"{name} bookings", "slug": name.lower().replace(" ", "-"),
            "widgetSlug": name.lower().replace(" ", "-"), "calendarType": "event", "widgetType": "classic",
@@ -113,6 +114,7 @@ def calendar_create(sandbox, *, location_id: str, name: str, user_ids: list[str]
                                      "closeMinute": 0}]}],
            "availabilities": [], "availabilityType": 0, "enableRecurring": False, "autoConfirm": True,
            "allowReschedule": True, "allowCancellation": True, "stickyContact": False}
+    doc.update(fields)
     return sandbox.store.put("calendar", doc, location_id=location_id)
 
 

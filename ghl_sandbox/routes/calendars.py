@@ -1,18 +1,23 @@
 """Calendars, free slots and appointments (`Version: 2021-04-15`, REFERENCE.md §f).
 
-Free slots come from the calendar's open hours (days 0=Sunday..6 in the location's timezone), slot duration
-and interval, minus booked (not cancelled) appointments and past times; ranges over 31 days are refused.
+Free slots are computed by `ghl_sandbox.slots` from the calendar's rules in the location's timezone (open hours,
+duration, interval, buffers, notice, booking window, per-slot/per-day limits, team members) minus booked (not
+cancelled) appointments; ranges over 31 days are refused; creating or moving an appointment onto a time that is
+not a free slot is refused with GHL's 400 unless ``ignoreFreeSlotValidation``.
 """
-from datetime import UTC, datetime, timedelta
+import time
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .. import constants as c
+from .. import slots
 from ..app import route
 from ..auth import public
 from ..errors import bad_request, new_id, now_ms, parse_iso_ms, unprocessable
 
 V = c.VERSION_2021_04_15
 MAX_RANGE_MS = 31 * 86400 * 1000
+SLOT_TAKEN = "The slot you have selected is no longer available."
 APPOINTMENT_STATUSES = ("new", "confirmed", "cancelled", "showed", "noshow", "invalid")
 WEBHOOK_FIELDS = ("id", "address", "title", "calendarId", "contactId", "groupId", "appointmentStatus",
                   "assignedUserId", "users", "notes", "source", "startTime", "endTime", "dateAdded", "dateUpdated")
@@ -31,47 +36,29 @@ def _minutes(value, unit) -> int:
     return int(value or 0) * (60 if unit == "hours" else 1)
 
 
-def _booked(store, calendar_id: str, location_id: str, exclude: str | None = None) -> list[tuple[int, int]]:
+def _booked(store, calendar_id: str, location_id: str, exclude: str | None = None) -> list[slots.Booked]:
     out = []
     for ev in store.list("appointment", location_id):
         if ev["calendarId"] == calendar_id and ev["appointmentStatus"] != "cancelled" and ev["id"] != exclude:
-            out.append((parse_iso_ms(ev["startTime"]), parse_iso_ms(ev["endTime"])))
+            users = tuple(u for u in [ev.get("assignedUserId"), *ev.get("users", [])] if u)
+            out.append(slots.Booked(parse_iso_ms(ev["startTime"]), parse_iso_ms(ev["endTime"]), users))
     return out
 
 
+def _location_tz(store, calendar: dict) -> ZoneInfo:
+    return _tz(store.get("location", calendar["locationId"]).get("timezone"))
+
+
 def free_slots(store, calendar: dict, start_ms: int, end_ms: int, out_tz: ZoneInfo,
-               exclude_event: str | None = None) -> dict:
-    location = store.get("location", calendar["locationId"])
-    cal_tz = _tz(location.get("timezone"))
-    duration = _minutes(calendar.get("slotDuration", 30), calendar.get("slotDurationUnit"))
-    interval = _minutes(calendar.get("slotInterval") or calendar.get("slotDuration", 30),
-                        calendar.get("slotIntervalUnit") or calendar.get("slotDurationUnit")) or duration
-    per_slot = int(calendar.get("appoinmentPerSlot") or 1)
-    booked = _booked(store, calendar["id"], calendar["locationId"], exclude_event)
-    earliest = max(start_ms, now_ms())
-    day = datetime.fromtimestamp(start_ms / 1000, cal_tz).date()
-    last_day = datetime.fromtimestamp(end_ms / 1000, cal_tz).date()
+               exclude_event: str | None = None, user_ids: tuple[str, ...] = ()) -> dict:
+    """GHL's date-keyed answer: ``{"YYYY-MM-DD": {"slots": [ISO start in out_tz, ...]}}`` (dates in out_tz)."""
+    starts = slots.compute(calendar, tz=_location_tz(store, calendar), start_ms=start_ms, end_ms=end_ms,
+                           now_ms=now_ms(), booked=_booked(store, calendar["id"], calendar["locationId"],
+                                                           exclude_event), user_ids=user_ids)
     result: dict = {}
-    while day <= last_day:
-        js_weekday = (day.weekday() + 1) % 7
-        for block in calendar.get("openHours", []):
-            if js_weekday not in block.get("daysOfTheWeek", []):
-                continue
-            for hours in block.get("hours", []):
-                t = datetime(day.year, day.month, day.day, int(hours["openHour"]), int(hours["openMinute"]),
-                             tzinfo=cal_tz)
-                close = datetime(day.year, day.month, day.day, int(hours["closeHour"]),
-                                 int(hours["closeMinute"]), tzinfo=cal_tz)
-                while t + timedelta(minutes=duration) <= close:
-                    s_ms = int(t.timestamp() * 1000)
-                    e_ms = s_ms + duration * 60_000
-                    overlapping = sum(1 for b0, b1 in booked if b0 < e_ms and s_ms < b1)
-                    if earliest <= s_ms <= end_ms and overlapping < per_slot:
-                        local = t.astimezone(out_tz)
-                        result.setdefault(local.date().isoformat(), {"slots": []})["slots"].append(
-                            local.isoformat())
-                    t += timedelta(minutes=interval)
-        day += timedelta(days=1)
+    for s_ms in starts:
+        local = datetime.fromtimestamp(s_ms / 1000, out_tz)
+        result.setdefault(local.date().isoformat(), {"slots": []})["slots"].append(local.isoformat())
     return result
 
 
@@ -84,15 +71,18 @@ def _save(store, ev: dict) -> dict:
     return store.put("appointment", ev, location_id=ev["locationId"], sort_ms=parse_iso_ms(ev["startTime"]))
 
 
-def _check_slot(store, calendar: dict, start_ms: int, exclude: str | None = None) -> None:
-    location = store.get("location", calendar["locationId"])
-    tz = _tz(location.get("timezone"))
-    day_start = int(datetime.fromtimestamp(start_ms / 1000, tz).replace(hour=0, minute=0, second=0,
-                                                                         microsecond=0).timestamp() * 1000)
-    slots = free_slots(store, calendar, day_start, day_start + 86_400_000 - 1, tz, exclude)
-    wanted = {parse_iso_ms(s) for day in slots.values() for s in day["slots"]}
-    if start_ms not in wanted:
-        raise bad_request("The slot you have selected is no longer available.")
+def _check_slot(store, calendar: dict, start_ms: int, data: dict, exclude: str | None = None) -> None:
+    """GHL validates the asked start against the calendar's free slots (no hold: two requests racing for one
+    slot can both pass, as nothing in GHL's docs promises otherwise)."""
+    if data.get("ignoreFreeSlotValidation"):
+        return
+    tz = _location_tz(store, calendar)
+    booked = _booked(store, calendar["id"], calendar["locationId"], exclude)
+    users = (data["assignedUserId"],) if data.get("assignedUserId") else ()
+    free = slots.compute(calendar, tz=tz, start_ms=start_ms, end_ms=start_ms, now_ms=now_ms(), booked=booked,
+                         user_ids=users, ignore_date_range=bool(data.get("ignoreDateRange")))
+    if start_ms not in free:
+        raise bad_request(SLOT_TAKEN)
 
 
 def appointment_create(sandbox, location_id: str, data: dict, *, source: str = "third_party") -> dict:
@@ -112,14 +102,17 @@ def appointment_create(sandbox, location_id: str, data: dict, *, source: str = "
             start_ms + _minutes(calendar.get("slotDuration", 30), calendar.get("slotDurationUnit")) * 60_000)
     except ValueError:
         raise unprocessable("startTime must be a valid ISO 8601 date string")
-    if not data.get("ignoreFreeSlotValidation"):
-        _check_slot(store, calendar, start_ms)
+    _check_slot(store, calendar, start_ms, data)
+    race_ms = float(sandbox.config["faults"]["api"].get("booking_race_ms") or 0)
+    if race_ms:
+        time.sleep(race_ms / 1000)
     status = data.get("appointmentStatus") or ("confirmed" if calendar.get("autoConfirm", True) else "new")
     if status not in APPOINTMENT_STATUSES:
         raise unprocessable("appointmentStatus must be one of " + ", ".join(APPOINTMENT_STATUSES))
     tz = _tz(store.get("location", location_id).get("timezone"))
     now = datetime.now(UTC).astimezone(tz).isoformat(timespec="seconds")
-    assigned = data.get("assignedUserId") or next((m["userId"] for m in calendar.get("teamMembers", [])), None)
+    assigned = data.get("assignedUserId") or slots.free_member(
+        calendar, start_ms, _booked(store, calendar["id"], location_id))
     ev = {"id": new_id(), "calendarId": calendar["id"], "locationId": location_id, "contactId": contact["id"],
           "title": data.get("title") or f"Appointment with {contact.get('name') or 'contact'}",
           "address": data.get("address") or "", "meetingLocationType": data.get("meetingLocationType") or "custom",
@@ -145,8 +138,7 @@ def appointment_update(sandbox, ev: dict, data: dict) -> dict:
     tz = _tz(store.get("location", ev["locationId"]).get("timezone"))
     if data.get("startTime"):
         start_ms = parse_iso_ms(data["startTime"])
-        if not data.get("ignoreFreeSlotValidation"):
-            _check_slot(store, calendar, start_ms, exclude=ev["id"])
+        _check_slot(store, calendar, start_ms, data, exclude=ev["id"])
         length = parse_iso_ms(ev["endTime"]) - parse_iso_ms(ev["startTime"])
         end_ms = parse_iso_ms(data["endTime"]) if data.get("endTime") else start_ms + length
         ev["startTime"] = datetime.fromtimestamp(start_ms / 1000, tz).isoformat()
@@ -195,7 +187,8 @@ def get_free_slots(ctx):
     if end_ms - start_ms > MAX_RANGE_MS:
         raise bad_request("Date range can not be more than 31 days")
     tz_name = q.get("timezone") or ctx.store.get("location", calendar["locationId"]).get("timezone")
-    return 200, free_slots(ctx.store, calendar, start_ms, end_ms, _tz(tz_name))
+    users = tuple(u for u in [q.get("userId"), *q.getlist("userIds"), *q.getlist("userIds[]")] if u)
+    return 200, free_slots(ctx.store, calendar, start_ms, end_ms, _tz(tz_name), user_ids=users)
 
 
 def list_events(ctx):

@@ -53,6 +53,13 @@ SCHEDULES = (
         _cron("7,22,37,52"),
     ),
     (
+        "ghl: refresh calendars",
+        "ghl_integration.calendars.refresh_all_calendars",
+        # "29 * * * *": hourly at :29, clear of the quarter-hour jobs; calendar settings change rarely (two
+        # requests per location), and bookings never read them: free slots always come from GHL itself.
+        _cron("29"),
+    ),
+    (
         "ghl: contact deletion sweep",
         "ghl_integration.sync.deletion_sweep_all_connections",
         # "41 2 * * *": nightly at 02:41 UTC, a quiet hour; it pages every contact id (≈60 requests per

@@ -1,0 +1,66 @@
+"""GHL calendars mirrored into `crm.Calendar`: on connect (`calendars_sync_on_connect`) and by the beat.
+
+Each run lists the location's calendars (drafts included) and reads the location's timezone, upserts every
+calendar through its link, and archives linked calendars GHL no longer lists. Two requests per location.
+"""
+import logging
+from dataclasses import dataclass
+
+from crm.services.calendars import calendar_upsert_from_remote, calendars_archive_missing
+
+from ..client import GhlClient
+from ..installation import GhlInstallation
+from ..models import GhlConnection
+from .backend import PROVIDER
+from .shape import calendar_fields_from_ghl
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CalendarsRefreshed:
+    upserted: int
+    archived: int
+
+
+def calendars_refresh(*, connection: GhlConnection, client: GhlClient | None = None) -> CalendarsRefreshed:
+    """Mirror the connection's GHL calendars (name, type, zone, slot rules, open hours, team, cancel/reschedule)."""
+    client = client or GhlInstallation(connection).get_client()
+    timezone = client.locations.get().get("timezone") or "UTC"
+    remote = client.calendars.list(show_drafted=True)
+    for cal in remote:
+        calendar_upsert_from_remote(
+            organization=connection.organization, provider=PROVIDER, account_id=connection.location_id,
+            external_id=cal["id"], fields=calendar_fields_from_ghl(cal, timezone=timezone),
+            connection_id=connection.pk,
+        )
+    archived = calendars_archive_missing(
+        organization=connection.organization, provider=PROVIDER, account_id=connection.location_id,
+        present_external_ids={cal["id"] for cal in remote},
+    )
+    logger.info("ghl.calendars.refreshed", extra={"connection_id": connection.pk, "calendars": len(remote),
+                                                  "archived": archived})
+    return CalendarsRefreshed(upserted=len(remote), archived=archived)
+
+
+def calendars_sync_on_connect(*, connection: GhlConnection) -> None:
+    """The one hook for the connect flow: mirror the calendars once a location is connected (queued after
+    commit, so a slow GHL never holds the OAuth callback)."""
+    from django.db import transaction
+
+    from .tasks import calendars_refresh_task
+
+    transaction.on_commit(lambda: calendars_refresh_task.delay(connection.pk))
+
+
+def calendars_refresh_all() -> dict[str, int]:
+    """Every active location connection, one at a time; a failing one is logged and skipped."""
+    done = failed = 0
+    for connection in GhlConnection.objects.filter(status=GhlConnection.Status.ACTIVE).exclude(location_id=""):
+        try:
+            calendars_refresh(connection=connection)
+            done += 1
+        except Exception:  # noqa: BLE001 - one location's failure must not stop the others
+            failed += 1
+            logger.warning("ghl.calendars.refresh-failed", extra={"connection_id": connection.pk}, exc_info=True)
+    return {"refreshed": done, "failed": failed}
