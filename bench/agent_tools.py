@@ -184,7 +184,7 @@ def main(args) -> int:
 
             from agents.models import ApiKey
             from agents.services import agent_create, api_key_create
-            from ghl_integration.services.connections import connection_connect_from_code
+            from ghl_integration.connections import connection_connect_from_code
             from tenancy.services import organization_create, user_create
 
             owner = user_create(username="bench-owner", password="bench-password-123")

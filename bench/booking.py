@@ -55,7 +55,7 @@ def _setup(sandbox, args):
     from crm.selectors.external_ids import local_object_for_external_id
     from crm.services.external_ids import external_id_link
     from ghl_integration.calendars.mirror import calendars_refresh
-    from ghl_integration.services.connections import connection_connect_from_code
+    from ghl_integration.connections import connection_connect_from_code
     from ghl_sandbox import constants as sbx
     from tenancy.services import organization_create, user_create
 

@@ -8,9 +8,9 @@ from crm.selectors.external_ids import external_id_for_object
 
 from ..client.calendars import CalendarsApi
 from ..client.exceptions import GhlApiError, GhlNotFound, GhlValidationError
+from ..connections import ConnectionInactive
 from ..installation import GhlInstallation
 from ..models import GhlConnection
-from ..services.connections import ConnectionInactive
 from .shape import remote_appointment_from_ghl
 
 PROVIDER = "ghl"

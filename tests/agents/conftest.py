@@ -7,7 +7,7 @@ import pytest
 from agents.services import agent_create, api_key_create
 from crm.services.contacts import contact_create
 from crm.sync import outbox, targets
-from ghl_integration.services.connections import connection_connect_from_code
+from ghl_integration.connections import connection_connect_from_code
 from ghl_integration.sync.contacts_outbound import contacts_push_pending
 from ghl_integration.sync.targets import ghl_contact_sync_targets
 from ghl_sandbox import constants as sbx

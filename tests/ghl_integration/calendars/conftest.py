@@ -4,8 +4,8 @@ import pytest
 from crm.models import Calendar, Contact
 from crm.services.external_ids import external_id_link
 from ghl_integration.calendars.mirror import calendars_refresh
+from ghl_integration.connections import connection_connect_from_code
 from ghl_integration.models import GhlConnection
-from ghl_integration.services.connections import connection_connect_from_code
 from ghl_sandbox import constants as sbx
 from tenancy.services import organization_create, user_create
 

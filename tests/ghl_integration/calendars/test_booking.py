@@ -14,7 +14,7 @@ from crm.services.appointment_errors import (
     AppointmentUnavailable,
 )
 from crm.services.appointments import appointment_book, appointment_cancel, appointment_reschedule
-from ghl_integration.services.connections import connection_disconnect
+from ghl_integration.connections import connection_disconnect
 from tests.calendar_time import next_weekday
 
 from .conftest import LOCATION, ghl_appointments
