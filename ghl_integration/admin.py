@@ -114,7 +114,9 @@ class GhlConnectionAdmin(admin.ModelAdmin):
                     defaults={"name": location.get("name", ""), "address": location.get("address", "") or "",
                               "is_installed": bool(location.get("isInstalled", True))},
                 )
-            self.message_user(request, f"{agency}: {len(locations)} installed locations.", messages.SUCCESS)
+            count = len(locations)
+            noun = "installed location" if count == 1 else "installed locations"
+            self.message_user(request, f"{agency}: {count} {noun}.", messages.SUCCESS)
 
     def save_formset(self, request, form, formset, change):
         super().save_formset(request, form, formset, change)

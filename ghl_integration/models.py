@@ -52,6 +52,7 @@ class GhlConnection(TenantModel):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = "GHL connection"
         ordering = ["organization__name", "location_name"]
         constraints = [
             models.UniqueConstraint(
@@ -116,6 +117,7 @@ class GhlAgencyLocation(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = "GHL agency location"
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(fields=["agency_connection", "location_id"], name="uniq_agency_location"),
@@ -168,6 +170,7 @@ class WebhookEvent(models.Model):
     )
 
     class Meta:
+        verbose_name = "GHL webhook event"
         ordering = ["-received_at", "-id"]
         indexes = [models.Index(fields=["status", "queued_at"], name="ghl_webhook_status_queued")]
 
@@ -187,6 +190,7 @@ class WebhookRejection(models.Model):
     last_seen_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = "GHL webhook rejection"
         ordering = ["-day", "reason"]
         constraints = [models.UniqueConstraint(fields=["day", "reason"], name="uniq_webhook_rejection_day_reason")]
 

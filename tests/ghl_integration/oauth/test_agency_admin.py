@@ -22,8 +22,9 @@ def test_staff_assign_an_agency_location_to_an_organization(admin_client, sandbo
     assert result.needs_location_choice and agency.token_level == GhlConnection.TokenLevel.COMPANY
 
     # when: staff fetch the installed locations, then assign the demo location to the clinic
-    admin_client.post("/admin/ghl_integration/ghlconnection/",
-                      {"action": "list_agency_locations", "_selected_action": [agency.pk]})
+    listing = admin_client.post("/admin/ghl_integration/ghlconnection/",
+                                {"action": "list_agency_locations", "_selected_action": [agency.pk]}, follow=True)
+    assert ": 1 installed location." in listing.content.decode()  # one demo location, in words that count
     agency_location = GhlAgencyLocation.objects.get(agency_connection=agency, location_id=sbx.DEMO_LOCATION_ID)
     response = admin_client.post(
         f"/admin/ghl_integration/ghlagencylocation/{agency_location.pk}/change/",
