@@ -1,4 +1,4 @@
-"""Contract checks against GHL's own OpenAPI specs (``../shared/ghl-api/openapi/apps/*.json``), offline.
+"""Contract checks against GHL's own OpenAPI specs (``tests/fixtures/ghl/openapi/apps/*.json``), offline.
 
 Shared by the client's tests (every request the client sends) and the sandbox's tests (every response the sandbox
 returns)::
