@@ -9,11 +9,13 @@ class GhlIntegrationConfig(AppConfig):
         # Explicit imports, no autodiscovery magic: the webhook handler families (via dispatch), the webhook
         # Celery tasks (outside `ghl_integration/tasks.py`) and the contact sync tasks.
         from crm.calendar_backend import register_calendar_backend
+        from crm.contact_remote_lookup import register_contact_remote_finder
         from crm.sync.targets import register_target_resolver
 
         from . import tasks as connection_tasks  # noqa: F401
         from .calendars import tasks as calendar_tasks  # noqa: F401
         from .calendars.backend import ghl_calendar_backend_for
+        from .contact_lookup import ghl_contact_remote_find
         from .provider import GHL
         from .sync import tasks as sync_tasks  # noqa: F401
         from .sync.targets import ghl_contact_sync_targets
@@ -28,3 +30,5 @@ class GhlIntegrationConfig(AppConfig):
         connect_lifecycle()
         # Bookings on calendars mirrored from GHL go through GHL's calendar API (crm.services.appointments).
         register_calendar_backend(GHL.key, ghl_calendar_backend_for)
+        # A contact about to be created here is first looked up in GHL (crm.contact_remote_lookup).
+        register_contact_remote_finder(GHL.key, ghl_contact_remote_find)

@@ -3,13 +3,16 @@
 Reads come from the local mirror (milliseconds, no GHL budget) and say `synced_at`; writes go through the crm
 services (which record the outbox entry) and then wait for GHL to confirm (`confirm.py`).
 """
+import logging
 from datetime import date
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from crm.contact_remote_lookup import contact_remote_find
 from crm.models import Appointment, Contact, ExternalIdentity, Message, Opportunity
+from crm.remote_calls import RemoteUnavailable
 from crm.selectors.contacts import contact_find_by_email_or_phone
 from crm.services.contacts import contact_create, contact_tags_add, contact_tags_remove, contact_update
 
@@ -18,6 +21,8 @@ from .dispatch import ToolContext
 from .errors import ToolError
 from .registry import Tool, registry
 from .resolve import Match, contact_resolve, contact_search
+
+logger = logging.getLogger(__name__)
 
 GHL = "ghl"
 CONTACT_REF = {
@@ -217,23 +222,42 @@ def create_contact(ctx: ToolContext, **fields: Any) -> dict[str, Any]:
         cleaned = contact_clean_fields(organization=ctx.organization, data=local)
     except ValidationError as exc:
         raise _invalid_from(exc)
-    existing = contact_find_by_email_or_phone(organization=ctx.organization, email=cleaned.get("email", ""),
-                                              phone=cleaned.get("phone", ""))
+    email, phone = cleaned.get("email", ""), cleaned.get("phone", "")
+    existing = contact_find_by_email_or_phone(organization=ctx.organization, email=email, phone=phone)
     if existing is not None:
-        ctx.outcome = "existing"
-        return {"status": "existing", "existing": True, "contact": _one_out(ctx, existing),
-                "matched_by": "email" if cleaned.get("email") and existing.email == cleaned["email"] else "phone"}
+        return _existing(ctx, existing, email, found_in="mirror")
     write_targets_require(organization=ctx.organization)
     changes = _changes(None, {k: v for k, v in cleaned.items() if v not in ("", None, [], {})})
     if ctx.dry_run:
+        # A dry run sends nothing to GHL, so GHL's own duplicate check happens on the real call only.
         ctx.outcome = "dry_run"
-        return {"status": "dry_run", "would": "create", "existing": False, "changes": changes}
+        return {"status": "dry_run", "would": "create", "existing": False, "changes": changes,
+                "note": "Checked against the local mirror; the real call also asks GoHighLevel for an existing "
+                        "person with this email or phone and returns them instead of creating a duplicate."}
+    try:
+        existing = contact_remote_find(organization=ctx.organization, email=email, phone=phone)
+    except RemoteUnavailable as exc:
+        # Not fatal: GHL refuses a duplicate create and the push then links to the person GHL has.
+        logger.info("agents.create_contact.remote-lookup-skipped",
+                    extra={"organization_id": ctx.organization.pk, "error": type(exc).__name__})
+        existing = None
+    if existing is not None:
+        return _existing(ctx, existing, email, found_in="ghl")
     since = timezone.now()
     try:
         contact = contact_create(organization=ctx.organization, **local)
     except ValidationError as exc:
         raise _invalid_from(exc)
     return _after_write(ctx, contact, since, {"existing": False, "changes": changes})
+
+
+def _existing(ctx: ToolContext, person: Contact, email: str, *, found_in: str) -> dict[str, Any]:
+    ctx.outcome = "existing"
+    link = _links(ctx.organization, [person]).get(person.pk)
+    if link is not None:
+        ctx.ghl_refs.append(link.external_id)
+    return {"status": "existing", "existing": True, "contact": contact_out(person, link), "found_in": found_in,
+            "matched_by": "email" if email and person.email == email else "phone"}
 
 
 def update_contact(ctx: ToolContext, *, contact: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -332,8 +356,9 @@ registry.register(Tool(
 ))
 registry.register(Tool(
     name="create_contact", family="contacts", writes=True, title="Create a contact",
-    description="Add a person. Checks first for someone with the same email or phone: if there is one, nothing "
-                "is created and that person is returned with `status: existing`. Needs a name, an email or a "
+    description="Add a person. Checks first for someone with the same email or phone, in the local mirror and "
+                "then in GoHighLevel: if there is one, nothing is created and that person is returned with "
+                "`status: existing` (`found_in`: mirror or ghl). Needs a name, an email or a "
                 f"phone. {_WRITE_NOTE} `invalid` names the field to fix.",
     input_schema={"type": "object", "additionalProperties": False, "properties": {
         **{k: EDITABLE[k] for k in ("first_name", "last_name", "name", "email", "phone")},

@@ -17,6 +17,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from jsonschema import Draft202012Validator
 
+from crm.remote_calls import RemoteUnavailable, remote_calls_collected
 from tenancy.models import Organization
 
 from ..models import Agent, ApiKey, IdempotencyRecord
@@ -193,10 +194,27 @@ def _dispatch(*, agent: Agent, key: ApiKey | None, tool_name: str, arguments: An
 
 
 def _run(tool: Tool, ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
-    try:
-        return envelope_ok(tool.fn(ctx, **arguments))
-    except ToolError as exc:
-        return envelope_error(exc)
+    with remote_calls_collected() as request_ids:
+        try:
+            return envelope_ok(tool.fn(ctx, **arguments))
+        except ToolError as exc:
+            return envelope_error(exc)
+        except RemoteUnavailable as exc:
+            return envelope_error(ghl_unavailable_error(exc, tool))
+        finally:
+            ctx.ghl_refs.extend(request_ids)
+
+
+def ghl_unavailable_error(exc: RemoteUnavailable, tool: Tool) -> ToolError:
+    """A remote that could not answer (after the client's own retries) as a tool error a model can act on."""
+    retry_after = max(1, round(exc.retry_after)) if exc.retry_after else None
+    wait = f"Wait {retry_after} s, then retry" if retry_after else "Retry in a minute"
+    same_key = " with the same idempotency_key" if tool.writes else ""
+    logger.warning("agents.tool.remote-unavailable", extra={"tool": tool.name, "error": type(exc).__name__})
+    return ToolError("ghl_unavailable", f"{exc.provider_name} did not answer in time ({type(exc).__name__}); "
+                     f"{tool.name} did not complete.", retry_after=retry_after,
+                     hint=f"{wait}{same_key}; reads from the local mirror (find_contact, get_contact_context) "
+                          "still work.")
 
 
 def _run_idempotent(tool: Tool, ctx: ToolContext, arguments: dict[str, Any], idem_key: str,

@@ -33,6 +33,8 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
+from crm.remote_calls import remote_call_noted
+
 from .exceptions import (
     GhlApiError,
     GhlAuthError,
@@ -139,6 +141,14 @@ def _error_message(body: Any, fallback: str) -> str:
     return fallback
 
 
+def response_request_id(response: requests.Response, body: Any) -> str | None:
+    """GHL's ``traceId`` (every body may carry it) or a request-id header."""
+    request_id = body.get("traceId") if isinstance(body, dict) else None
+    if not request_id:
+        request_id = next((response.headers[h] for h in REQUEST_ID_HEADERS if h in response.headers), None)
+    return str(request_id) if request_id else None
+
+
 def build_error(
     response: requests.Response, *, method: str, path: str, oauth: bool = False, now: float | None = None
 ) -> GhlApiError:
@@ -148,9 +158,7 @@ def build_error(
     except ValueError:
         body = {"raw": response.text[:500]} if response.text else None
     status = response.status_code
-    request_id = body.get("traceId") if isinstance(body, dict) else None
-    if not request_id:
-        request_id = next((response.headers[h] for h in REQUEST_ID_HEADERS if h in response.headers), None)
+    request_id = response_request_id(response, body)
     kwargs = {
         "status": status,
         "body": body,
@@ -318,7 +326,9 @@ class GhlHttp:
             if key and self.rate_limiter is not None:
                 self.rate_limiter.sync_headers(key, response.headers, slot=slot, complete=True)
             if status < 400:
-                return self._parse(response, method, path)
+                data = self._parse(response, method, path)
+                remote_call_noted(request_id=response_request_id(response, data))
+                return data
 
             if status == 401 and auth and not refreshed and provider is not None:
                 # The token may have expired between the provider's check and GHL's: ask for a fresh one, once.
@@ -328,6 +338,7 @@ class GhlHttp:
                 continue
 
             error = build_error(response, method=method, path=path, oauth=oauth)
+            remote_call_noted(request_id=error.request_id)
             delay = self._retry_delay(response, error, retries)
             if status == 429 and key and self.rate_limiter is not None:
                 # Every process sharing the limiter stays off this location until the retry delay has passed.

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from crm.remote_calls import RemoteUnavailable
+
 
 class GhlApiError(Exception):
-    """Base class: any failure talking to GHL."""
+    """Base class: any failure talking to GHL. The retryable ones are also `crm`'s `RemoteUnavailable`."""
+
+    provider_name = "GoHighLevel"
 
     #: ``True`` when retrying the same request later may succeed (429, 502-504, network errors).
     retryable = False
@@ -87,19 +91,19 @@ class GhlValidationError(GhlApiError):
         return self.meta.get("contactId")
 
 
-class GhlRateLimited(GhlApiError):
+class GhlRateLimited(GhlApiError, RemoteUnavailable):
     """429 from GHL after retries ran out, or our own limiter could not get a slot within its max wait."""
 
     retryable = True
 
 
-class GhlServerError(GhlApiError):
+class GhlServerError(GhlApiError, RemoteUnavailable):
     """5xx from GHL (after retries ran out for 502/503/504)."""
 
     retryable = True
 
 
-class GhlNetworkError(GhlApiError):
+class GhlNetworkError(GhlApiError, RemoteUnavailable):
     """No usable response: connection refused/reset, DNS failure, timeout, invalid JSON on a 2xx."""
 
     retryable = True

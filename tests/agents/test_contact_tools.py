@@ -1,4 +1,6 @@
 """The contact tools over REST against the sandbox: happy paths, error codes, dry runs and idempotency."""
+import re
+
 import pytest
 
 from agents.models import ToolCall
@@ -179,3 +181,32 @@ def test_ambiguous_lists_up_to_five_candidates(org, key, call):
         contact_create(organization=org, first_name="Sam", last_name=f"Lee{i}", email=f"sam{i}@example.com")
     status, body = call(key, "get_contact_context", {"contact": "Sam"})
     assert status == 409 and len(body["error"]["candidates"]) == 5
+
+
+def test_create_contact_returns_a_person_ghl_has_but_the_mirror_has_not_seen(connected, ghl, key, call):
+    # Made in GHL without a webhook reaching us (as if it was dropped): the mirror does not know her.
+    ghl.control.webhooks(urls=[])
+    remote = ghl.control.change_contact("create", locationId=LOCATION_ID, firstName="Mary", lastName="Jackson",
+                                        email="mary@example.com", phone="+15035550177")
+    remote_id = remote.get("id") or remote["contact"]["id"]
+    assert not Contact.objects.for_org(connected.organization).filter(email="mary@example.com").exists()
+    ghl.control.clear_request_log()
+    status, body = call(key, "create_contact", {"name": "Mary Jackson", "email": "mary@example.com"})
+    assert status == 200 and body["ok"], body
+    result = body["result"]
+    assert result["status"] == "existing" and result["found_in"] == "ghl" and result["matched_by"] == "email"
+    assert result["contact"]["ghl_contact_id"] == remote_id and result["contact"]["phone"] == "+15035550177"
+    assert len(ghl_contacts(ghl, "mary@example.com")) == 1 and ghl_writes(ghl) == []
+    [mirrored] = Contact.objects.for_org(connected.organization).filter(email="mary@example.com")
+    assert mirrored.pk == result["contact"]["contact_id"] and mirrored.last_name == "Jackson"
+    audit = ToolCall.objects.get(tool="create_contact")
+    assert audit.outcome == "existing" and remote_id in audit.ghl_request_ids
+    # GHL's traceId of the duplicate lookup (the sandbox answers with a UUID) is kept beside the contact id.
+    assert any(re.fullmatch(r"[0-9a-f-]{36}", ref) for ref in audit.ghl_request_ids), audit.ghl_request_ids
+
+
+def test_a_dry_run_create_asks_ghl_nothing(connected, ghl, key, call):
+    status, body = call(key, "create_contact", {"name": "Dry Person", "email": "dry@example.com", "dry_run": True})
+    assert status == 200 and body["result"]["status"] == "dry_run"
+    assert ghl.control.request_log() == []
+    assert not Contact.objects.for_org(connected.organization).filter(email="dry@example.com").exists()

@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from ghl_integration.client import LocalRateLimiter, RateLimitConfig, RedisRateLimiter
+from ghl_integration.client.ratelimit import ACQUIRE_LUA, COMPLETE_LUA, SYNC_LUA
 
 from .test_ratelimit import REDIS_URL, needs_redis, redis_prefix  # noqa: F401 - fixture
 
@@ -61,6 +62,8 @@ def test_completing_an_unknown_slot_is_harmless(clock):
 def test_redis_slot_counts_from_its_completion(redis_prefix, settle, round_trips):  # noqa: F811 - fixture
     limiter = RedisRateLimiter.from_url(REDIS_URL, RateLimitConfig(limit=2, window_s=0.3, margin_ms=0,
                                                                    key_prefix=redis_prefix))
+    for script in (ACQUIRE_LUA, SYNC_LUA, COMPLETE_LUA):  # as after the first call on a fresh Redis server
+        limiter._redis.script_load(script)
     started = time.monotonic()
     _, first = limiter.acquire_slot("loc")
     limiter.acquire_slot("loc")
