@@ -6,6 +6,7 @@ import importlib
 
 FAMILY_MODULES = (
     "agents.tools.contacts",
+    "agents.tools.calendar",
 )
 
 _loaded = False

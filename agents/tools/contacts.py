@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from crm.contact_remote_lookup import contact_remote_find
-from crm.models import Appointment, Contact, ExternalIdentity, Message, Opportunity
+from crm.models import Contact, ExternalIdentity, Message, Opportunity
 from crm.remote_calls import RemoteUnavailable
 from crm.selectors.contacts import contact_find_by_email_or_phone
 from crm.services.contacts import contact_create, contact_tags_add, contact_tags_remove, contact_update
@@ -175,12 +175,11 @@ def get_contact_context(ctx: ToolContext, *, contact: str) -> dict[str, Any]:
     match = contact_resolve(organization=ctx.organization, ref=contact)
     person = match.contact
     org = ctx.organization
-    now = timezone.now()
+    from .calendar import upcoming_appointments
+
     opportunities = (Opportunity.objects.for_org(org).filter(contact=person, status=Opportunity.Status.OPEN,
                                                              is_archived=False)
                      .select_related("pipeline", "stage").order_by("-updated_at")[:10])
-    appointments = (Appointment.objects.for_org(org).filter(contact=person, starts_at__gte=now, is_archived=False)
-                    .select_related("calendar").order_by("starts_at")[:10])
     messages = (Message.objects.for_org(org).filter(conversation__contact=person)
                 .order_by("-created_at", "-id")[:10])
     return {
@@ -198,9 +197,7 @@ def get_contact_context(ctx: ToolContext, *, contact: str) -> dict[str, Any]:
         "opportunities": [{"opportunity_id": o.pk, "name": o.name, "pipeline": o.pipeline.name,
                            "stage": o.stage.name, "status": o.status, "monetary_value": str(o.monetary_value),
                            "currency": o.currency} for o in opportunities],
-        "upcoming_appointments": [{"appointment_id": a.pk, "title": a.title, "calendar": a.calendar.name,
-                                   "starts_at": _iso(a.starts_at), "ends_at": _iso(a.ends_at), "status": a.status}
-                                  for a in appointments],
+        "upcoming_appointments": upcoming_appointments(org, person),
         "last_messages": [{"message_id": m.pk, "channel": m.channel, "direction": m.direction, "body": m.body[:500],
                            "status": m.status, "at": _iso(m.sent_at or m.created_at)} for m in messages],
         "resolved": _resolved(match, contact),
