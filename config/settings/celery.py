@@ -22,8 +22,20 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "store_processed": False,
     }
     if CELERY_BROKER_URL.startswith("filesystem://")
-    else {"visibility_timeout": 3600}
+    else {
+        "visibility_timeout": 3600,
+        # A broker that is down or half-open must not hold a web request: connecting gives up after 0.5 s,
+        # a command after 2 s (kombu's default waits forever), and the worker's BRPOP connection is checked.
+        "socket_connect_timeout": 0.5,
+        "socket_timeout": 2,
+        "health_check_interval": 10,
+    }
 )
+# Publishing (the after-commit notifies inside users' requests) retries once, at once: enough to replace a
+# pooled connection that went stale when Redis restarted, short enough that an outage costs the caller
+# milliseconds (Celery's default, 3 retries 0.2 s apart, cost every write 0.6 s). What is not published is
+# picked up by the sweeps: every notify has a periodic task behind it.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0, "interval_max": 0}
 CELERY_RESULT_BACKEND = _env.str("CELERY_RESULT_BACKEND", default="") or None
 CELERY_TASK_ALWAYS_EAGER = _env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True  # a worker that dies mid-task leaves the message for another worker

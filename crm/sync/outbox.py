@@ -57,9 +57,11 @@ def _notify_on_commit(targets: Iterable[tuple[str, str]]) -> None:
         def notify(fn=fn, account_id=account_id, provider=provider):
             try:
                 fn(account_id)
-            except Exception:  # the entry is committed; the periodic sweep pushes it anyway
-                logger.exception("crm.sync.outbox.notify-failed", extra={"provider": provider,
-                                                                         "account_id": account_id})
+            except Exception as exc:  # the entry is committed; the periodic sweep pushes it anyway
+                # One line with context, no traceback: an outage would otherwise log ~100 lines per write.
+                logger.warning("crm.sync.outbox.notify-failed",
+                               extra={"provider": provider, "account_id": account_id,
+                                      "error": f"{type(exc).__name__}: {exc}"})
 
         transaction.on_commit(notify)
 

@@ -50,7 +50,14 @@ def calendars_sync_on_connect(*, connection: GhlConnection) -> None:
 
     from .tasks import calendars_refresh_task
 
-    transaction.on_commit(lambda: calendars_refresh_task.delay(connection.pk))
+    def send() -> None:
+        try:
+            calendars_refresh_task.delay(connection.pk)
+        except Exception as exc:  # broker down: the connection stands; the hourly beat mirrors the calendars
+            logger.warning("ghl.calendars.refresh-enqueue-failed",
+                           extra={"connection_id": connection.pk, "error": f"{type(exc).__name__}: {exc}"})
+
+    transaction.on_commit(send)
 
 
 def calendars_refresh_all() -> dict[str, int]:

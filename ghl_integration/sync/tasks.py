@@ -99,7 +99,8 @@ def contacts_initial_pull_queue(*, connection_id: int, resume: bool = False) -> 
     def send() -> None:
         try:
             contacts_initial_pull_task.delay(connection_id, resume, timezone.now().isoformat())
-        except Exception:  # a broker outage must not undo the connection; "Resync" queues it again
-            logger.warning("ghl.sync.pull.enqueue-failed", extra={"connection_id": connection_id}, exc_info=True)
+        except Exception as exc:  # a broker outage must not undo the connection; "Resync" queues it again
+            logger.warning("ghl.sync.pull.enqueue-failed",
+                           extra={"connection_id": connection_id, "error": f"{type(exc).__name__}: {exc}"})
 
     transaction.on_commit(send)

@@ -45,8 +45,8 @@ def webhook_inbox_drain_request(*, force: bool = False) -> None:
         delay = settings.GHL_WEBHOOK_DRAIN_DELAY_SECONDS if debounced and _in_a_burst() else 0
         try:
             drain_webhook_inbox_task.apply_async(countdown=delay or None)
-        except Exception:  # broker down: the row is safe; the requeue sweep rings again later
-            logger.warning("ghl.webhook.drain-request-failed", exc_info=True)
+        except Exception as exc:  # broker down: the row is safe; the requeue sweep rings again later
+            logger.warning("ghl.webhook.drain-request-failed", extra={"error": f"{type(exc).__name__}: {exc}"})
             if debounced:
                 _flag_clear()  # so the next event tries to publish again instead of trusting a lost message
 

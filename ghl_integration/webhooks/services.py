@@ -103,8 +103,9 @@ def webhook_event_enqueue(*, event_id: int, countdown: float | None = None) -> N
     def send() -> None:
         try:
             process_webhook_event_task.apply_async((event_id,), countdown=countdown)
-        except Exception:  # broker down: the row is safe, the requeue task picks it up later
-            logger.warning("ghl.webhook.enqueue-failed", extra={"event_id": event_id}, exc_info=True)
+        except Exception as exc:  # broker down: the row is safe, the requeue task picks it up later
+            logger.warning("ghl.webhook.enqueue-failed",
+                           extra={"event_id": event_id, "error": f"{type(exc).__name__}: {exc}"})
 
     transaction.on_commit(send)
 
