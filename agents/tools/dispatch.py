@@ -17,6 +17,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from jsonschema import Draft202012Validator
 
+from crm.events import agent_acting
 from crm.remote_calls import RemoteUnavailable, remote_calls_collected
 from tenancy.models import Organization
 
@@ -43,6 +44,9 @@ class ToolContext:
     surface: str
     dry_run: bool = False
     api_key: ApiKey | None = None
+    # The caller's idempotency key (writes): a tool whose remote side has no idempotency of its own (GHL)
+    # keys its own command records with it, so a retry after a lost answer finds the first attempt.
+    idempotency_key: str | None = None
     # GHL ids (and request ids when known) this call touched or confirmed: copied into the audit row.
     ghl_refs: list[str] = field(default_factory=list)
     outcome: str = ""
@@ -182,7 +186,8 @@ def _dispatch(*, agent: Agent, key: ApiKey | None, tool_name: str, arguments: An
     arguments = dict(arguments)
     dry_run = bool(arguments.pop("dry_run", False)) if tool.writes else False
     idem_key = arguments.pop("idempotency_key", None) if tool.writes else None
-    ctx = ToolContext(organization=agent.organization, agent=agent, surface=surface, dry_run=dry_run, api_key=key)
+    ctx = ToolContext(organization=agent.organization, agent=agent, surface=surface, dry_run=dry_run, api_key=key,
+                      idempotency_key=idem_key or None)
     set_ctx(ctx)
     if tool.writes and not dry_run:
         refused = write_policy_check(agent=agent, tool=tool, arguments=arguments)
@@ -194,7 +199,7 @@ def _dispatch(*, agent: Agent, key: ApiKey | None, tool_name: str, arguments: An
 
 
 def _run(tool: Tool, ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
-    with remote_calls_collected() as request_ids:
+    with remote_calls_collected() as request_ids, agent_acting(ctx.agent.pk):
         try:
             return envelope_ok(tool.fn(ctx, **arguments))
         except ToolError as exc:

@@ -99,3 +99,29 @@ def test_agent_key_command_prints_the_key_last_and_revokes_by_prefix(org, capsys
     call_command("agent_key", "revoke", f"al_{key.prefix}")
     key.refresh_from_db()
     assert key.revoked_at is not None
+
+
+@pytest.mark.django_db
+def test_a_write_tool_sees_the_callers_idempotency_key_and_its_events_name_the_agent(org):
+    from agents.tools import dispatch
+    from agents.tools.registry import Tool, registry
+    from crm import events
+
+    seen = {}
+
+    def fn(ctx, **arguments):
+        seen.update(key=ctx.idempotency_key, agent=events.acting_agent_id(), arguments=arguments)
+        return {"status": "done"}
+
+    tool = Tool(name="test_probe_write", family="contacts", description="probe", writes=True,
+                input_schema={"type": "object", "properties": {}}, output_schema={"type": "object"}, fn=fn)
+    registry.register(tool)
+    try:
+        agent = agent_create(organization=org, name="Probe", enabled_families=["contacts"])
+        envelope = dispatch.tool_call(agent=agent, tool_name="test_probe_write",
+                                      arguments={"idempotency_key": "k-1"}, surface="rest")
+    finally:
+        registry.unregister("test_probe_write")
+    assert envelope["ok"], envelope
+    assert seen == {"key": "k-1", "agent": agent.pk, "arguments": {}}
+    assert events.acting_agent_id() is None
