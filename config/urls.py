@@ -18,3 +18,8 @@ urlpatterns = [
     path("api/", include("agents.api.urls")),
     path("", include("agents.urls")),
 ]
+
+handler400 = "tenancy.error_pages.bad_request"
+handler403 = "tenancy.error_pages.permission_denied"
+handler404 = "tenancy.error_pages.page_not_found"
+handler500 = "tenancy.error_pages.server_error"

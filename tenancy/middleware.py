@@ -2,21 +2,27 @@
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 
+from .error_pages import error_json, is_machine_request
+
 
 class FriendlyMethodNotAllowedMiddleware:
-    """Render `405.html` for an empty 405 answer to a browser; API answers (a JSON body) are left alone."""
+    """Give an empty 405 answer a body: ``405.html`` for a person, the JSON error for a program (API and
+    webhook paths, or a JSON-only Accept). Answers that already have a body are left alone."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if response.status_code != 405 or response.content or "html" not in request.headers.get("Accept", "html"):
+        if response.status_code != 405 or response.content:
             return response
         allowed = response.get("Allow", "")
-        friendly = HttpResponse(
-            render_to_string("405.html", {"allowed": allowed, "path": request.path}, request=request), status=405
-        )
+        if is_machine_request(request):
+            friendly = error_json(405, allowed=allowed)
+        else:
+            friendly = HttpResponse(
+                render_to_string("405.html", {"allowed": allowed, "path": request.path}, request=request), status=405
+            )
         if allowed:
             friendly["Allow"] = allowed
         return friendly

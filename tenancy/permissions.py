@@ -2,12 +2,13 @@
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponseForbidden
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 
 from .models import Membership
 from .selectors import membership_get
 
-NOT_A_MANAGER_MESSAGE = "Only an owner or admin of this organization can manage its integrations."
+NOT_A_MANAGER_MESSAGE = "Only an owner or admin of this organization can open this page."
 
 
 def org_manager_membership(*, user, organization_id: int) -> Membership | None:
@@ -29,7 +30,7 @@ def org_manager_required(view):
         if membership is None:
             raise Http404("No such organization")
         if not membership.can_manage:
-            return HttpResponseForbidden(NOT_A_MANAGER_MESSAGE)
+            raise PermissionDenied(NOT_A_MANAGER_MESSAGE)
         request.organization = membership.organization
         return view(request, *args, **kwargs)
 
