@@ -18,12 +18,16 @@ class GhlIntegrationConfig(AppConfig):
         from .contact_lookup import ghl_contact_remote_find
         from .provider import GHL
         from .sync import tasks as sync_tasks  # noqa: F401
+        from .sync.contacts_outbound import ContactPusher
+        from .sync.push import register_pusher
         from .sync.targets import ghl_contact_sync_targets
         from .sync.wiring import connect_lifecycle, connect_outbound
         from .webhooks import dispatch, tasks  # noqa: F401
 
         # Which GHL locations an organisation's local contact changes are pushed to (crm.sync's outbox).
         register_target_resolver(GHL.key, ghl_contact_sync_targets)
+        # Each kind's outbox entries go to GHL through its pusher (kinds without one stay pending).
+        register_pusher(ContactPusher)
         # Queue the push task right after a local contact change commits (the minute sweep is the safety net).
         connect_outbound()
         # Load the field mapping and queue the initial pull when a connection becomes active.

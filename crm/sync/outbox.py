@@ -184,9 +184,13 @@ def outbox_discard_fields(*, obj: models.Model, fields: Iterable[str], target: t
 
 
 def outbox_claim_batch(
-    *, provider: str, account_id: str, limit: int = 50, lease_seconds: int = DEFAULT_LEASE_SECONDS
+    *, provider: str, account_id: str, limit: int = 50, lease_seconds: int = DEFAULT_LEASE_SECONDS,
+    content_type_ids: Iterable[int] | None = None,
 ) -> list[OutboxEntry]:
     """Claim up to ``limit`` due entries for one account, oldest sequence first, and commit the claim.
+
+    ``content_type_ids``: claim only entries of these kinds (the ones the worker has a pusher for; the
+    others stay pending, see `outbox_hold_unhandled`). None claims every kind.
 
     Due means: pending, or failed with ``next_attempt_at`` passed, or in progress with an expired lease (a
     worker died mid-push). Rows are locked with ``SKIP LOCKED``, so concurrent workers never claim the
@@ -202,10 +206,11 @@ def outbox_claim_batch(
     due = Q(status__in=[Status.PENDING, Status.FAILED], next_attempt_at__lte=now) | Q(
         status=Status.IN_PROGRESS, claimed_until__lt=now
     )
+    kinds = Q() if content_type_ids is None else Q(content_type_id__in=list(content_type_ids))
     with transaction.atomic():
         entries = list(
             OutboxEntry.objects.select_for_update(skip_locked=True)
-            .filter(due, provider=provider, account_id=account_id)
+            .filter(due, kinds, provider=provider, account_id=account_id)
             .filter(~Exists(live_sibling))
             .order_by("id")[:limit]
         )
@@ -224,6 +229,30 @@ def outbox_claim_batch(
             claimed.append(entry)
         OutboxEntry.objects.bulk_update(claimed, ["status", "claimed_until", "attempts", "updated_at"])
     return claimed
+
+
+def outbox_hold_unhandled(*, provider: str, handled_content_type_ids: Iterable[int], reason: str,
+                          account_id: str | None = None) -> dict[str, int]:
+    """Leave the due open entries of kinds the worker cannot push (no pusher yet) pending, and say why.
+
+    They are never failed or dead: a later release registers their kind's pusher and the first drain after
+    it pushes them. ``reason`` is written to their ``last_error`` (admin shows it) unless already there.
+    Returns ``{model label: entries held}`` for the worker's log line; empty when there are none.
+    """
+    held = (
+        OutboxEntry.objects.filter(provider=provider, status__in=[Status.PENDING, Status.FAILED],
+                                   next_attempt_at__lte=timezone.now())
+        .exclude(content_type_id__in=list(handled_content_type_ids))
+    )
+    if account_id is not None:
+        held = held.filter(account_id=account_id)
+    by_kind = held.order_by().values("content_type").annotate(n=models.Count("id"))
+    counts = {row["content_type"]: row["n"] for row in by_kind}
+    if not counts:
+        return {}
+    held.exclude(last_error=reason).update(last_error=reason[:4000])
+    labels = {ct.pk: f"{ct.app_label}.{ct.model}" for ct in ContentType.objects.filter(pk__in=counts)}
+    return {labels.get(pk, str(pk)): n for pk, n in counts.items()}
 
 
 def outbox_mark_done(

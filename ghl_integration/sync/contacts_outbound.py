@@ -1,6 +1,6 @@
-"""Outbound contact sync: drain one location's outbox into GHL (see OUTBOUND.md for the whole flow).
+"""Outbound contact sync: the contact kind's pusher (see OUTBOUND.md for the whole flow).
 
-`contacts_push_pending(connection_id=)` claims batches from `crm.sync.outbox` and pushes each entry:
+`push.outbox_push_pending` drains a location's outbox and hands each contact entry to `ContactPusher.push`:
 
 * unlinked → ``POST /contacts/`` (or ``/contacts/upsert``, see `CREATE_MODE_KEY`), then link the id; a create
   refused as a duplicate (400 + ``meta.contactId``) links to that contact and updates it instead;
@@ -9,12 +9,9 @@
 * archived → ``DELETE`` only when ``connection.config["delete_policy"] == "delete"`` (default: keep).
 """
 import logging
-import time
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import OperationalError
 from django.utils.dateparse import parse_datetime
 
 from crm.models import Contact, ExternalIdentity
@@ -23,38 +20,21 @@ from crm.sync.hashing import canonical, content_hash, values_equal
 from crm.sync.mapping import Mapping, get_local_value
 from crm.sync.models import OutboxEntry
 from crm.sync.outbound import contact_apply_pushed_result, contact_prepare_push, contact_record_rejected_value
-from crm.sync.outbox import outbox_claim_batch, outbox_mark_done, outbox_mark_failed, outbox_release
+from crm.sync.outbox import outbox_mark_done
 
-from ..client import GhlApiError, GhlAuthError, GhlClient, GhlNotFound, GhlValidationError
-from ..connections import ConnectionInactive
-from ..installation import GhlInstallation
-from ..models import GhlConnection
+from ..client import GhlNotFound, GhlValidationError
 from .contact_shape import CUSTOM_PREFIX, flatten_ghl_contact, ghl_contact_payload
 from .contacts_inbound import WEBHOOK_KEYS
 from .mapping import contact_mapping_for
+from .push import PROVIDER, KindPusher, PushDrain, outbox_push_pending, validation_messages
 
 logger = logging.getLogger(__name__)
 
-PROVIDER = "ghl"
-BATCH_SIZE = 50
-DRAIN_BUDGET_SECONDS = 50  # one task run; what is left waits for the next notification or sweep
 # connection.config keys (per-connection policy, STYLE §3)
 DELETE_POLICY_KEY = "delete_policy"  # "keep" (default): a local archive leaves the GHL contact; "delete"
 CREATE_MODE_KEY = "contact_create_mode"  # "create" (default) or "upsert" (for locations allowing duplicates)
 CONFLICT_CHECK_KEY = "outbound_conflict_check"  # default True: GET before PUT, decide conflicts by policy
 DELETE_POLICIES = ("keep", "delete")
-
-
-@dataclass
-class PushStats:
-    created: int = 0
-    linked: int = 0
-    updated: int = 0
-    deleted: int = 0
-    unchanged: int = 0
-    failed: int = 0
-    released: int = 0
-    conflicts: int = 0
 
 
 def webhook_hash(mapping: Mapping, flat: dict[str, Any]) -> str:
@@ -64,48 +44,18 @@ def webhook_hash(mapping: Mapping, flat: dict[str, Any]) -> str:
     return content_hash(mapping.to_local(shaped))
 
 
-class _Push:
-    """One drain of one connection's outbox: the client, mapping and counters shared by its entries."""
+class ContactPusher(KindPusher):
+    """The contact kind's pusher: the mapping is read once per drain."""
 
-    def __init__(self, connection: GhlConnection, client: GhlClient):
-        self.connection = connection
-        self.client = client
-        self.mapping = contact_mapping_for(connection)
-        self.location_id = connection.location_id
-        self.stats = PushStats()
+    model = Contact
+    noun = "contact"
+
+    def __init__(self, drain: PushDrain):
+        super().__init__(drain)
+        self.mapping = contact_mapping_for(self.connection)
         self.contact_type = ContentType.objects.get_for_model(Contact, for_concrete_model=True)
 
-    # -- one entry ---------------------------------------------------------------------------------------
-    def push(self, entry: OutboxEntry) -> None:
-        contact = Contact.objects.filter(pk=entry.object_id, organization_id=entry.organization_id).first()
-        if entry.content_type_id != self.contact_type.pk or contact is None:
-            self._fail(entry, "the local record no longer exists or is not a contact", retryable=False)
-            return
-        try:
-            try:
-                self._push_contact(entry, contact)
-            except OperationalError as exc:  # a deadlock with a concurrent apply: pushes are idempotent, go again
-                logger.warning("ghl.sync.push.db-retry", extra={"entry_id": entry.pk, "error": str(exc)})
-                self._push_contact(entry, contact)
-        except ConnectionInactive:
-            raise
-        except GhlValidationError as exc:
-            # Do not retry a 4xx: it fails the same way until the data or the mapping changes.
-            self._record_rejection(exc)
-            self._fail(entry, f"GHL rejected the contact: {_messages(exc)}", retryable=False)
-        except GhlNotFound as exc:
-            self._fail(entry, f"the linked GHL contact no longer exists ({exc})", retryable=False)
-        except GhlAuthError as exc:  # reconnecting (or granting the scope) can make it succeed
-            self._fail(entry, f"GHL refused our token: {exc}", retryable=True)
-        except GhlApiError as exc:  # 429 / 5xx / network: retried with backoff
-            self._fail(entry, str(exc), retryable=exc.retryable or exc.status is None or exc.status >= 500)
-        except ExternalIdConflict as exc:
-            self._fail(entry, f"cannot link: {exc}", retryable=False)
-        except Exception as exc:  # a bug: keep the entry visible and retried (a deploy may fix it)
-            logger.exception("ghl.sync.push.error", extra={"entry_id": entry.pk})
-            self._fail(entry, f"unexpected error: {exc!r}", retryable=True)
-
-    def _push_contact(self, entry: OutboxEntry, contact: Contact) -> None:
+    def push(self, entry: OutboxEntry, contact: Contact) -> None:
         link = ExternalIdentity.objects.filter(provider=PROVIDER, account_id=self.location_id,
                                                content_type=self.contact_type, object_id=contact.pk).first()
         fields = set(entry.changed_fields)
@@ -273,86 +223,17 @@ class _Push:
                 raise
             outbox_mark_done(**done)
 
-    def _fail(self, entry: OutboxEntry, error: str, *, retryable: bool) -> None:
-        entry = outbox_mark_failed(entry=entry, error=error, retryable=retryable)
-        self.stats.failed += 1
-        logger.warning("ghl.sync.push.failed", extra={"entry_id": entry.pk, "status": entry.status,
-                                                      "retryable": retryable, "error": error})
-
-    def _record_rejection(self, exc: GhlValidationError) -> None:
+    def rejected(self, exc: GhlValidationError) -> None:
         """Name the mapped field GHL complained about on its mapping row (clear error, not a silent drop)."""
-        text = " ".join(_messages(exc)).lower()
+        text = " ".join(validation_messages(exc)).lower()
         for spec in self.mapping.specs:
             key = spec.remote_key.removeprefix(CUSTOM_PREFIX).lower()
             names = {key, key.split(".")[0], spec.local_field.lower()}
             if any(n and n in text for n in names):
-                self.mapping.record_error(spec.remote_key, f"GHL rejected this field: {'; '.join(_messages(exc))}")
+                message = "; ".join(validation_messages(exc))
+                self.mapping.record_error(spec.remote_key, f"GHL rejected this field: {message}")
 
 
-def _messages(exc: GhlValidationError) -> list[str]:
-    return [str(m) for m in (exc.messages or [exc.message])]
 
-
-def contacts_push_pending(*, connection_id: int, budget_seconds: float = DRAIN_BUDGET_SECONDS) -> dict[str, int]:
-    """Push every due outbox entry of the connection's location to GHL; returns the counts.
-
-    An inactive connection pushes nothing and leaves its entries pending (they drain after a reconnect);
-    a connection deactivated mid-push releases the entries it had claimed, uncounted.
-    """
-    connection = GhlConnection.objects.select_related("organization").filter(pk=connection_id).first()
-    if connection is None or not connection.location_id:
-        logger.info("ghl.sync.push.no-connection", extra={"connection_id": connection_id})
-        return {}
-    try:
-        push = _Push(connection, GhlInstallation(connection).get_client())
-    except ConnectionInactive:
-        logger.info("ghl.sync.push.inactive", extra={"connection_id": connection_id})
-        return {}
-    deadline = time.monotonic() + budget_seconds
-    while time.monotonic() < deadline:
-        entries = outbox_claim_batch(provider=PROVIDER, account_id=connection.location_id, limit=BATCH_SIZE)
-        if not entries:
-            break
-        foreign = [e for e in entries if e.organization_id != connection.organization_id]
-        for entry in foreign:  # another organisation connected the same location: its own task pushes it
-            outbox_release(entry=entry, reason="belongs to another organisation's connection")
-        entries = [e for e in entries if e.organization_id == connection.organization_id]
-        if not entries:
-            break
-        for index, entry in enumerate(entries):
-            try:
-                push.push(entry)
-            except ConnectionInactive as exc:
-                for rest in entries[index:]:
-                    outbox_release(entry=rest, reason=f"connection inactive: {exc}")
-                push.stats.released += len(entries) - index
-                logger.info("ghl.sync.push.stopped-inactive", extra={"connection_id": connection_id})
-                return asdict(push.stats)
-    counts = asdict(push.stats)
-    if any(counts.values()):
-        logger.info("ghl.sync.push.drained", extra={"connection_id": connection_id, "counts": counts})
-    return counts
-
-
-def contacts_push_queue(*, location_id: str) -> int:
-    """Queue a push task for each active connection of ``location_id`` (called after commit); returns how many."""
-    from ..tasks import contacts_push_pending_task  # tasks import this module: keep the cycle lazy
-
-    ids = list(GhlConnection.objects.filter(location_id=location_id, status=GhlConnection.Status.ACTIVE)
-               .values_list("pk", flat=True))
-    for connection_id in ids:
-        contacts_push_pending_task.delay(connection_id)
-    return len(ids)
-
-
-def contacts_push_sweep() -> int:
-    """Queue a push for every active connection with due outbox entries (beat: catches what no notification
-    reached, failed entries whose backoff has passed and leases that expired); returns how many."""
-    from django.db.models import Q
-    from django.utils import timezone
-
-    now = timezone.now()
-    due = Q(status__in=[OutboxEntry.Status.PENDING, OutboxEntry.Status.FAILED], next_attempt_at__lte=now) | Q(
-        status=OutboxEntry.Status.IN_PROGRESS, claimed_until__lt=now)
-    locations = set(OutboxEntry.objects.filter(due, provider=PROVIDER).values_list("account_id", flat=True).distinct())
-    return sum(contacts_push_queue(location_id=location_id) for location_id in sorted(locations))
+# Kept for branches written before pushes were dispatched by kind; new code calls `push.outbox_push_pending`.
+contacts_push_pending = outbox_push_pending

@@ -27,9 +27,9 @@ PROVIDER = GHL.key
 
 
 def _notify(account_id: str) -> None:
-    from .contacts_outbound import contacts_push_queue
+    from .push import outbox_push_queue
 
-    contacts_push_queue(location_id=account_id)
+    outbox_push_queue(location_id=account_id)
 
 
 def connect_outbound() -> None:

@@ -8,7 +8,7 @@ from agents.services import agent_create, api_key_create
 from crm.services.contacts import contact_create
 from crm.sync import outbox, targets
 from ghl_integration.connections import connection_connect_from_code
-from ghl_integration.sync.contacts_outbound import contacts_push_pending
+from ghl_integration.sync.push import outbox_push_pending
 from ghl_integration.sync.targets import ghl_contact_sync_targets
 from ghl_sandbox import constants as sbx
 from tests.ghl_integration.conftest import ghl_sandbox, sandbox  # noqa: F401  (the sandbox fixtures)
@@ -35,7 +35,7 @@ def push_inline():
 
     def notify(account_id: str) -> None:
         if state["enabled"] and state["connection_id"]:
-            contacts_push_pending(connection_id=state["connection_id"], budget_seconds=5)
+            outbox_push_pending(connection_id=state["connection_id"], budget_seconds=5)
 
     outbox.register_push_notifier("ghl", notify)
     yield state

@@ -7,7 +7,7 @@ from crm.models import ExternalIdentity
 from crm.services.contacts import contact_create, contact_update
 from crm.sync.conflict import conflict_policy_set
 from crm.sync.models import OutboxEntry, SyncConflict
-from ghl_integration.sync.contacts_outbound import contacts_push_pending
+from ghl_integration.sync.push import outbox_push_pending
 
 from .conftest import LOCATION_ID, ghl_contact
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def _synced_contact(ghl, connected):
     contact = contact_create(organization=connected.organization, first_name="Base", email="both@example.com")
-    contacts_push_pending(connection_id=connected.pk)
+    outbox_push_pending(connection_id=connected.pk)
     return contact, ExternalIdentity.objects.get(object_id=contact.pk).external_id
 
 
@@ -27,7 +27,7 @@ def test_newest_wins_by_default_and_the_conflict_is_recorded(ghl, connected):
     time.sleep(0.01)
     contact_update(contact=contact, first_name="FromHere")
     # when
-    contacts_push_pending(connection_id=connected.pk)
+    outbox_push_pending(connection_id=connected.pk)
     # then
     assert ghl_contact(ghl, ghl_id)["firstName"] == "FromHere"
     conflict = SyncConflict.objects.get()
@@ -44,7 +44,7 @@ def test_ghl_wins_policy_keeps_the_ghl_value_and_applies_it_locally(ghl, connect
     contact_update(contact=contact, first_name="FromHere", city="Paris")
     ghl.control.clear_request_log()
 
-    contacts_push_pending(connection_id=connected.pk)
+    outbox_push_pending(connection_id=connected.pk)
 
     remote = ghl_contact(ghl, ghl_id)
     assert (remote["firstName"], remote["city"]) == ("FromGhl", "Paris")  # city had no conflict: pushed

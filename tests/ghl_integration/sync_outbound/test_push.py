@@ -5,7 +5,7 @@ from crm.models import ExternalIdentity
 from crm.services.contacts import contact_archive, contact_create, contact_update
 from crm.sync.models import FieldMapping, OutboxEntry, SyncConflict
 from ghl_integration.models import GhlConnection
-from ghl_integration.sync.contacts_outbound import contacts_push_pending
+from ghl_integration.sync.push import outbox_push_pending
 
 from .conftest import LOCATION_ID, contact_writes, ghl_contact
 
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def push(connection) -> dict:
-    return contacts_push_pending(connection_id=connection.pk)
+    return outbox_push_pending(connection_id=connection.pk)
 
 
 def link_of(contact) -> ExternalIdentity:

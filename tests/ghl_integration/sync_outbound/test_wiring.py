@@ -9,7 +9,7 @@ from crm.services.contacts import contact_create
 from crm.sync.models import OutboxEntry
 from ghl_integration import tasks
 from ghl_integration.sync import wiring
-from ghl_integration.sync.contacts_outbound import contacts_push_sweep
+from ghl_integration.sync.push import outbox_push_sweep
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def queued(monkeypatch):
     calls = []
-    monkeypatch.setattr(tasks.contacts_push_pending_task, "delay", lambda connection_id: calls.append(connection_id))
+    monkeypatch.setattr(tasks.outbox_push_pending_task, "delay", lambda connection_id: calls.append(connection_id))
     return calls
 
 
@@ -41,9 +41,9 @@ def test_a_rolled_back_change_queues_nothing(connected, queued):
 def test_the_sweep_queues_connections_with_due_entries_only(connected, queued):
     contact_create(organization=connected.organization, first_name="S", email="s@example.com")
     OutboxEntry.objects.update(status="failed", next_attempt_at=timezone.now() + timedelta(minutes=5))
-    assert contacts_push_sweep() == 0  # backing off
+    assert outbox_push_sweep() == 0  # backing off
     OutboxEntry.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
-    assert contacts_push_sweep() == 1 and queued == [connected.pk]
+    assert outbox_push_sweep() == 1 and queued == [connected.pk]
 
 
 def test_the_sweep_is_scheduled_every_minute(db):
