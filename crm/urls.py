@@ -1,7 +1,15 @@
 from django.urls import path
 
-from . import calendar_views
+from . import calendar_views, contact_views
 
 urlpatterns = [
     path("orgs/<int:org_id>/calendars/", calendar_views.calendar_appointments, name="calendar_appointments"),
+    path("orgs/<int:org_id>/contacts/", contact_views.contact_list_page, name="contacts_list"),
+    path("orgs/<int:org_id>/contacts/new/", contact_views.contact_create_page, name="contact_create"),
+    path("orgs/<int:org_id>/contacts/<int:contact_id>/", contact_views.contact_detail_page, name="contact_detail"),
+    path("orgs/<int:org_id>/contacts/<int:contact_id>/edit/", contact_views.contact_edit_page, name="contact_edit"),
+    path("orgs/<int:org_id>/contacts/<int:contact_id>/archive/", contact_views.contact_archive_action,
+         name="contact_archive"),
+    path("orgs/<int:org_id>/contacts/<int:contact_id>/restore/", contact_views.contact_restore_action,
+         name="contact_restore"),
 ]

@@ -35,3 +35,20 @@ def org_manager_required(view):
         return view(request, *args, **kwargs)
 
     return wrapped
+
+
+def org_member_required(view):
+    """Any member of the organization in the URL (``org_id``); outsiders get 404, anonymous users the login
+    page. The wrapped view is called without ``org_id``, with ``request.organization`` and
+    ``request.membership`` set (``request.membership.can_manage`` says whether it may write)."""
+
+    @login_required
+    @wraps(view)
+    def wrapped(request, org_id: int, *args, **kwargs):
+        membership = membership_get(user=request.user, organization_id=org_id)
+        if membership is None:
+            raise Http404("No such organization")
+        request.organization, request.membership = membership.organization, membership
+        return view(request, *args, **kwargs)
+
+    return wrapped

@@ -1,0 +1,162 @@
+"""What the owner's contact pages read: a searched page of contacts with their sync state, one contact's file."""
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.db.models import F, Func, Q, QuerySet, TextField
+
+from tenancy.models import Organization
+
+from ..models import Contact, ExternalIdentity
+from ..sync.models import OutboxEntry, SyncConflict, SyncRun
+
+PAGE_SIZE = 25
+# A trigram index needs three characters; a shorter search would read every contact of the organization.
+MIN_SEARCH_CHARS = 3
+HISTORY_LIMIT = 20
+REFUSAL_RUNS_LIMIT = 50
+_PHONE_LIKE = re.compile(r"^[\d\s()+.\-]+$")
+
+
+@dataclass
+class SyncState:
+    """How one contact stands with the accounts it syncs to, in words (``key`` is a CSS class)."""
+
+    key: str
+    label: str
+    detail: str = ""
+
+
+@dataclass
+class ContactPage:
+    contacts: list[Contact]
+    number: int
+    has_next: bool
+    query: str
+    hint: str = ""
+    states: dict[int, SyncState] = field(default_factory=dict)
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+
+def _search_term(query: str) -> str:
+    """The lower-cased text to look for: a phone typed in any format becomes its digits (stored E.164)."""
+    query = " ".join(query.split()).lower()
+    if _PHONE_LIKE.match(query) and sum(ch.isdigit() for ch in query) >= MIN_SEARCH_CHARS:
+        return re.sub(r"\D", "", query)
+    return query
+
+
+def _filter_search(qs: QuerySet[Contact], term: str) -> QuerySet[Contact]:
+    if connection.vendor == "postgresql":
+        # The very expression of the crm_contact_search_trgm index (migration 0008), so the index answers.
+        text = Func(F("full_name"), F("email"), F("phone"), F("company_name"), function="crm_contact_search_text",
+                    output_field=TextField())
+        return qs.annotate(search_text=text).filter(search_text__contains=term)
+    return qs.filter(Q(full_name__icontains=term) | Q(email__icontains=term) | Q(phone__icontains=term)
+                     | Q(company_name__icontains=term))
+
+
+def contact_search(*, organization: Organization, query: str = "", page: int = 1,
+                   archived: bool = False) -> ContactPage:
+    """One page of the organization's contacts (archived ones instead when ``archived``), by name, matching
+    ``query`` in name, email, phone or company. No total count: counting every match of a common word at
+    100,000 contacts would read them all, so a page only knows whether another follows."""
+    page = max(1, page)
+    qs = Contact.objects.for_org(organization).filter(is_archived=archived)
+    term, hint = _search_term(query), ""
+    if term and len(term) < MIN_SEARCH_CHARS:
+        hint, term = f"Type at least {MIN_SEARCH_CHARS} characters to search.", ""
+    if term:
+        qs = _filter_search(qs, term)
+    start = (page - 1) * PAGE_SIZE
+    rows = list(qs.order_by("full_name", "id")[start:start + PAGE_SIZE + 1])
+    contacts = rows[:PAGE_SIZE]
+    return ContactPage(contacts=contacts, number=page, has_next=len(rows) > PAGE_SIZE, query=query, hint=hint,
+                       states=contact_sync_states(organization=organization, contacts=contacts))
+
+
+def contact_sync_states(*, organization: Organization, contacts: list[Contact]) -> dict[int, SyncState]:
+    """Each contact's sync state, from its links and its latest push: two indexed queries for any page."""
+    if not contacts:
+        return {}
+    content_type = ContentType.objects.get_for_model(Contact)
+    ids = [c.pk for c in contacts]
+    linked: dict[int, Any] = {}
+    for object_id, synced_at in ExternalIdentity.objects.for_org(organization).filter(
+            content_type=content_type, object_id__in=ids).values_list("object_id", "last_synced_at"):
+        linked[object_id] = max(filter(None, [linked.get(object_id), synced_at]), default=None)
+    latest_push: dict[int, tuple[str, str]] = {}
+    for object_id, status, error in OutboxEntry.objects.for_org(organization).filter(
+            content_type=content_type, object_id__in=ids).exclude(status=OutboxEntry.Status.SUPERSEDED).order_by(
+            "object_id", "-id").values_list("object_id", "status", "last_error"):
+        latest_push.setdefault(object_id, (status, error))
+    return {c.pk: _state(c, linked, latest_push) for c in contacts}
+
+
+def _state(contact: Contact, linked: dict, latest_push: dict) -> SyncState:
+    status, error = latest_push.get(contact.pk, ("", ""))
+    if status in (OutboxEntry.Status.PENDING, OutboxEntry.Status.IN_PROGRESS):
+        return SyncState("sending", "Sending", "A change is on its way to the connected account.")
+    if status == OutboxEntry.Status.FAILED:
+        return SyncState("retrying", "Retrying", error)
+    if status == OutboxEntry.Status.DEAD:
+        return SyncState("refused", "Not sent", error)
+    if contact.pk in linked:
+        synced_at = linked[contact.pk]
+        return SyncState("synced", "Synced", f"Last synced {synced_at:%Y-%m-%d %H:%M} UTC" if synced_at else "")
+    return SyncState("local", "Only here", "Not linked to a connected account.")
+
+
+@dataclass
+class ContactFile:
+    contact: Contact
+    state: SyncState
+    links: list[ExternalIdentity]
+    history: list[OutboxEntry]
+    conflicts: list[SyncConflict]
+    refusals: list[dict[str, Any]]
+
+    @property
+    def dnd(self) -> list[tuple[str, bool]]:
+        return [("All channels", self.contact.dnd_all), ("SMS", self.contact.dnd_sms),
+                ("Email", self.contact.dnd_email), ("WhatsApp", self.contact.dnd_whatsapp),
+                ("Calls", self.contact.dnd_call)]
+
+    @property
+    def custom_fields(self) -> list[tuple[str, Any]]:
+        return sorted((self.contact.custom_properties or {}).items())
+
+
+def contact_file(*, organization: Organization, contact_id: int) -> ContactFile | None:
+    """Everything the detail page shows of one contact, or None when it is not this organization's."""
+    contact = Contact.objects.for_org(organization).filter(pk=contact_id).first()
+    if contact is None:
+        return None
+    content_type = ContentType.objects.get_for_model(Contact)
+    scope = {"content_type": content_type, "object_id": contact.pk}
+    links = list(ExternalIdentity.objects.for_org(organization).filter(**scope).order_by("provider", "account_id"))
+    history = list(OutboxEntry.objects.for_org(organization).filter(**scope).exclude(
+        status=OutboxEntry.Status.SUPERSEDED).order_by("-id")[:HISTORY_LIMIT])
+    conflicts = list(SyncConflict.objects.for_org(organization).filter(**scope).order_by(
+        "-decided_at", "-id")[:HISTORY_LIMIT])
+    return ContactFile(contact=contact, state=contact_sync_states(organization=organization, contacts=[contact])[
+        contact.pk], links=links, history=history, conflicts=conflicts,
+        refusals=_refusals_of(organization, {link.external_id for link in links}))
+
+
+def _refusals_of(organization: Organization, external_ids: set[str]) -> list[dict[str, Any]]:
+    """Values a recent sync run refused for this contact (runs keep their first refusals with GHL's id)."""
+    if not external_ids:
+        return []
+    found = []
+    runs = SyncRun.objects.for_org(organization).filter(refused__gt=0).order_by("-started_at")[:REFUSAL_RUNS_LIMIT]
+    for run in runs.only("kind", "started_at", "refusal_samples"):
+        for sample in run.refusal_samples or []:
+            if sample.get("external_id") in external_ids:
+                found.append({"at": run.started_at, "kind": run.get_kind_display(), "error": sample.get("error", "")})
+    return found
