@@ -23,8 +23,9 @@ class RemoteAppointment:
     ends_at: datetime
     status: str
     title: str = ""
-    notes: str = ""
+    notes: str | None = ""  # None: the source does not carry notes (leave ours as they are)
     address: str = ""
+    updated_at: datetime | None = None  # the backend's own last-change time: the sync watermark
 
 
 class BackendError(Exception):

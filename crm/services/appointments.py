@@ -9,13 +9,10 @@ transaction commits all of that at once, then the calendar's cached free slots a
 """
 import hashlib
 import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import OperationalError, connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from tenancy.models import Organization
@@ -30,8 +27,7 @@ from ..calendar_backend import (
     calendar_backend_for,
 )
 from ..models import Appointment, AppointmentRequest, Calendar, Contact
-from ..selectors.external_ids import external_id_for_object, local_object_for_external_id
-from ..sync.origin import sync_origin
+from ..selectors.external_ids import external_id_for_object
 from .appointment_errors import (
     AppointmentConflict,
     AppointmentForbidden,
@@ -39,7 +35,8 @@ from .appointment_errors import (
     AppointmentNotFound,
     AppointmentUnavailable,
 )
-from .external_ids import external_id_link
+from .appointment_sync import appointment_record_remote
+from .calendar_lock import calendar_booking_lock
 from .free_slots import (
     calendar_free_slot_starts,
     calendar_free_slots_invalidate,
@@ -47,10 +44,6 @@ from .free_slots import (
     nearest_of,
     nearest_window,
 )
-
-LOCK_TIMEOUT_MS = 15_000
-_local_locks: dict[int, threading.Lock] = {}
-_local_guard = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -63,29 +56,6 @@ class BookingResult:
     replayed: bool = False  # answered from a finished idempotency key
     found_existing: bool = False  # the calendar system already had it (a retried request or worker)
     dry_run: bool = False
-
-
-@contextmanager
-def calendar_booking_lock(calendar_id: int) -> Iterator[None]:
-    """Inside a transaction: the one command on this calendar at a time (PostgreSQL transaction-level advisory
-    lock, released at commit/rollback or when the worker's connection dies). Waits up to LOCK_TIMEOUT_MS."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL lock_timeout = %s", [f"{LOCK_TIMEOUT_MS}ms"])
-            try:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [0x43414C, calendar_id])
-            except OperationalError as exc:
-                raise AppointmentUnavailable("The calendar is busy with other bookings; retry in a moment.") from exc
-        yield
-        return
-    with _local_guard:
-        lock = _local_locks.setdefault(calendar_id, threading.Lock())
-    if not lock.acquire(timeout=LOCK_TIMEOUT_MS / 1000):
-        raise AppointmentUnavailable("The calendar is busy with other bookings; retry in a moment.")
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 def _backend(calendar: Calendar) -> CalendarBackend:
@@ -189,23 +159,11 @@ def appointment_store_remote(
     *, organization: Organization, calendar: Calendar, contact: Contact, remote: RemoteAppointment,
     backend: CalendarBackend,
 ) -> Appointment:
-    """Create or update the local appointment linked to ``remote`` under the backend's sync origin."""
-    with sync_origin(provider=backend.provider, account_id=backend.account_id, connection_id=backend.connection_id):
-        appt = local_object_for_external_id(
-            model=Appointment, provider=backend.provider, account_id=backend.account_id,
-            external_id=remote.external_id)
-        fields = {"calendar": calendar, "contact": contact, "starts_at": remote.starts_at, "ends_at": remote.ends_at,
-                  "status": remote.status if remote.status in Appointment.Status.values else Appointment.Status.NEW,
-                  "title": remote.title[:255], "notes": remote.notes, "location": remote.address[:255]}
-        if appt is None:
-            appt = Appointment.objects.create(organization=organization, **fields)
-            external_id_link(obj=appt, provider=backend.provider, account_id=backend.account_id,
-                             external_id=remote.external_id, connection_id=backend.connection_id)
-            return appt
-        for name, value in fields.items():
-            setattr(appt, name, value)
-        appt.save()
-        return appt
+    """Create or update the local appointment linked to ``remote`` (a command's verified answer) under the
+    backend's sync origin, announcing the change (booked, cancelled); the caller holds the calendar's lock."""
+    return appointment_record_remote(
+        organization=organization, calendar=calendar, contact=contact, remote=remote, provider=backend.provider,
+        account_id=backend.account_id, connection_id=backend.connection_id).appointment
 
 
 def _same_org(organization: Organization, **rows) -> None:

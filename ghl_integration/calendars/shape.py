@@ -44,8 +44,26 @@ def calendar_fields_from_ghl(calendar: dict, *, timezone: str) -> dict:
     }
 
 
+def _notes(event: dict) -> str | None:
+    # We write notes as GHL's `description` (its create body has no notes); GET and the events list carry both,
+    # an Appointment* webhook only `notes`, so an empty `notes` there says nothing about ours.
+    if "description" in event:
+        return event.get("notes") or event.get("description") or ""
+    return event.get("notes") or None
+
+
+def _time(value) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 def remote_appointment_from_ghl(event: dict) -> RemoteAppointment:
-    """A GHL event (GET, list or create/update answer) as a `RemoteAppointment`; times keep GHL's offset."""
+    """A GHL event (GET, list, create/update answer or webhook `appointment`) as a `RemoteAppointment`; times
+    keep GHL's offset. `dateUpdated` (absent from create/update answers) is the watermark."""
     return RemoteAppointment(
         external_id=event["id"],
         contact_external_id=event.get("contactId") or "",
@@ -53,6 +71,7 @@ def remote_appointment_from_ghl(event: dict) -> RemoteAppointment:
         ends_at=datetime.fromisoformat(event["endTime"].replace("Z", "+00:00")),
         status=event.get("appointmentStatus") or "new",
         title=event.get("title") or "",
-        notes=event.get("notes") or event.get("description") or "",
+        notes=_notes(event),
         address=event.get("address") or "",
+        updated_at=_time(event.get("dateUpdated")),
     )

@@ -155,6 +155,9 @@ def appointment_update(sandbox, ev: dict, data: dict) -> dict:
 
 
 def appointment_delete(sandbox, ev: dict) -> None:
+    tz = _tz(sandbox.store.get("location", ev["locationId"]).get("timezone"))
+    # GHL's AppointmentDelete example carries a dateUpdated later than the last update's: the delete's own time.
+    ev["dateUpdated"] = datetime.now(UTC).astimezone(tz).isoformat(timespec="seconds")
     sandbox.store.delete("appointment", ev["id"])
     sandbox.dispatcher.emit("AppointmentDelete", ev["locationId"], _webhook(ev))
 

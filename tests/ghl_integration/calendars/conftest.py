@@ -1,4 +1,6 @@
 """A connected demo location with its calendars mirrored, and contacts that exist on both sides."""
+import time
+
 import pytest
 
 from crm.models import Calendar, Contact
@@ -73,3 +75,57 @@ def make_contact(ghl, org, connection):
 
 def ghl_appointments(ghl, calendar_id: str) -> list[dict]:
     return [a for a in ghl.control.objects("appointment", location_id=LOCATION) if a["calendarId"] == calendar_id]
+
+
+@pytest.fixture
+def receiver(ghl):
+    """The sandbox delivers its webhooks to a recording endpoint; `deliver` feeds them to the product's inbox."""
+    from ghl_sandbox.testing import WebhookReceiver
+
+    with WebhookReceiver() as rx:
+        ghl.control.webhooks(urls=[rx.url], retry_spacing_s=0.2)
+        yield rx
+
+
+def appointment_deliveries(rx, count: int) -> list[dict]:
+    """Wait for ``count`` Appointment* deliveries and return them (raw, as received), in arrival order."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        items = [r for r in rx.received if str(r["json"].get("type", "")).startswith("Appointment")]
+        if len(items) >= count:
+            return items
+        time.sleep(0.05)
+    raise AssertionError(f"expected {count} appointment webhooks, got {len(items)}")
+
+
+def deliver(items: list[dict], django_capture_on_commit_callbacks) -> list[str]:
+    """Receive (verify, dedup, store) and process each delivery in the given order, running what each commit
+    queues (events, cache drops) as a real commit would."""
+    from ghl_integration.webhooks.processing import webhook_event_process
+    from ghl_integration.webhooks.services import webhook_receive
+
+    statuses = []
+    for item in items:
+        with django_capture_on_commit_callbacks(execute=True):
+            result = webhook_receive(body=item["body"], headers=item["headers"])
+            assert result.status_code == 200, result.data
+            if result.data.get("status") == "accepted":
+                statuses.append(webhook_event_process(event_id=result.data["id"]).status)
+            else:
+                statuses.append(result.data["status"])
+    return statuses
+
+
+@pytest.fixture
+def business_events():
+    """Every crm business event sent during the test: [(event, data), ...]."""
+    from crm import events
+
+    seen: list[tuple[str, dict]] = []
+
+    def receiver(**kwargs):
+        seen.append((kwargs["event"], kwargs["data"]))
+
+    events.business_event.connect(receiver, weak=False, dispatch_uid="test-appointment-events")
+    yield seen
+    events.business_event.disconnect(dispatch_uid="test-appointment-events")

@@ -1,0 +1,188 @@
+"""Appointments as the calendar system that owns them reports them (webhooks, reconciliation, the answers to our
+own booking commands): one local row per remote appointment, its status mirrored, stale reports dropped by a
+watermark, and the business events (booked, cancelled, no-show) announced once per change.
+
+Ordering: the remote's own last-change time (`RemoteAppointment.updated_at`, GHL's `dateUpdated`, to the second)
+is the link's `remote_updated_at` watermark; a report older than it is stale. Two reports of the same second are
+ordered by their delivery time when both have one (kept in the link's snapshot as ``delivered_at``); otherwise the
+report is applied, and a report that changes nothing writes nothing (that is how the webhook for our own booking is
+recognised: its row and link were stored by the command, under the calendar's lock the webhook also takes).
+A remote delete is final: it archives the row, and later reports of that appointment are dropped.
+"""
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from tenancy.models import Organization
+
+from .. import events
+from ..calendar_backend import RemoteAppointment
+from ..models import Appointment, Calendar, Contact, ExternalIdentity
+from ..selectors.external_ids import local_object_for_external_id
+from ..sync.origin import sync_origin
+from .calendar_lock import calendar_booking_lock
+from .external_ids import external_id_link
+from .free_slots import calendar_free_slots_invalidate
+
+logger = logging.getLogger(__name__)
+
+CREATED, UPDATED, UNCHANGED, STALE, ARCHIVED, GONE = "created", "updated", "unchanged", "stale", "archived", "gone"
+NO_CALENDAR, NO_CONTACT = "no_calendar", "no_contact"
+# GHL's create/update answers add these two to the status enum (REFERENCE.md §f); they mean what ours do.
+STATUS_ALIASES = {"active": Appointment.Status.CONFIRMED, "completed": Appointment.Status.SHOWED}
+BOOKED_STATUSES = (Appointment.Status.NEW, Appointment.Status.CONFIRMED)
+
+
+@dataclass(frozen=True)
+class AppointmentApplied:
+    outcome: str
+    appointment: Appointment | None = None
+
+
+def _status(remote: str, current: str | None) -> str:
+    status = STATUS_ALIASES.get(remote, remote)
+    if status in Appointment.Status.values:
+        return status
+    logger.warning("crm.appointments.unknown-status", extra={"status": remote})
+    return current or Appointment.Status.NEW
+
+
+def _stale(link: ExternalIdentity, updated_at: datetime | None, delivered_at: datetime | None) -> bool:
+    mark = link.remote_updated_at
+    if mark is None or updated_at is None:
+        return False
+    if updated_at != mark:
+        return updated_at < mark
+    raw = (link.synced_snapshot or {}).get("delivered_at")
+    seen = parse_datetime(raw) if raw else None
+    return bool(delivered_at and seen and delivered_at <= seen)
+
+
+def _announce(appt: Appointment, *, before: str | None, created: bool, external_id: str) -> None:
+    """The business events of one change: booked (a new, active appointment still to come), cancelled, no-show."""
+    data = {"appointment_id": appt.pk, "calendar_id": appt.calendar_id, "external_id": external_id,
+            "starts_at": appt.starts_at.isoformat(), "status": appt.status, "previous_status": before}
+    if created:
+        if appt.status in BOOKED_STATUSES and appt.ends_at > timezone.now():
+            events.emit(events.APPOINTMENT_BOOKED, organization_id=appt.organization_id, contact_id=appt.contact_id,
+                        data=data)
+        return
+    if appt.status == before:
+        return
+    if appt.status == Appointment.Status.CANCELLED:
+        events.emit(events.APPOINTMENT_CANCELLED, organization_id=appt.organization_id, contact_id=appt.contact_id,
+                    data=data)
+    elif appt.status == Appointment.Status.NO_SHOW:
+        events.emit(events.APPOINTMENT_NO_SHOW, organization_id=appt.organization_id, contact_id=appt.contact_id,
+                    data=data)
+
+
+def _mark(link: ExternalIdentity, remote: RemoteAppointment, delivered_at: datetime | None, *,
+          deleted: bool = False) -> None:
+    snapshot = dict(link.synced_snapshot or {})
+    if remote.updated_at is not None and (link.remote_updated_at is None or remote.updated_at > link.remote_updated_at):
+        link.remote_updated_at = remote.updated_at
+        snapshot.pop("delivered_at", None)  # belongs to the older second
+    if delivered_at is not None and remote.updated_at is not None and remote.updated_at == link.remote_updated_at:
+        snapshot["delivered_at"] = delivered_at.isoformat()
+    if deleted:
+        snapshot["deleted"] = True
+    link.synced_snapshot = snapshot
+    link.last_synced_at = timezone.now()
+    link.save(update_fields=["remote_updated_at", "synced_snapshot", "last_synced_at", "updated_at"])
+
+
+def appointment_record_remote(
+    *, organization: Organization, calendar: Calendar, contact: Contact | None, remote: RemoteAppointment,
+    provider: str, account_id: str, connection_id: int | None = None, delivered_at: datetime | None = None,
+    deleted: bool = False,
+) -> AppointmentApplied:
+    """Create, update or (``deleted``) archive the local appointment linked to ``remote``, under the provider's
+    sync origin. The caller **must** hold `calendar_booking_lock(calendar.pk)` inside a transaction. ``contact``
+    may be None only for a delete."""
+    content_type = ContentType.objects.get_for_model(Appointment)
+    link = (ExternalIdentity.objects.for_org(organization).select_for_update()
+            .filter(provider=provider, account_id=account_id, content_type=content_type,
+                    external_id=remote.external_id).first())
+    appt = Appointment.objects.for_org(organization).filter(pk=link.object_id).first() if link else None
+    if link is not None and (link.synced_snapshot or {}).get("deleted"):
+        return AppointmentApplied(GONE, appt)
+    if deleted:
+        return _archive(link, appt, remote, delivered_at)
+    if link is not None and appt is not None and _stale(link, remote.updated_at, delivered_at):
+        return AppointmentApplied(STALE, appt)
+    if contact is None:
+        raise ValueError("a contact is needed to store an appointment")
+    fields = {"calendar": calendar, "contact": contact, "starts_at": remote.starts_at, "ends_at": remote.ends_at,
+              "status": _status(remote.status, appt.status if appt else None), "title": remote.title[:255],
+              "location": remote.address[:255]}
+    if remote.notes is not None:
+        fields["notes"] = remote.notes
+    with sync_origin(provider=provider, account_id=account_id, connection_id=connection_id):
+        if appt is None:
+            appt = Appointment.objects.create(organization=organization, **fields)
+            link = external_id_link(obj=appt, provider=provider, account_id=account_id,
+                                    external_id=remote.external_id, connection_id=connection_id)
+            outcome, before = CREATED, None
+        else:
+            before = appt.status
+            changed = [name for name, value in fields.items() if getattr(appt, name) != value]
+            for name in changed:
+                setattr(appt, name, fields[name])
+            if changed:
+                appt.save(update_fields=[*changed, "updated_at"])
+            outcome = UPDATED if changed else UNCHANGED
+        _mark(link, remote, delivered_at)
+    if outcome != UNCHANGED:
+        _announce(appt, before=before, created=outcome == CREATED, external_id=remote.external_id)
+        transaction.on_commit(lambda: calendar_free_slots_invalidate(calendar=calendar))
+    return AppointmentApplied(outcome, appt)
+
+
+def _archive(link, appt, remote, delivered_at) -> AppointmentApplied:
+    if link is None or appt is None:
+        return AppointmentApplied(GONE, appt)
+    was_booked = not appt.is_archived and appt.status != Appointment.Status.CANCELLED
+    if not appt.is_archived:
+        appt.is_archived, appt.archived_at = True, timezone.now()
+        appt.save(update_fields=["is_archived", "archived_at", "updated_at"])
+    _mark(link, remote, delivered_at, deleted=True)
+    if was_booked and appt.ends_at > timezone.now():
+        events.emit(events.APPOINTMENT_CANCELLED, organization_id=appt.organization_id, contact_id=appt.contact_id,
+                    data={"appointment_id": appt.pk, "calendar_id": appt.calendar_id,
+                          "external_id": remote.external_id, "starts_at": appt.starts_at.isoformat(),
+                          "status": appt.status, "previous_status": appt.status, "deleted": True})
+    transaction.on_commit(lambda: calendar_free_slots_invalidate(calendar=appt.calendar))
+    return AppointmentApplied(ARCHIVED, appt)
+
+
+def appointment_apply_remote(
+    *, organization: Organization, provider: str, account_id: str, calendar_external_id: str,
+    remote: RemoteAppointment, connection_id: int | None = None, delivered_at: datetime | None = None,
+    deleted: bool = False,
+) -> AppointmentApplied:
+    """Apply one report of a remote appointment (see the module docstring). The calendar and the contact are
+    found through their links (the calendar mirror and the contact sync make them): `NO_CALENDAR` / `NO_CONTACT`
+    when one is not linked yet, so the caller can mirror it and call again. Raises `AppointmentUnavailable` when
+    the calendar stays locked by another command (retry later)."""
+    calendar = local_object_for_external_id(model=Calendar, provider=provider, account_id=account_id,
+                                            external_id=calendar_external_id)
+    if calendar is None or calendar.organization_id != organization.pk:
+        return AppointmentApplied(NO_CALENDAR)
+    contact = None
+    if remote.contact_external_id:
+        contact = local_object_for_external_id(model=Contact, provider=provider, account_id=account_id,
+                                               external_id=remote.contact_external_id)
+        if contact is not None and contact.organization_id != organization.pk:
+            contact = None
+    if contact is None and not deleted:
+        return AppointmentApplied(NO_CONTACT)
+    with transaction.atomic(), calendar_booking_lock(calendar.pk):
+        return appointment_record_remote(
+            organization=organization, calendar=calendar, contact=contact, remote=remote, provider=provider,
+            account_id=account_id, connection_id=connection_id, delivered_at=delivered_at, deleted=deleted)
