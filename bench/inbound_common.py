@@ -55,13 +55,7 @@ def bench_env(database_url: str, base_url: str) -> dict:
         "GHL_SYNC_PULL_ON_CONNECT": "0",
     }
     os.environ.update(env)
-    # The production defaults (the test settings write in one thread and check for a disconnect before every
-    # page); override from the environment.
-    os.environ.setdefault("GHL_SYNC_PULL_APPLY_WORKERS", "2")
-    os.environ.setdefault("GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS", "1.0")
-    os.environ.setdefault("GHL_SYNC_PULL_PROGRESS_SECONDS", "0.5")
-    os.environ.setdefault("GHL_SYNC_PULL_PAGES_PER_WRITE", "5")
-    os.environ.setdefault("GHL_SYNC_PULL_FROM_BOTH_ENDS", "1")
+    # The pull runs at production's `PullTuning` defaults: the bench measures what runs in production.
     return dict(os.environ)
 
 

@@ -42,14 +42,15 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
-    os.environ["GHL_RATE_LIMIT_BURST"] = str(args.burst)
-    os.environ["GHL_RATE_LIMIT_WINDOW_S"] = str(args.window_s)
     import django
 
     django.setup()
     logging.getLogger("ghl_integration").setLevel(logging.WARNING)  # one INFO line per request otherwise
+    from django.conf import settings
+
     from ghl_integration.client import GhlClient, GhlOAuth
     from ghl_integration.client.base import make_session
+    from ghl_integration.client.ratelimit import LocalRateLimiter, RateLimitConfig, RedisRateLimiter
     from ghl_sandbox import constants as c
     from ghl_sandbox.testing import SandboxProcess
 
@@ -75,7 +76,10 @@ def main(argv=None) -> int:
             client_id=c.SANDBOX_CLIENT_ID, client_secret=c.SANDBOX_CLIENT_SECRET, code=code)
         statuses.clear()  # count the API requests of the pull only
         answered.clear()
-        client = GhlClient(location_id=location_id, base_url=sbx.base_url, session=session,
+        limits = RateLimitConfig(limit=args.burst, window_s=args.window_s)
+        limiter = RedisRateLimiter.from_url(settings.REDIS_URL, limits) if settings.REDIS_URL \
+            else LocalRateLimiter(limits)
+        client = GhlClient(location_id=location_id, base_url=sbx.base_url, session=session, rate_limiter=limiter,
                            token_provider=lambda force_refresh=False: tokens["access_token"])
 
         started = time.monotonic()

@@ -56,7 +56,6 @@ def parse_args():
     parser.add_argument("--concurrency", type=int, default=8, help="client connections sending in parallel")
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes (gthread)")
     parser.add_argument("--web-threads", type=int, default=8, help="threads per gunicorn worker")
-    parser.add_argument("--gil-switch-interval", type=float, help="override the gunicorn config's (seconds)")
     parser.add_argument("--celery-concurrency", type=int, default=2)
     parser.add_argument("--worker-nice", type=int, default=10, help="niceness of the Celery worker")
     parser.add_argument("--processing-timeout", type=float, default=180.0)
@@ -284,7 +283,6 @@ def run(args, procs: Processes) -> str:
             "GUNICORN_WORKERS": str(args.web_workers),
             "GUNICORN_THREADS": str(args.web_threads),
             "GUNICORN_LOG_LEVEL": "warning",
-            **({"GUNICORN_GIL_SWITCH_INTERVAL_S": str(args.gil_switch_interval)} if args.gil_switch_interval else {}),
         },
         logs / "gunicorn.log",
     )

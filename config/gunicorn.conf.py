@@ -5,7 +5,6 @@ Redis, and threads share one process's memory. Every value can be overridden fro
 """
 
 import os
-import sys
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 worker_class = "gthread"
@@ -17,12 +16,3 @@ backlog = int(os.environ.get("GUNICORN_BACKLOG", "2048"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
-
-# How long a thread may hold the GIL while others wait (CPython's default is 5 ms). Our requests are short
-# and mostly wait on I/O; a shorter interval lets a thread whose database answer arrived resume sooner, which
-# shortens the latency tail under load (webhook acknowledgements) for a little throughput.
-GIL_SWITCH_INTERVAL_S = float(os.environ.get("GUNICORN_GIL_SWITCH_INTERVAL_S", "0.001"))
-
-
-def post_fork(server, worker):
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)

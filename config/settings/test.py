@@ -15,17 +15,6 @@ os.environ.setdefault("GHL_ALLOW_SANDBOX", "1")
 os.environ.setdefault("GHL_WEBHOOK_TRUST_SANDBOX_KEYS", "1")
 # Connecting does not queue the initial contact pull in tests (no worker); sync tests switch it on.
 os.environ.setdefault("GHL_SYNC_PULL_ON_CONNECT", "0")
-# Tests run inside one transaction, which writer threads (other connections) cannot see.
-os.environ.setdefault("GHL_SYNC_PULL_APPLY_WORKERS", "1")
-# A pull checks for a disconnect before every page, so tests can stop it on an exact page.
-os.environ.setdefault("GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS", "0")
-# ...and saves its progress after every page, so a test can crash it after an exact page.
-os.environ.setdefault("GHL_SYNC_PULL_PROGRESS_SECONDS", "0")
-os.environ.setdefault("GHL_SYNC_PULL_PAGES_PER_WRITE", "1")
-os.environ.setdefault("GHL_SYNC_PULL_FROM_BOTH_ENDS", "0")  # one walk: pages in a known order
-
-# Every stored event requests a drain, so tests see each request; the debounce has its own tests.
-os.environ.setdefault("GHL_WEBHOOK_DRAIN_DEBOUNCE", "0")
 
 from .base import *  # noqa: E402,F403
 

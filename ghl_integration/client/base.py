@@ -14,7 +14,7 @@ Retry policy (why each case is or is not retried):
 
 Retries use exponential backoff with full jitter, honour ``Retry-After`` (seconds or HTTP date), and on a 429
 without it wait ``X-RateLimit-Interval-Milliseconds`` (scaled by jitter in [0.5, 1]). They are bounded in attempts
-and in total time (``GHL_RETRY_MAX_ATTEMPTS``, ``GHL_RETRY_MAX_TOTAL_S``).
+and in total time (`RetryPolicy`).
 """
 
 from __future__ import annotations
@@ -79,21 +79,16 @@ class TokenProvider(Protocol):
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """Bounds of the retries of one request. The defaults are production's (tuning, not configuration): a
+    caller or a test that needs others passes its own."""
+
     max_attempts: int = 5
     max_total_s: float = 60.0
     base_s: float = 0.5
     cap_s: float = 15.0
 
-    @classmethod
-    def from_settings(cls) -> RetryPolicy:
-        from django.conf import settings
 
-        return cls(
-            max_attempts=settings.GHL_RETRY_MAX_ATTEMPTS,
-            max_total_s=settings.GHL_RETRY_MAX_TOTAL_S,
-            base_s=settings.GHL_RETRY_BASE_S,
-            cap_s=settings.GHL_RETRY_CAP_S,
-        )
+DEFAULT_RETRY = RetryPolicy()
 
 
 def seg(value: str) -> str:
@@ -233,7 +228,7 @@ class GhlHttp:
         self.timeout = timeout
         self.rate_limiter = rate_limiter if rate_limiter is not None else default_rate_limiter()
         self.rate_limit_key = rate_limit_key
-        self.retry = retry or RetryPolicy.from_settings()
+        self.retry = retry or DEFAULT_RETRY
         self._sleep = sleep
         self._clock = clock
         self._rng = rng or random.Random()

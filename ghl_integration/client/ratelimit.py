@@ -161,16 +161,11 @@ class RateLimitConfig:
 
     @classmethod
     def from_settings(cls) -> RateLimitConfig:
+        """GHL's documented limits (the headers of its answers correct them per key), under the deployment's
+        Redis key prefix (``GHL_RATE_LIMIT_KEY_PREFIX``: deployments sharing one Redis keep apart)."""
         from django.conf import settings
 
-        return cls(
-            limit=settings.GHL_RATE_LIMIT_BURST,
-            window_s=settings.GHL_RATE_LIMIT_WINDOW_S,
-            daily_limit=settings.GHL_RATE_LIMIT_DAILY,
-            margin_ms=settings.GHL_RATE_LIMIT_MARGIN_MS,
-            max_wait_s=settings.GHL_RATE_LIMIT_MAX_WAIT_S,
-            key_prefix=settings.GHL_RATE_LIMIT_KEY_PREFIX,
-        )
+        return cls(key_prefix=settings.GHL_RATE_LIMIT_KEY_PREFIX)
 
 
 @dataclass(frozen=True)

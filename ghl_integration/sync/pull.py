@@ -3,9 +3,9 @@
 One `SyncRun` (kind ``initial_pull``) per pull. Pages come from ``POST /contacts/search`` by ``dateAdded`` with
 ``searchAfter``, walked from both ends at once on a location of more than two pages (`_Prefetcher`: oldest
 first and newest first, until the walks meet). Pages are applied in bulk, one transaction per write (the pages
-that arrived while the previous write ran go together, up to ``GHL_SYNC_PULL_PAGES_PER_WRITE``). The run's
+that arrived while the previous write ran go together, up to ``PullTuning.pages_per_write``). The run's
 cursor holds each walk's ``searchAfter`` after its last written page (``searchAfter`` for the oldest-first
-walk, ``tailAfter`` for the other), saved with the counts at most every ``GHL_SYNC_PULL_PROGRESS_SECONDS``;
+walk, ``tailAfter`` for the other), saved with the counts at most every ``PullTuning.progress_seconds``;
 a crashed pull resumes both walks there, and re-applying a page is harmless (the apply is idempotent).
 ``progress_total`` is GHL's ``total``.
 
@@ -13,29 +13,26 @@ GHL's rate limit (100 requests / 10 s per location), not our writes, should set 
 fetch pages ahead (spending each burst of the sliding window at once) while writer threads map and write them
 (`_PageWriter`). Under the sliding window request k + 100 cannot go before request k + 10 s, so the last
 100 requests cannot start before 20 s (on a 300-page pull) and take as long as a burst's round trips: two
-walks halve that. Hence the fetchers do nothing but fetch, and while a pull runs Python's GIL switch interval is
-``GHL_SYNC_PULL_GIL_SWITCH_MS`` (`gil_switch_interval`): each response otherwise waited up to 5 ms for the GIL
-behind the writers at every socket read, and the two request chains finished last. The fetchers never touch
-the database either: the main thread asks the token provider for a token at most every second as it hands
-pages to the writers, and once more at the end (`_DisconnectCheck`; this also notices a disconnect:
-`ConnectionInactive` stops the pull, the run is marked cancelled, every written page is kept, and the fetchers
-stop after at most the page in flight).
+walks halve that. Hence the fetchers do nothing but fetch. They never touch the database either: the main
+thread asks the token provider for a token at most every second as it hands pages to the writers, and once
+more at the end (`_DisconnectCheck`; this also notices a disconnect: `ConnectionInactive` stops the pull, the
+run is marked cancelled, every written page is kept, and the fetchers stop after at most the page in flight).
+
+How many writers, how many pages per write, how often progress is saved: `PullTuning`, whose defaults are
+production's (tuning, not configuration); tests and benches pass their own.
 """
 import copy
-import functools
 import logging
 import queue
-import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from crm.sync.bulk_copy import sync_tables_analyze
@@ -106,6 +103,27 @@ class _DisconnectCheck:
             self.last = now
 
 
+@dataclass(frozen=True)
+class PullTuning:
+    """How a pull spends its threads and database round trips. The defaults are production's."""
+
+    #: Threads writing pages in parallel (one database connection each); 1 writes in the pulling thread.
+    apply_workers: int = 2
+    #: Walk from the oldest and the newest contact at once (two request chains: half the round trips' time).
+    from_both_ends: bool = True
+    #: Pages already fetched when a write starts go together, up to this many: one transaction, one set of
+    #: lookups, which matters when GHL's window hands out a burst at once.
+    pages_per_write: int = 5
+    #: Progress and cursor saved (one UPDATE of the run) at most this often, and at the end or a stop; a crash
+    #: re-applies the pages written since (harmless). 0: after every write.
+    progress_seconds: float = 0.5
+    #: The connection is checked (one query) at most this often, and once more at the end. 0: before every write.
+    disconnect_check_seconds: float = 1.0
+
+
+PULL_DEFAULTS = PullTuning()
+
+
 @dataclass
 class PullResult:
     run: SyncRun
@@ -113,16 +131,6 @@ class PullResult:
     requests: int = 0
 
 
-def _pull_gil_switch_interval(fn):
-    """Run ``fn`` under `gil_switch_interval` (``GHL_SYNC_PULL_GIL_SWITCH_MS``): see that setting."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with gil_switch_interval(settings.GHL_SYNC_PULL_GIL_SWITCH_MS / 1000):
-            return fn(*args, **kwargs)
-    return wrapper
-
-
-@_pull_gil_switch_interval
 @one_per_location(SyncRun.Kind.INITIAL_PULL)
 def contacts_initial_pull(
     *,
@@ -131,19 +139,22 @@ def contacts_initial_pull(
     page_size: int = PULL_PAGE_SIZE,
     on_page: Callable[[SyncRun], None] | None = None,
     max_ahead: int = MAX_PAGES_AHEAD,
-    apply_workers: int | None = None,
+    tuning: PullTuning | None = None,
 ) -> PullResult:
     """Pull every contact of the connection's location into the CRM. ``resume`` continues the last unfinished
     pull from its cursor. ``on_page(run)`` is called each time the run's progress is saved (progress bars,
-    tests): at most every ``GHL_SYNC_PULL_PROGRESS_SECONDS`` (after every page when that is 0) and at the end.
+    tests): at most every ``tuning.progress_seconds`` (after every write when that is 0) and at the end.
+    ``tuning`` defaults to `PULL_DEFAULTS`; called inside a transaction (which the writers' own connections
+    could not see) the pull writes in the calling thread.
     Returns when done; the run is ``succeeded``, ``cancelled`` (connection gone) or ``failed`` (re-raised).
     Raises before anything starts: `ValueError` for a ``page_size`` GHL would refuse, `SyncBusy` while another
     pull of the location runs (one at a time, `crm.sync.locks`)."""
     if not 1 <= page_size <= SEARCH_MAX_PAGE_LIMIT:
         raise ValueError(f"page_size must be between 1 and {SEARCH_MAX_PAGE_LIMIT}, not {page_size}")
+    tuning = tuning or PULL_DEFAULTS
     installation = GhlInstallation(connection)
     relay = _TokenRelay(installation.token_provider())
-    disconnect_check = _DisconnectCheck(relay, every_seconds=settings.GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS)
+    disconnect_check = _DisconnectCheck(relay, every_seconds=tuning.disconnect_check_seconds)
     run = sync_run_start(organization=connection.organization, provider=PROVIDER,
                          account_id=connection.location_id, kind=SyncRun.Kind.INITIAL_PULL,
                          connection_id=connection.pk, resume=resume)
@@ -164,11 +175,13 @@ def contacts_initial_pull(
 
         def start_fetcher() -> _Prefetcher:
             return _Prefetcher(client, cursors=cursors, page_size=page_size, already=fetched, max_ahead=max_ahead,
-                               from_both_ends=settings.GHL_SYNC_PULL_FROM_BOTH_ENDS)
+                               from_both_ends=tuning.from_both_ends)
 
         fetcher = start_fetcher()
+        # Rows the caller has not committed yet are invisible to the writers' own connections.
+        workers = 1 if transaction.get_connection().in_atomic_block else tuning.apply_workers
         writer = _PageWriter(connection=connection, run=run, mapping=mapping, on_page=on_page, result=result,
-                             workers=apply_workers or settings.GHL_SYNC_PULL_APPLY_WORKERS)
+                             workers=workers, tuning=tuning)
         while True:
             kind, payload = fetcher.get()
             if kind == "end":
@@ -184,7 +197,7 @@ def contacts_initial_pull(
                 continue
             # Pages that arrived while the last write ran are written together: one transaction and one set
             # of lookups for several pages, which matters when GHL's window hands out a burst at once.
-            pages = [payload, *fetcher.more_pages(settings.GHL_SYNC_PULL_PAGES_PER_WRITE - 1)]
+            pages = [payload, *fetcher.more_pages(tuning.pages_per_write - 1)]
             contacts = [contact for fetched_page in pages for contact in fetched_page.contacts]
             written_cursors = {p.stream: p.next_cursor for p in pages if p.next_cursor}
             cursors.update(written_cursors)
@@ -214,32 +227,6 @@ def contacts_initial_pull(
             client.close()
     logger.info("ghl.sync.pull.done", extra={"run_id": run.pk, "status": result.run.status, "pages": result.pages})
     return result
-
-
-_switch_lock = threading.Lock()
-_switch_holders: list[float] = []  # the interval each running pull asked for
-_switch_default: float | None = None
-
-
-@contextmanager
-def gil_switch_interval(seconds: float) -> Iterator[None]:
-    """Run the block with Python's GIL switch interval at ``seconds`` (0: unchanged). Pulls in one process
-    share it: the shortest asked for holds while any runs, and the interval found first is restored after."""
-    global _switch_default
-    if seconds <= 0:
-        yield
-        return
-    with _switch_lock:
-        if not _switch_holders:
-            _switch_default = sys.getswitchinterval()
-        _switch_holders.append(seconds)
-        sys.setswitchinterval(min(_switch_holders))
-    try:
-        yield
-    finally:
-        with _switch_lock:
-            _switch_holders.remove(seconds)
-            sys.setswitchinterval(min(_switch_holders) if _switch_holders else _switch_default)
 
 
 def _walk_cursors(run: SyncRun) -> dict[str, Any]:
@@ -292,11 +279,11 @@ class _PageWriter:
     """
 
     def __init__(self, *, connection: GhlConnection, run: SyncRun, mapping: Mapping, workers: int,
-                 on_page: Callable[[SyncRun], None] | None, result: "PullResult"):
+                 tuning: PullTuning, on_page: Callable[[SyncRun], None] | None, result: "PullResult"):
         self.connection, self.run, self.on_page, self.result = connection, run, on_page, result
         self.mapping = mapping
         self.sync_targets = SyncTargetsCache(connection.organization_id,
-                                             max_age=settings.GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS)
+                                             max_age=tuning.disconnect_check_seconds)
         self.workers = max(1, workers)
         self.pending: deque = deque()
         self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="ghl-pull-write") \
@@ -304,7 +291,7 @@ class _PageWriter:
         self.local = threading.local()
         self.unsaved = _Progress()
         self.cursors = _walk_cursors(run)
-        self.save_every = settings.GHL_SYNC_PULL_PROGRESS_SECONDS
+        self.save_every = tuning.progress_seconds
         self.saved_at = time.monotonic()
 
     def _thread_mapping(self) -> Mapping:
@@ -337,7 +324,7 @@ class _PageWriter:
 
     def collect(self, *, block: bool, raise_errors: bool = True) -> SyncRun | None:
         """Advance the cursor over every finished page at the head; raise the first failure. The run is
-        saved at most every ``GHL_SYNC_PULL_PROGRESS_SECONDS`` and always when blocking (the end, a stop)."""
+        saved at most every ``tuning.progress_seconds`` and always when blocking (the end, a stop)."""
         advanced = None
         while self.pending and (block or self.pending[0][0].done()):
             future, pages, total, cursors = self.pending[0]

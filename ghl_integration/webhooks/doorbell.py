@@ -1,7 +1,7 @@
 """Wake the inbox drain without one broker message per event.
 
 A stored event "rings": it asks for a drain task (`drain_webhook_inbox_task`), which claims every waiting event
-in batches. With `GHL_WEBHOOK_DRAIN_DEBOUNCE` (on when `REDIS_URL` is set) a ring is one atomic `SET NX EX` of a
+in batches. Debounced (`tuning.DOORBELL`, on when `REDIS_URL` is set) a ring is one atomic `SET NX EX` of a
 "drain queued" flag in Redis, and only the ring that sets the flag publishes. Why no event is left
 behind: the drain clears the flag *before* it looks for work, so
 
@@ -9,11 +9,11 @@ behind: the drain clears the flag *before* it looks for work, so
 * an event committed after finds no flag and publishes a new drain.
 
 A lone event's drain is published to start at once. An event ringing within
-`GHL_WEBHOOK_DRAIN_BURST_WINDOW_SECONDS` (0.1 s) of a drain's start (events faster than ten a second) is part of
-a burst: its drain starts `GHL_WEBHOOK_DRAIN_DELAY_SECONDS` later, so the burst behind it is claimed in batches
+the burst window (0.1 s) of a drain's start (events faster than ten a second) is part of
+a burst: its drain starts the delay (0.2 s) later, so the burst behind it is claimed in batches
 rather than by one drain every few events (each drain has a fixed cost).
 
-If the broker loses a drain message, the flag expires after `GHL_WEBHOOK_DRAIN_FLAG_TTL_SECONDS`, and the
+If the broker loses a drain message, the flag expires after its TTL (30 s), and the
 minute requeue sweep rings with `force=True` for events left `received` too long. Any cache or broker trouble
 is logged and never raised: the row is already committed, which is what the acknowledgement promised.
 """
@@ -26,6 +26,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
+from . import tuning
+
 logger = logging.getLogger(__name__)
 
 DRAIN_QUEUED_FLAG = "ghl:webhook:drain-queued"
@@ -37,12 +39,13 @@ def webhook_inbox_drain_request(*, force: bool = False) -> None:
     the debounce, at once (the sweep, a replay, a drain handing over)."""
 
     def send() -> None:
-        debounced = settings.GHL_WEBHOOK_DRAIN_DEBOUNCE and not force
-        if debounced and not _flag_set():
+        bell = tuning.DOORBELL
+        debounced = bell.debounced and not force
+        if debounced and not _flag_set(bell.flag_ttl_seconds):
             return  # a drain is already queued and has not started yet: it will see this event
         from .tasks import drain_webhook_inbox_task  # tasks import processing, which imports this module
 
-        delay = settings.GHL_WEBHOOK_DRAIN_DELAY_SECONDS if debounced and _in_a_burst() else 0
+        delay = bell.delay_seconds if debounced and _in_a_burst() else 0
         try:
             drain_webhook_inbox_task.apply_async(countdown=delay or None)
         except Exception as exc:  # broker down: the row is safe; the requeue sweep rings again later
@@ -55,11 +58,11 @@ def webhook_inbox_drain_request(*, force: bool = False) -> None:
 
 def webhook_inbox_drain_started() -> None:
     """Called by a drain before it claims anything: later events must ring again (and are in a burst)."""
-    if not settings.GHL_WEBHOOK_DRAIN_DEBOUNCE:
+    bell = tuning.DOORBELL
+    if not bell.debounced:
         return
     try:
-        _flag_store().started(DRAIN_QUEUED_FLAG, DRAIN_STARTED_RECENTLY_FLAG,
-                              settings.GHL_WEBHOOK_DRAIN_BURST_WINDOW_SECONDS)
+        _flag_store().started(DRAIN_QUEUED_FLAG, DRAIN_STARTED_RECENTLY_FLAG, bell.burst_window_seconds)
     except Exception:
         logger.warning("ghl.webhook.drain-flag-unavailable", exc_info=True)
 
@@ -72,10 +75,10 @@ def _in_a_burst() -> bool:
         return False
 
 
-def _flag_set() -> bool:
+def _flag_set(ttl: int) -> bool:
     """True when this call set the flag (so it must publish); True also when the store is unreachable."""
     try:
-        return _flag_store().add(DRAIN_QUEUED_FLAG, settings.GHL_WEBHOOK_DRAIN_FLAG_TTL_SECONDS)
+        return _flag_store().add(DRAIN_QUEUED_FLAG, ttl)
     except Exception:
         logger.warning("ghl.webhook.drain-flag-unavailable", exc_info=True)
         return True

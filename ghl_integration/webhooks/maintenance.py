@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from ghl_integration.models import WebhookEvent, WebhookRejection
 
+from . import tuning
 from .doorbell import webhook_inbox_drain_request
 from .parsing import event_meta_of
 from .selectors import webhook_events_needing_requeue
@@ -29,7 +30,7 @@ def webhook_events_requeue_stuck() -> int:
     now = timezone.now()
     due = dict(
         webhook_events_needing_requeue(
-            now=now, requeue_after=timedelta(seconds=settings.GHL_WEBHOOK_REQUEUE_AFTER_SECONDS), limit=REQUEUE_BATCH
+            now=now, requeue_after=timedelta(seconds=tuning.INBOX.requeue_after_seconds), limit=REQUEUE_BATCH
         )
     )
     if not due:

@@ -6,7 +6,7 @@ Status transitions (README.md):
 New events are claimed in batches by `webhook_inbox_drain` (SKIP LOCKED); retries, replays of a single event and
 requeued events are claimed one by one by `webhook_event_process`. Either claim is a conditional UPDATE, so two
 workers never run the same event at once; a claim held by a worker that died expires after
-GHL_WEBHOOK_LEASE_SECONDS and the requeue task hands the event out again.
+its lease (`tuning.INBOX`) and the requeue task hands the event out again.
 """
 
 import json
@@ -17,14 +17,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from ghl_integration.models import GhlConnection, WebhookEvent
 
-from . import dispatch
+from . import dispatch, tuning
 from .doorbell import webhook_inbox_drain_request, webhook_inbox_drain_started
 from .handlers.base import PermanentWebhookError
 from .selectors import connection_active_for_event
@@ -44,8 +43,8 @@ class ProcessOutcome:
 
 def retry_delay(attempt: int) -> float:
     """Exponential backoff with ±10 % jitter: base · 2^(attempt-1), capped."""
-    base = settings.GHL_WEBHOOK_RETRY_BASE_SECONDS
-    delay = min(base * 2 ** max(attempt - 1, 0), settings.GHL_WEBHOOK_RETRY_MAX_SECONDS)
+    inbox = tuning.INBOX
+    delay = min(inbox.retry_base_seconds * 2 ** max(attempt - 1, 0), inbox.retry_max_seconds)
     return delay * random.uniform(0.9, 1.1)
 
 
@@ -57,7 +56,7 @@ def webhook_event_claim(*, event_id: int) -> WebhookEvent | None:
     claimed = WebhookEvent.objects.filter(claimable, pk=event_id).update(
         status=S.PROCESSING,
         attempts=F("attempts") + 1,
-        lease_expires_at=now + timedelta(seconds=settings.GHL_WEBHOOK_LEASE_SECONDS),
+        lease_expires_at=now + timedelta(seconds=tuning.INBOX.lease_seconds),
     )
     if not claimed:
         return None
@@ -104,8 +103,8 @@ def webhook_inbox_drain(*, batch_size: int | None = None, max_seconds: float | N
     """Process every `received` event, oldest first, claiming `batch_size` at a time (SKIP LOCKED, so several
     drains share the work). After `max_seconds` it requests a fresh drain and returns. Raises only on database
     trouble (the task retries that)."""
-    batch_size = batch_size or settings.GHL_WEBHOOK_DRAIN_BATCH
-    max_seconds = settings.GHL_WEBHOOK_DRAIN_MAX_SECONDS if max_seconds is None else max_seconds
+    batch_size = batch_size or tuning.INBOX.drain_batch
+    max_seconds = tuning.INBOX.drain_max_seconds if max_seconds is None else max_seconds
     webhook_inbox_drain_started()  # before the first claim: see doorbell.py for why nothing is left behind
     deadline = time.monotonic() + max_seconds
     result = DrainResult()
@@ -139,7 +138,7 @@ def webhook_events_claim_received(*, limit: int) -> list[WebhookEvent]:
         WebhookEvent.objects.filter(pk__in=ids, status=S.RECEIVED).update(
             status=S.PROCESSING,
             attempts=F("attempts") + 1,
-            lease_expires_at=now + timedelta(seconds=settings.GHL_WEBHOOK_LEASE_SECONDS),
+            lease_expires_at=now + timedelta(seconds=tuning.INBOX.lease_seconds),
         )
         return list(WebhookEvent.objects.filter(pk__in=ids, status=S.PROCESSING).order_by("queued_at", "pk"))
 
@@ -210,7 +209,7 @@ def _run_claimed(event: WebhookEvent, batch: _Batch) -> ProcessOutcome:
         return ProcessOutcome(status=S.DEAD)
     except Exception as exc:  # RetryableWebhookError, or a bug: retry with backoff, never lose the event
         error = f"{type(exc).__name__}: {exc}"
-        if attempt >= settings.GHL_WEBHOOK_MAX_ATTEMPTS:
+        if attempt >= tuning.INBOX.max_attempts:
             _finish(event, attempt, S.DEAD, error=error)
             logger.error("ghl.webhook.dead", extra={**log_extra, "error": error, "attempts": attempt}, exc_info=True)
             return ProcessOutcome(status=S.DEAD)

@@ -16,7 +16,7 @@ SCHEDULES = (
         "ghl: requeue stuck webhook events",
         "ghl_integration.webhooks.requeue_stuck_webhook_events",
         # "* * * * *": every minute, so an event whose message was lost waits at most
-        # GHL_WEBHOOK_REQUEUE_AFTER_SECONDS plus a minute.
+        # the requeue delay (webhooks/tuning.py) plus a minute.
         _cron("*"),
     ),
     (

@@ -11,8 +11,8 @@ request) inside a database transaction that is rolled back if it raises:
   `processed`.
 * Raise `RetryableWebhookError` for trouble that can pass (GHL API 429/5xx/timeouts, a lock): the event is
   retried with exponential backoff (or after the error's `retry_in`) and becomes `dead` after
-  GHL_WEBHOOK_MAX_ATTEMPTS. Any other unexpected exception is treated the same way (and logged with a
-  traceback): a bug fixed by a deploy can still succeed.
+  the inbox's attempt budget (`tuning.INBOX.max_attempts`). Any other unexpected exception is treated the
+  same way (and logged with a traceback): a bug fixed by a deploy can still succeed.
 * Raise `PermanentWebhookError` when retrying cannot help (payload missing a required field, a 4xx other
   than 429 from GHL): the event becomes `dead` at once, with the message in `last_error`.
 * Delivery is not ordered and may repeat: compare GHL's updated-at (or `event.delivered_at`) with the

@@ -62,13 +62,12 @@ def test_processes_sharing_one_location_stay_under_the_limit_and_get_no_429(sand
     sandbox.control.rate_limits(max=LIMIT, interval_ms=INTERVAL_MS)
     token = sandbox.location_token(c.DEMO_LOCATION_ID)["access_token"]
     sandbox.control.clear_request_log()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "REDIS_URL": redis_url,
-           "GHL_RATE_LIMIT_BURST": str(LIMIT), "GHL_RATE_LIMIT_WINDOW_S": str(INTERVAL_MS / 1000),
-           "GHL_RATE_LIMIT_KEY_PREFIX": prefix, "GHL_RETRY_MAX_TOTAL_S": "10"}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "REDIS_URL": redis_url}
     start_at = time.time() + 2.0
     cmd = [sys.executable, "-m", "tests.ghl_integration.contract.hammer", "--base-url", sandbox.base_url,
            "--token", token, "--location", c.DEMO_LOCATION_ID, "--count", str(REQUESTS_PER_PROCESS),
-           "--start-at", str(start_at)]
+           "--start-at", str(start_at), "--limit", str(LIMIT), "--window-s", str(INTERVAL_MS / 1000),
+           "--key-prefix", prefix, "--max-total-s", "10"]
 
     try:
         procs = [subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

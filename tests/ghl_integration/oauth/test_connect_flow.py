@@ -46,6 +46,14 @@ def api(settings):
 
 
 @pytest.fixture
+def no_retries(monkeypatch):
+    """GHL's failures surface at the first answer (the production policy retries a 503 for seconds)."""
+    from ghl_integration.client import base
+
+    monkeypatch.setattr(base, "DEFAULT_RETRY", base.RetryPolicy(max_attempts=1))
+
+
+@pytest.fixture
 def owner_org(db):
     org = OrganizationFactory(name="Clinic")
     return org.memberships.get().user, org
@@ -93,9 +101,8 @@ def test_location_consent_connects_and_lands_on_settings(client, owner_org, api,
     ],
 )
 def test_token_endpoint_errors_end_on_settings_with_plain_words_and_nothing_saved(
-    client, owner_org, api, status, body, message, settings
+    client, owner_org, api, status, body, message, no_retries
 ):
-    settings.GHL_RETRY_MAX_ATTEMPTS = 1
     owner, org = owner_org
     api.post(f"{api.base}/oauth/token", json=body, status=status)
     client.force_login(owner)
@@ -221,8 +228,7 @@ def test_invalid_grant_marks_needs_reauthorization_and_stops_use(client, owner_o
 
 
 @pytest.mark.django_db
-def test_a_transient_refresh_failure_is_recorded_and_keeps_the_connection(owner_org, api, settings):
-    settings.GHL_RETRY_MAX_ATTEMPTS = 1
+def test_a_transient_refresh_failure_is_recorded_and_keeps_the_connection(owner_org, api, no_retries):
     _, org = owner_org
     connection = _connection(org)
     api.post(f"{api.base}/oauth/token", json={"statusCode": 503, "message": "down"}, status=503)
@@ -356,8 +362,7 @@ def test_a_refused_connect_tells_no_receiver(owner_org, api, connected_signals):
 
 
 @pytest.mark.django_db
-def test_if_ghl_does_not_name_the_location_it_is_named_by_its_id(owner_org, api, settings):
-    settings.GHL_RETRY_MAX_ATTEMPTS = 1
+def test_if_ghl_does_not_name_the_location_it_is_named_by_its_id(owner_org, api, no_retries):
     owner, org = owner_org
     api.post(f"{api.base}/oauth/token", json=location_tokens())
     api.get(f"{api.base}/locations/loc-1", json={"statusCode": 500, "message": "boom"}, status=500)

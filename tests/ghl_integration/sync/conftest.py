@@ -15,6 +15,7 @@ from ghl_integration.models import GhlConnection
 from ghl_integration.sync import pull as pull_module
 from ghl_integration.sync.contact_shape import flatten_ghl_contact
 from ghl_integration.sync.mapping import contact_mapping_for
+from ghl_integration.sync.pull import PullTuning
 from ghl_integration.webhooks.processing import webhook_event_process
 from ghl_integration.webhooks.services import webhook_receive
 from ghl_sandbox import constants as sbx
@@ -22,6 +23,17 @@ from ghl_sandbox.testing import WebhookReceiver
 from tests.factories import OrganizationFactory, sandbox_connect
 
 LOCATION = sbx.DEMO_LOCATION_ID
+
+#: One walk, one page per write, progress saved and the connection checked at every page: a test can stop or crash
+#: a pull on an exact page and count its requests. Production's defaults are `PullTuning()`.
+STEP_BY_STEP = PullTuning(apply_workers=1, from_both_ends=False, pages_per_write=1, progress_seconds=0,
+                          disconnect_check_seconds=0)
+
+
+@pytest.fixture
+def step_by_step_pulls(monkeypatch):
+    """Pulls that tasks and commands start (they take no tuning) go `STEP_BY_STEP`."""
+    monkeypatch.setattr(pull_module, "PULL_DEFAULTS", STEP_BY_STEP)
 
 
 @pytest.fixture

@@ -53,8 +53,8 @@ def test_a_failed_pull_exits_with_the_reason_and_resume_finishes_it(ghl, connect
     assert Contact.objects.count() == 300
 
 
-def test_a_pull_stopped_by_a_disconnect_exits_non_zero_and_keeps_what_it_wrote(ghl, connection, org, settings):
-    settings.GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS = 0
+def test_a_pull_stopped_by_a_disconnect_exits_non_zero_and_keeps_what_it_wrote(ghl, connection, org,
+                                                                               step_by_step_pulls):
     grow_demo_to(ghl, 300)
     with page_writes_disconnecting(connection), \
             pytest.raises(CommandError, match=r"run \d+ cancelled: connection inactive"):

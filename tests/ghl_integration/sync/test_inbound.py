@@ -1,6 +1,7 @@
 """Inbound contact sync against the sandbox over HTTP: pull, resume, webhooks, ordering, reconciliation,
 disconnect, deletion sweep."""
 import time
+from dataclasses import replace
 from unittest import mock
 
 import pytest
@@ -15,6 +16,7 @@ from ghl_integration.sync.reconcile import contacts_deletion_sweep, contacts_rec
 
 from .conftest import (
     LOCATION,
+    STEP_BY_STEP,
     assert_identical,
     connect,
     deliver,
@@ -30,6 +32,7 @@ pytestmark = pytest.mark.django_db
 
 def _pull_crashing_on_write(connection, write: int, **kwargs) -> None:
     """Run a pull whose ``write``-th page write dies (as a killed worker would); the pull raises."""
+    kwargs.setdefault("tuning", STEP_BY_STEP)
     with page_writes_dying_on(write), pytest.raises(RuntimeError):
         contacts_initial_pull(connection=connection, **kwargs)
 
@@ -43,7 +46,7 @@ def test_initial_pull_of_2000_survives_a_crash_and_resumes_without_duplicates_or
     crashed = SyncRun.objects.get(kind="initial_pull")
     assert crashed.status == "failed" and crashed.progress_done == 700 and crashed.cursor
     ghl.control.clear_request_log()
-    result = contacts_initial_pull(connection=connection, resume=True)
+    result = contacts_initial_pull(connection=connection, resume=True, tuning=STEP_BY_STEP)
 
     # then: the same run finished from its cursor (13 pages, not 20), every id exactly once
     assert result.run.pk == crashed.pk and result.run.status == "succeeded"
@@ -64,9 +67,9 @@ def test_initial_pull_of_2000_survives_a_crash_and_resumes_without_duplicates_or
     assert {"custom_properties.preferred_dentist", "custom_properties.insurance_provider"} <= keys
 
 
-def test_pages_fetched_while_a_write_runs_are_written_together(ghl, connection, settings):
+def test_pages_fetched_while_a_write_runs_are_written_together(ghl, connection):
     # given: up to 5 pages per write, and a first write that lasts until every page has been fetched
-    settings.GHL_SYNC_PULL_PAGES_PER_WRITE = 5
+    tuning = replace(STEP_BY_STEP, pages_per_write=5)
     grow_demo_to(ghl, 2000)
     real_apply = pull_module.contact_apply_remote_page
     written = []
@@ -81,7 +84,7 @@ def test_pages_fetched_while_a_write_runs_are_written_together(ghl, connection, 
 
     # when
     with mock.patch.object(pull_module, "contact_apply_remote_page", slow_first_apply):
-        result = contacts_initial_pull(connection=connection)
+        result = contacts_initial_pull(connection=connection, tuning=tuning)
 
     # then: the 19 queued pages went in 4 writes of up to 500 contacts, and nothing differs from page by page
     assert written == [100, 500, 500, 500, 400]
@@ -91,22 +94,25 @@ def test_pages_fetched_while_a_write_runs_are_written_together(ghl, connection, 
     assert Contact.objects.count() == 2000
 
 
-def test_progress_saved_twice_a_second_still_ends_exact_and_a_crash_resumes_from_what_was_saved(
-        ghl, connection, settings):
+def test_progress_saved_twice_a_second_still_ends_exact_and_a_crash_resumes_from_what_was_saved(ghl, connection):
     # given: progress saved at most once an hour (so only at the end or a stop); the apply dies on page 8
-    settings.GHL_SYNC_PULL_PROGRESS_SECONDS = 3600
+    tuning = replace(STEP_BY_STEP, progress_seconds=3600)
     grow_demo_to(ghl, 1500)
     saves = []
 
-    _pull_crashing_on_write(connection, 8, on_page=lambda run: saves.append(run.progress_done))
+    _pull_crashing_on_write(connection, 8, on_page=lambda run: saves.append(run.progress_done), tuning=tuning)
 
     # then: one save, at the stop, with the seven written pages and their cursor
     crashed = SyncRun.objects.get(kind="initial_pull")
     assert saves == [700] and crashed.progress_done == 700 and crashed.created == 700 and crashed.cursor
-    result = contacts_initial_pull(connection=connection, resume=True,
+    result = contacts_initial_pull(connection=connection, resume=True, tuning=tuning,
                                    on_page=lambda run: saves.append(run.progress_done))
     assert saves == [700, 1500] and result.pages == 8
     assert result.run.progress_done == result.run.progress_total == Contact.objects.count() == 1500
+
+
+#: Both walks, otherwise step by step.
+BOTH_ENDS = replace(STEP_BY_STEP, from_both_ends=True)
 
 
 def _searches_by_direction(calls) -> dict[str, int]:
@@ -115,9 +121,8 @@ def _searches_by_direction(calls) -> dict[str, int]:
     return {d: directions.count(d) for d in ("asc", "desc")}
 
 
-def test_a_pull_from_both_ends_takes_every_contact_once(ghl, connection, settings):
+def test_a_pull_from_both_ends_takes_every_contact_once(ghl, connection):
     # given: walks from the oldest and the newest contact at once
-    settings.GHL_SYNC_PULL_FROM_BOTH_ENDS = True
     grow_demo_to(ghl, 2000)
     real_search = ContactsApi.search
     calls = []
@@ -128,7 +133,7 @@ def test_a_pull_from_both_ends_takes_every_contact_once(ghl, connection, setting
 
     # when
     with mock.patch.object(ContactsApi, "search", recording_search):
-        result = contacts_initial_pull(connection=connection)
+        result = contacts_initial_pull(connection=connection, tuning=BOTH_ENDS)
 
     # then: both walks did a good share, they met once (at most one page fetched twice), nothing doubled or lost
     by_direction = _searches_by_direction(calls)
@@ -140,14 +145,13 @@ def test_a_pull_from_both_ends_takes_every_contact_once(ghl, connection, setting
     assert Contact.objects.count() == 2000
 
 
-def test_a_pull_from_both_ends_takes_every_contact_even_when_ghls_total_understates(ghl, connection, settings):
+def test_a_pull_from_both_ends_takes_every_contact_even_when_ghls_total_understates(ghl, connection):
     # given: GHL reports at most 1,000 contacts (as a search engine's capped count would) for a location of 2,000
-    settings.GHL_SYNC_PULL_FROM_BOTH_ENDS = True
     grow_demo_to(ghl, 2000)
 
     # when
     with ghl_total_capped_at(1000):
-        result = contacts_initial_pull(connection=connection)
+        result = contacts_initial_pull(connection=connection, tuning=BOTH_ENDS)
 
     # then: the walks went on until they met
     assert result.run.status == "succeeded"
@@ -155,12 +159,12 @@ def test_a_pull_from_both_ends_takes_every_contact_even_when_ghls_total_understa
 
 
 def test_a_single_walk_takes_every_contact_even_when_ghls_total_understates(ghl, connection):
-    # given: one walk (the test settings) over 450 contacts, and GHL reporting at most 250 of them
+    # given: one walk over 450 contacts, and GHL reporting at most 250 of them
     grow_demo_to(ghl, 450)
 
     # when
     with ghl_total_capped_at(250):
-        result = contacts_initial_pull(connection=connection)
+        result = contacts_initial_pull(connection=connection, tuning=STEP_BY_STEP)
 
     # then: the walk went on to its last, short page
     assert result.run.status == "succeeded"
@@ -168,17 +172,16 @@ def test_a_single_walk_takes_every_contact_even_when_ghls_total_understates(ghl,
     assert len(ghl.control.request_log(path="/contacts/search")) == 5
 
 
-def test_a_pull_from_both_ends_resumes_both_walks_after_a_crash(ghl, connection, settings):
+def test_a_pull_from_both_ends_resumes_both_walks_after_a_crash(ghl, connection):
     # given: both ends; the apply dies on the 9th write
-    settings.GHL_SYNC_PULL_FROM_BOTH_ENDS = True
     grow_demo_to(ghl, 2000)
 
-    _pull_crashing_on_write(connection, 9)
+    _pull_crashing_on_write(connection, 9, tuning=BOTH_ENDS)
     crashed = SyncRun.objects.get(kind="initial_pull")
     assert crashed.progress_done == 800 and set(crashed.cursor) == {"searchAfter", "tailAfter"}
 
     # when
-    result = contacts_initial_pull(connection=connection, resume=True)
+    result = contacts_initial_pull(connection=connection, resume=True, tuning=BOTH_ENDS)
 
     # then: the rest came from where each walk stopped; every id exactly once
     assert result.run.pk == crashed.pk and result.run.status == "succeeded"
@@ -306,25 +309,26 @@ def _disconnect_once(connection, *, done: int):
 def test_disconnect_mid_pull_stops_cleanly_and_keeps_every_applied_page(ghl, connection, org, settings):
     grow_demo_to(ghl, 800)
 
-    result = contacts_initial_pull(connection=connection, on_page=_disconnect_once(connection, done=300))
+    result = contacts_initial_pull(connection=connection, on_page=_disconnect_once(connection, done=300),
+                                   tuning=STEP_BY_STEP)
 
     assert result.run.status == "cancelled"
     assert result.run.progress_done == Contact.objects.count() == 300
     assert ExternalIdentity.objects.count() == 300
     # reconnecting resumes from the cursor and completes: nothing lost, nothing doubled
     connection = connect(ghl, org, settings)
-    resumed = contacts_initial_pull(connection=connection, resume=True)
+    resumed = contacts_initial_pull(connection=connection, resume=True, tuning=STEP_BY_STEP)
     assert resumed.run.pk == result.run.pk and resumed.run.status == "succeeded"
     assert resumed.pages == 5
     assert Contact.objects.count() == 800 == ExternalIdentity.objects.count()
 
 
-def test_a_disconnect_between_checks_is_still_noticed_before_the_pull_succeeds(ghl, connection, settings):
+def test_a_disconnect_between_checks_is_still_noticed_before_the_pull_succeeds(ghl, connection):
     # given: the connection is checked at most once an hour, so not again after the third page...
-    settings.GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS = 3600
     grow_demo_to(ghl, 800)
 
-    result = contacts_initial_pull(connection=connection, on_page=_disconnect_once(connection, done=300))
+    result = contacts_initial_pull(connection=connection, on_page=_disconnect_once(connection, done=300),
+                                   tuning=replace(STEP_BY_STEP, disconnect_check_seconds=3600))
 
     # ...but once more before finishing: the pages written are kept, the run is not "succeeded"
     assert result.run.status == "cancelled"
@@ -485,3 +489,39 @@ def test_a_pull_records_the_values_it_had_to_refuse(ghl, connection):
     assert (run.created, run.refused) == (2, 1)
     [sample] = run.refusal_samples
     assert sample["external_id"] == bad_id and "phone" in sample["error"] and "call me maybe" in sample["error"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(__import__("django.db").db.connection.vendor != "postgresql",
+                    reason="parallel writers need a database with row locks")
+def test_a_pull_at_production_defaults_writes_in_parallel_from_both_ends(ghl, connection):
+    # given: production's tuning (two writer threads, both ends, up to 5 pages per write), outside any transaction
+    assert pull_module.PULL_DEFAULTS == pull_module.PullTuning(
+        apply_workers=2, from_both_ends=True, pages_per_write=5, progress_seconds=0.5, disconnect_check_seconds=1.0)
+    grow_demo_to(ghl, 3000)
+    real_apply, real_search = pull_module.contact_apply_remote_page, ContactsApi.search
+    writer_threads, directions = set(), []
+
+    def apply(**kwargs):
+        import threading
+
+        writer_threads.add(threading.current_thread().name)
+        time.sleep(0.05)  # a write slower than a fetch, as on a busy database: pages queue up and go together
+        return real_apply(**kwargs)
+
+    def search(self, **kwargs):
+        directions.append((kwargs.get("sort") or [{}])[0].get("direction", "asc"))
+        return real_search(self, **kwargs)
+
+    # when
+    with mock.patch.object(pull_module, "contact_apply_remote_page", apply), \
+            mock.patch.object(ContactsApi, "search", search):
+        result = contacts_initial_pull(connection=connection)
+
+    # then: both writer threads wrote, both walks fetched, pages went several to a write, every contact once
+    assert len(writer_threads) == 2 and all(name.startswith("ghl-pull-write") for name in writer_threads)
+    assert {"asc", "desc"} <= set(directions)
+    assert result.run.status == "succeeded" and 30 <= result.requests <= 31
+    assert result.run.progress_done == result.run.progress_total == result.run.created == 3000
+    assert sorted(ExternalIdentity.objects.values_list("external_id", flat=True)) == sorted(ghl_contacts(ghl))
+    assert Contact.objects.count() == 3000

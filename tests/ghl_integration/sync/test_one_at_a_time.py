@@ -22,7 +22,13 @@ from ghl_integration.sync.pull import contacts_initial_pull
 from ghl_integration.sync.reconcile import contacts_deletion_sweep, contacts_reconcile
 from ghl_integration.sync.tasks import contacts_initial_pull_task, contacts_reconcile_task
 
-from .conftest import held_elsewhere, local_by_external_id, page_writes_disconnecting, page_writes_dying_on
+from .conftest import (
+    STEP_BY_STEP,
+    held_elsewhere,
+    local_by_external_id,
+    page_writes_disconnecting,
+    page_writes_dying_on,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -86,7 +92,7 @@ def test_other_locations_are_not_held_up(ghl, connection):
         assert contacts_initial_pull(connection=connection).run.status == "succeeded"
 
 
-def test_the_lock_goes_when_a_pull_succeeds_fails_or_is_cancelled(ghl, connection, settings):
+def test_the_lock_goes_when_a_pull_succeeds_fails_or_is_cancelled(ghl, connection):
     name = location_job_name(connection, PULL)
 
     contacts_initial_pull(connection=connection)
@@ -96,9 +102,8 @@ def test_the_lock_goes_when_a_pull_succeeds_fails_or_is_cancelled(ghl, connectio
         contacts_initial_pull(connection=connection)
     assert not busy_elsewhere(name)
 
-    settings.GHL_SYNC_PULL_DISCONNECT_CHECK_SECONDS = 0
     with page_writes_disconnecting(connection):
-        assert contacts_initial_pull(connection=connection).run.status == "cancelled"
+        assert contacts_initial_pull(connection=connection, tuning=STEP_BY_STEP).run.status == "cancelled"
     assert not busy_elsewhere(name)
 
 

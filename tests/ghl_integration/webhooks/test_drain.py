@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from ghl_integration.models import WebhookEvent
-from ghl_integration.webhooks import doorbell, maintenance
+from ghl_integration.webhooks import doorbell, maintenance, tuning
 from ghl_integration.webhooks.processing import webhook_events_claim_received, webhook_inbox_drain
 from tests.concurrency import rows_locked_elsewhere
 
@@ -130,10 +130,10 @@ def test_concurrent_claims_never_share_an_event():
 
 class TestDebouncedDrainRequest:
     @pytest.fixture(autouse=True)
-    def debounced(self, settings, broker):
-        settings.GHL_WEBHOOK_DRAIN_DEBOUNCE = True  # on Redis when REDIS_URL is set (CI), else the local cache
-        settings.GHL_WEBHOOK_DRAIN_DELAY_SECONDS = DELAY
-        settings.GHL_WEBHOOK_DRAIN_BURST_WINDOW_SECONDS = 60  # the test's own pace must not end the burst
+    def debounced(self, monkeypatch, broker):
+        # On Redis when REDIS_URL is set (CI), else the local cache; the test's own pace must not end the burst.
+        monkeypatch.setattr(tuning, "DOORBELL", tuning.DoorbellTuning(debounce=True, delay_seconds=DELAY,
+                                                                      burst_window_seconds=60))
         self.forget_drains()
         yield
         self.forget_drains()
@@ -209,7 +209,7 @@ class TestDebouncedDrainRequest:
         deliver_many(deliver_payload, ["NoteCreate"])
         broker.drains.clear()  # the drain message was lost; the flag is still set
         WebhookEvent.objects.update(
-            queued_at=timezone.now() - timedelta(seconds=settings.GHL_WEBHOOK_REQUEUE_AFTER_SECONDS + 1)
+            queued_at=timezone.now() - timedelta(seconds=tuning.INBOX.requeue_after_seconds + 1)
         )
 
         with broker.capture_on_commit(execute=True):

@@ -11,7 +11,7 @@ from django.db import OperationalError, connection
 from django.utils import timezone
 
 from ghl_integration.models import WebhookEvent, WebhookRejection
-from ghl_integration.webhooks import maintenance, spool
+from ghl_integration.webhooks import maintenance, spool, tuning
 from ghl_integration.webhooks.tasks import (
     drain_webhook_spool_task,
     prune_webhook_events_task,
@@ -145,7 +145,7 @@ def test_broker_down_at_receipt_still_acknowledges_and_requeue_recovers(deliver_
     # when: the periodic requeue runs before and after the threshold
     assert requeue_stuck_webhook_events_task.run() == 0
     WebhookEvent.objects.update(
-        queued_at=timezone.now() - timedelta(seconds=settings.GHL_WEBHOOK_REQUEUE_AFTER_SECONDS + 1)
+        queued_at=timezone.now() - timedelta(seconds=tuning.INBOX.requeue_after_seconds + 1)
     )
     with broker.capture_on_commit(execute=True):
         assert requeue_stuck_webhook_events_task.run() == 1

@@ -7,11 +7,10 @@ from unittest import mock
 import pytest
 import redis
 import requests
-from django.conf import settings as django_settings
 from django.db import connection
 
 from ghl_integration.models import WebhookEvent
-from ghl_integration.webhooks import doorbell
+from ghl_integration.webhooks import doorbell, tuning
 from ghl_integration.webhooks.tasks import drain_webhook_inbox_task
 from tests.celery_worker import celery_worker_process
 
@@ -41,17 +40,17 @@ def worker(transactional_db, settings):
     database_url = f"postgres://{db['USER'] or 'postgres'}@{host}/{db['NAME']}"
     queue = f"test-drain-{os.getpid()}-{time.monotonic_ns()}"
     env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="config.settings.test",
-               REDIS_URL=settings.REDIS_URL, GHL_WEBHOOK_DRAIN_DEBOUNCE="1" if settings.REDIS_URL else "0",
-               # The test's HTTP client is slower than GHL: keep its whole burst one burst.
-               GHL_WEBHOOK_DRAIN_BURST_WINDOW_SECONDS="60")
-    with celery_worker_process(env=env, queue=queue):
+               REDIS_URL=settings.REDIS_URL)
+    with celery_worker_process(env=env, queue=queue, app="tests.ghl_integration.webhooks.drain_worker_app"):
         yield queue
 
 
-def test_a_burst_over_http_is_processed_by_a_real_worker_with_few_drain_messages(live_server, worker, settings):
+def test_a_burst_over_http_is_processed_by_a_real_worker_with_few_drain_messages(live_server, worker, settings,
+                                                                                 monkeypatch):
     # given: the shared Redis flag when there is one (CI), every drain message routed to this test's worker
     settings.REDIS_URL = _redis_url(settings.REDIS_URL) if settings.REDIS_URL else ""
-    settings.GHL_WEBHOOK_DRAIN_DEBOUNCE = bool(settings.REDIS_URL)
+    bell = tuning.DoorbellTuning(debounce=bool(settings.REDIS_URL), burst_window_seconds=60)
+    monkeypatch.setattr(tuning, "DOORBELL", bell)
     for key in (doorbell.DRAIN_QUEUED_FLAG, doorbell.DRAIN_STARTED_RECENTLY_FLAG):
         doorbell._flag_store().delete(key)
     published = []
@@ -85,10 +84,10 @@ def test_a_burst_over_http_is_processed_by_a_real_worker_with_few_drain_messages
     assert len(rows) == EVENTS
     assert {status for status, _ in rows} <= {"skipped", "ignored"}  # no connection for the examples' location
     assert {attempts for _, attempts in rows} == {1}
-    if settings.GHL_WEBHOOK_DRAIN_DEBOUNCE:
+    if bell.debounced:
         # The first drain starts at once; during the burst a drain is published only once the previous one has
         # started, and starts its delay later: so at most one message per delay, however many events arrive.
-        delay = django_settings.GHL_WEBHOOK_DRAIN_DELAY_SECONDS
+        delay = bell.delay_seconds
         assert published[0] is None and set(published[1:]) <= {delay}
         assert 1 <= len(published) <= burst_seconds / delay + 2
         assert len(published) < EVENTS / 2

@@ -107,11 +107,12 @@ def test_app_lifecycle_events_reach_their_handler_without_a_connection(name, del
 
 
 def test_retryable_failure_backs_off_then_dies_after_the_last_attempt(
-    deliver_payload, broker, active_connection, register_handler, settings
+    deliver_payload, broker, active_connection, register_handler, monkeypatch
 ):
     # given
-    settings.GHL_WEBHOOK_MAX_ATTEMPTS = 4
-    settings.GHL_WEBHOOK_RETRY_BASE_SECONDS = 10
+    from ghl_integration.webhooks import tuning
+
+    monkeypatch.setattr(tuning, "INBOX", tuning.InboxTuning(max_attempts=4, retry_base_seconds=10))
     active_connection()
 
     def flaky(event, payload):
