@@ -1,7 +1,7 @@
 """Staff manage agents and keys here and read the audit; keys are created through the service (shown once)."""
 from django.contrib import admin, messages
 
-from .models import Agent, ApiKey, IdempotencyRecord, ToolCall
+from .models import Agent, AgentRun, AgentRunStep, ApiKey, IdempotencyRecord, ToolCall
 from .services import api_key_create, api_key_revoke
 
 
@@ -64,4 +64,34 @@ class IdempotencyRecordAdmin(admin.ModelAdmin):
     search_fields = ("key", "tool")
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+class AgentRunStepInline(admin.TabularInline):
+    model = AgentRunStep
+    extra = 0
+    can_delete = False
+    fields = ("index", "kind", "content", "tool", "arguments", "result", "ok", "prompt_tokens", "completion_tokens",
+              "latency_ms")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AgentRun)
+class AgentRunAdmin(admin.ModelAdmin):
+    """Runs are read here, never edited: the record of what the agent did."""
+
+    list_display = ("created_at", "organization", "agent", "source", "status", "instruction", "model_calls",
+                    "tool_calls", "duration_ms")
+    list_filter = ("status", "source")
+    search_fields = ("instruction", "transcript", "agent__name", "organization__name")
+    date_hierarchy = "created_at"
+    inlines = [AgentRunStepInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
         return False

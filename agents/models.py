@@ -26,6 +26,8 @@ class Agent(TenantModel):
     enabled_families = models.JSONField(default=_all_families, blank=True,
                                         help_text=f"Tool families this agent may call: {', '.join(TOOL_FAMILIES)}.")
     write_policy = models.CharField(max_length=16, choices=WritePolicy.choices, default=WritePolicy.AUTO)
+    model = models.CharField(max_length=200, blank=True,
+                             help_text="The chat model this agent's runs use; empty = AGENT_LLM_MODEL.")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -104,3 +106,6 @@ class IdempotencyRecord(TenantModel):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["agent", "key"], name="uniq_idempotency_key_per_agent")]
+
+
+from .runner.models import AgentRun, AgentRunStep  # noqa: E402,F401  (the runner's rows, in this app)

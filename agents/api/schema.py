@@ -14,6 +14,10 @@ def tools_postprocess(result, generator, request, public):
     result["components"]["securitySchemes"] = {"AgentKey": {"type": "http", "scheme": "bearer",
                                                             "description": "An agent API key (al_…)."}}
     schemas["ToolError"] = ERROR_ENVELOPE_SCHEMA
+    for path, item in result.get("paths", {}).items():
+        if path.startswith("/api/agent/runs/"):
+            for op in item.values():
+                op["security"] = [{"AgentKey": []}]
     for tool in registry.all():
         path = result.get("paths", {}).get(TOOL_PATH.format(name=tool.name))
         if not path or "post" not in path:

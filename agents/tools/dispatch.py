@@ -253,3 +253,7 @@ def _run_idempotent(tool: Tool, ctx: ToolContext, arguments: dict[str, Any], ide
     else:
         IdempotencyRecord.objects.filter(pk=record.pk).update(response={**envelope, "_ghl_refs": ctx.ghl_refs})
     return envelope
+
+
+# The runner checks a whole turn of tool calls before it runs any of them.
+validation_error = _validation_error

@@ -184,6 +184,7 @@ LOGGING = {
     },
 }
 
+from .agent_runner import *  # noqa: E402,F403  (the agent runner's model and transcription endpoints)
 from .celery import *  # noqa: E402,F403  (Celery settings by concern)
 from .ghl import *  # noqa: E402,F403  (GoHighLevel integration settings)
 from .ghl_oauth import *  # noqa: E402,F403  (GoHighLevel Marketplace app / OAuth settings)

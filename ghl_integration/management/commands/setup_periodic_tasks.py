@@ -13,6 +13,12 @@ def _cron(minute: str, hour: str = "*") -> dict:
 # (name, task, crontab fields); a comment above each crontab says why
 SCHEDULES = (
     (
+        "agents: requeue lost runs",
+        "agents.runs_requeue_stale",
+        # "* * * * *": every minute, so a run whose message was lost with the broker starts within ~3 minutes.
+        _cron("*"),
+    ),
+    (
         "ghl: requeue stuck webhook events",
         "ghl_integration.webhooks.requeue_stuck_webhook_events",
         # "* * * * *": every minute, so an event whose message was lost waits at most

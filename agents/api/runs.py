@@ -1,0 +1,108 @@
+"""REST surface of the built-in runner (thin views over `agents.runner`).
+
+    POST /api/agent/runs/        start a run: JSON {"instruction": ..., "wait": seconds?} (or a recording, #18 voice)
+    GET  /api/agent/runs/<id>/   read it: status, each model turn and tool call, tokens, time, outcome
+"""
+import time
+
+from django.core.exceptions import ValidationError
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from ..runner.models import AgentRun
+from ..runner.selectors import agent_run_as_dict, agent_run_get
+from ..runner.services import agent_run_start
+from ..services import api_key_authenticate
+from ..tools.errors import ToolError, envelope_error
+from .views import _AgentApi, _respond, bearer_token
+
+# How long a POST may wait for its run to finish before answering 202 with the run as it is.
+MAX_WAIT_S = 60
+WAIT_POLL_S = 0.05
+
+RUN_SCHEMA = inline_serializer("AgentRun", fields={
+    "id": serializers.IntegerField(), "agent": serializers.CharField(),
+    "source": serializers.ChoiceField(choices=AgentRun.Source.choices),
+    "status": serializers.ChoiceField(choices=AgentRun.Status.choices),
+    "instruction": serializers.CharField(), "transcript": serializers.CharField(),
+    "reply": serializers.CharField(), "failure_reason": serializers.CharField(), "model": serializers.CharField(),
+    "tokens": inline_serializer("AgentRunTokens", fields={"prompt": serializers.IntegerField(),
+                                                          "completion": serializers.IntegerField()}),
+    "model_calls": serializers.IntegerField(), "tool_calls": serializers.IntegerField(),
+    "created_at": serializers.DateTimeField(), "started_at": serializers.DateTimeField(allow_null=True),
+    "finished_at": serializers.DateTimeField(allow_null=True), "duration_ms": serializers.FloatField(),
+    "steps": serializers.ListField(child=serializers.DictField(),
+                                   help_text="Model turns (content, tool_calls, tokens) and tool calls "
+                                             "(tool, arguments, result envelope), in order."),
+})
+RUN_ENVELOPE = inline_serializer("AgentRunEnvelope", fields={"ok": serializers.BooleanField(), "result": RUN_SCHEMA})
+ERROR_RESPONSE = OpenApiResponse(description="`{ok: false, error: {code, message, field?, hint?}}`")
+
+
+def _unauthorized() -> Response:
+    return _respond(envelope_error(ToolError("unauthorized", "The API key is missing, unknown or revoked.",
+                                             hint="Send `Authorization: Bearer <key>` with an active key.")))
+
+
+class AgentRunStartInputSerializer(serializers.Serializer):
+    instruction = serializers.CharField(required=False, allow_blank=True, help_text="What to do, in plain words.")
+    wait = serializers.FloatField(required=False, min_value=0, max_value=MAX_WAIT_S, default=0,
+                                  help_text=f"Seconds (≤ {MAX_WAIT_S}) to wait for the run to finish.")
+
+
+class AgentRunStartApi(_AgentApi):
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    InputSerializer = AgentRunStartInputSerializer
+
+    @extend_schema(operation_id="agent_run_start", summary="Start a run of the built-in agent", tags=["runner"],
+                   request=InputSerializer,
+                   responses={200: RUN_ENVELOPE, 202: RUN_ENVELOPE, 400: ERROR_RESPONSE, 401: ERROR_RESPONSE,
+                              409: OpenApiResponse(description="Refused: no model configured (the run is recorded "
+                                                               "as refused; the message says what to set).")})
+    def post(self, request: Request) -> Response:
+        key = api_key_authenticate(raw=bearer_token(request))
+        if key is None:
+            return _unauthorized()
+        data = self.InputSerializer(data=request.data)
+        if not data.is_valid():
+            name, problems = next(iter(data.errors.items()))
+            return _respond(envelope_error(ToolError("invalid", f"`{name}`: {problems[0]}", field=name)))
+        try:
+            run = agent_run_start(agent=key.agent, instruction=data.validated_data.get("instruction", ""),
+                                  source=AgentRun.Source.API)
+        except ValidationError as exc:
+            name, problems = next(iter(exc.message_dict.items()))
+            return _respond(envelope_error(ToolError("invalid", problems[0], field=name)))
+        if run.status == AgentRun.Status.REFUSED:
+            return Response({"ok": False, "error": {"code": "not_configured", "message": run.failure_reason,
+                                                    "run_id": run.pk}}, status=409)
+        run = _wait(run, seconds=data.validated_data.get("wait") or 0)
+        return Response({"ok": True, "result": agent_run_as_dict(run)},
+                        status=200 if run.status in AgentRun.FINISHED else 202)
+
+
+def _wait(run: AgentRun, *, seconds: float) -> AgentRun:
+    deadline = time.monotonic() + seconds
+    while True:
+        fresh = agent_run_get(organization=run.organization_id, run_id=run.pk)
+        if fresh.status in AgentRun.FINISHED or time.monotonic() >= deadline:
+            return fresh
+        time.sleep(WAIT_POLL_S)
+
+
+class AgentRunDetailApi(_AgentApi):
+    @extend_schema(operation_id="agent_run_get", summary="Read a run", tags=["runner"],
+                   responses={200: RUN_ENVELOPE, 401: ERROR_RESPONSE, 404: ERROR_RESPONSE})
+    def get(self, request: Request, run_id: int) -> Response:
+        key = api_key_authenticate(raw=bearer_token(request))
+        if key is None:
+            return _unauthorized()
+        run = agent_run_get(organization=key.organization_id, run_id=run_id, agent=key.agent)
+        if run is None:
+            return _respond(envelope_error(ToolError("not_found", f"This agent has no run {run_id}.",
+                                                     field="run_id")))
+        return Response({"ok": True, "result": agent_run_as_dict(run)})

@@ -1,0 +1,60 @@
+"""Writes of the runner: start a run (queued for a worker) and requeue runs whose message was lost."""
+import logging
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from ..models import Agent
+from .model_client import NOT_CONFIGURED, model_config_for
+from .models import AgentRun
+
+logger = logging.getLogger(__name__)
+
+MAX_INSTRUCTION_CHARS = 4000
+# A queued run no worker has claimed after this long had its message lost (broker down): queue it again.
+REQUEUE_AFTER = timedelta(minutes=2)
+
+
+def agent_run_start(*, agent: Agent, instruction: str, source: str = AgentRun.Source.API, contact=None,
+                    transcript: str = "", audio_name: str = "") -> AgentRun:
+    """Record a run and queue it after the commit; with no model configured it is recorded as refused."""
+    instruction = (instruction or "").strip()
+    if not instruction:
+        raise ValidationError({"instruction": "Say what the agent should do, e.g. “text Jane Doe that her order "
+                                              "is ready”."})
+    if len(instruction) > MAX_INSTRUCTION_CHARS:
+        raise ValidationError({"instruction": f"At most {MAX_INSTRUCTION_CHARS} characters (this one has "
+                                              f"{len(instruction)})."})
+    if not agent.is_active:
+        raise ValidationError({"agent": f"Agent “{agent.name}” is switched off."})
+    fields = dict(organization_id=agent.organization_id, agent=agent, source=source, instruction=instruction,
+                  contact=contact, transcript=transcript, audio_name=audio_name[:255])
+    config = model_config_for(agent)
+    if config is None:
+        now = timezone.now()
+        return AgentRun.objects.create(**fields, status=AgentRun.Status.REFUSED, failure_reason=NOT_CONFIGURED,
+                                       started_at=now, finished_at=now)
+    run = AgentRun.objects.create(**fields, model=config.model)
+    transaction.on_commit(lambda: _queue(run.pk))
+    return run
+
+
+def _queue(run_id: int) -> None:
+    from ..tasks import agent_run_execute_task
+
+    try:
+        agent_run_execute_task.delay(run_id)
+    except Exception as exc:  # the broker is down: the sweep queues it again (agent_runs_requeue_stale)
+        logger.warning("agents.runner.queue-failed", extra={"run_id": run_id, "error": type(exc).__name__})
+
+
+def agent_runs_requeue_stale() -> int:
+    """Queue again every run still queued REQUEUE_AFTER after it was created (its message was lost)."""
+    stale = list(AgentRun.objects.filter(status=AgentRun.Status.QUEUED,
+                                         created_at__lt=timezone.now() - REQUEUE_AFTER)
+                 .values_list("pk", flat=True)[:500])
+    for run_id in stale:
+        _queue(run_id)
+    return len(stale)

@@ -1,0 +1,18 @@
+"""Celery tasks of the agents app: thin wrappers that take ids and call one service."""
+from celery import shared_task
+
+
+@shared_task(name="agents.run_execute", ignore_result=True, acks_late=False)
+def agent_run_execute_task(run_id: int) -> None:
+    """Run one queued agent run. Not acked late: a run is claimed once, and a lost worker must not redo writes."""
+    from .runner.loop import agent_run_execute
+
+    agent_run_execute(run_id=run_id)
+
+
+@shared_task(name="agents.runs_requeue_stale", ignore_result=True)
+def agent_runs_requeue_stale_task() -> int:
+    """Beat: queue again the runs whose message was lost (still queued after a couple of minutes)."""
+    from .runner.services import agent_runs_requeue_stale
+
+    return agent_runs_requeue_stale()
