@@ -1,5 +1,7 @@
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.contenttypes.admin import GenericTabularInline
+from django.core.exceptions import ValidationError
 
 from .models import (
     Appointment,
@@ -12,7 +14,14 @@ from .models import (
     Pipeline,
     PipelineStage,
 )
-from .services.contacts import contact_archive, contact_unarchive
+from .services.contacts import (
+    CONTACT_FIELDS,
+    contact_archive,
+    contact_clean_fields,
+    contact_create,
+    contact_unarchive,
+    contact_update,
+)
 
 
 class ExternalIdentityInline(GenericTabularInline):
@@ -52,8 +61,36 @@ class ArchivableAdmin(admin.ModelAdmin):
         self.message_user(request, f"Restored {count}.", messages.SUCCESS)
 
 
+class ContactAdminForm(forms.ModelForm):
+    """Staff edits are validated by the contact services' rules (phones, emails, country, tags), with the
+    errors on the fields, before anything is saved."""
+
+    class Meta:
+        model = Contact
+        fields = ["organization", *sorted(CONTACT_FIELDS), "is_archived"]
+
+    def clean(self):
+        cleaned = super().clean()
+        organization = cleaned.get("organization") or getattr(self.instance, "organization", None)
+        if organization is None:
+            return cleaned
+        data = {name: cleaned[name] for name in CONTACT_FIELDS if name in cleaned}
+        try:
+            normalised = contact_clean_fields(organization=organization, data=data)
+        except ValidationError as exc:
+            for name, errors in exc.message_dict.items():
+                self.add_error(name if name in self.fields else None, errors)
+            return cleaned
+        cleaned.update(normalised)
+        return cleaned
+
+
 @admin.register(Contact)
 class ContactAdmin(ArchivableAdmin):
+    """Every save and bulk action goes through the contact services, so it is validated once and queued for
+    the connected accounts (the outbox) at once, not left for the reconciliation to notice."""
+
+    form = ContactAdminForm
     list_display = ["full_name", "email", "phone", "company_name", "organization", "is_archived", "updated_at"]
     list_filter = ["organization", "is_archived", "dnd_all", "country", "source", "created_at"]
     search_fields = ["full_name", "first_name", "last_name", "email", "phone", "company_name"]
@@ -69,17 +106,41 @@ class ContactAdmin(ArchivableAdmin):
         ("Lifecycle", {"fields": ["is_archived", "archived_at", "created_at", "updated_at"]}),
     ]
 
+    def get_readonly_fields(self, request, obj=None):
+        # A contact never moves between organizations: its links and history belong to the first one.
+        return [*self.readonly_fields, "organization"] if obj is not None else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        values = {name: form.cleaned_data[name] for name in CONTACT_FIELDS if name in form.cleaned_data}
+        if change:
+            contact = Contact.objects.get(pk=obj.pk)
+            contact, _ = contact_update(contact=contact, **{n: values[n] for n in form.changed_data if n in values})
+            if "is_archived" in form.changed_data:
+                contact = (contact_archive if form.cleaned_data["is_archived"] else contact_unarchive)(contact=contact)
+        else:
+            contact = contact_create(organization=form.cleaned_data["organization"], **values)
+            if form.cleaned_data.get("is_archived"):
+                contact = contact_archive(contact=contact)
+        obj.pk = contact.pk
+        obj.refresh_from_db()
+
     @admin.action(description="Archive selected")
     def archive_selected(self, request, queryset):
-        for contact in queryset.filter(is_archived=False):
+        contacts = list(queryset.filter(is_archived=False))
+        for contact in contacts:
             contact_archive(contact=contact)
-        self.message_user(request, "Archived.", messages.SUCCESS)
+        self.message_user(request, f"Archived {_contacts(len(contacts))}.", messages.SUCCESS)
 
     @admin.action(description="Restore selected from archive")
     def unarchive_selected(self, request, queryset):
-        for contact in queryset.filter(is_archived=True):
+        contacts = list(queryset.filter(is_archived=True))
+        for contact in contacts:
             contact_unarchive(contact=contact)
-        self.message_user(request, "Restored.", messages.SUCCESS)
+        self.message_user(request, f"Restored {_contacts(len(contacts))}.", messages.SUCCESS)
+
+
+def _contacts(count: int) -> str:
+    return f"{count} contact" if count == 1 else f"{count} contacts"
 
 
 class PipelineStageInline(admin.TabularInline):

@@ -304,8 +304,9 @@ class Mapping:
     def remote_hash(self, remote: dict[str, Any]) -> str:
         return content_hash(self.to_local(remote))
 
-    def record_error(self, remote_key: str, error: str) -> FieldMapping:
-        """Record that the remote (or validation) rejected ``remote_key``; creates the row for a default."""
+    def record_error(self, remote_key: str, error: str, *, subject: str = "") -> FieldMapping:
+        """Record that the remote (or validation) rejected ``remote_key``; creates the row for a default.
+        ``subject`` names the record whose value was refused (one bad value must not read as a broken mapping)."""
         spec = self.by_remote.get(remote_key)
         row, _ = FieldMapping.objects.get_or_create(
             organization=self.organization, provider=self.provider, account_id=self.account_id,
@@ -317,15 +318,15 @@ class Mapping:
                 "is_active": spec is not None,
             },
         )
-        row.last_error = str(error)[:2000]
+        row.last_error = (f"{subject}: {error}" if subject else str(error))[:2000]
         row.last_error_at = timezone.now()
         row.save(update_fields=["last_error", "last_error_at", "updated_at"])
         return row
 
-    def record_errors(self) -> int:
-        """Record every error of the last conversion on its mapping row; returns how many."""
+    def record_errors(self, *, subject: str = "") -> int:
+        """Record every error of the last conversion on its mapping row, naming ``subject``; returns how many."""
         for key, message in self.errors.items():
-            self.record_error(key, message)
+            self.record_error(key, message, subject=subject)
         return len(self.errors)
 
 
@@ -353,6 +354,11 @@ def mapping_for(
                                           is_standard=row.remote_key in (defaults or {}))
     return Mapping(organization=organization, provider=provider, account_id=account_id,
                    specs=list(specs.values()), model=model)
+
+
+def record_subject(obj: models.Model, *, noun: str = "contact") -> str:
+    """How a refused value names its record on the mapping row: ``Jane Doe (contact 12)``."""
+    return f"{obj} ({noun} {obj.pk})"
 
 
 def mapping_clear_error(*, mapping_row: FieldMapping) -> FieldMapping:

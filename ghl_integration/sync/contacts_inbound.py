@@ -94,7 +94,8 @@ def contact_apply_ghl_event(*, connection: GhlConnection, payload: dict[str, Any
     mapping = contact_mapping_for(connection)
     record = record_from_ghl(mapping, payload, remote_updated_at=delivered_at, deleted=deleted)
     if mapping.errors:
-        mapping.record_errors()
+        name = " ".join(str(payload.get(k) or "") for k in ("firstName", "lastName")).strip() or payload.get("email")
+        mapping.record_errors(subject=f"GHL contact {record.external_id}" + (f" ({name})" if name else ""))
     return contact_apply_remote(
         organization=connection.organization, provider=PROVIDER, account_id=connection.location_id,
         connection_id=connection.pk, external_id=record.external_id, remote=record.remote,

@@ -17,7 +17,7 @@ from django.utils.dateparse import parse_datetime
 from crm.models import Contact, ExternalIdentity
 from crm.services.external_ids import ExternalIdConflict
 from crm.sync.hashing import canonical, content_hash, values_equal
-from crm.sync.mapping import Mapping, get_local_value
+from crm.sync.mapping import Mapping, get_local_value, record_subject
 from crm.sync.models import OutboxEntry
 from crm.sync.outbound import contact_apply_pushed_result, contact_prepare_push, contact_record_rejected_value
 from crm.sync.outbox import outbox_mark_done
@@ -81,7 +81,7 @@ class ContactPusher(KindPusher):
     # -- create / link -----------------------------------------------------------------------------------
     def _create(self, entry: OutboxEntry, contact: Contact) -> None:
         flat = {k: v for k, v in self.mapping.to_remote(contact).items() if v not in (None, "", [])}
-        self.mapping.record_errors()
+        self.mapping.record_errors(subject=record_subject(contact))
         has_key = bool(flat.get("email") or flat.get("phone"))
         mode = self.connection.config.get(CREATE_MODE_KEY, "create")
         # A retry after an ambiguous failure may find the contact the lost request created: upsert matches it.
@@ -132,7 +132,7 @@ class ContactPusher(KindPusher):
     def _update(self, entry: OutboxEntry, contact: Contact, ghl_id: str, fields: set[str], *,
                 link_now: bool = False) -> None:
         wanted = self.mapping.to_remote(contact, fields)
-        self.mapping.record_errors()
+        self.mapping.record_errors(subject=record_subject(contact))
         if not wanted:
             outbox_mark_done(entry=entry, connection_id=self.connection.pk, remote_id=ghl_id if link_now else None)
             self.stats.unchanged += 1
@@ -223,7 +223,7 @@ class ContactPusher(KindPusher):
                 raise
             outbox_mark_done(**done)
 
-    def rejected(self, exc: GhlValidationError) -> None:
+    def rejected(self, exc: GhlValidationError, obj: Contact | None = None) -> None:
         """Name the mapped field GHL complained about on its mapping row (clear error, not a silent drop)."""
         text = " ".join(validation_messages(exc)).lower()
         for spec in self.mapping.specs:
@@ -231,7 +231,8 @@ class ContactPusher(KindPusher):
             names = {key, key.split(".")[0], spec.local_field.lower()}
             if any(n and n in text for n in names):
                 message = "; ".join(validation_messages(exc))
-                self.mapping.record_error(spec.remote_key, f"GHL rejected this field: {message}")
+                self.mapping.record_error(spec.remote_key, f"GHL rejected this field: {message}",
+                                          subject=record_subject(obj) if obj is not None else "")
 
 
 

@@ -84,8 +84,8 @@ class KindPusher(ABC):
     def push(self, entry: OutboxEntry, obj: models.Model) -> None:
         """Send ``entry``'s change of ``obj`` to GHL and finish the entry (done or `fail`)."""
 
-    def rejected(self, exc: GhlValidationError) -> None:
-        """Called when GHL refused the record (4xx); record which mapped field it named, if any."""
+    def rejected(self, exc: GhlValidationError, obj: models.Model | None = None) -> None:
+        """Called when GHL refused ``obj`` (4xx); record which mapped field it named, if any."""
         return None  # a kind without a field mapping has nothing to record
 
     def fail(self, entry: OutboxEntry, error: str, *, retryable: bool) -> None:
@@ -154,7 +154,7 @@ class PushDrain:
             raise
         except GhlValidationError as exc:
             # Do not retry a 4xx: it fails the same way until the data or the mapping changes.
-            pusher.rejected(exc)
+            pusher.rejected(exc, obj=obj)
             self.fail(entry, f"GHL rejected the {pusher.noun}: {validation_messages(exc)}", retryable=False)
         except GhlNotFound as exc:
             self.fail(entry, f"the linked GHL {pusher.noun} no longer exists ({exc})", retryable=False)

@@ -138,15 +138,15 @@ def test_a_field_ghl_rejects_fails_without_retry_and_marks_the_mapping(ghl, conn
     # given: a custom field key GHL does not know (the sandbox answers 400 for unknown custom fields)
     FieldMapping.objects.create(organization=connected.organization, provider="ghl", account_id=LOCATION_ID,
                                 remote_key="customFields.no_such_field", local_field="custom_properties.plan")
-    contact_create(organization=connected.organization, first_name="Plan", email="plan@example.com",
-                   custom_properties={"plan": "gold"})
+    contact = contact_create(organization=connected.organization, first_name="Plan", email="plan@example.com",
+                             custom_properties={"plan": "gold"})
     # when
     push(connected)
     # then
     entry = OutboxEntry.objects.get()
     assert entry.status == "dead" and "GHL rejected" in entry.last_error
     row = FieldMapping.objects.get(remote_key="customFields.no_such_field")
-    assert row.last_error
+    assert row.last_error.startswith(f"Plan (contact {contact.pk}): GHL rejected this field")  # names the contact
 
 
 def test_custom_fields_are_written_by_key_and_read_back_by_id(ghl, connected):
