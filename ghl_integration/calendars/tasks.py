@@ -1,8 +1,16 @@
 """Celery tasks of the calendar mirror (thin: load ids, call one service)."""
+import logging
+
 from celery import shared_task
 
+from crm.sync.locks import SyncBusy
+
 from ..models import GhlConnection
+from ..sync.reconcile import connections_for_sync
 from .mirror import calendars_refresh, calendars_refresh_all
+from .reconcile import appointments_reconcile
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="ghl_integration.calendars.refresh_calendars", ignore_result=True)
@@ -16,3 +24,24 @@ def calendars_refresh_task(connection_id: int) -> None:
 @shared_task(name="ghl_integration.calendars.refresh_all_calendars", ignore_result=True)
 def calendars_refresh_all_task() -> dict[str, int]:
     return calendars_refresh_all()
+
+
+@shared_task(name="ghl_integration.calendars.reconcile_appointments", ignore_result=True)
+def appointments_reconcile_task(connection_id: int, full: bool = False) -> None:
+    connection = GhlConnection.objects.filter(pk=connection_id, status=GhlConnection.Status.ACTIVE).first()
+    if connection is None:
+        return
+    try:
+        appointments_reconcile(connection=connection, full=full)
+    except SyncBusy:
+        # The running one covers the same window (or a wider one); the next run comes soon.
+        logger.info("ghl.appointments.reconcile.already-running", extra={"connection_id": connection_id})
+
+
+@shared_task(name="ghl_integration.calendars.reconcile_all_appointments", ignore_result=True)
+def appointments_reconcile_all_task(full: bool = False) -> int:
+    """Beat: one appointment reconciliation per active location connection (``full``: the nightly wide pass)."""
+    connections = connections_for_sync()
+    for connection in connections:
+        appointments_reconcile_task.delay(connection.pk, full=full)
+    return len(connections)

@@ -1,5 +1,7 @@
 """Write every django-celery-beat schedule of the product (idempotent: safe to run on each start)."""
 
+import json
+
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
@@ -10,7 +12,7 @@ def _cron(minute: str, hour: str = "*") -> dict:
     return {"minute": minute, "hour": hour, "day_of_week": "*", "day_of_month": "*", "month_of_year": "*"}
 
 
-# (name, task, crontab fields); a comment above each crontab says why
+# (name, task, crontab fields[, task keyword arguments]); a comment above each crontab says why
 SCHEDULES = (
     (
         "agents: requeue lost runs",
@@ -66,6 +68,21 @@ SCHEDULES = (
         _cron("29"),
     ),
     (
+        "ghl: reconcile appointments",
+        "ghl_integration.calendars.reconcile_all_appointments",
+        # "3,18,33,48 * * * *": every 15 minutes, between the token sweep and the contact reconciliation; GHL
+        # lists events by start time only, so each run re-reads the near past and the next 60 days.
+        _cron("3,18,33,48"),
+    ),
+    (
+        "ghl: appointments full pass",
+        "ghl_integration.calendars.reconcile_all_appointments",
+        # "53 3 * * *": nightly at 03:53 UTC, a quiet hour; a year back and a year ahead (24 event listings
+        # per calendar), for changes outside the 15-minute runs' window.
+        _cron("53", hour="3"),
+        {"full": True},
+    ),
+    (
         "ghl: contact deletion sweep",
         "ghl_integration.sync.deletion_sweep_all_connections",
         # "41 2 * * *": nightly at 02:41 UTC, a quiet hour; it pages every contact id (≈60 requests per
@@ -80,9 +97,10 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options):
-        for name, task, cron in SCHEDULES:
+        for name, task, cron, *kwargs in SCHEDULES:
             schedule, _ = CrontabSchedule.objects.get_or_create(timezone="UTC", **cron)
             PeriodicTask.objects.update_or_create(
-                name=name, defaults={"task": task, "crontab": schedule, "interval": None, "enabled": True}
+                name=name, defaults={"task": task, "crontab": schedule, "interval": None, "enabled": True,
+                                     "kwargs": json.dumps(kwargs[0] if kwargs else {})}
             )
             self.stdout.write(f"scheduled {name}: {task}")

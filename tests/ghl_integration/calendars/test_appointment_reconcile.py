@@ -1,0 +1,169 @@
+"""Appointment reconciliation against the sandbox over HTTP: what webhooks missed is repaired, by start-time window."""
+from datetime import datetime, timedelta
+from unittest import mock
+from zoneinfo import ZoneInfo
+
+from crm import events
+from crm.models import Appointment, Calendar
+from crm.selectors.external_ids import local_object_for_external_id
+from crm.services.appointments import appointment_book
+from crm.sync.models import SyncRun
+from ghl_integration.calendars.reconcile import appointments_reconcile
+from tests.calendar_time import next_weekday
+
+from .conftest import LOCATION
+
+NY = ZoneInfo("America/New_York")
+
+
+def at(day, hour, minute=0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=NY)
+
+
+def local(external_id: str) -> Appointment | None:
+    return local_object_for_external_id(model=Appointment, provider="ghl", account_id=LOCATION,
+                                        external_id=external_id)
+
+
+def book_in_ghl(ghl, calendar_id: str, contact_ext: str, start: datetime) -> dict:
+    return ghl.control.change("appointment.book", locationId=LOCATION, calendarId=calendar_id,
+                              contactId=contact_ext, startTime=start.isoformat(), ignoreDateRange=True)["appointment"]
+
+
+def reconcile(connection, django_capture_on_commit_callbacks, **kw):
+    with django_capture_on_commit_callbacks(execute=True):
+        return appointments_reconcile(connection=connection, **kw)
+
+
+def test_reconciliation_repairs_what_the_webhooks_missed_and_logs_its_cost(
+        ghl, org, connection, make_calendar, make_contact, business_events, django_capture_on_commit_callbacks):
+    # given: no webhook reaches us; we booked two appointments, then in GHL one was deleted and the other marked
+    # no-show, and someone booked a third on the widget
+    day = next_weekday(NY, 2)
+    cal, remote_cal = make_calendar()
+    contact, contact_ext = make_contact()
+    deleted = appointment_book(organization=org, calendar=cal, contact=contact, start_time=at(day, 9))
+    noshow = appointment_book(organization=org, calendar=cal, contact=contact, start_time=at(day, 10))
+    ghl.control.change("appointment.delete", eventId=deleted.external_id)
+    ghl.control.change("appointment.update", eventId=noshow.external_id, appointmentStatus="noshow")
+    widget = book_in_ghl(ghl, remote_cal["id"], contact_ext, at(day, 11))
+    ghl.control.clear_request_log()
+
+    # when
+    result = reconcile(connection, django_capture_on_commit_callbacks)
+
+    # then: the three are as in GHL
+    assert Appointment.objects.get(pk=deleted.appointment.pk).is_archived
+    assert Appointment.objects.get(pk=noshow.appointment.pk).status == "noshow"
+    assert (local(widget["id"]).contact_id, local(widget["id"]).starts_at) == (contact.pk, at(day, 11))
+    assert Appointment.objects.for_org(org).filter(is_archived=False).count() == 2
+    announced = [(name, data["external_id"]) for name, data in business_events]
+    assert announced == [(events.APPOINTMENT_NO_SHOW, noshow.external_id),
+                         (events.APPOINTMENT_BOOKED, widget["id"]),
+                         (events.APPOINTMENT_CANCELLED, deleted.external_id)]
+    # and the run, with its cost, is in the sync log
+    run = SyncRun.objects.get(object_type="appointment")
+    assert (run.kind, run.status) == ("reconcile", "succeeded")
+    assert (run.created, run.updated, run.archived) == (1, 1, 1)
+    requests = ghl.control.request_log()
+    assert run.cursor["requests"] == result.requests == len(requests)
+    # two for the calendars, one listing per calendar per 31 days of the 62-day window, one GET for the vanished
+    calendars = Calendar.objects.for_org(org).filter(is_archived=False).count()
+    assert len([r for r in requests if r["path"] == "/calendars/events"]) == 2 * calendars
+    assert len([r for r in requests if r["path"].startswith("/calendars/events/appointments/")]) == 1
+
+    # when: nothing changed since, a second run writes nothing and announces nothing
+    again = reconcile(connection, django_capture_on_commit_callbacks)
+    assert again.counts == {"unchanged": 2}
+    assert len(business_events) == 3
+
+
+def test_the_incremental_window_is_by_start_time_and_the_full_pass_reaches_further(
+        ghl, org, connection, make_calendar, make_contact, django_capture_on_commit_callbacks):
+    # given: an appointment 120 days ahead, booked in GHL with no webhook
+    cal, remote_cal = make_calendar()
+    _, contact_ext = make_contact()
+    far = next_weekday(NY, 2) + timedelta(days=119)
+    remote = book_in_ghl(ghl, remote_cal["id"], contact_ext, at(far, 9))
+
+    # when / then: the 15-minute run's window does not reach it, the nightly full pass does
+    reconcile(connection, django_capture_on_commit_callbacks)
+    assert local(remote["id"]) is None
+    full = reconcile(connection, django_capture_on_commit_callbacks, full=True)
+    assert local(remote["id"]).starts_at == at(far, 9)
+    assert full.run.cursor["full"] is True and full.counts == {"created": 1}
+
+
+def test_an_appointment_moved_out_of_the_window_is_followed_not_archived(
+        ghl, org, connection, make_calendar, make_contact, django_capture_on_commit_callbacks):
+    day = next_weekday(NY, 2)
+    cal, remote_cal = make_calendar()
+    contact, _ = make_contact()
+    booked = appointment_book(organization=org, calendar=cal, contact=contact, start_time=at(day, 9))
+    later = day + timedelta(days=100)
+    ghl.control.change("appointment.update", eventId=booked.external_id, startTime=at(later, 9).isoformat(),
+                       ignoreDateRange=True)
+
+    reconcile(connection, django_capture_on_commit_callbacks)
+
+    appt = Appointment.objects.get(pk=booked.appointment.pk)
+    assert not appt.is_archived and appt.starts_at == at(later, 9)
+
+
+def test_reconciliation_refreshes_the_calendars(ghl, org, connection, make_calendar,
+                                                django_capture_on_commit_callbacks):
+    cal, remote_cal = make_calendar()
+    ghl.control.change("calendar.update", calendarId=remote_cal["id"], name="Hygiene", slotDuration=45)
+
+    reconcile(connection, django_capture_on_commit_callbacks)
+
+    cal.refresh_from_db()
+    assert (cal.name, cal.slot_duration_minutes) == ("Hygiene", 45)
+
+
+def test_one_appointment_that_cannot_be_applied_does_not_stop_the_run(
+        ghl, org, connection, make_calendar, make_contact, django_capture_on_commit_callbacks):
+    day = next_weekday(NY, 2)
+    cal, remote_cal = make_calendar()
+    _, contact_ext = make_contact()
+    good = book_in_ghl(ghl, remote_cal["id"], contact_ext, at(day, 9))
+    bad = book_in_ghl(ghl, remote_cal["id"], contact_ext, at(day, 10))
+    from ghl_integration.calendars import reconcile as reconcile_module
+
+    real = reconcile_module.appointment_apply_ghl
+
+    def broken_for_bad(**kwargs):
+        if kwargs["appointment"]["id"] == bad["id"]:
+            kwargs["appointment"] = {**kwargs["appointment"], "startTime": "not a time"}
+        return real(**kwargs)
+
+    with mock.patch.object(reconcile_module, "appointment_apply_ghl", broken_for_bad):
+        result = reconcile(connection, django_capture_on_commit_callbacks)
+
+    assert local(good["id"]) is not None and local(bad["id"]) is None
+    assert result.run.status == "succeeded" and result.run.failed == 1 and result.run.refused == 1
+    assert result.run.refusal_samples[0]["external_id"] == bad["id"]
+
+
+def test_the_beat_schedules_the_15_minute_runs_and_the_nightly_full_pass(db):
+    import json
+
+    from django.core.management import call_command
+    from django_celery_beat.models import PeriodicTask
+
+    call_command("setup_periodic_tasks", stdout=mock.Mock())
+    scheduled = PeriodicTask.objects.filter(task="ghl_integration.calendars.reconcile_all_appointments")
+    tasks = {t.name: t for t in scheduled}
+    assert tasks["ghl: reconcile appointments"].crontab.minute == "3,18,33,48"
+    assert json.loads(tasks["ghl: reconcile appointments"].kwargs) == {}
+    nightly = tasks["ghl: appointments full pass"]
+    assert (nightly.crontab.minute, nightly.crontab.hour, json.loads(nightly.kwargs)) == ("53", "3", {"full": True})
+
+
+def test_the_task_runs_one_reconciliation_per_connection(ghl, org, connection, make_calendar):
+    from ghl_integration.calendars.tasks import appointments_reconcile_all_task
+
+    make_calendar()
+    with mock.patch("ghl_integration.calendars.tasks.appointments_reconcile_task.delay") as delay:
+        assert appointments_reconcile_all_task(full=True) == 1
+    delay.assert_called_once_with(connection.pk, full=True)
