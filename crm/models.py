@@ -5,7 +5,6 @@ Rows are never destroyed by sync: deletes archive (`is_archived`).
 """
 from decimal import Decimal
 
-from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.core.validators import MinValueValidator
@@ -112,6 +111,10 @@ class PipelineStage(TenantModel):
     pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="stages")
     name = models.CharField(max_length=200)
     position = models.PositiveIntegerField(default=0)
+    # A stage removed in the CRM is archived, never deleted: its opportunities keep pointing at it (they show
+    # where they were); archived stages sort after the live ones.
+    is_archived = models.BooleanField(default=False)
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["pipeline", "position", "id"]
@@ -121,6 +124,35 @@ class PipelineStage(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.pipeline.name} › {self.name}"
+
+
+class CrmUser(ArchivableModel):
+    """A user of the business's CRM account (a GHL user of the location): whom a deal is assigned to.
+
+    Not a login of ours: mirrored so an assignee is a name, linked through `ExternalIdentity`."""
+
+    name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(max_length=254, blank=True, help_text="Stored lower-cased.")
+    phone = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = "CRM user"
+
+    def __str__(self) -> str:
+        return self.name or self.email or f"User {self.pk}"
+
+
+class LostReason(ArchivableModel):
+    """One of the account's reasons a deal was lost (GHL's lost reasons), mirrored so a reason is a name."""
+
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Opportunity(ArchivableModel):
@@ -139,16 +171,17 @@ class Opportunity(ArchivableModel):
         max_digits=14, decimal_places=2, default=Decimal("0"), validators=[MinValueValidator(Decimal("0"))]
     )
     currency = models.CharField(max_length=3, default="USD", help_text="ISO 4217.")
-    assigned_to = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    assignee = models.ForeignKey(CrmUser, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    lost_reason = models.ForeignKey(LostReason, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     source = models.CharField(max_length=200, blank=True)
+    custom_properties = models.JSONField(default=dict, blank=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     stage_changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-updated_at", "id"]
         verbose_name_plural = "opportunities"
+        indexes = [models.Index(fields=["organization", "pipeline", "status"], name="crm_opp_org_pipeline_status")]
 
     def __str__(self) -> str:
         return self.name

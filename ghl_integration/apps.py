@@ -16,7 +16,9 @@ class GhlIntegrationConfig(AppConfig):
         from .calendars import tasks as calendar_tasks  # noqa: F401
         from .calendars.backend import ghl_calendar_backend_for
         from .contact_lookup import ghl_contact_remote_find
+        from .opportunities import tasks as opportunity_tasks
         from .provider import GHL
+        from .signals import connection_connected
         from .sync import tasks as sync_tasks  # noqa: F401
         from .sync.contacts_outbound import ContactPusher
         from .sync.push import register_pusher
@@ -32,6 +34,9 @@ class GhlIntegrationConfig(AppConfig):
         connect_outbound()
         # Load the field mapping and queue the initial pull when a connection becomes active.
         connect_lifecycle()
+        # Mirror the pipelines, users and opportunities when a location connects.
+        connection_connected.connect(opportunity_tasks.opportunities_on_connected,
+                                     dispatch_uid="ghl.opportunities.on-connected")
         # Bookings on calendars mirrored from GHL go through GHL's calendar API (crm.services.appointments).
         register_calendar_backend(GHL.key, ghl_calendar_backend_for)
         # A contact about to be created here is first looked up in GHL (crm.contact_remote_lookup).

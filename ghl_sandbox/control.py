@@ -14,7 +14,7 @@ from .auth import public
 from .errors import ApiError
 from .routes import calendars, contacts, conversations, opportunities
 
-KINDS = ("company", "location", "user", "customField", "pipeline", "calendar", "contact", "opportunity",
+KINDS = ("company", "location", "user", "customField", "pipeline", "lostReason", "calendar", "contact", "opportunity",
          "conversation", "message", "appointment")
 
 
@@ -99,6 +99,18 @@ def change(sandbox, action: str, data: dict) -> dict:
     if action == "opportunity.delete":
         opportunities.opportunity_delete(sandbox, _get(sandbox, "opportunity", _need(data, "opportunityId")[0]))
         return {"deleted": True}
+    if action == "pipeline.create":
+        location_id, name = _need(data, "locationId", "name")
+        _get(sandbox, "location", location_id)
+        return {"pipeline": public(seed.pipeline_create(sandbox, location_id=location_id, name=name,
+                                                        stages=data.get("stages") or ["New"], id=data.get("id")))}
+    if action == "pipeline.update":
+        doc = _get(sandbox, "pipeline", _need(data, "pipelineId")[0])
+        return {"pipeline": public(seed.pipeline_update(sandbox, doc, name=data.get("name"),
+                                                        stages=data.get("stages")))}
+    if action == "lostReason.create":
+        location_id, name = _need(data, "locationId", "name")
+        return {"lostReason": public(seed.lost_reason_create(sandbox, location_id=location_id, name=name))}
     if action == "calendar.create":
         location_id, name = _need(data, "locationId", "name")
         _get(sandbox, "location", location_id)

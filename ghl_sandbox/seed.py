@@ -34,6 +34,7 @@ def fictional_phone(n: int) -> str:
 TAGS = ["new-lead", "patient", "invisalign", "cleaning", "whitening", "vip", "newsletter", "referral"]
 SOURCES = ["website form", "phone call", "referral", "facebook ad", "walk-in"]
 DEFAULT_STAGES = ["New Lead", "Contacted", "Proposal Sent", "Won"]
+DEFAULT_LOST_REASONS = ["Price too high", "Went with a competitor", "No response"]
 
 
 def company_create(sandbox, *, name: str, id: str | None = None, installed: bool = True) -> dict:
@@ -93,6 +94,31 @@ def pipeline_create(sandbox, *, location_id: str, name: str, stages: list[str], 
            "showInPieChart": True, "colorRenderMode": "dot",
            "stages": [{"id": str(uuid.uuid4()), "name": s, "position": i} for i, s in enumerate(stages)]}
     return sandbox.store.put("pipeline", doc, location_id=location_id)
+
+
+def pipeline_update(sandbox, doc: dict, *, name: str | None = None, stages: list | None = None) -> dict:
+    """Edit a pipeline as a GHL user does in its settings: rename it; give the full new stage list in order, each
+    `{"id": existing id, "name": ...}` (renamed or moved), `{"name": ...}` (new) or a plain name; a stage left
+    out is removed. GHL sends no webhook for pipeline edits (REFERENCE §h lists none)."""
+    if name:
+        doc["name"] = name
+    if stages is not None:
+        known = {s["id"] for s in doc["stages"]}
+        new = []
+        for i, stage in enumerate(stages):
+            stage = {"name": stage} if isinstance(stage, str) else dict(stage)
+            if stage.get("id") and stage["id"] not in known:
+                raise ValueError(f"stage {stage['id']} is not in pipeline {doc['id']}")
+            new.append({"id": stage.get("id") or str(uuid.uuid4()), "name": stage["name"], "position": i})
+        doc["stages"] = new
+    return sandbox.store.put("pipeline", doc, location_id=doc["locationId"])
+
+
+def lost_reason_create(sandbox, *, location_id: str, name: str, id: str | None = None) -> dict:
+    now = iso()
+    doc = {"id": id or new_id(), "name": name, "locationId": location_id, "deleted": False, "createdAt": now,
+           "updatedAt": now}
+    return sandbox.store.put("lostReason", doc, location_id=location_id)
 
 
 def calendar_create(sandbox, *, location_id: str, name: str, user_ids: list[str], id: str | None = None,
@@ -173,6 +199,8 @@ def seed_location(sandbox, *, location_id: str | None = None, company_id: str | 
                             stages=DEFAULT_STAGES)
         summary["pipelineIds"].append(p["id"])
         summary["stageIds"] = [s["id"] for s in p["stages"]]
+        summary["lostReasonIds"] = [lost_reason_create(sandbox, location_id=location_id, name=reason)["id"]
+                                    for reason in DEFAULT_LOST_REASONS]
     if calendars:
         cal = calendar_create(sandbox, location_id=location_id, name="Consultations", id=ids.get("calendar"),
                               user_ids=summary["userIds"][:1])

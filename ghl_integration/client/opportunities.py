@@ -15,6 +15,7 @@ from .types import Opportunity, OpportunitySearchPage, Pipeline, UpsertOpportuni
 
 STATUSES = ("open", "won", "lost", "abandoned")
 SEARCH_PAGE_SIZE = 100
+LOST_REASON_PAGE_SIZE = 100
 
 
 class OpportunitiesApi(Resource):
@@ -72,6 +73,42 @@ class OpportunitiesApi(Resource):
             )
 
         return iter_meta_keyset(fetch, items_key="opportunities")
+
+    def search_advanced(
+        self,
+        *,
+        filters: list[dict[str, Any]] | None = None,
+        sort: list[dict[str, str]] | None = None,
+        limit: int = SEARCH_PAGE_SIZE,
+        search_after: list[Any] | None = None,
+        query: str | None = None,
+    ) -> dict[str, Any]:
+        """``POST /opportunities/search`` (snake_case filter fields, e.g. ``date_updated``) →
+        ``{"opportunities": [... each with "searchAfter"], "total": n}``; page on with the last item's
+        ``searchAfter``."""
+        body: dict[str, Any] = {"locationId": self.location_id, "limit": limit}
+        if filters:
+            body["filters"] = filters
+        if sort:
+            body["sort"] = sort
+        if search_after is not None:
+            body["searchAfter"] = search_after
+        if query:
+            body["query"] = query
+        return self._send("POST", "/opportunities/search", body, idempotent=True)
+
+    def lost_reasons(self, *, page_size: int = LOST_REASON_PAGE_SIZE) -> list[dict[str, Any]]:
+        """``GET /opportunities/lost-reason`` → every lost reason of the location ``[{id, name, ...}]`` (offset-paged
+        by ``skip``/``limit``, numbers here unlike the other offset listings)."""
+        reasons: list[dict[str, Any]] = []
+        while True:
+            data = self._get("/opportunities/lost-reason",
+                             {"locationId": self.location_id, "skip": len(reasons), "limit": page_size})
+            page = list(data.get("lostReasons") or [])
+            reasons += page
+            total = data.get("total")
+            if len(page) < page_size or (isinstance(total, int) and len(reasons) >= total):
+                return reasons
 
     def get(self, opportunity_id: str) -> Opportunity:
         """``GET /opportunities/{id}`` → the opportunity."""

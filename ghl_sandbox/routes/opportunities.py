@@ -136,6 +136,24 @@ def pipelines(ctx):
     return 200, {"pipelines": [public(p) for p in ctx.store.list("pipeline", location_id)]}
 
 
+def lost_reasons(ctx):
+    """`GET /opportunities/lost-reason`: the location's lost reasons, offset-paged (`skip`, `limit` ≤ 100)."""
+    q = ctx.query
+    location_id = ctx.check_location(q.get("locationId"))
+    show_deleted = str(q.get("deleted", "false")).lower() == "true"
+    docs = [d for d in ctx.store.list("lostReason", location_id) if bool(d.get("deleted")) == show_deleted]
+    needle = (q.get("query") or q.get("name") or "").lower()
+    if needle:
+        docs = [d for d in docs if needle in d["name"].lower()]
+    try:
+        skip, limit = int(float(q.get("skip", 0) or 0)), min(int(float(q.get("limit", 100) or 100)), 100)
+    except ValueError:
+        raise unprocessable("skip and limit must be numbers")
+    items = [{k: d.get(k) for k in ("id", "name", "locationId", "createdAt", "updatedAt")}
+             for d in docs[skip:skip + limit]]
+    return 200, {"lostReasons": items, "total": len(docs)}
+
+
 def get_opportunity(ctx):
     return 200, {"opportunity": _out(ctx, ctx.load("opportunity", ctx.params["id"], "Opportunity"))}
 
@@ -252,6 +270,7 @@ def search_post(ctx):
 
 ROUTES = [
     route("GET", "/opportunities/pipelines", pipelines, scope="opportunities.readonly", version=V),
+    route("GET", "/opportunities/lost-reason", lost_reasons, scope="opportunities.readonly", version=V),
     route("GET", "/opportunities/search", search_get, scope="opportunities.readonly", version=V),
     route("POST", "/opportunities/search", search_post, scope="opportunities.readonly", version=V),
     route("POST", "/opportunities/upsert", upsert_opportunity, scope="opportunities.write", version=V),

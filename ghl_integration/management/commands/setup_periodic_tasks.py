@@ -83,6 +83,20 @@ SCHEDULES = (
         {"full": True},
     ),
     (
+        "ghl: reconcile opportunities",
+        "ghl_integration.opportunities.reconcile_all",
+        # "11,26,41,56 * * * *": every 15 minutes, 4 minutes after the contact reconciliation so the two do not
+        # share GHL's burst budget; it also refreshes pipelines, users and lost reasons (GHL has no events).
+        _cron("11,26,41,56"),
+    ),
+    (
+        "ghl: opportunity deletion sweep",
+        "ghl_integration.opportunities.deletion_sweep_all",
+        # "53 2 * * *": nightly at 02:53 UTC, after the contact sweep; it pages every opportunity id (one
+        # request per 100), too costly for every 15 minutes, and deletions are rare and not urgent.
+        _cron("53", hour="2"),
+    ),
+    (
         "ghl: contact deletion sweep",
         "ghl_integration.sync.deletion_sweep_all_connections",
         # "41 2 * * *": nightly at 02:41 UTC, a quiet hour; it pages every contact id (≈60 requests per

@@ -48,7 +48,12 @@ def test_handled_event_with_active_connection_is_processed(
     assert payload["id"] == "Ct7HqP2sW9dF4gJkL1mZ"
 
 
-def test_family_event_without_handler_is_ignored_quietly(deliver_payload, broker, active_connection, caplog):
+def test_family_event_without_handler_is_ignored_quietly(deliver_payload, broker, active_connection, caplog,
+                                                         monkeypatch):
+    from ghl_integration.webhooks import dispatch
+
+    # A family's event whose handler is not written yet (every family has its handlers by now: take one away).
+    monkeypatch.delitem(dispatch.EVENT_HANDLERS, "OpportunityCreate")
     active_connection()
     event = stored(deliver_payload, "OpportunityCreate.json")
     with caplog.at_level(logging.INFO):

@@ -1,0 +1,248 @@
+"""Opportunities as the remote CRM reports them, applied here: ordered, merged field by field, announced.
+
+The provider turns its record into a `RemoteOpportunity` (local rows already resolved) and calls
+`opportunity_apply_from_remote`, which, with the link row locked:
+
+* drops a state at or before the link's watermark (`remote_updated_at`): several webhooks for one edit carry
+  one state, so the first applies and the rest are `stale`, in whatever order they come;
+* takes the remote's value of every field, except a field with a local edit not yet pushed (an open outbox
+  entry names it): there both sides changed since the last sync, and the account's conflict policy decides
+  (`crm.sync.conflict`); a remote win drops the field from the pending push;
+* restores a row archived here that the remote still has, and announces stage and status changes
+  (`crm.events`) once the transaction commits.
+
+Writes run under the remote's sync origin, so nothing here is pushed back to where it came from.
+"""
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.utils import timezone
+
+from tenancy.models import Organization
+
+from .. import events
+from ..models import Contact, CrmUser, ExternalIdentity, LostReason, Opportunity, Pipeline, PipelineStage
+from ..sync.conflict import NO_BASE, policy_table_for, resolve_field
+from ..sync.models import OutboxEntry, SyncConflict
+from ..sync.origin import sync_origin
+from ..sync.outbox import outbox_discard_fields
+from .external_ids import external_id_link
+
+logger = logging.getLogger(__name__)
+
+# The fields a remote opportunity carries, as compared and stored in the link's snapshot (ids for rows).
+SYNCED_FIELDS = ("name", "stage", "status", "monetary_value", "contact", "assignee", "lost_reason", "source",
+                 "custom_properties")
+OPEN_ENTRY = (OutboxEntry.Status.PENDING, OutboxEntry.Status.FAILED, OutboxEntry.Status.IN_PROGRESS)
+
+
+@dataclass(frozen=True)
+class RemoteOpportunity:
+    external_id: str
+    name: str
+    pipeline: Pipeline
+    stage: PipelineStage
+    status: str
+    monetary_value: Decimal
+    contact: Contact | None = None
+    assignee: CrmUser | None = None
+    lost_reason: LostReason | None = None
+    source: str = ""
+    custom_properties: dict[str, Any] = field(default_factory=dict)
+    updated_at: dt.datetime | None = None
+    stage_changed_at: dt.datetime | None = None
+    status_changed_at: dt.datetime | None = None
+    currency: str = "USD"  # ISO 4217: the account's currency, which every amount of it is in
+
+
+@dataclass(frozen=True)
+class ApplyOutcome:
+    outcome: str  # created | updated | unchanged | stale | archived | conflicted
+    opportunity: Opportunity | None
+    changed: tuple[str, ...] = ()
+
+
+def opportunity_values(opp: Opportunity) -> dict[str, Any]:
+    """The synced fields of a local opportunity in snapshot form (JSON: ids, money as a string)."""
+    return {"name": opp.name, "stage": opp.stage_id, "status": opp.status,
+            "monetary_value": str(Decimal(opp.monetary_value).quantize(Decimal("0.01"))),
+            "contact": opp.contact_id, "assignee": opp.assignee_id, "lost_reason": opp.lost_reason_id,
+            "source": opp.source, "custom_properties": dict(opp.custom_properties or {})}
+
+
+def _remote_values(remote: RemoteOpportunity) -> dict[str, Any]:
+    return {"name": remote.name[:255], "stage": remote.stage.pk, "status": remote.status,
+            "monetary_value": str(remote.monetary_value.quantize(Decimal("0.01"))),
+            "contact": remote.contact.pk if remote.contact else None,
+            "assignee": remote.assignee.pk if remote.assignee else None,
+            "lost_reason": remote.lost_reason.pk if remote.lost_reason else None,
+            "source": (remote.source or "")[:200], "custom_properties": dict(remote.custom_properties)}
+
+
+def _set(opp: Opportunity, name: str, value: Any) -> None:
+    if name in ("stage", "contact", "assignee", "lost_reason"):
+        setattr(opp, f"{name}_id", value)
+        if name == "stage":
+            opp.pipeline_id = PipelineStage.objects.values_list("pipeline_id", flat=True).get(pk=value)
+    elif name == "monetary_value":
+        opp.monetary_value = Decimal(value)
+    else:
+        setattr(opp, name, value)
+
+
+def _link(provider: str, account_id: str, external_id: str) -> ExternalIdentity | None:
+    ct = ContentType.objects.get_for_model(Opportunity)
+    return (ExternalIdentity.objects.select_for_update()
+            .filter(provider=provider, account_id=account_id, content_type=ct, external_id=external_id).first())
+
+
+def _is_stale(link: ExternalIdentity | None, at: dt.datetime | None) -> bool:
+    # "Equal" is stale: the state at the watermark has been applied already (another event of the same edit).
+    return link is not None and at is not None and link.remote_updated_at is not None and at <= link.remote_updated_at
+
+
+def _announce(opp: Opportunity, before: dict[str, Any], stage_names: dict[int, str]) -> None:
+    if before["stage"] != opp.stage_id:
+        events.emit(events.OPPORTUNITY_STAGE_CHANGED, organization_id=opp.organization_id, contact_id=opp.contact_id,
+                    data={"opportunity_id": opp.pk, "pipeline_id": opp.pipeline_id, "from_stage_id": before["stage"],
+                          "to_stage_id": opp.stage_id, "from_stage": stage_names.get(before["stage"], ""),
+                          "to_stage": stage_names.get(opp.stage_id, "")})
+    if before["status"] != opp.status:
+        events.emit(events.OPPORTUNITY_STATUS_CHANGED, organization_id=opp.organization_id,
+                    contact_id=opp.contact_id,
+                    data={"opportunity_id": opp.pk, "from_status": before["status"], "to_status": opp.status})
+
+
+def opportunity_announce_changes(*, opportunity: Opportunity, before: dict[str, Any]) -> None:
+    """Emit the stage/status events for a change from ``before`` (`opportunity_values`) to the row as it is."""
+    ids = [i for i in (before.get("stage"), opportunity.stage_id) if i]
+    names = dict(PipelineStage.objects.filter(pk__in=ids).values_list("pk", "name"))
+    _announce(opportunity, before, names)
+
+
+def _pending_fields(opp: Opportunity, provider: str, account_id: str) -> dict[str, dt.datetime | None]:
+    """Fields edited here and not yet pushed to this account, with when each was edited (None: unknown)."""
+    ct = ContentType.objects.get_for_model(Opportunity)
+    pending: dict[str, dt.datetime | None] = {}
+    for fields, stamps in OutboxEntry.objects.filter(
+            provider=provider, account_id=account_id, content_type=ct, object_id=opp.pk,
+            status__in=OPEN_ENTRY).values_list("changed_fields", "field_changed_at"):
+        for name in fields or []:
+            stamp = (stamps or {}).get(name)
+            pending[name] = dt.datetime.fromisoformat(stamp) if stamp else pending.get(name)
+    return pending
+
+
+def opportunity_apply_from_remote(*, organization: Organization, provider: str, account_id: str,
+                                  remote: RemoteOpportunity, connection_id: int | None = None) -> ApplyOutcome:
+    """Apply one remote state (see the module docstring). Safe to call again with the same state."""
+    values = _remote_values(remote)
+    with transaction.atomic(), sync_origin(provider=provider, account_id=account_id, connection_id=connection_id):
+        link = _link(provider, account_id, remote.external_id)
+        if _is_stale(link, remote.updated_at):
+            return ApplyOutcome("stale", None)
+        opp = None
+        if link is not None:
+            opp = Opportunity.objects.for_org(organization).select_for_update().filter(pk=link.object_id).first()
+        now = timezone.now()
+        if opp is None:
+            opp = Opportunity(organization=organization, pipeline=remote.pipeline, currency=remote.currency.upper()[:3])
+            for name, value in values.items():
+                _set(opp, name, value)
+            opp.stage_changed_at = remote.stage_changed_at or now
+            opp.status_changed_at = remote.status_changed_at or now
+            opp.save()
+            if link is None:
+                link = external_id_link(obj=opp, provider=provider, account_id=account_id,
+                                        external_id=remote.external_id, connection_id=connection_id)
+            else:  # the local row is gone (cannot happen through services): relink to the new one
+                link.object_id = opp.pk
+            _mark_synced(link, values, remote.updated_at, connection_id)
+            return ApplyOutcome("created", opp, tuple(values))
+        before = opportunity_values(opp)
+        base = dict(link.synced_snapshot or {})
+        pending = _pending_fields(opp, provider, account_id)
+        policies = policy_table_for(organization=organization, provider=provider, account_id=account_id)
+        final = dict(before)
+        remote_won: list[str] = []
+        conflicted = False
+        for name, remote_value in values.items():
+            if name not in pending:
+                final[name] = remote_value
+                continue
+            decision = resolve_field(field=name, base=base.get(name, NO_BASE), local=before[name],
+                                     local_changed_at=pending[name], remote=remote_value,
+                                     remote_changed_at=remote.updated_at, policy=policies.policy_for(name))
+            final[name] = decision.value
+            if decision.winner == "remote":
+                remote_won.append(name)
+            if decision.conflict:
+                conflicted = True
+                _record_conflict(opp, provider, account_id, remote.external_id, name, base.get(name), before[name],
+                                 remote_value, decision, pending[name], remote.updated_at)
+        changed = tuple(name for name in SYNCED_FIELDS if final[name] != before[name])
+        for name in changed:
+            _set(opp, name, final[name])
+        if "stage" in changed:
+            opp.stage_changed_at = remote.stage_changed_at or now
+        if "status" in changed:
+            opp.status_changed_at = remote.status_changed_at or now
+        restored = opp.is_archived
+        if restored:
+            opp.is_archived, opp.archived_at = False, None
+        if changed or restored:
+            opp.save()
+            opportunity_announce_changes(opportunity=opp, before=before)
+        if remote_won:
+            outbox_discard_fields(obj=opp, fields=remote_won, target=(provider, account_id))
+        # The base of the next merge is what both sides agree on now: the remote's values where they won.
+        agreed = {name: values[name] for name in values if final[name] == values[name]}
+        _mark_synced(link, {**base, **agreed}, remote.updated_at, connection_id)
+    if conflicted:
+        return ApplyOutcome("conflicted", opp, changed)
+    return ApplyOutcome("updated" if changed or restored else "unchanged", opp, changed)
+
+
+def _mark_synced(link: ExternalIdentity, snapshot: dict, at: dt.datetime | None, connection_id: int | None) -> None:
+    link.synced_snapshot = snapshot
+    link.last_synced_at = timezone.now()
+    if at is not None and (link.remote_updated_at is None or at > link.remote_updated_at):
+        link.remote_updated_at = at
+    if connection_id is not None:
+        link.connection_id = connection_id
+    link.save()
+
+
+def _record_conflict(opp, provider, account_id, external_id, name, base, local, remote, decision, local_at,
+                     remote_at) -> None:
+    SyncConflict.objects.create(
+        organization_id=opp.organization_id, provider=provider, account_id=account_id,
+        content_type=ContentType.objects.get_for_model(Opportunity), object_id=opp.pk, external_id=external_id,
+        field=name, base_value=base, local_value=local, remote_value=remote, applied_value=decision.value,
+        local_changed_at=local_at, remote_changed_at=remote_at, policy=decision.policy,
+        decision={"local": SyncConflict.Decision.LOCAL, "remote": SyncConflict.Decision.REMOTE}.get(
+            decision.winner, SyncConflict.Decision.MERGED))
+
+
+def opportunity_archive_from_remote(*, organization: Organization, provider: str, account_id: str, external_id: str,
+                                    at: dt.datetime | None = None, connection_id: int | None = None) -> ApplyOutcome:
+    """The remote deleted it: archive the linked row (kept with its stage and history). Unknown ids: nothing."""
+    with transaction.atomic(), sync_origin(provider=provider, account_id=account_id, connection_id=connection_id):
+        link = _link(provider, account_id, external_id)
+        if link is None:
+            return ApplyOutcome("unchanged", None)
+        opp = Opportunity.objects.for_org(organization).select_for_update().filter(pk=link.object_id).first()
+        if opp is None or opp.is_archived:
+            return ApplyOutcome("unchanged", opp)
+        opp.is_archived, opp.archived_at = True, timezone.now()
+        opp.save(update_fields=["is_archived", "archived_at", "updated_at"])
+        if at is not None and (link.remote_updated_at is None or at > link.remote_updated_at):
+            link.remote_updated_at = at
+            link.save(update_fields=["remote_updated_at", "updated_at"])
+    logger.info("crm.opportunity.archived-remote", extra={"opportunity_id": opp.pk, "external_id": external_id})
+    return ApplyOutcome("archived", opp)

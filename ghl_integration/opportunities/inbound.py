@@ -1,0 +1,143 @@
+"""One GHL opportunity applied here: its GHL ids resolved to local rows, then `crm.services.opportunity_sync`.
+
+A webhook is only a ring of the bell: `opportunity_apply_ghl_event` reads the opportunity itself
+(``GET /opportunities/{id}``), because the Opportunity* bodies carry no ``updatedAt`` (the watermark that
+orders them), no custom fields and no lost reason. One edit in GHL fires several events (stage, status, value,
+the generic update); each reads the same state with the same ``updatedAt``, so the first applies it and the
+others are stale, in any order. A 404 there, or an ``OpportunityDelete``, archives the local row.
+
+An id we do not know (a stage added in GHL, a new user, a lost reason) refreshes the mirror once
+(`mirror.opportunity_metadata_refresh`); a contact we do not have yet is read and applied through the contact
+sync first.
+"""
+import datetime as dt
+import logging
+from typing import Any
+
+from crm.models import Contact, CrmUser, LostReason, Pipeline, PipelineStage
+from crm.selectors.external_ids import local_object_for_external_id
+from crm.services.opportunity_sync import (
+    ApplyOutcome,
+    RemoteOpportunity,
+    opportunity_apply_from_remote,
+    opportunity_archive_from_remote,
+)
+
+from ..client import GhlClient, GhlNotFound
+from ..models import GhlConnection
+from ..sync.contacts_inbound import contact_apply_ghl_event
+from .mirror import PROVIDER, opportunity_custom_field_keys, opportunity_metadata_refresh
+from .shape import custom_values, money, parse_time, status_of
+
+logger = logging.getLogger(__name__)
+
+CURRENCY_KEY = "currency"  # connection.config: the location's ISO 4217 currency (GHL's API does not say it)
+DEFAULT_CURRENCY = "USD"
+
+
+class UnknownReference(Exception):
+    """The opportunity names a pipeline or stage GHL itself does not list (not even after a refresh)."""
+
+
+class OpportunityResolver:
+    """GHL ids → local rows for one connection; refreshes the mirror at most once in its lifetime (a pull
+    shares one resolver across its pages)."""
+
+    def __init__(self, connection: GhlConnection, client: GhlClient):
+        self.connection, self.client = connection, client
+        self.refreshed = False
+        self.requests = 0
+        self._custom_keys: dict[str, str] | None = None
+
+    def _find(self, model, external_id: Any):
+        if not isinstance(external_id, str) or not external_id:
+            return None
+        return local_object_for_external_id(model=model, provider=PROVIDER, account_id=self.connection.location_id,
+                                            external_id=external_id)
+
+    def refresh(self) -> bool:
+        """Refresh the mirror unless this resolver did already; True when it did now."""
+        if self.refreshed:
+            return False
+        self.refreshed = True
+        self.requests += opportunity_metadata_refresh(connection=self.connection, client=self.client).requests
+        self._custom_keys = None
+        return True
+
+    def _find_or_refresh(self, model, external_id: Any):
+        row = self._find(model, external_id)
+        if row is None and isinstance(external_id, str) and external_id and self.refresh():
+            row = self._find(model, external_id)
+        return row
+
+    def custom_keys(self, doc: dict[str, Any]) -> dict[str, str]:
+        if self._custom_keys is None:
+            self._custom_keys = opportunity_custom_field_keys(connection=self.connection, client=self.client)
+        ids = {item.get("id") for item in doc.get("customFields") or [] if isinstance(item, dict)}
+        if ids - set(self._custom_keys) and not self.refreshed:
+            self.refresh()
+            self._custom_keys = opportunity_custom_field_keys(connection=self.connection, client=self.client)
+        return self._custom_keys
+
+    def contact(self, external_id: Any) -> Contact | None:
+        contact = self._find(Contact, external_id)
+        if contact is not None or not isinstance(external_id, str) or not external_id:
+            return contact
+        try:
+            remote = self.client.contacts.get(external_id)
+            self.requests += 1
+        except GhlNotFound:
+            return None
+        contact_apply_ghl_event(connection=self.connection, payload=remote,
+                                delivered_at=parse_time(remote.get("dateUpdated")))
+        return self._find(Contact, external_id)
+
+    def remote(self, doc: dict[str, Any]) -> RemoteOpportunity:
+        stage = self._find(PipelineStage, doc.get("pipelineStageId"))
+        pipeline = self._find(Pipeline, doc.get("pipelineId"))
+        if stage is None or pipeline is None or stage.pipeline_id != pipeline.pk:
+            self.refresh()
+            stage = self._find(PipelineStage, doc.get("pipelineStageId"))
+            pipeline = self._find(Pipeline, doc.get("pipelineId"))
+        if stage is None or pipeline is None or stage.pipeline_id != pipeline.pk:
+            raise UnknownReference(f"opportunity {doc.get('id')}: GHL lists no stage {doc.get('pipelineStageId')!r} "
+                                   f"in pipeline {doc.get('pipelineId')!r}")
+        return RemoteOpportunity(
+            external_id=doc["id"], name=(doc.get("name") or "").strip() or "(unnamed)", pipeline=pipeline,
+            stage=stage, status=status_of(doc), monetary_value=money(doc.get("monetaryValue")),
+            contact=self.contact(doc.get("contactId")),
+            assignee=self._find_or_refresh(CrmUser, doc.get("assignedTo")),
+            lost_reason=self._find_or_refresh(LostReason, doc.get("lostReasonId")) if status_of(doc) == "lost"
+            else None,
+            source=doc.get("source") or "", custom_properties=custom_values(doc, self.custom_keys(doc)),
+            updated_at=parse_time(doc.get("updatedAt")), stage_changed_at=parse_time(doc.get("lastStageChangeAt")),
+            status_changed_at=parse_time(doc.get("lastStatusChangeAt")),
+            currency=(self.connection.config or {}).get(CURRENCY_KEY) or DEFAULT_CURRENCY,
+        )
+
+
+def opportunity_apply_ghl(*, connection: GhlConnection, doc: dict[str, Any],
+                          resolver: OpportunityResolver) -> ApplyOutcome:
+    """Apply one GHL opportunity object (a GET or a search item)."""
+    return opportunity_apply_from_remote(
+        organization=connection.organization, provider=PROVIDER, account_id=connection.location_id,
+        remote=resolver.remote(doc), connection_id=connection.pk)
+
+
+def opportunity_archive_ghl(*, connection: GhlConnection, external_id: str,
+                            at: dt.datetime | None = None) -> ApplyOutcome:
+    return opportunity_archive_from_remote(organization=connection.organization, provider=PROVIDER,
+                                           account_id=connection.location_id, external_id=external_id, at=at,
+                                           connection_id=connection.pk)
+
+
+def opportunity_apply_ghl_event(*, connection: GhlConnection, client: GhlClient, external_id: str, deleted: bool,
+                                delivered_at: dt.datetime | None = None) -> ApplyOutcome:
+    """One Opportunity* webhook: read the opportunity's current state and apply it (see the module docstring)."""
+    if deleted:
+        return opportunity_archive_ghl(connection=connection, external_id=external_id, at=delivered_at)
+    try:
+        doc = client.opportunities.get(external_id)
+    except GhlNotFound:  # deleted since the event was sent: its OpportunityDelete says the same
+        return opportunity_archive_ghl(connection=connection, external_id=external_id, at=delivered_at)
+    return opportunity_apply_ghl(connection=connection, doc=doc, resolver=OpportunityResolver(connection, client))

@@ -1,0 +1,97 @@
+"""What GHL owns around opportunities, mirrored: pipelines with their ordered stages, the location's users
+(so an assignee is a name) and lost reasons, and the opportunity custom fields' keys.
+
+GHL sends no webhook for any of these, so `opportunity_metadata_refresh` runs on connect, in every
+reconciliation, and whenever an opportunity names a stage, user or lost reason we do not know yet. It costs
+four requests per location (pipelines, users, lost reasons, custom fields).
+"""
+import logging
+from dataclasses import dataclass
+
+from django.core.cache import cache
+
+from crm.models import CrmUser, LostReason, Pipeline
+from crm.services.mirrors import crm_user_upsert_from_remote, lost_reason_upsert_from_remote, mirrored_archive_missing
+from crm.services.pipelines import RemoteStage, pipeline_upsert_from_remote
+
+from ..client import GhlAuthError, GhlClient
+from ..models import GhlConnection
+from ..provider import GHL
+from .shape import custom_key
+
+logger = logging.getLogger(__name__)
+
+PROVIDER = GHL.key
+CUSTOM_FIELDS_CACHE_SECONDS = 600  # a field added in GHL shows within this, or at once when a deal carries it
+
+
+@dataclass
+class MetadataRefreshed:
+    pipelines: int = 0
+    stages: int = 0
+    users: int = 0
+    lost_reasons: int = 0
+    archived: int = 0
+    requests: int = 0
+
+
+def _custom_fields_key(location_id: str) -> str:
+    return f"ghl:opportunity-custom-fields:{location_id}"
+
+
+def opportunity_custom_field_keys(*, connection: GhlConnection, client: GhlClient,
+                                  refresh: bool = False) -> dict[str, str]:
+    """{GHL custom field id: our custom property key} of the location's opportunity fields (cached)."""
+    key = _custom_fields_key(connection.location_id)
+    keys = None if refresh else cache.get(key)
+    if keys is None:
+        fields = client.locations.custom_fields(model="opportunity")
+        keys = {f["id"]: custom_key(f.get("fieldKey") or f["id"]) for f in fields
+                if f.get("id") and (f.get("model") in (None, "opportunity"))}
+        cache.set(key, keys, CUSTOM_FIELDS_CACHE_SECONDS)
+    return keys
+
+
+def opportunity_metadata_refresh(*, connection: GhlConnection, client: GhlClient) -> MetadataRefreshed:
+    """Mirror the location's pipelines (stages renamed, removed → archived, reordered), users and lost reasons."""
+    org, location = connection.organization, connection.location_id
+    result = MetadataRefreshed()
+    common = {"organization": org, "provider": PROVIDER, "account_id": location}
+
+    pipelines = client.opportunities.pipelines()
+    result.requests += 1
+    for remote in pipelines:
+        stages = [RemoteStage(external_id=s["id"], name=s.get("name") or "") for s in remote.get("stages") or []
+                  if isinstance(s, dict) and s.get("id")]
+        pipeline_upsert_from_remote(**common, external_id=remote["id"], name=remote.get("name") or "",
+                                    stages=stages, connection_id=connection.pk)
+        result.pipelines += 1
+        result.stages += len(stages)
+    result.archived += mirrored_archive_missing(model=Pipeline, **common,
+                                                present_external_ids={p["id"] for p in pipelines})
+    try:
+        users = [u for u in client.users.list() if u.get("id") and not u.get("deleted")]
+        result.requests += 1
+    except GhlAuthError as exc:  # the users.readonly scope was not granted: deals show no assignee name
+        logger.warning("ghl.opportunities.users-refused", extra={"connection_id": connection.pk, "error": str(exc)})
+        users = None
+    if users is not None:
+        for user in users:
+            name = user.get("name") or " ".join(p for p in (user.get("firstName"), user.get("lastName")) if p)
+            crm_user_upsert_from_remote(**common, external_id=user["id"], name=name, email=user.get("email") or "",
+                                        phone=user.get("phone") or "", connection_id=connection.pk)
+        result.users = len(users)
+        result.archived += mirrored_archive_missing(model=CrmUser, **common,
+                                                    present_external_ids={u["id"] for u in users})
+    reasons = client.opportunities.lost_reasons()
+    result.requests += 1
+    for reason in reasons:
+        lost_reason_upsert_from_remote(**common, external_id=reason["id"], name=reason.get("name") or "",
+                                       connection_id=connection.pk)
+    result.lost_reasons = len(reasons)
+    result.archived += mirrored_archive_missing(model=LostReason, **common,
+                                                present_external_ids={r["id"] for r in reasons})
+    opportunity_custom_field_keys(connection=connection, client=client, refresh=True)
+    result.requests += 1
+    logger.info("ghl.opportunities.metadata-refreshed", extra={"connection_id": connection.pk, **result.__dict__})
+    return result

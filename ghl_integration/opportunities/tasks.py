@@ -1,0 +1,84 @@
+"""Celery tasks of the opportunity sync (thin: load ids, call one service)."""
+import logging
+
+from celery import shared_task
+from django.db import transaction
+
+from crm.sync.locks import SyncBusy
+
+from ..models import GhlConnection
+from ..sync.reconcile import connections_for_sync
+from .sync import opportunities_deletion_sweep, opportunities_pull, opportunities_reconcile
+
+logger = logging.getLogger(__name__)
+
+
+def _active(connection_id: int) -> GhlConnection | None:
+    return (GhlConnection.objects.select_related("organization")
+            .filter(pk=connection_id, status=GhlConnection.Status.ACTIVE).exclude(location_id="").first())
+
+
+def _run(fn, connection_id: int) -> str:
+    connection = _active(connection_id)
+    if connection is None:
+        return "inactive"
+    try:
+        result = fn(connection=connection)
+    except SyncBusy:  # the same job of this location is running: it covers what this one would do
+        logger.info("ghl.opportunities.already-running", extra={"connection_id": connection_id, "job": fn.__name__})
+        return "already-running"
+    return result.run.status if result is not None else "skipped"
+
+
+@shared_task(name="ghl_integration.opportunities.pull", acks_late=True)
+def opportunities_pull_task(connection_id: int) -> str:
+    return _run(opportunities_pull, connection_id)
+
+
+@shared_task(name="ghl_integration.opportunities.reconcile")
+def opportunities_reconcile_task(connection_id: int) -> str:
+    status = _run(opportunities_reconcile, connection_id)
+    if status == "skipped":  # no successful pull yet (its message was lost, or it failed): pull instead
+        return _run(opportunities_pull, connection_id)
+    return status
+
+
+@shared_task(name="ghl_integration.opportunities.deletion_sweep")
+def opportunities_deletion_sweep_task(connection_id: int) -> str:
+    return _run(opportunities_deletion_sweep, connection_id)
+
+
+@shared_task(name="ghl_integration.opportunities.reconcile_all")
+def opportunities_reconcile_all_task() -> int:
+    """Beat: one opportunity reconciliation per active location connection."""
+    connections = connections_for_sync()
+    for connection in connections:
+        opportunities_reconcile_task.delay(connection.pk)
+    return len(connections)
+
+
+@shared_task(name="ghl_integration.opportunities.deletion_sweep_all")
+def opportunities_deletion_sweep_all_task() -> int:
+    """Beat (nightly): one opportunity deletion sweep per active location connection."""
+    connections = connections_for_sync()
+    for connection in connections:
+        opportunities_deletion_sweep_task.delay(connection.pk)
+    return len(connections)
+
+
+def opportunities_on_connected(sender, *, connection: GhlConnection, **kwargs) -> None:
+    """Receiver of `connection_connected`: queue the pull after the commit, so a slow GHL never holds the OAuth
+    callback (if the broker is down, the next reconciliation finds no pull and runs it)."""
+    from django.conf import settings
+
+    if connection.is_agency or not settings.GHL_SYNC_PULL_ON_CONNECT:
+        return
+
+    def send() -> None:
+        try:
+            opportunities_pull_task.delay(connection.pk)
+        except Exception as exc:  # the connection stands; the pull can be queued again
+            logger.warning("ghl.opportunities.pull-enqueue-failed",
+                           extra={"connection_id": connection.pk, "error": f"{type(exc).__name__}: {exc}"})
+
+    transaction.on_commit(send)
