@@ -21,6 +21,8 @@ from django.dispatch import Signal
 logger = logging.getLogger(__name__)
 
 MESSAGE_RECEIVED = "message.received"
+# An outbound message someone else sent through the provider (a person in GHL, a workflow): not our agents.
+MESSAGE_SENT = "message.sent"
 CONTACT_CREATED = "contact.created"
 CONTACT_TAG_ADDED = "contact.tag_added"
 OPPORTUNITY_STAGE_CHANGED = "opportunity.stage_changed"
@@ -30,7 +32,7 @@ APPOINTMENT_CANCELLED = "appointment.cancelled"
 APPOINTMENT_NO_SHOW = "appointment.no_show"
 
 EVENTS = (
-    MESSAGE_RECEIVED, CONTACT_CREATED, CONTACT_TAG_ADDED, OPPORTUNITY_STAGE_CHANGED,
+    MESSAGE_RECEIVED, MESSAGE_SENT, CONTACT_CREATED, CONTACT_TAG_ADDED, OPPORTUNITY_STAGE_CHANGED,
     OPPORTUNITY_STATUS_CHANGED, APPOINTMENT_BOOKED, APPOINTMENT_CANCELLED, APPOINTMENT_NO_SHOW,
 )
 

@@ -277,16 +277,43 @@ class ChannelType(models.TextChoices):
     OTHER = "other", "Other"
 
 
+# Channels that share one conversation with a contact: texts and calls to one phone number are one thread,
+# email is another, WhatsApp another (its own 24-hour window and templates).
+CHANNEL_FAMILIES = {"sms": "phone", "call": "phone", "email": "email", "whatsapp": "whatsapp", "other": "other"}
+
+
+def channel_family(channel: str) -> str:
+    return CHANNEL_FAMILIES.get(channel, "other")
+
+
 class Conversation(ArchivableModel):
+    """One contact's thread on one channel family (`CHANNEL_FAMILIES`): unique per contact and family."""
+
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="conversations")
+    channel_family = models.CharField(max_length=16, default="phone")
+    provider = models.CharField(max_length=32, blank=True)
+    provider_conversation_id = models.CharField(
+        max_length=128, blank=True, help_text="The provider's conversation (GHL: one per contact, all channels)."
+    )
     last_message_at = models.DateTimeField(null=True, blank=True, db_index=True)
     unread_count = models.PositiveIntegerField(default=0)
+    unread_updated_at = models.DateTimeField(
+        null=True, blank=True, help_text="Watermark of the newest provider unread-count update applied."
+    )
 
     class Meta:
         ordering = ["-last_message_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "contact", "channel_family"],
+                                    name="uniq_conversation_contact_family"),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "provider", "provider_conversation_id"],
+                         name="crm_conv_provider_id"),
+        ]
 
     def __str__(self) -> str:
-        return f"Conversation with {self.contact}"
+        return f"Conversation with {self.contact} ({self.channel_family})"
 
 
 class Message(TenantModel):
@@ -295,28 +322,71 @@ class Message(TenantModel):
         OUTBOUND = "outbound", "Outbound"
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        QUEUED = "queued", "Queued"
+        PENDING = "pending", "Pending"  # written, not yet handed to the provider
+        QUEUED = "queued", "Queued"  # handed to the provider, its answer not yet stored
         SENT = "sent", "Sent"
         DELIVERED = "delivered", "Delivered"
         READ = "read", "Read"
         FAILED = "failed", "Failed"
+        UNDELIVERED = "undelivered", "Undelivered"
         RECEIVED = "received", "Received"
+
+    class Kind(models.TextChoices):
+        MESSAGE = "message", "Message"
+        CALL = "call", "Call"
+        VOICEMAIL = "voicemail", "Voicemail"
+
+    class SenderType(models.TextChoices):
+        CONTACT = "contact", "Contact"
+        AGENT = "agent", "Agent"
+        USER = "user", "Person"  # an organization member, here or in the provider's app
+        WORKFLOW = "workflow", "Workflow"  # the provider's automations, campaigns, bulk actions
+        SYSTEM = "system", "System"  # an API integration we cannot attribute
 
     conversation = models.ForeignKey(Conversation, on_delete=models.PROTECT, related_name="messages")
     channel = models.CharField(max_length=10, choices=ChannelType.choices)
     direction = models.CharField(max_length=10, choices=Direction.choices)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.MESSAGE)
     subject = models.CharField(max_length=255, blank=True)
     body = models.TextField(blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
-    provider_message_id = models.CharField(max_length=128, blank=True, db_index=True)
+    html = models.TextField(blank=True)
+    attachments = models.JSONField(default=list, blank=True, help_text="URLs.")
+    meta = models.JSONField(default=dict, blank=True, help_text="cc, bcc, from, reply_to, call duration/status.")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=32, blank=True)
     error = models.TextField(blank=True)
+    sender_type = models.CharField(max_length=10, choices=SenderType.choices, blank=True)
+    sender_ref = models.CharField(max_length=128, blank=True, help_text="Agent id, or the provider's user id.")
+    provider = models.CharField(max_length=32, blank=True)
+    provider_message_id = models.CharField(max_length=128, blank=True)
+    provider_thread_id = models.CharField(max_length=128, blank=True, help_text="Email thread (GHL threadId).")
+    provider_email_message_id = models.CharField(max_length=128, blank=True)
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    request_hash = models.CharField(max_length=64, blank=True)
+    send_attempts = models.PositiveSmallIntegerField(default=0)
+    send_started_at = models.DateTimeField(null=True, blank=True, help_text="When the provider was last asked.")
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["created_at", "id"]
+        constraints = [
+            # The provider's id is how its webhook echo of our own send, and a repeated delivery, are recognised.
+            models.UniqueConstraint(fields=["organization", "provider", "provider_message_id"],
+                                    condition=~models.Q(provider_message_id=""), name="uniq_message_provider_id"),
+            models.UniqueConstraint(fields=["organization", "idempotency_key"],
+                                    condition=~models.Q(idempotency_key=""), name="uniq_message_idempotency_key"),
+        ]
+        indexes = [
+            models.Index(fields=["conversation", "created_at"], name="crm_message_conv_created"),
+            models.Index(fields=["organization", "provider_email_message_id"],
+                         condition=~models.Q(provider_email_message_id=""), name="crm_message_email_id"),
+            # The polling fallback's scan: outbound messages still waiting for a final status.
+            models.Index(fields=["status", "send_started_at"], condition=models.Q(direction="outbound"),
+                         name="crm_message_outbound_open"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_direction_display()} {self.get_channel_display()} #{self.pk}"

@@ -8,6 +8,7 @@ class GhlIntegrationConfig(AppConfig):
     def ready(self):
         # Explicit imports, no autodiscovery magic: the webhook handler families (via dispatch), the webhook
         # Celery tasks (outside `ghl_integration/tasks.py`) and the contact sync tasks.
+        from channels_app.providers.registry import registry as channel_registry
         from crm.calendar_backend import register_calendar_backend
         from crm.contact_remote_lookup import register_contact_remote_finder
         from crm.sync.targets import register_target_resolver
@@ -15,6 +16,7 @@ class GhlIntegrationConfig(AppConfig):
         from . import tasks as connection_tasks  # noqa: F401
         from .calendars import tasks as calendar_tasks  # noqa: F401
         from .calendars.backend import ghl_calendar_backend_for
+        from .channel import GhlChannelProvider
         from .contact_lookup import ghl_contact_remote_find
         from .opportunities import tasks as opportunity_tasks
         from .provider import GHL
@@ -41,3 +43,5 @@ class GhlIntegrationConfig(AppConfig):
         register_calendar_backend(GHL.key, ghl_calendar_backend_for)
         # A contact about to be created here is first looked up in GHL (crm.contact_remote_lookup).
         register_contact_remote_finder(GHL.key, ghl_contact_remote_find)
+        # GHL carries SMS, email and WhatsApp for organizations connected to it (channels_app's router).
+        channel_registry.register(GhlChannelProvider())

@@ -11,6 +11,10 @@ DEFAULT_CONFIG: dict = {
     # GET /conversations/{id}/messages: wrapped `{messages: {lastMessageId, nextPage, messages}}` (spec-2025, the
     # default) or the flat 2026-spec form [gap §i.3].
     "messages_flat": False,
+    # Outbound messages sent through the API: 0 leaves them `delivered` at once (the long-standing behaviour);
+    # > 0 starts them `pending` and moves them to `sent`, then `delivered`, that many seconds apart (emails also
+    # emit LCEmailStats). `fail` (a share 0..1, under faults.messages) ends some in `failed` instead.
+    "messages": {"status_step_s": 0.0, "whatsapp_window_h": 24},
     "rate_limit": {"enabled": True, "max": c.RATE_LIMIT_MAX, "interval_ms": c.RATE_LIMIT_INTERVAL_MS,
                    "daily": c.RATE_LIMIT_DAILY},
     "webhooks": {
@@ -31,6 +35,7 @@ DEFAULT_CONFIG: dict = {
                 # Wait between validating an appointment's slot and saving it: GHL holds no slot, so racing
                 # creates can both pass validation; this widens that window so tests can provoke it.
                 "booking_race_ms": 0},
+        "messages": {"fail": 0.0, "fail_reason": "Carrier rejected the message (30007)"},
     },
     # Exact redirect URIs registered in addition to any http://127.0.0.1:* / http://localhost:* URL.
     "redirect_uris": [],

@@ -43,3 +43,9 @@ class Faults:
     def jitter(self, upto: float) -> float:
         with self.lock:
             return self.rng.random() * upto
+
+    def message_fails(self) -> bool:
+        """Whether one outbound message ends `failed` (faults.messages.fail)."""
+        share = float((self.config["faults"].get("messages") or {}).get("fail", 0))
+        with self.lock:
+            return self._roll(share)

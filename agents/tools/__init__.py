@@ -7,6 +7,7 @@ import importlib
 FAMILY_MODULES = (
     "agents.tools.contacts",
     "agents.tools.calendar",
+    "agents.tools.messaging",
 )
 
 _loaded = False

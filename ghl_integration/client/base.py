@@ -242,6 +242,7 @@ class GhlHttp:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         form: Mapping[str, Any] | None = None,
+        files: Any = None,
         auth: bool = True,
         idempotent: bool | None = None,
         rate_limit_key: str | None = None,
@@ -283,7 +284,8 @@ class GhlHttp:
             try:
                 try:
                     response = self.session.request(
-                        method, url, params=params, json=json, data=form, headers=headers, timeout=self.timeout
+                        method, url, params=params, json=json, data=form, files=files, headers=headers,
+                        timeout=self.timeout,
                     )
                 except BaseException:
                     if slot is not None:

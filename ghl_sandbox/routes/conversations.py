@@ -1,8 +1,18 @@
-"""Conversations and messages (`Version: 2021-04-15`, REFERENCE.md §d). One conversation per contact."""
+"""Conversations and messages (`Version: 2021-04-15`, REFERENCE.md §d). One conversation per contact.
+
+Email threads: a message's `threadId` is the GHL id of the thread's first message; a send naming
+`replyMessageId` (or `threadId`) and an inbound email naming the `emailMessageId` it answers join that thread.
+Statuses move over time when `messages.status_step_s` > 0 (see config.py); `faults.messages.fail` fails some.
+WhatsApp free text is refused outside 24 hours after the contact's last inbound WhatsApp message [gap §d: the
+rule is Meta's; GHL's exact wording is undocumented].
+"""
+import threading
+import time
+
 from .. import constants as c
 from ..app import route
 from ..auth import public
-from ..errors import bad_request, iso, new_id, now_ms, parse_iso_ms, unprocessable
+from ..errors import ApiError, bad_request, iso, new_id, now_ms, parse_iso_ms, unprocessable
 from ..store import find_by_field
 
 V = c.VERSION_2021_04_15
@@ -14,6 +24,10 @@ STATUSES = ("delivered", "failed", "pending", "read")
 CHANNELS = {"SMS": (2, "TYPE_SMS", "SMS"), "Email": (3, "TYPE_EMAIL", "Email"), "Call": (1, "TYPE_CALL", "CALL"),
             "WhatsApp": (19, "TYPE_WHATSAPP", "WhatsApp"), "FB": (11, "TYPE_FACEBOOK", "FB"),
             "IG": (18, "TYPE_INSTAGRAM", "IG"), "Live_Chat": (29, "TYPE_LIVE_CHAT", "Live_Chat")}
+WHATSAPP_WINDOW_ERROR = ("Cannot send a free-form WhatsApp message outside the 24-hour customer service window. "
+                         "Use an approved template.")
+UPLOAD_TYPES = ("jpg", "jpeg", "png", "gif", "mp4", "mpeg", "zip", "rar", "pdf", "doc", "docx", "txt", "mp3", "wav")
+UPLOAD_MAX_BYTES = 5 * 1024 * 1024
 DND_CHANNEL = {"SMS": "SMS", "Email": "Email", "WhatsApp": "WhatsApp", "Call": "Call", "FB": "FB"}
 CONVERSATION_TYPES = {1: "TYPE_PHONE", 2: "TYPE_EMAIL", 3: "TYPE_FB_MESSENGER", 4: "TYPE_REVIEW", 5: "TYPE_GROUP_SMS"}
 
@@ -61,8 +75,10 @@ def message_create(sandbox, contact: dict, channel: str, *, direction: str, body
         msg["emailMessageId"] = new_id()
         msg["contentType"] = "text/html" if data.get("html") else "text/plain"
         msg["body"] = data.get("html") or body or ""
+        msg["threadId"] = _email_thread(sandbox, contact, data) or msg["id"]
+        msg["subject"] = data.get("subject") or ""
         msg["meta"] = {"email": {"messageIds": [msg["emailMessageId"]]}}
-        email = {"emailMessageId": msg["emailMessageId"], "threadId": data.get("threadId") or msg["id"],
+        email = {"emailMessageId": msg["emailMessageId"], "threadId": msg["threadId"],
                  "provider": "leadconnector_email", "from": data.get("emailFrom") or "sandbox@example.com",
                  "to": [data.get("emailTo") or contact.get("email")], "cc": data.get("emailCc") or [],
                  "bcc": data.get("emailBcc") or [], "subject": data.get("subject") or ""}
@@ -80,6 +96,64 @@ def message_create(sandbox, contact: dict, channel: str, *, direction: str, body
             "deleted": conv["deleted"], "inbox": conv["inbox"], "starred": conv["starred"],
             "unreadCount": conv["unreadCount"]})
     return conv, msg
+
+
+def _email_thread(sandbox, contact: dict, data: dict) -> str | None:
+    """The thread a new email joins: the replied message's, a named thread, or the email it answers."""
+    if data.get("replyMessageId"):
+        replied = sandbox.store.get("message", data["replyMessageId"])
+        if replied and replied["contactId"] == contact["id"]:
+            return replied.get("threadId") or replied["id"]
+    if data.get("threadId"):
+        return data["threadId"]
+    if data.get("emailMessageId"):
+        for other in find_by_field(sandbox.store, "message", contact["locationId"], "contactId", contact["id"]):
+            if other.get("emailMessageId") == data["emailMessageId"]:
+                return other.get("threadId") or other["id"]
+    return None
+
+
+def _whatsapp_window_open(sandbox, contact: dict) -> bool:
+    hours = float(sandbox.config["messages"].get("whatsapp_window_h", 24))
+    since = now_ms() - int(hours * 3600 * 1000)
+    return any(m["direction"] == "inbound" and m["_webhookType"] == "WhatsApp" and parse_iso_ms(m["dateAdded"]) >= since
+               for m in find_by_field(sandbox.store, "message", contact["locationId"], "contactId", contact["id"]))
+
+
+def _email_stats(sandbox, msg: dict, event: str, reason: str = "") -> None:
+    contact = sandbox.store.get("contact", msg["contactId"]) or {}
+    location = sandbox.store.get("location", msg["locationId"]) or {}
+    sandbox.dispatcher.emit("LCEmailStats", msg["locationId"], {
+        "companyId": location.get("companyId"),
+        "webhookPayload": {
+            "event": event, "id": new_id(), "timestamp": int(time.time()),
+            "message": {"headers": {"message-id": f"<{msg['emailMessageId']}@mail.sandbox.leadconnectorhq.local>",
+                                    "to": contact.get("email")}, "attachments": [], "size": len(msg["body"])},
+            "recipient": contact.get("email"), "log-level": "error" if event == "failed" else "info",
+            "delivery-status": {"code": 550 if event == "failed" else 250, "message": reason or "OK"}}})
+
+
+def _advance_status(sandbox, message_id: str, steps: list[str], step_s: float) -> None:
+    """Move a sent message one status on, then schedule the next (stops when the message is gone: a reset)."""
+    msg = sandbox.store.get("message", message_id)
+    if msg is None or not steps:
+        return
+    status, rest = steps[0], steps[1:]
+    msg["status"] = status
+    if status == "failed":
+        reason = sandbox.config["faults"]["messages"].get("fail_reason") or "failed"
+        msg["meta"] = {**msg.get("meta", {}), "error": {"code": "30007", "type": "carrier", "message": reason}}
+    sandbox.store.put("message", msg, location_id=msg["locationId"], sort_ms=parse_iso_ms(msg["dateAdded"]))
+    if msg.get("emailMessageId"):
+        _email_stats(sandbox, msg, status, msg.get("meta", {}).get("error", {}).get("message", ""))
+    if rest:
+        _timer(step_s, _advance_status, sandbox, message_id, rest, step_s)
+
+
+def _timer(delay: float, fn, *args) -> None:
+    timer = threading.Timer(delay, fn, args)
+    timer.daemon = True
+    timer.start()
 
 
 # -- handlers --------------------------------------------------------------------------------------------
@@ -198,8 +272,15 @@ def send_message(ctx):
             raise bad_request("There is no message or attachments for this message. Skip sending.")
     elif not (body.get("message") or body.get("attachments") or body.get("templateId")):
         raise bad_request("There is no message or attachments for this message. Skip sending.")
+    if channel == "WhatsApp" and not body.get("templateId") and not _whatsapp_window_open(ctx.sandbox, contact):
+        raise bad_request(WHATSAPP_WINDOW_ERROR)
+    step_s = float(ctx.sandbox.config["messages"].get("status_step_s") or 0)
+    data = {**body, "status": "pending"} if step_s > 0 else body
     conv, msg = message_create(ctx.sandbox, contact, channel, direction="outbound", body=body.get("message"),
-                               data=body, source="api", user_id=ctx.token.get("userId"))
+                               data=data, source="api", user_id=ctx.token.get("userId"))
+    if step_s > 0:
+        steps = ["failed"] if ctx.sandbox.faults.message_fails() else ["sent", "delivered"]
+        _timer(step_s, _advance_status, ctx.sandbox, msg["id"], steps, step_s)
     out = {"conversationId": conv["id"], "messageId": msg["id"], "msg": "Message queued successfully.",
            "status": msg["status"]}
     if channel == "Email":
@@ -238,6 +319,53 @@ def update_status(ctx):
     return 200, {"conversationId": msg["conversationId"], "messageId": msg["id"], "status": msg["status"]}
 
 
+def update_conversation(ctx):
+    conv = ctx.load("conversation", ctx.params["conversationId"], "Conversation")
+    body = ctx.json()
+    ctx.check_location(body.get("locationId"))
+    if "unreadCount" in body:
+        if not isinstance(body["unreadCount"], int) or body["unreadCount"] < 0:
+            raise unprocessable("unreadCount must be a positive number")
+        changed = conv["unreadCount"] != body["unreadCount"]
+        conv["unreadCount"] = body["unreadCount"]
+    else:
+        changed = False
+    if "starred" in body:
+        conv["starred"] = bool(body["starred"])
+    conv["dateUpdated"] = now_ms()
+    ctx.store.put("conversation", conv, location_id=conv["locationId"], sort_ms=conv["dateAdded"])
+    if changed:
+        ctx.emit("ConversationUnreadUpdate", conv["locationId"], {
+            "id": conv["id"], "contactId": conv["contactId"], "deleted": conv["deleted"], "inbox": conv["inbox"],
+            "starred": conv["starred"], "unreadCount": conv["unreadCount"]})
+    return 200, {"success": True, "conversation": {k: conv.get(k) for k in (
+        "id", "locationId", "contactId", "unreadCount", "starred", "deleted", "inbox", "assignedTo")}}
+
+
+def upload_attachments(ctx):
+    form, files = ctx.request.form, ctx.request.files.getlist("fileAttachment")
+    missing = [f"{name} should not be empty" for name in ("conversationId", "contactId", "locationId")
+               if not form.get(name)]
+    if missing:
+        raise unprocessable(*missing)
+    ctx.check_location(form["locationId"])
+    conv = ctx.load("conversation", form["conversationId"], "Conversation")
+    if conv["contactId"] != form["contactId"]:
+        raise bad_request("Contact does not belong to this conversation")
+    if not files:
+        raise unprocessable("fileAttachment should not be empty")
+    uploaded = {}
+    for item in files:
+        name = item.filename or "file"
+        data = item.read()
+        if name.rsplit(".", 1)[-1].lower() not in UPLOAD_TYPES:
+            raise ApiError(415, {"status": 415, "message": f"File type not allowed: {name}"})
+        if len(data) > UPLOAD_MAX_BYTES:
+            raise ApiError(413, {"status": 413, "message": f"File too large: {name}"})
+        uploaded[name] = f"https://storage.sandbox.leadconnectorhq.local/{conv['locationId']}/{new_id()}/{name}"
+    return 200, {"uploadedFiles": uploaded}
+
+
 def get_message(ctx):
     # GetMessageResponseDto is the message itself, not wrapped (unlike GET /contacts/{id}).
     return 200, _message_out(ctx.load("message", ctx.params["messageId"], "Message"))
@@ -245,6 +373,8 @@ def get_message(ctx):
 
 ROUTES = [
     route("GET", "/conversations/search", search_conversations, scope="conversations.readonly", version=V),
+    route("POST", "/conversations/messages/upload", upload_attachments, scope="conversations/message.write",
+          version=V),
     route("POST", "/conversations/messages/inbound", inbound_message, scope="conversations/message.write", version=V),
     route("POST", "/conversations/messages", send_message, scope="conversations/message.write", version=V),
     route("PUT", "/conversations/messages/{messageId}/status", update_status, scope="conversations/message.write",
@@ -255,4 +385,5 @@ ROUTES = [
     route("GET", "/conversations/{conversationId}/messages", list_messages, scope="conversations/message.readonly",
           version=V),
     route("GET", "/conversations/{conversationId}", get_conversation, scope="conversations.readonly", version=V),
+    route("PUT", "/conversations/{conversationId}", update_conversation, scope="conversations.write", version=V),
 ]

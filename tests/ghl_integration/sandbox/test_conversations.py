@@ -32,8 +32,39 @@ def test_send_requires_only_type_and_contact(api):
     assert api.post("/conversations/messages", json={"type": "SMS"}).status_code == 422
     assert api.post("/conversations/messages", json={"contactId": "x"}).status_code == 422
     contact = _contact(api)
-    ok = api.post("/conversations/messages", json={"type": "WhatsApp", "contactId": contact["id"], "message": "Yo"})
+    ok = api.post("/conversations/messages", json={"type": "SMS", "contactId": contact["id"], "message": "Yo"})
     assert ok.status_code == 200
+
+
+def test_whatsapp_free_text_only_within_24_hours_of_the_contacts_last_message(api, sandbox):
+    contact = _contact(api)
+    send = {"type": "WhatsApp", "contactId": contact["id"], "message": "Yo"}
+    refused = api.post("/conversations/messages", json=send)
+    assert refused.status_code == 400 and "24-hour" in refused.json()["message"]
+    assert api.post("/conversations/messages", json={**send, "templateId": "tpl-1"}).status_code == 200
+    sandbox.control.inbound_message(contact["id"], "Hi there", type="WhatsApp")
+    assert api.post("/conversations/messages", json=send).status_code == 200
+
+
+def test_upload_returns_urls_and_refuses_unknown_types(api):
+    contact = _contact(api)
+    conv = api.post("/conversations/", json={"locationId": LOC, "contactId": contact["id"]}).json()
+    form = {"conversationId": conv["conversation"]["id"], "contactId": contact["id"], "locationId": LOC}
+    ok = api.post("/conversations/messages/upload", data=form,
+                  files=[("fileAttachment", ("a.pdf", b"%PDF", "application/pdf"))])
+    assert ok.status_code == 200 and ok.json()["uploadedFiles"]["a.pdf"].endswith("/a.pdf")
+    bad = api.post("/conversations/messages/upload", data=form,
+                   files=[("fileAttachment", ("a.exe", b"MZ", "application/octet-stream"))])
+    assert bad.status_code == 415
+    assert api.post("/conversations/messages/upload", data={}).status_code == 422
+
+
+def test_unread_count_is_set_by_put(api):
+    contact = _contact(api)
+    conv = api.post("/conversations/", json={"locationId": LOC, "contactId": contact["id"]}).json()
+    cid = conv["conversation"]["id"]
+    resp = api.put(f"/conversations/{cid}", json={"locationId": LOC, "unreadCount": 0})
+    assert resp.status_code == 200 and api.get(f"/conversations/{cid}").json()["unreadCount"] == 0
 
 
 def test_send_respects_dnd(api):

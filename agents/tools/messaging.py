@@ -1,0 +1,139 @@
+"""The messaging tools: send_message, list_conversations, get_messages, mark_conversation_read.
+
+Sends go through `channels_app` (consent, routing, the send command); reads come from the local mirror.
+"""
+import base64
+import binascii
+from typing import Any
+
+from channels_app.errors import ChannelError, SendRefused
+from channels_app.providers.base import FileAttachment
+from channels_app.sending import IdempotencyConflict, SendCommand, default_channel, message_send
+from crm.models import Message
+
+from .dispatch import ToolContext
+from .errors import ToolError
+from .registry import Tool, registry
+from .resolve import contact_resolve
+
+CHANNELS = ["sms", "email", "whatsapp"]
+MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
+# Refusal code -> (tool error code, the input at fault)
+REFUSAL_ERRORS = {
+    "dnd": ("forbidden", "channel"), "missing_phone": ("invalid", "channel"), "missing_email": ("invalid", "channel"),
+    "whatsapp_window": ("invalid", "channel"), "unsupported": ("invalid", "channel"), "invalid": ("invalid", "text"),
+    "no_provider": ("not_connected", "channel"), "not_linked": ("not_found", "contact"),
+    "conflict": ("conflict", "idempotency_key"),
+}
+HINTS = {
+    "dnd": "Do not message them on this channel. Tell the user the contact opted out; only a person may change it.",
+    "whatsapp_window": "Send by SMS instead, or ask a person to send an approved WhatsApp template.",
+    "missing_phone": "Use channel \"email\", or add their phone with update_contact first.",
+    "missing_email": "Use channel \"sms\", or add their email with update_contact first.",
+}
+CONTACT_REF = {"type": "string", "minLength": 1, "maxLength": 320,
+               "description": "Who: a name (fuzzy), an email, a phone, a contact_id or a GHL contact id."}
+MESSAGE_OUT = {
+    "type": "object",
+    "properties": {
+        "message_id": {"type": ["integer", "null"]}, "channel": {"type": "string"},
+        "status": {"type": "string", "description": "pending: written, not yet handed over; queued: handed over, "
+                   "answer pending; sent; delivered; read; failed/undelivered (see error); dry_run."},
+        "provider": {"type": "string"}, "conversation_id": {"type": ["integer", "null"]},
+        "replayed": {"type": "boolean"}, "thread_reply": {"type": "boolean"}, "note": {"type": "string"},
+    },
+    "required": ["message_id", "channel", "status"],
+}
+
+
+def refusal_error(exc: ChannelError) -> ToolError:
+    code, field = REFUSAL_ERRORS.get(exc.code, ("invalid", "channel"))
+    return ToolError(code, exc.message, field=field, hint=HINTS.get(exc.code) or exc.hint or None,
+                     extra={"reason": exc.code, "channel": exc.channel} if exc.channel else {"reason": exc.code})
+
+
+def _files(attachments: list) -> tuple[list[str], list[FileAttachment]]:
+    urls, files = [], []
+    for index, item in enumerate(attachments or []):
+        if isinstance(item, str):
+            if not item.startswith(("https://", "http://")):
+                raise ToolError("invalid", f"`attachments.{index}` is not a URL.", field=f"attachments.{index}",
+                                hint="Give an http(s) URL, or {name, content_base64} for a file.")
+            urls.append(item)
+            continue
+        try:
+            data = base64.b64decode(item["content_base64"], validate=True)
+        except (binascii.Error, ValueError):
+            raise ToolError("invalid", f"`attachments.{index}.content_base64` is not base64.",
+                            field=f"attachments.{index}.content_base64", hint="Encode the file's bytes as base64.")
+        if len(data) > MAX_ATTACHMENT_BYTES:
+            raise ToolError("invalid", f"`attachments.{index}` is larger than 5 MB.", field=f"attachments.{index}",
+                            hint="Send a link to the file instead.")
+        files.append(FileAttachment(name=item["name"], content_type=item.get("content_type")
+                                    or "application/octet-stream", data=data))
+    return urls, files
+
+
+def send_message(ctx: ToolContext, *, contact: str, text: str, channel: str | None = None, subject: str = "",
+                 html: str = "", attachments: list | None = None) -> dict[str, Any]:
+    match = contact_resolve(organization=ctx.organization, ref=contact)
+    person = match.contact
+    urls, files = _files(attachments or [])
+    command = SendCommand(channel=channel or default_channel(person), text=text, subject=subject, html=html,
+                          attachment_urls=urls, files=files)
+    try:
+        outcome = message_send(contact=person, command=command, idempotency_key=ctx.idempotency_key or "",
+                               sender_type=Message.SenderType.AGENT, sender_ref=str(ctx.agent.pk),
+                               dry_run=ctx.dry_run)
+    except (SendRefused, IdempotencyConflict) as exc:
+        raise refusal_error(exc)
+    ctx.outcome = outcome.status
+    message = outcome.message
+    result = {"message_id": message.pk if message else None, "channel": outcome.channel, "status": outcome.status,
+              "provider": outcome.provider_key, "conversation_id": message.conversation_id if message else None,
+              "replayed": outcome.replayed, "thread_reply": outcome.thread_reply,
+              "to": {"contact_id": person.pk, "name": person.full_name,
+                     "address": person.email if outcome.channel == "email" else person.phone}}
+    if message is not None and message.provider_message_id:
+        ctx.ghl_refs.append(message.provider_message_id)
+    if outcome.dry_run:
+        result["note"] = "Nothing was sent: consent, address and channel checks passed."
+    elif outcome.error is not None:
+        result["note"] = (f"Saved, not yet sent: {outcome.error.message} It is retried automatically; do not "
+                          "send it again.")
+    if outcome.channel == "email":
+        result["subject"] = message.subject if message else command.subject
+    return result
+
+
+ATTACHMENT = {"oneOf": [
+    {"type": "string", "minLength": 8, "maxLength": 2000, "description": "A public http(s) URL."},
+    {"type": "object", "additionalProperties": False, "required": ["name", "content_base64"], "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 200, "description": "File name with extension."},
+        "content_type": {"type": "string", "maxLength": 100},
+        "content_base64": {"type": "string", "minLength": 1}}},
+]}
+
+registry.register(Tool(
+    name="send_message", family="messaging", title="Send a message", writes=True,
+    description="Send an SMS, email or WhatsApp message to a contact through GoHighLevel. Without `channel` it "
+                "uses the channel of the contact's last inbound message, else SMS when they have a phone. An "
+                "email without `subject` replies into the contact's last email thread. Answers with the "
+                "message id, channel and delivery status (sent → delivered → read; get_messages shows later "
+                "statuses). Pass an `idempotency_key` so a retry never sends twice. Errors: `forbidden` with "
+                "reason `dnd` (the contact opted out of that channel: do not retry, tell the user), `invalid` "
+                "with reason missing_phone / missing_email / whatsapp_window / unsupported (change the channel "
+                "or the input as the hint says), `not_found`/`ambiguous` (who is meant), `not_connected` (GHL is "
+                "not connected), `conflict` (the idempotency_key was used for another message).",
+    input_schema={"type": "object", "additionalProperties": False, "required": ["contact", "text"], "properties": {
+        "contact": CONTACT_REF,
+        "text": {"type": "string", "minLength": 1, "maxLength": 10000,
+                 "description": "The message text (for email: the plain-text body)."},
+        "channel": {"type": "string", "enum": CHANNELS},
+        "subject": {"type": "string", "maxLength": 255, "description": "Email only."},
+        "html": {"type": "string", "maxLength": 200000, "description": "Email only: the HTML body."},
+        "attachments": {"type": "array", "maxItems": 10, "items": ATTACHMENT,
+                        "description": "URLs, or files as {name, content_type, content_base64} (uploaded to GHL)."},
+    }},
+    output_schema=MESSAGE_OUT, fn=send_message,
+))

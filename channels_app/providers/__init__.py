@@ -1,0 +1,1 @@
+"""Channel providers: the interface (`base.py`), the registry (`registry.py`) and the `console` provider."""
