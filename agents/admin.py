@@ -1,7 +1,7 @@
 """Staff manage agents and keys here and read the audit; keys are created through the service (shown once)."""
 from django.contrib import admin, messages
 
-from .models import Agent, AgentRun, AgentRunStep, ApiKey, IdempotencyRecord, ToolCall
+from .models import Agent, AgentRun, AgentRunStep, ApiKey, IdempotencyRecord, ToolCall, Trigger, TriggerDelivery
 from .services import api_key_create, api_key_revoke
 
 
@@ -95,3 +95,49 @@ class AgentRunAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(Trigger)
+class TriggerAdmin(admin.ModelAdmin):
+    list_display = ("name", "organization", "agent", "event", "action", "is_active", "created_at")
+    list_filter = ("event", "action", "is_active")
+    search_fields = ("name", "organization__name", "agent__name")
+    exclude = ("callback_secret",)  # shown once to the owner when the trigger is created; never displayed again
+    actions = ["switch_on", "switch_off"]
+
+    def has_add_permission(self, request):
+        return False  # on the owner's agents page, which validates it and shows the callback secret once
+
+    @admin.action(description="Switch on")
+    def switch_on(self, request, queryset):
+        queryset.update(is_active=True)
+
+    @admin.action(description="Switch off")
+    def switch_off(self, request, queryset):
+        queryset.update(is_active=False)
+
+
+@admin.register(TriggerDelivery)
+class TriggerDeliveryAdmin(admin.ModelAdmin):
+    """The delivery log: what each trigger did with each event; a callback can be replayed."""
+
+    list_display = ("created_at", "organization", "trigger", "event", "contact", "status", "attempts",
+                    "last_status_code", "reason")
+    list_filter = ("status", "event")
+    search_fields = ("trigger__name", "organization__name", "reason")
+    date_hierarchy = "created_at"
+    actions = ["replay"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Replay (deliver / run again now)")
+    def replay(self, request, queryset):
+        from .triggers.fire import trigger_delivery_replay
+
+        outcomes = [trigger_delivery_replay(delivery=d) for d in queryset.select_related("trigger")]
+        summary = ", ".join(f"#{d.pk}: {d.status}" for d in outcomes if d is not None)
+        self.message_user(request, f"Replayed {len(outcomes)}: {summary}")

@@ -9,3 +9,9 @@ class AgentsConfig(AppConfig):
         from .tools import load_tools
 
         load_tools()
+
+        from crm.events import business_event
+
+        from .triggers.fire import on_business_event
+
+        business_event.connect(on_business_event, weak=False, dispatch_uid="agents.triggers")

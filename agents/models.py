@@ -16,6 +16,11 @@ def _all_families() -> list[str]:
 
 
 class Agent(TenantModel):
+    class OffHours(models.TextChoices):
+        WAIT = "wait", "Wait until business hours open"
+        ANSWER = "answer", "Answer anyway"
+        SKIP = "skip", "Do nothing"
+
     class WritePolicy(models.TextChoices):
         # Issue #18 adds approval policies; the dispatcher's `write_policy_check` is where they act.
         AUTO = "auto", "Writes run at once"
@@ -30,6 +35,15 @@ class Agent(TenantModel):
                              help_text="The chat model this agent's runs use; empty = AGENT_LLM_MODEL.")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Behaving like a good employee (triggers): see agents/triggers/README.md.
+    burst_seconds = models.PositiveIntegerField(default=5, help_text="Wait this long for more inbound messages "
+                                                                     "before answering them once.")
+    takeover_minutes = models.PositiveIntegerField(default=60, help_text="Stand down on a conversation this long "
+                                                                         "after a person replies from GHL.")
+    business_hours = models.JSONField(default=list, blank=True, help_text='[{"days": [1..5] (0=Sunday), "open": '
+                                      '"09:00", "close": "17:00"}] in the organization\'s zone; empty = always.')
+    off_hours = models.CharField(max_length=8, choices=OffHours.choices, default=OffHours.WAIT)
+    max_runs_per_contact_hour = models.PositiveIntegerField(default=5, help_text="Trigger runs per contact per hour.")
 
     class Meta:
         ordering = ["name", "id"]
@@ -109,3 +123,4 @@ class IdempotencyRecord(TenantModel):
 
 
 from .runner.models import AgentRun, AgentRunStep  # noqa: E402,F401  (the runner's rows, in this app)
+from .triggers.models import HumanTakeover, Trigger, TriggerDelivery  # noqa: E402,F401

@@ -16,3 +16,19 @@ def agent_runs_requeue_stale_task() -> int:
     from .runner.services import agent_runs_requeue_stale
 
     return agent_runs_requeue_stale()
+
+
+@shared_task(name="agents.trigger_delivery_process", ignore_result=True)
+def trigger_delivery_process_task(delivery_id: int) -> None:
+    """Act on one trigger delivery when it is due (run the agent, or deliver the signed callback)."""
+    from .triggers.fire import trigger_delivery_process
+
+    trigger_delivery_process(delivery_id=delivery_id)
+
+
+@shared_task(name="agents.trigger_deliveries_sweep", ignore_result=True)
+def trigger_deliveries_sweep_task() -> int:
+    """Beat: process open deliveries past their due time (lost messages, callback retries, business-hours openings)."""
+    from .triggers.fire import trigger_deliveries_sweep
+
+    return trigger_deliveries_sweep()

@@ -1,10 +1,15 @@
 from django.urls import path
 
-from . import views
+from . import trigger_views, views
 
 urlpatterns = [
     path("orgs/<int:org_id>/agents/", views.agents_page, name="agents_page"),
     path("orgs/<int:org_id>/agents/activity/", views.agents_activity, name="agents_activity"),
     path("orgs/<int:org_id>/agents/<int:agent_id>/keys/", views.agent_key_create, name="agents_key_create"),
     path("orgs/<int:org_id>/agents/keys/<int:key_id>/revoke/", views.agent_key_revoke, name="agents_key_revoke"),
+    path("orgs/<int:org_id>/agents/triggers/", trigger_views.trigger_add, name="agents_trigger_add"),
+    path("orgs/<int:org_id>/agents/triggers/<int:trigger_id>/toggle/", trigger_views.trigger_toggle,
+         name="agents_trigger_toggle"),
+    path("orgs/<int:org_id>/agents/ask/", trigger_views.agent_ask, name="agents_ask"),
+    path("orgs/<int:org_id>/agents/runs/<int:run_id>/", trigger_views.agent_run_page, name="agents_run"),
 ]

@@ -13,11 +13,14 @@ from .services import agent_create, api_key_create, api_key_revoke
 
 
 def _page(request, *, new_key: str = "", new_key_agent: Agent | None = None, errors: dict | None = None,
-          status: int = 200):
+          status: int = 200, **extra):
+    from .trigger_views import triggers_context
+
     org = request.organization
     return render(request, "agents/agents.html", {
         "organization": org, "agents": agent_list(organization=org), "keys": api_key_list(organization=org),
         "families": TOOL_FAMILIES, "new_key": new_key, "new_key_agent": new_key_agent, "errors": errors or {},
+        **triggers_context(org), **extra,
     }, status=status)
 
 

@@ -17,7 +17,7 @@ MAX_INSTRUCTION_CHARS = 4000
 REQUEUE_AFTER = timedelta(minutes=2)
 
 
-def agent_run_start(*, agent: Agent, instruction: str, source: str = AgentRun.Source.API, contact=None,
+def agent_run_start(*, agent: Agent, instruction: str, source: str = AgentRun.Source.API, contact_id=None,
                     transcript: str = "", audio_name: str = "") -> AgentRun:
     """Record a run and queue it after the commit; with no model configured it is recorded as refused."""
     instruction = (instruction or "").strip()
@@ -30,7 +30,7 @@ def agent_run_start(*, agent: Agent, instruction: str, source: str = AgentRun.So
     if not agent.is_active:
         raise ValidationError({"agent": f"Agent “{agent.name}” is switched off."})
     fields = dict(organization_id=agent.organization_id, agent=agent, source=source, instruction=instruction,
-                  contact=contact, transcript=transcript, audio_name=audio_name[:255])
+                  contact_id=contact_id, transcript=transcript, audio_name=audio_name[:255])
     config = model_config_for(agent)
     if config is None:
         now = timezone.now()

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from tenancy.models import Organization
 
+from .. import events
 from ..emails import email_is_valid
 from ..models import Contact
 from ..phones import normalize_phone
@@ -115,7 +116,14 @@ def contact_create(*, organization: Organization, **fields: Any) -> Contact:
     contact.save()
     # Same transaction as the write: a rollback leaves no outbox row, a commit always has one.
     outbox_record(obj=contact, fields=sorted(set(cleaned) | {"full_name"}))
+    contact_announce_created(contact=contact)
     return contact
+
+
+def contact_announce_created(*, contact: Contact) -> None:
+    """The "contact created" business event (after the commit), for the agents' triggers."""
+    events.emit(events.CONTACT_CREATED, organization_id=contact.organization_id, contact_id=contact.pk,
+                data={"contact_id": contact.pk, "tags": list(contact.tags or [])})
 
 
 @transaction.atomic
@@ -123,6 +131,7 @@ def contact_update(*, contact: Contact, **fields: Any) -> tuple[Contact, set[str
     """Apply `fields`; returns the contact and the names of the fields that actually changed."""
     cleaned = contact_clean_fields(organization=contact.organization, data=fields)
     changed = {name for name, value in cleaned.items() if getattr(contact, name) != value}
+    tags_before = list(contact.tags or [])
     for name in changed:
         setattr(contact, name, cleaned[name])
     if changed & {"first_name", "last_name", "full_name"}:
@@ -134,6 +143,10 @@ def contact_update(*, contact: Contact, **fields: Any) -> tuple[Contact, set[str
         contact.full_clean(exclude=["organization"])
         contact.save()
         outbox_record(obj=contact, fields=changed)
+    if "tags" in changed:
+        for tag in [t for t in contact.tags if t not in tags_before]:
+            events.emit(events.CONTACT_TAG_ADDED, organization_id=contact.organization_id, contact_id=contact.pk,
+                        data={"contact_id": contact.pk, "tag": tag, "tags": list(contact.tags)})
     return contact, changed
 
 

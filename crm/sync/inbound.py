@@ -19,7 +19,13 @@ from django.utils import timezone
 from tenancy.models import Organization
 
 from ..models import Contact, ExternalIdentity
-from ..services.contacts import _fill_full_name, contact_archive, contact_clean_fields, contact_update
+from ..services.contacts import (
+    _fill_full_name,
+    contact_announce_created,
+    contact_archive,
+    contact_clean_fields,
+    contact_update,
+)
 from .conflict import NO_BASE, PolicyTable, policy_table_for, resolve_field
 from .hashing import canonical, content_hash, values_equal
 from .mapping import CUSTOM_PREFIX, get_local_value, split_custom
@@ -271,6 +277,7 @@ def _apply_one(ctx: _Ctx, record: RemoteRecord, *, defer_while_creating: bool = 
     link = _create_link(ctx, contact, record.external_id)
     _advance_link(link, ctx=ctx, remote_updated_at=record.remote_updated_at, remote_hash=remote_hash,
                   snapshot={k: canonical(v) for k, v in cleaned.items()})
+    contact_announce_created(contact=contact)  # one record (a webhook); a pull's pages announce nothing
     return ApplyResult(Outcome.CREATED, contact, set(cleaned), [], [], errors)
 
 

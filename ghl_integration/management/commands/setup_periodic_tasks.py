@@ -21,6 +21,13 @@ SCHEDULES = (
         _cron("*"),
     ),
     (
+        "agents: sweep trigger deliveries",
+        "agents.trigger_deliveries_sweep",
+        # "* * * * *": every minute; deliveries are queued at once (or with their countdown), the sweep only
+        # catches lost messages, and callback retries wait 30 s and more, so a minute is the worst extra wait.
+        _cron("*"),
+    ),
+    (
         "ghl: requeue stuck webhook events",
         "ghl_integration.webhooks.requeue_stuck_webhook_events",
         # "* * * * *": every minute, so an event whose message was lost waits at most
