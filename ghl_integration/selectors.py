@@ -67,18 +67,26 @@ def connection_sync_settings(*, connection: GhlConnection) -> dict:
         provider=PROVIDER, account_id=connection.location_id)}
     mapping = contact_mapping_for(connection)
     custom = {f"customFields.{f['id']}": f for f in (connection.config or {}).get(CUSTOM_FIELDS_KEY, [])}
+    from .sync.contact_shape import STANDARD_CONTACT_FIELDS
+
+    def label_of(key: str, row) -> str:
+        return (custom.get(key) or {}).get("name") or (row.remote_label if row is not None else "")
+
     entries = []
     for spec in mapping.specs:
         row = rows.pop(spec.remote_key, None)
-        entries.append({"remote_key": spec.remote_key, "label": (custom.get(spec.remote_key) or {}).get("name", ""),
+        entries.append({"remote_key": spec.remote_key, "label": label_of(spec.remote_key, row),
                         "local_field": spec.local_field, "data_type": spec.data_type, "direction": spec.direction,
                         "is_active": True, "customised": row is not None,
+                        "default_local_field": STANDARD_CONTACT_FIELDS.get(spec.remote_key, ""),
                         "last_error": row.last_error if row else "",
                         "last_error_at": row.last_error_at if row else None})
     for row in rows.values():  # switched off, or rejected fields recorded for a default
-        entries.append({"remote_key": row.remote_key, "label": row.remote_label, "local_field": row.local_field,
-                        "data_type": row.data_type, "direction": row.direction, "is_active": row.is_active,
-                        "customised": True, "last_error": row.last_error, "last_error_at": row.last_error_at})
+        entries.append({"remote_key": row.remote_key, "label": label_of(row.remote_key, row),
+                        "local_field": row.local_field, "data_type": row.data_type, "direction": row.direction,
+                        "is_active": row.is_active, "customised": True,
+                        "default_local_field": STANDARD_CONTACT_FIELDS.get(row.remote_key, ""),
+                        "last_error": row.last_error, "last_error_at": row.last_error_at})
     return {
         "conflict_policy": table.rows.get("*", DEFAULT_POLICY),
         "delete_policy": (connection.config or {}).get(DELETE_POLICY_KEY, "keep"),

@@ -1,14 +1,15 @@
 """The contact sync section of the owner's GHL settings page: conflict/delete policy and field mapping forms.
 
 Owner/admin only (`org_manager_required`), POST + CSRF; each view validates with a form, calls one service
-and redirects back to the settings page. Invalid input is answered 400 with the errors next to the fields.
+and redirects back to the settings page. Invalid input is answered 400 with the settings page, the errors next
+to the fields and the input kept.
 """
 import logging
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from crm.sync.models import DataType, Direction
@@ -21,8 +22,10 @@ from .services.sync_settings import (
     CONNECTION_POLICIES,
     connection_custom_fields_refresh,
     connection_sync_policy_set,
+    field_mapping_remove,
     field_mapping_set,
 )
+from .sync.contact_shape import STANDARD_CONTACT_FIELDS
 from .sync.contacts_outbound import DELETE_POLICIES
 
 logger = logging.getLogger(__name__)
@@ -53,9 +56,15 @@ def _connection_or_redirect(request):
     return connection
 
 
-def _invalid(request, form, title: str):
-    return render(request, "ghl_integration/sync_form_error.html",
-                  {"organization": request.organization, "form": form, "title": title}, status=400)
+def _invalid(request, form, name: str):
+    """The settings page again, ``form``'s errors beside its fields and what was typed kept."""
+    from .oauth.views import settings_page_render
+
+    return settings_page_render(request, extra={name: form}, status=400)
+
+
+class FieldMappingRemoveForm(forms.Form):
+    remote_key = forms.CharField(max_length=128)
 
 
 @require_POST
@@ -66,7 +75,7 @@ def sync_policy_update(request):
         return redirect("ghl_settings", org_id=request.organization.pk)
     form = SyncPolicyForm(request.POST)
     if not form.is_valid():
-        return _invalid(request, form, "Sync policy not saved")
+        return _invalid(request, form, "policy_form")
     connection_sync_policy_set(connection=connection, **form.cleaned_data)
     messages.success(request, "Sync policy saved.")
     return redirect("ghl_settings", org_id=request.organization.pk)
@@ -79,15 +88,43 @@ def field_mapping_update(request):
     if connection is None:
         return redirect("ghl_settings", org_id=request.organization.pk)
     form = FieldMappingForm(request.POST)
+    change = None
     if form.is_valid():
         try:
-            field_mapping_set(connection=connection, **form.cleaned_data)
+            change = field_mapping_set(connection=connection, **form.cleaned_data)
         except ValidationError as exc:
             for name, errors in exc.message_dict.items():
                 form.add_error(name if name in form.fields else None, errors)
-    if not form.is_valid():
-        return _invalid(request, form, "Field mapping not saved")
-    messages.success(request, f"Mapping of {form.cleaned_data['remote_key']} saved.")
+    if change is None:
+        return _invalid(request, form, "mapping_form")
+    messages.success(request, f"Mapping of {form.cleaned_data['remote_key']} saved; contacts are being updated "
+                              "to follow it.")
+    for warning in change.warnings:
+        messages.warning(request, warning)
+    return redirect("ghl_settings", org_id=request.organization.pk)
+
+
+@require_POST
+@org_manager_required
+def field_mapping_remove_action(request):
+    """“Reset to default” (a GHL standard field) or “Delete” (a custom field) of one mapping row."""
+    connection = _connection_or_redirect(request)
+    if connection is None:
+        return redirect("ghl_settings", org_id=request.organization.pk)
+    form = FieldMappingRemoveForm(request.POST)
+    if form.is_valid():
+        remote_key = form.cleaned_data["remote_key"]
+        try:
+            change = field_mapping_remove(connection=connection, remote_key=remote_key)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"{remote_key} is back to its default mapping." if remote_key in
+                             STANDARD_CONTACT_FIELDS else f"{remote_key} is no longer mapped.")
+            for warning in change.warnings:
+                messages.warning(request, warning)
+    else:
+        messages.error(request, "Choose the mapping to remove.")
     return redirect("ghl_settings", org_id=request.organization.pk)
 
 

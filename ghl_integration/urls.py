@@ -19,6 +19,11 @@ urlpatterns = [
         name="ghl_field_mapping",
     ),
     path(
+        "orgs/<int:org_id>/integrations/ghl/sync/mapping/remove/",
+        settings_views.field_mapping_remove_action,
+        name="ghl_field_mapping_remove",
+    ),
+    path(
         "orgs/<int:org_id>/integrations/ghl/sync/custom-fields/",
         settings_views.custom_fields_refresh,
         name="ghl_custom_fields_refresh",

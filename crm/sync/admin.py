@@ -32,13 +32,24 @@ class OutboxEntryAdmin(admin.ModelAdmin):
 
 @admin.register(FieldMapping)
 class FieldMappingAdmin(admin.ModelAdmin):
+    """Read-only here: a mapping is changed on the owner's settings page, whose service keeps the rules (no
+    internal fields, DND always mapped, one GHL field per local field) and re-applies it to the contacts."""
+
     list_display = ["remote_key", "remote_label", "local_field", "direction", "data_type", "is_active", "provider",
                     "account_id", "organization", "last_error_at"]
     list_filter = ["provider", "direction", "data_type", "is_active", "organization"]
     search_fields = ["remote_key", "remote_label", "local_field", "account_id", "last_error"]
     readonly_fields = ["last_error", "last_error_at", "created_at", "updated_at"]
-    list_editable = ["direction", "data_type", "is_active"]
     actions = ["clear_errors"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
     @admin.action(description="Clear recorded errors")
     def clear_errors(self, request, queryset):

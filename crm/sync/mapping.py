@@ -76,6 +76,12 @@ def infer_data_type(model: type[models.Model], local_field: str) -> str:
     return DataType.TEXT
 
 
+# Bookkeeping of our own, never a value of the remote's: mapping a remote field onto one of these would let a
+# remote value archive contacts or rewrite their history (GHL's dnd once archived every contact it was set on).
+INTERNAL_FIELDS = frozenset({"id", "organization", "is_archived", "archived_at", "created_at", "updated_at",
+                             "custom_properties"})
+
+
 def validate_local_field(model: type[models.Model], local_field: str) -> None:
     if local_field.startswith(CUSTOM_PREFIX):
         if not local_field[len(CUSTOM_PREFIX):]:
@@ -85,8 +91,8 @@ def validate_local_field(model: type[models.Model], local_field: str) -> None:
         field = model._meta.get_field(local_field)
     except Exception:
         raise ValidationError(f"{model.__name__} has no field {local_field!r}.")
-    if not field.concrete or field.primary_key or field.name in ("organization", "custom_properties"):
-        raise ValidationError(f"{local_field!r} cannot be mapped.")
+    if not field.concrete or field.primary_key or field.name in INTERNAL_FIELDS or field.is_relation:
+        raise ValidationError(f"{local_field} is kept by AgentLevel itself and cannot be mapped.")
 
 
 def to_local_value(value: Any, data_type: str, *, region: str = "US") -> Any:

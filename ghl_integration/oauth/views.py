@@ -38,6 +38,12 @@ DENIED_MESSAGE = "GoHighLevel was not connected: access was not approved."
 @require_GET
 @org_manager_required
 def settings_page(request):
+    return settings_page_render(request)
+
+
+def settings_page_render(request, *, extra: dict | None = None, status: int = 200):
+    """The settings page for ``request.organization``; ``extra`` adds to its context (a bound form whose
+    errors show in place, with what was typed)."""
     organization = request.organization
     connection = connection_current_for_org(organization=organization)
     agency = connection_agency_for_org(organization=organization)
@@ -49,8 +55,9 @@ def settings_page(request):
         "scopes": (connection.scopes.split() if connection else []),
         "pull_run": sync_run_current_pull(connection=connection) if connection else None,
         "sync_runs": sync_runs_recent(connection=connection) if connection else [],
+        **(extra or {}),
     }
-    return render(request, "ghl_integration/settings.html", context)
+    return render(request, "ghl_integration/settings.html", context, status=status)
 
 
 @require_POST

@@ -1,15 +1,19 @@
 """Per-connection contact sync settings: conflict policy, delete policy, field mapping (settings page, admin)."""
+import dataclasses
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from crm.models import Contact
+from crm.services.external_ids import external_ids_forget_remote_state
 from crm.sync.conflict import conflict_policy_set
+from crm.sync.locks import SyncBusy
 from crm.sync.mapping import CUSTOM_PREFIX as LOCAL_CUSTOM_PREFIX
 from crm.sync.mapping import infer_data_type, validate_local_field
 from crm.sync.models import DataType, Direction, FieldMapping
 
+from ..connections import ConnectionInactive
 from ..installation import GhlInstallation
 from ..models import GhlConnection
 from ..sync.contact_shape import CUSTOM_PREFIX, STANDARD_CONTACT_FIELDS
@@ -18,6 +22,15 @@ from ..sync.mapping import GHL_FIELD_TYPES
 
 CONNECTION_POLICIES = ("remote_wins", "local_wins", "newest_wins")
 CUSTOM_FIELDS_KEY = "contact_custom_fields"
+# GHL's do-not-disturb keys and the local fields they fill: always mapped, both ways, so a DND set on either
+# side is honoured on the other (an unmapped DND means texting someone who opted out).
+DND_MAPPINGS = {key: local for key, local in STANDARD_CONTACT_FIELDS.items() if local.startswith("dnd_")}
+DND_KEPT_MESSAGE = ("Do-not-disturb is always synced: GHL's {key} stays mapped to {local}, both ways, so an opt-out "
+                    "made in either place is honoured in the other.")
+REPLACES_DEFAULT_WARNING = ("{key} was mapped to {default} by default; it now fills {local} instead. "
+                            "Use “Reset to default” to bring the default back.")
+REAPPLY_BUSY_WARNING = ("A contact pull is running with the previous mapping. Press “Resync contacts” when it "
+                        "finishes so every contact follows the new one.")
 
 
 @transaction.atomic
@@ -83,14 +96,41 @@ def field_mapping_validate(*, connection: GhlConnection, remote_key: str, local_
             if local_type != data_type:
                 errors["local_field"] = (f"{local_field} holds {DataType(local_type).label.lower()} values, "
                                          f"not {DataType(data_type).label.lower()}.")
+    if not errors and remote_key in DND_MAPPINGS and (
+            local_field != DND_MAPPINGS[remote_key] or direction != Direction.BOTH):
+        errors["local_field"] = DND_KEPT_MESSAGE.format(key=remote_key, local=DND_MAPPINGS[remote_key])
+    if not errors and not local_field.startswith(LOCAL_CUSTOM_PREFIX):
+        taken_by = _mapped_from(connection, local_field, other_than=remote_key)
+        if taken_by:
+            errors["local_field"] = (f"{local_field} is already filled from GHL's {taken_by}; change or reset that "
+                                     "mapping first (one local field takes one GHL field).")
     if errors:
         raise ValidationError(errors)
 
 
+def _mapped_from(connection: GhlConnection, local_field: str, *, other_than: str) -> str | None:
+    """The GHL key another active mapping fills ``local_field`` from, if any."""
+    from ..sync.mapping import contact_mapping_for
+
+    for spec in contact_mapping_for(connection).specs:
+        if spec.local_field == local_field and spec.remote_key != other_than:
+            return spec.remote_key
+    return None
+
+
+@dataclasses.dataclass
+class MappingChange:
+    row: FieldMapping | None
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+
 @transaction.atomic
 def field_mapping_set(*, connection: GhlConnection, remote_key: str, local_field: str, data_type: str,
-                      direction: str = Direction.BOTH, is_active: bool = True) -> FieldMapping:
-    """Create or change the mapping of one GHL field for the connection; clears its last error."""
+                      direction: str = Direction.BOTH, is_active: bool = True) -> MappingChange:
+    """Create or change the mapping of one GHL field for the connection (clears its last error) and re-apply
+    the mapping to the existing contacts. Warns when it replaces one of GHL's default mappings."""
+    if not is_active and remote_key in DND_MAPPINGS:
+        raise ValidationError({"is_active": DND_KEPT_MESSAGE.format(key=remote_key, local=DND_MAPPINGS[remote_key])})
     field_mapping_validate(connection=connection, remote_key=remote_key, local_field=local_field,
                            data_type=data_type, direction=direction)
     row, _ = FieldMapping.objects.update_or_create(
@@ -99,4 +139,37 @@ def field_mapping_set(*, connection: GhlConnection, remote_key: str, local_field
         defaults={"local_field": local_field, "data_type": data_type, "direction": direction,
                   "is_active": is_active, "last_error": "", "last_error_at": None},
     )
-    return row
+    warnings = []
+    default = STANDARD_CONTACT_FIELDS.get(remote_key)
+    if default and (default != local_field or not is_active):
+        warnings.append(REPLACES_DEFAULT_WARNING.format(key=remote_key, default=default,
+                                                        local=local_field if is_active else "nothing"))
+    warnings += _reapply(connection)
+    return MappingChange(row, warnings)
+
+
+@transaction.atomic
+def field_mapping_remove(*, connection: GhlConnection, remote_key: str) -> MappingChange:
+    """Delete the account's mapping row of ``remote_key``: a GHL standard field goes back to its default
+    mapping, a custom field is no longer synced. Re-applies the mapping to the existing contacts."""
+    deleted, _ = FieldMapping.objects.for_org(connection.organization).filter(
+        provider=PROVIDER, account_id=connection.location_id, remote_key=remote_key).delete()
+    if not deleted:
+        raise ValidationError({"remote_key": f"{remote_key} has no mapping of its own to remove."})
+    return MappingChange(None, _reapply(connection))
+
+
+def _reapply(connection: GhlConnection) -> list[str]:
+    """After a mapping change: every linked contact is applied again by a fresh pull (watermarks forgotten, or
+    the pull would skip records it has seen), so no contact keeps values of the old mapping."""
+    from ..sync.services import contacts_resync_request
+
+    external_ids_forget_remote_state(organization=connection.organization, provider=PROVIDER,
+                                     account_id=connection.location_id, model=Contact)
+    try:
+        contacts_resync_request(connection=connection)
+    except SyncBusy:
+        return [REAPPLY_BUSY_WARNING]
+    except ConnectionInactive:
+        return []  # nothing to re-apply from: the next connect pulls everything with the new mapping
+    return []

@@ -6,6 +6,7 @@ from crm.sync.mapping import validate_local_field
 from crm.sync.models import DataType, Direction
 
 from ..selectors import connection_sync_settings
+from ..services.sync_settings import DND_MAPPINGS
 from ..settings_views import DELETE_LABELS, POLICY_LABELS
 from ..sync.contact_shape import STANDARD_CONTACT_FIELDS
 
@@ -37,4 +38,8 @@ def ghl_contact_sync_settings(context, organization, connection):
         "directions": Direction.choices,
         "standard_keys": list(STANDARD_CONTACT_FIELDS),
         "local_fields": _local_fields(),
+        # Bound forms a refused POST hands back: their errors show beside the fields, their input is kept.
+        "policy_form": context.get("policy_form"),
+        "mapping_form": context.get("mapping_form"),
+        "dnd_keys": list(DND_MAPPINGS),
     }

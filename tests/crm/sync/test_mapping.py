@@ -111,3 +111,15 @@ def test_mapping_row_validates_its_local_field(org):
                      local_field="no_such_field").full_clean()
     FieldMapping(organization=org, provider=PROVIDER, account_id=ACCOUNT, remote_key="x",
                  local_field="custom_properties.x").full_clean()
+
+
+@pytest.mark.django_db
+def test_staff_cannot_change_a_mapping_behind_the_settings_pages_rules(admin_client, org):
+    row = FieldMapping.objects.create(organization=org, provider="ghl", account_id="loc", remote_key="dnd",
+                                      local_field="dnd_all", data_type="boolean")
+
+    response = admin_client.post(f"/admin/crm/fieldmapping/{row.pk}/change/", {"local_field": "is_archived"})
+
+    assert response.status_code == 403
+    row.refresh_from_db()
+    assert row.local_field == "dnd_all"
