@@ -15,3 +15,12 @@ def org_factory(db):
         return OrganizationFactory(**fields)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def drain_request_per_event(monkeypatch):
+    """Every stored webhook event requests its drain, as without Redis: a debounce flag left in the test Redis
+    by an earlier test would otherwise swallow a later test's drain. The debounce's own tests turn it on."""
+    from ghl_integration.webhooks import tuning
+
+    monkeypatch.setattr(tuning, "DOORBELL", tuning.DoorbellTuning(debounce=False))

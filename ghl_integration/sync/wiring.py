@@ -3,12 +3,14 @@
 
 * `connect_outbound()`: after a transaction that recorded outbox entries for a GHL location commits, queue
   that location's push task at once (the ≤ 2 s promise), instead of waiting for the minute sweep.
-* `connect_lifecycle()`: when a connection becomes active (`connection_connected`), `contacts_on_connected`.
+* `connect_lifecycle()`: when a connection becomes active (`connection_connected`), `contacts_on_connected`
+  and `outbox_on_connected` (a reconnect pushes what waited while it was away at once, not at the next sweep).
 (The sync target resolver, `targets.ghl_contact_sync_targets`, is registered in `apps.py` itself.)
 """
 import logging
 
 from django.conf import settings
+from django.db import transaction
 
 from crm.sync.outbox import register_push_notifier
 
@@ -54,5 +56,25 @@ def contacts_on_connected(sender, *, connection: GhlConnection, **kwargs) -> Non
         contacts_initial_pull_queue(connection_id=connection.pk)
 
 
+def outbox_on_connected(sender, *, connection: GhlConnection, **kwargs) -> None:
+    """Receiver of `connection_connected` for a location: after the commit, queue its push, so the changes
+    recorded while it was disconnected (kept pending) leave at once. A broker that is down costs one log line;
+    the minute sweep queues it then."""
+    if connection.is_agency or not connection.location_id:
+        return
+
+    def queue() -> None:
+        from .push import outbox_push_queue
+
+        try:
+            outbox_push_queue(location_id=connection.location_id)
+        except Exception as exc:  # noqa: BLE001 - the sweep picks the entries up
+            logger.warning("ghl.sync.push.queue-failed", extra={"connection_id": connection.pk,
+                                                                "error": f"{type(exc).__name__}: {exc}"})
+
+    transaction.on_commit(queue)
+
+
 def connect_lifecycle() -> None:
     connection_connected.connect(contacts_on_connected, dispatch_uid="ghl.sync.contacts-on-connected")
+    connection_connected.connect(outbox_on_connected, dispatch_uid="ghl.sync.outbox-on-connected")

@@ -57,3 +57,26 @@ def test_the_sweep_is_scheduled_every_minute(db):
     assert (task.crontab.minute, task.crontab.hour, task.enabled) == ("*", "*", True)
     assert "ghl_integration.sync.sweep_contact_outbox" in app.tasks
     assert "ghl_integration.sync.push_contacts" in app.tasks
+
+
+def test_a_reconnect_queues_the_pushes_that_waited_at_once(connected, queued, ghl, owner):
+    from ghl_integration.connections import connection_disconnect
+    from tests.factories import sandbox_connect
+
+    # given: a change not pushed yet when the owner disconnected (the push of a disconnected location releases
+    # its entries) stays pending
+    contact = contact_create(organization=connected.organization, first_name="Waited", email="waited@example.com")
+    connection_disconnect(connection=connected)
+    assert tasks.outbox_push_pending_task.run(connected.pk) == {}
+    entries = OutboxEntry.objects.for_org(connected.organization)
+    assert entries.get(object_id=contact.pk).status == "pending" and queued == []
+
+    # when: the owner connects the location again
+    again = sandbox_connect(ghl, organization=connected.organization, user=owner, location_id=connected.location_id)
+
+    # then: its push is queued on the spot (not at the next minute sweep), and it takes the change to GHL
+    assert again.pk == connected.pk and queued == [connected.pk]
+    tasks.outbox_push_pending_task.run(connected.pk)
+    assert entries.get(object_id=contact.pk).status == "done"
+    assert [c for c in ghl.control.objects("contact", location_id=connected.location_id)
+            if c.get("email") == "waited@example.com"]

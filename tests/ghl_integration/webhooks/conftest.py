@@ -117,12 +117,9 @@ class RecordingBroker:
 
 
 @pytest.fixture
-def broker(django_capture_on_commit_callbacks, monkeypatch):
-    from ghl_integration.webhooks import tuning
+def broker(django_capture_on_commit_callbacks):
     from ghl_integration.webhooks.tasks import drain_webhook_inbox_task, process_webhook_event_task
 
-    # Every stored event requests a drain, so a test sees each request (the debounce has its own tests).
-    monkeypatch.setattr(tuning, "DOORBELL", tuning.DoorbellTuning(debounce=False))
     recorder = RecordingBroker(capture_on_commit=django_capture_on_commit_callbacks)
     with (
         mock.patch.object(process_webhook_event_task, "apply_async", side_effect=recorder.apply_async),
