@@ -33,7 +33,6 @@ IGNORED_EVENTS = frozenset(
         "LocationCreate",
         "LocationUpdate",
         "UserCreate",
-        "LCEmailStats",
         "OrderCreate",
         "OrderStatusUpdate",
         "RecordCreate",
