@@ -3,7 +3,6 @@
 import threading
 
 import pytest
-from django.db import connection as db_connection
 from django.db import connections
 
 from channels_app.sending import SendCommand, message_send
