@@ -77,12 +77,15 @@ class SandboxControl:
         """Webhook settings: urls, max_retries, retry_spacing_s, retry_jitter_s, timeout_s, emit_generic_update."""
         return self._call("PATCH", "webhooks", settings) if settings else self._call("GET", "webhooks")
 
-    def faults(self, seed=None, webhook: dict | None = None, api: dict | None = None) -> dict:
+    def faults(self, seed=None, webhook: dict | None = None, api: dict | None = None,
+               messages: dict | None = None) -> dict:
         patch: dict = {"seed": seed}
         if webhook:
             patch["webhook"] = webhook
         if api:
             patch["api"] = api
+        if messages:
+            patch["messages"] = messages
         return self._call("PATCH", "faults", patch)
 
     def clear_faults(self) -> dict:

@@ -15,6 +15,13 @@ def _cron(minute: str, hour: str = "*") -> dict:
 # (name, task, crontab fields[, task keyword arguments]); a comment above each crontab says why
 SCHEDULES = (
     (
+        "channels: sweep messages",
+        "channels_app.sweep_messages",
+        # "* * * * *": every minute: sends whose retry message was lost or whose worker died, and the delivery
+        # status of messages still open 30 s after sending (the fallback when no status webhook comes).
+        _cron("*"),
+    ),
+    (
         "agents: requeue lost runs",
         "agents.runs_requeue_stale",
         # "* * * * *": every minute, so a run whose message was lost with the broker starts within ~3 minutes.
