@@ -14,6 +14,8 @@ from .models import (
     Pipeline,
     PipelineStage,
 )
+from .services.appointment_changes import DETAIL_FIELDS as APPOINTMENT_DETAIL_FIELDS
+from .services.appointment_changes import appointment_change_details, appointment_clean_details
 from .services.contacts import (
     CONTACT_FIELDS,
     contact_archive,
@@ -195,8 +197,31 @@ class CalendarAdmin(ArchivableAdmin):
     inlines = [ExternalIdentityInline]
 
 
+class AppointmentAdminForm(forms.ModelForm):
+    """A staff edit of an existing appointment changes its details only (title, notes, status), validated by the
+    service's rules; times and cancelling go through the booking commands, which ask the calendar system first."""
+
+    class Meta:
+        model = Appointment
+        fields = ["organization", "calendar", "contact", "title", "starts_at", "ends_at", "status", "notes",
+                  "location", "is_archived"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk:
+            current = Appointment.objects.get(pk=self.instance.pk)
+            try:
+                appointment_clean_details(appointment=current, **{
+                    name: cleaned[name] for name in APPOINTMENT_DETAIL_FIELDS if name in self.changed_data})
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    self.add_error(field if field in self.fields else None, errors)
+        return cleaned
+
+
 @admin.register(Appointment)
 class AppointmentAdmin(ArchivableAdmin):
+    form = AppointmentAdminForm
     list_display = ["title", "contact", "calendar", "starts_at", "ends_at", "status"]
     list_filter = ["organization", "status", "calendar", "starts_at"]
     search_fields = ["title", "contact__full_name", "contact__email", "notes"]
@@ -204,6 +229,19 @@ class AppointmentAdmin(ArchivableAdmin):
     date_hierarchy = "starts_at"
     list_select_related = ["contact", "calendar"]
     inlines = [ExternalIdentityInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return super().get_readonly_fields(request, obj)
+        return ["organization", "calendar", "contact", "starts_at", "ends_at", "location", "is_archived"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            return super().save_model(request, obj, form, change)
+        appointment_change_details(
+            appointment=Appointment.objects.get(pk=obj.pk),
+            **{name: form.cleaned_data[name] for name in APPOINTMENT_DETAIL_FIELDS if name in form.changed_data})
+        obj.refresh_from_db()
 
 
 class MessageInline(admin.TabularInline):

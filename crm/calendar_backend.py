@@ -26,6 +26,9 @@ class RemoteAppointment:
     notes: str | None = ""  # None: the source does not carry notes (leave ours as they are)
     address: str = ""
     updated_at: datetime | None = None  # the backend's own last-change time: the sync watermark
+    # When this state was observed: a webhook's delivery time, or when the read was requested (orders two reports
+    # of the same `updated_at`, which backends keep to the second).
+    observed_at: datetime | None = None
 
 
 class BackendError(Exception):

@@ -16,6 +16,7 @@ class GhlIntegrationConfig(AppConfig):
         from . import tasks as connection_tasks  # noqa: F401
         from .calendars import tasks as calendar_tasks  # noqa: F401
         from .calendars.backend import ghl_calendar_backend_for
+        from .calendars.outbound import AppointmentPusher
         from .channel import GhlChannelProvider
         from .contact_lookup import ghl_contact_remote_find
         from .opportunities import tasks as opportunity_tasks
@@ -32,6 +33,7 @@ class GhlIntegrationConfig(AppConfig):
         register_target_resolver(GHL.key, ghl_contact_sync_targets)
         # Each kind's outbox entries go to GHL through its pusher (kinds without one stay pending).
         register_pusher(ContactPusher)
+        register_pusher(AppointmentPusher)
         # Queue the push task right after a local contact change commits (the minute sweep is the safety net).
         connect_outbound()
         # Load the field mapping and queue the initial pull when a connection becomes active.

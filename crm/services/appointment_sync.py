@@ -4,9 +4,11 @@ watermark, and the business events (booked, cancelled, no-show) announced once p
 
 Ordering: the remote's own last-change time (`RemoteAppointment.updated_at`, GHL's `dateUpdated`, to the second)
 is the link's `remote_updated_at` watermark; a report older than it is stale. Two reports of the same second are
-ordered by their delivery time when both have one (kept in the link's snapshot as ``delivered_at``); otherwise the
-report is applied, and a report that changes nothing writes nothing (that is how the webhook for our own booking is
-recognised: its row and link were stored by the command, under the calendar's lock the webhook also takes).
+ordered by when each was observed (`RemoteAppointment.observed_at`: a webhook's delivery timestamp, or when a read
+was requested; the newest applied is kept in the link's snapshot as ``observed_at``): one observed no later than
+what was applied is stale. A report without either time is applied. A report that changes nothing writes nothing
+(that is how the webhook for our own booking is recognised: its row and link were stored by the command, under the
+calendar's lock the webhook also takes).
 A remote delete is final: it archives the row, and later reports of that appointment are dropped.
 """
 import logging
@@ -24,6 +26,7 @@ from .. import events
 from ..calendar_backend import RemoteAppointment
 from ..models import Appointment, Calendar, Contact, ExternalIdentity
 from ..selectors.external_ids import local_object_for_external_id
+from ..sync.models import OutboxEntry
 from ..sync.origin import sync_origin
 from .calendar_lock import calendar_booking_lock
 from .external_ids import external_id_link
@@ -36,6 +39,7 @@ NO_CALENDAR, NO_CONTACT = "no_calendar", "no_contact"
 # GHL's create/update answers add these two to the status enum (REFERENCE.md §f); they mean what ours do.
 STATUS_ALIASES = {"active": Appointment.Status.CONFIRMED, "completed": Appointment.Status.SHOWED}
 BOOKED_STATUSES = (Appointment.Status.NEW, Appointment.Status.CONFIRMED)
+OPEN_OUTBOX = (OutboxEntry.Status.PENDING, OutboxEntry.Status.IN_PROGRESS, OutboxEntry.Status.FAILED)
 
 
 @dataclass(frozen=True)
@@ -52,19 +56,29 @@ def _status(remote: str, current: str | None) -> str:
     return current or Appointment.Status.NEW
 
 
-def _stale(link: ExternalIdentity, updated_at: datetime | None, delivered_at: datetime | None) -> bool:
+def _observed(link: ExternalIdentity) -> datetime | None:
+    raw = (link.synced_snapshot or {}).get("observed_at")
+    return parse_datetime(raw) if raw else None
+
+
+def _stale(link: ExternalIdentity, remote: RemoteAppointment) -> bool:
     mark = link.remote_updated_at
-    if mark is None or updated_at is None:
+    if mark is None or remote.updated_at is None:
         return False
-    if updated_at != mark:
-        return updated_at < mark
-    raw = (link.synced_snapshot or {}).get("delivered_at")
-    seen = parse_datetime(raw) if raw else None
-    return bool(delivered_at and seen and delivered_at <= seen)
+    if remote.updated_at != mark:
+        return remote.updated_at < mark
+    seen = _observed(link)
+    return bool(remote.observed_at and seen and remote.observed_at <= seen)
 
 
-def _announce(appt: Appointment, *, before: str | None, created: bool, external_id: str) -> None:
-    """The business events of one change: booked (a new, active appointment still to come), cancelled, no-show."""
+def appointment_announce(appt: Appointment, *, before: str | None, created: bool, external_id: str | None = None
+                         ) -> None:
+    """The business events of one change: booked (a new, active appointment still to come), cancelled, no-show.
+    Sent after commit (`crm.events.emit`)."""
+    if external_id is None:
+        external_id = ExternalIdentity.objects.for_org(appt.organization_id).filter(
+            content_type=ContentType.objects.get_for_model(Appointment), object_id=appt.pk,
+        ).values_list("external_id", flat=True).first() or ""
     data = {"appointment_id": appt.pk, "calendar_id": appt.calendar_id, "external_id": external_id,
             "starts_at": appt.starts_at.isoformat(), "status": appt.status, "previous_status": before}
     if created:
@@ -82,14 +96,23 @@ def _announce(appt: Appointment, *, before: str | None, created: bool, external_
                     data=data)
 
 
-def _mark(link: ExternalIdentity, remote: RemoteAppointment, delivered_at: datetime | None, *,
-          deleted: bool = False) -> None:
+def _pending_local(appt: Appointment, provider: str, account_id: str) -> set[str]:
+    """Fields of ``appt`` changed here and not yet pushed to that account (open outbox entries)."""
+    rows = OutboxEntry.objects.for_org(appt.organization_id).filter(
+        provider=provider, account_id=account_id, content_type=ContentType.objects.get_for_model(Appointment),
+        object_id=appt.pk, status__in=OPEN_OUTBOX).values_list("changed_fields", flat=True)
+    return {name for fields in rows for name in fields or []}
+
+
+def _mark(link: ExternalIdentity, remote: RemoteAppointment, *, deleted: bool = False) -> None:
     snapshot = dict(link.synced_snapshot or {})
     if remote.updated_at is not None and (link.remote_updated_at is None or remote.updated_at > link.remote_updated_at):
         link.remote_updated_at = remote.updated_at
-        snapshot.pop("delivered_at", None)  # belongs to the older second
-    if delivered_at is not None and remote.updated_at is not None and remote.updated_at == link.remote_updated_at:
-        snapshot["delivered_at"] = delivered_at.isoformat()
+        snapshot.pop("observed_at", None)  # belongs to the older second
+    seen = _observed(link) if "observed_at" in snapshot else None
+    same_second = remote.updated_at is not None and remote.updated_at == link.remote_updated_at
+    if remote.observed_at is not None and same_second and (seen is None or remote.observed_at > seen):
+        snapshot["observed_at"] = remote.observed_at.isoformat()
     if deleted:
         snapshot["deleted"] = True
     link.synced_snapshot = snapshot
@@ -97,10 +120,21 @@ def _mark(link: ExternalIdentity, remote: RemoteAppointment, delivered_at: datet
     link.save(update_fields=["remote_updated_at", "synced_snapshot", "last_synced_at", "updated_at"])
 
 
+@transaction.atomic
+def appointment_remote_observed(*, appointment: Appointment, provider: str, account_id: str,
+                                remote: RemoteAppointment) -> None:
+    """Record ``remote`` (read back right after a push of ours) as the state applied: its `updated_at` and
+    `observed_at` move the watermark, so a delayed report of an older state cannot undo the push."""
+    link = ExternalIdentity.objects.for_org(appointment.organization_id).select_for_update().filter(
+        provider=provider, account_id=account_id, content_type=ContentType.objects.get_for_model(Appointment),
+        object_id=appointment.pk).first()
+    if link is not None:
+        _mark(link, remote)
+
+
 def appointment_record_remote(
     *, organization: Organization, calendar: Calendar, contact: Contact | None, remote: RemoteAppointment,
-    provider: str, account_id: str, connection_id: int | None = None, delivered_at: datetime | None = None,
-    deleted: bool = False,
+    provider: str, account_id: str, connection_id: int | None = None, deleted: bool = False,
 ) -> AppointmentApplied:
     """Create, update or (``deleted``) archive the local appointment linked to ``remote``, under the provider's
     sync origin. The caller **must** hold `calendar_booking_lock(calendar.pk)` inside a transaction. ``contact``
@@ -113,8 +147,8 @@ def appointment_record_remote(
     if link is not None and (link.synced_snapshot or {}).get("deleted"):
         return AppointmentApplied(GONE, appt)
     if deleted:
-        return _archive(link, appt, remote, delivered_at)
-    if link is not None and appt is not None and _stale(link, remote.updated_at, delivered_at):
+        return _archive(link, appt, remote)
+    if link is not None and appt is not None and _stale(link, remote):
         return AppointmentApplied(STALE, appt)
     if contact is None:
         raise ValueError("a contact is needed to store an appointment")
@@ -123,6 +157,9 @@ def appointment_record_remote(
               "location": remote.address[:255]}
     if remote.notes is not None:
         fields["notes"] = remote.notes
+    if appt is not None:
+        for name in _pending_local(appt, provider, account_id):
+            fields.pop(name, None)  # a local change not pushed yet is newer than what the remote reports
     with sync_origin(provider=provider, account_id=account_id, connection_id=connection_id):
         if appt is None:
             appt = Appointment.objects.create(organization=organization, **fields)
@@ -137,21 +174,21 @@ def appointment_record_remote(
             if changed:
                 appt.save(update_fields=[*changed, "updated_at"])
             outcome = UPDATED if changed else UNCHANGED
-        _mark(link, remote, delivered_at)
+        _mark(link, remote)
     if outcome != UNCHANGED:
-        _announce(appt, before=before, created=outcome == CREATED, external_id=remote.external_id)
+        appointment_announce(appt, before=before, created=outcome == CREATED, external_id=remote.external_id)
         transaction.on_commit(lambda: calendar_free_slots_invalidate(calendar=calendar))
     return AppointmentApplied(outcome, appt)
 
 
-def _archive(link, appt, remote, delivered_at) -> AppointmentApplied:
+def _archive(link, appt, remote) -> AppointmentApplied:
     if link is None or appt is None:
         return AppointmentApplied(GONE, appt)
     was_booked = not appt.is_archived and appt.status != Appointment.Status.CANCELLED
     if not appt.is_archived:
         appt.is_archived, appt.archived_at = True, timezone.now()
         appt.save(update_fields=["is_archived", "archived_at", "updated_at"])
-    _mark(link, remote, delivered_at, deleted=True)
+    _mark(link, remote, deleted=True)
     if was_booked and appt.ends_at > timezone.now():
         events.emit(events.APPOINTMENT_CANCELLED, organization_id=appt.organization_id, contact_id=appt.contact_id,
                     data={"appointment_id": appt.pk, "calendar_id": appt.calendar_id,
@@ -163,8 +200,7 @@ def _archive(link, appt, remote, delivered_at) -> AppointmentApplied:
 
 def appointment_apply_remote(
     *, organization: Organization, provider: str, account_id: str, calendar_external_id: str,
-    remote: RemoteAppointment, connection_id: int | None = None, delivered_at: datetime | None = None,
-    deleted: bool = False,
+    remote: RemoteAppointment, connection_id: int | None = None, deleted: bool = False,
 ) -> AppointmentApplied:
     """Apply one report of a remote appointment (see the module docstring). The calendar and the contact are
     found through their links (the calendar mirror and the contact sync make them): `NO_CALENDAR` / `NO_CONTACT`
@@ -185,4 +221,4 @@ def appointment_apply_remote(
     with transaction.atomic(), calendar_booking_lock(calendar.pk):
         return appointment_record_remote(
             organization=organization, calendar=calendar, contact=contact, remote=remote, provider=provider,
-            account_id=account_id, connection_id=connection_id, delivered_at=delivered_at, deleted=deleted)
+            account_id=account_id, connection_id=connection_id, deleted=deleted)

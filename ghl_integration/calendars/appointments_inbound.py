@@ -28,7 +28,7 @@ class AppointmentPayloadError(ValueError):
     """The GHL appointment lacks what every appointment has (id, calendarId, startTime, endTime)."""
 
 
-def _remote(appointment: dict):
+def _remote(appointment: dict, observed_at):
     if not isinstance(appointment, dict):
         raise AppointmentPayloadError("no appointment object")
     missing = [k for k in ("id", "calendarId", "startTime", "endTime")
@@ -36,7 +36,7 @@ def _remote(appointment: dict):
     if missing:
         raise AppointmentPayloadError(f"appointment without {', '.join(missing)}")
     try:
-        return remote_appointment_from_ghl(appointment)
+        return remote_appointment_from_ghl(appointment, observed_at=observed_at)
     except ValueError as exc:
         raise AppointmentPayloadError(f"appointment {appointment['id']}: unreadable time ({exc})") from exc
 
@@ -59,18 +59,19 @@ def contact_link_from_ghl(*, connection: GhlConnection, contact_external_id: str
 
 
 def appointment_apply_ghl(
-    *, connection: GhlConnection, appointment: dict, delivered_at=None, deleted: bool = False,
+    *, connection: GhlConnection, appointment: dict, observed_at=None, deleted: bool = False,
     client: GhlClient | None = None,
 ) -> AppointmentApplied:
-    """Apply one GHL appointment (a webhook's ``appointment`` or an events-list item). `AppointmentPayloadError`
-    for a malformed one; `crm.sync.inbound.CreatePushInFlight` and `AppointmentUnavailable` mean "retry soon"."""
-    remote = _remote(appointment)
+    """Apply one GHL appointment (a webhook's ``appointment`` or an events-list item) observed at ``observed_at``
+    (the webhook's delivery `timestamp`, or when the listing was asked for). `AppointmentPayloadError` for a
+    malformed one; `crm.sync.inbound.CreatePushInFlight` and `AppointmentUnavailable` mean "retry soon"."""
+    remote = _remote(appointment, observed_at)
 
     def apply() -> AppointmentApplied:
         return appointment_apply_remote(
             organization=connection.organization, provider=PROVIDER, account_id=connection.location_id,
             connection_id=connection.pk, calendar_external_id=appointment["calendarId"], remote=remote,
-            delivered_at=delivered_at, deleted=deleted)
+            deleted=deleted)
 
     result = apply()
     if result.outcome not in (NO_CALENDAR, NO_CONTACT):

@@ -1,6 +1,8 @@
 """`crm.calendar_backend.CalendarBackend` over GHL's calendar API, for calendars mirrored from a connection."""
 from datetime import datetime, timedelta
 
+from django.utils import timezone
+
 from crm.calendar_backend import BackendError, BackendRejected, BackendSlotTaken, CalendarBackend, RemoteAppointment
 from crm.calendar_time import split_range
 from crm.models import Calendar, Contact, ExternalIdentity
@@ -61,12 +63,15 @@ class GhlCalendarBackend(CalendarBackend):
         return external_id_for_object(obj=contact, provider=PROVIDER, account_id=self.account_id)
 
     def appointments_between(self, *, start: datetime, end: datetime) -> list[RemoteAppointment]:
+        asked_at = timezone.now()
         events = self._call("events", start=start, end=end, calendar_id=self.calendar_external_id)
-        return [remote_appointment_from_ghl(ev) for ev in events if ev.get("calendarId") == self.calendar_external_id]
+        return [remote_appointment_from_ghl(ev, observed_at=asked_at) for ev in events
+                if ev.get("calendarId") == self.calendar_external_id]
 
     def appointment_get(self, external_id: str) -> RemoteAppointment | None:
         try:
-            return remote_appointment_from_ghl(self._call("get_appointment", external_id))
+            asked_at = timezone.now()
+            return remote_appointment_from_ghl(self._call("get_appointment", external_id), observed_at=asked_at)
         except GhlNotFound:
             return None
 

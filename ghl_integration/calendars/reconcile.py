@@ -94,9 +94,10 @@ def _unlisted(connection: GhlConnection, calendar: Calendar, start: datetime, en
             and links[a.pk] not in listed}
 
 
-def _apply(connection, client, event: dict, counts, refusals) -> None:
+def _apply(connection, client, event: dict, counts, refusals, observed_at: datetime) -> None:
     try:
-        _count(counts, appointment_apply_ghl(connection=connection, appointment=event, client=client).outcome)
+        _count(counts, appointment_apply_ghl(connection=connection, appointment=event, client=client,
+                                             observed_at=observed_at).outcome)
     except (AppointmentPayloadError, AppointmentUnavailable, CreatePushInFlight) as exc:
         # One appointment's trouble must not stop the run; the next run (or its webhook) tries it again.
         _count(counts, "failed")
@@ -105,6 +106,7 @@ def _apply(connection, client, event: dict, counts, refusals) -> None:
 
 def _archive_vanished(connection, client, calendar_external_id: str, external_id: str, appt: Appointment, counts,
                       refusals) -> None:
+    asked_at = timezone.now()
     try:
         event = client.calendars.get_appointment(external_id)
     except GhlNotFound:
@@ -116,7 +118,7 @@ def _archive_vanished(connection, client, calendar_external_id: str, external_id
             connection_id=connection.pk, calendar_external_id=calendar_external_id, remote=remote,
             deleted=True).outcome)
         return
-    _apply(connection, client, event, counts, refusals)  # moved out of the window (or to another calendar)
+    _apply(connection, client, event, counts, refusals, asked_at)  # moved out of the window (or calendar)
 
 
 def appointments_reconcile(*, connection: GhlConnection, full: bool = False, client: GhlClient | None = None,
@@ -151,12 +153,13 @@ def _reconcile(*, connection, full, client, now) -> AppointmentsReconciled:
             refusals: dict[str, str] = {}
             listed: set[str] = set()
             for piece_start, piece_end in split_range(start, end):
+                asked_at = timezone.now()
                 for event in client.calendars.events(start=piece_start, end=piece_end,
                                                      calendar_id=calendar_external_id):
                     if event.get("calendarId") != calendar_external_id or event.get("id") in listed:
                         continue  # an event spanning two pieces is listed by both
                     listed.add(event.get("id"))
-                    _apply(connection, client, event, counts, refusals)
+                    _apply(connection, client, event, counts, refusals, asked_at)
             for external_id, appt in _unlisted(connection, calendar, start, end, listed).items():
                 _archive_vanished(connection, client, calendar_external_id, external_id, appt, counts, refusals)
             run = sync_run_advance(run=run, counts=counts, done=len(listed), refusals=refusals,

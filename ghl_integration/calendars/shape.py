@@ -61,7 +61,7 @@ def _time(value) -> datetime | None:
         return None
 
 
-def remote_appointment_from_ghl(event: dict) -> RemoteAppointment:
+def remote_appointment_from_ghl(event: dict, *, observed_at: datetime | None = None) -> RemoteAppointment:
     """A GHL event (GET, list, create/update answer or webhook `appointment`) as a `RemoteAppointment`; times
     keep GHL's offset. `dateUpdated` (absent from create/update answers) is the watermark."""
     return RemoteAppointment(
@@ -74,4 +74,5 @@ def remote_appointment_from_ghl(event: dict) -> RemoteAppointment:
         notes=_notes(event),
         address=event.get("address") or "",
         updated_at=_time(event.get("dateUpdated")),
+        observed_at=observed_at,
     )

@@ -29,7 +29,7 @@ def handle_appointment_change(event, payload: dict, *, deleted: bool = False) ->
     """AppointmentCreate/Update (and, with ``deleted``, AppointmentDelete)."""
     try:
         result = appointment_apply_ghl(connection=event.connection, appointment=payload.get("appointment"),
-                                       delivered_at=event.delivered_at, deleted=deleted)
+                                       observed_at=event.delivered_at, deleted=deleted)
     except AppointmentPayloadError as exc:
         raise PermanentWebhookError(str(exc)) from exc
     except (AppointmentUnavailable, CreatePushInFlight) as exc:
