@@ -30,14 +30,16 @@ def calendar_list_for_org(*, organization: Organization) -> list[Calendar]:
 def appointments_upcoming_by_calendar(
     *, organization: Organization, days: int = 14, now: datetime | None = None
 ) -> list[CalendarAgenda]:
-    """Every calendar of the organisation with its appointments from now for ``days`` days, by local day in
-    the calendar's zone (each appointment's ``local_start``/``local_end`` set in that zone), any status."""
+    """Every calendar of the organisation with its appointments of today (from midnight in the calendar's zone,
+    so the morning's can still be marked showed or no-show) and the next ``days`` days, by local day in the
+    calendar's zone, any status. Each appointment gets ``local_start``/``local_end`` in that zone, and
+    ``has_started`` / ``is_over`` against ``now``."""
     now = now or timezone.now()
     agendas = {cal.pk: CalendarAgenda(calendar=cal, timezone=cal.timezone or "UTC")
                for cal in calendar_list_for_org(organization=organization)}
     rows = (
         Appointment.objects.for_org(organization)
-        .filter(is_archived=False, ends_at__gt=now, starts_at__lt=now + timedelta(days=days),
+        .filter(is_archived=False, ends_at__gt=now - timedelta(days=1), starts_at__lt=now + timedelta(days=days),
                 calendar_id__in=list(agendas))
         .select_related("contact")
         .order_by("starts_at", "id")
@@ -46,6 +48,9 @@ def appointments_upcoming_by_calendar(
         agenda = agendas[appt.calendar_id]
         tz = zone(agenda.timezone)
         appt.local_start, appt.local_end = appt.starts_at.astimezone(tz), appt.ends_at.astimezone(tz)
+        if appt.ends_at <= now and appt.local_start.date() != now.astimezone(tz).date():
+            continue  # over before today began here
+        appt.has_started, appt.is_over = appt.starts_at <= now, appt.ends_at <= now
         if not agenda.days or agenda.days[-1].day != appt.local_start.date():
             agenda.days.append(CalendarDay(day=appt.local_start.date()))
         agenda.days[-1].appointments.append(appt)
