@@ -13,6 +13,7 @@ class GhlIntegrationConfig(AppConfig):
         from crm.contact_remote_lookup import register_contact_remote_finder
         from crm.sync.targets import register_target_resolver
 
+        from . import messages_tasks  # noqa: F401
         from . import tasks as connection_tasks  # noqa: F401
         from .calendars import tasks as calendar_tasks  # noqa: F401
         from .calendars.backend import ghl_calendar_backend_for

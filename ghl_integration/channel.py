@@ -171,6 +171,11 @@ class GhlChannelProvider(ChannelProvider):
                             error=str(error.get("message") or "") if isinstance(error, dict) else str(error),
                             error_code=str(error.get("code") or "") if isinstance(error, dict) else "")
 
+    def mark_read(self, binding: Binding, *, provider_conversation_id: str) -> None:
+        # GHL keeps one conversation per contact, so this reads every channel of it there.
+        with self._client(binding) as client, _mapped(binding.channel, posted=False):
+            client.conversations.update(provider_conversation_id, unread_count=0)
+
     # -- reading GHL's events -------------------------------------------------------------------------------------
     def parse_inbound(self, payload: dict) -> InboundEvent | None:
         message_id, contact_id = payload.get("messageId"), payload.get("contactId")

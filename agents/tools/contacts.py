@@ -199,7 +199,8 @@ def get_contact_context(ctx: ToolContext, *, contact: str) -> dict[str, Any]:
                            "currency": o.currency} for o in opportunities],
         "upcoming_appointments": upcoming_appointments(org, person),
         "last_messages": [{"message_id": m.pk, "channel": m.channel, "direction": m.direction, "body": m.body[:500],
-                           "status": m.status, "at": _iso(m.sent_at or m.created_at)} for m in messages],
+                           "status": m.status, "at": _iso(m.sent_at or m.created_at), "kind": m.kind,
+                           "subject": m.subject, "sender": m.sender_type or None} for m in messages],
         "resolved": _resolved(match, contact),
     }
 

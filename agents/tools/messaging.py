@@ -137,3 +137,151 @@ registry.register(Tool(
     }},
     output_schema=MESSAGE_OUT, fn=send_message,
 ))
+
+
+# -- reads and mark-read ---------------------------------------------------------------------------------------
+def message_out(message: Message) -> dict[str, Any]:
+    out = {"message_id": message.pk, "direction": message.direction, "channel": message.channel,
+           "kind": message.kind, "status": message.status, "body": message.body[:2000],
+           "at": message.created_at.isoformat(), "sender": message.sender_type or None,
+           "conversation_id": message.conversation_id}
+    if message.subject:
+        out["subject"] = message.subject
+    if message.attachments:
+        out["attachments"] = list(message.attachments)
+    if message.error:
+        out["error"] = message.error
+    if message.kind != Message.Kind.MESSAGE and message.meta.get("callDuration") is not None:
+        out["call_duration_s"] = message.meta["callDuration"]
+    return out
+
+
+def list_conversations(ctx: ToolContext, *, contact: str | None = None, unread_only: bool = False,
+                       limit: int = 20) -> dict[str, Any]:
+    from crm.selectors.conversations import conversation_list, messages_by_id
+
+    person = contact_resolve(organization=ctx.organization, ref=contact).contact if contact else None
+    rows = list(conversation_list(organization=ctx.organization, contact=person, unread_only=unread_only)[:limit])
+    last = messages_by_id(organization=ctx.organization, ids=[r.last_message_pk for r in rows])
+    return {"conversations": [{
+        "conversation_id": r.pk, "contact": {"contact_id": r.contact_id, "name": r.contact.full_name},
+        "channel_family": r.channel_family, "unread_count": r.unread_count,
+        "last_message_at": r.last_message_at.isoformat() if r.last_message_at else None,
+        "last_message": message_out(last[r.last_message_pk]) if r.last_message_pk in last else None,
+    } for r in rows], "count": len(rows)}
+
+
+def _conversation(ctx: ToolContext, conversation_id: int):
+    from crm.models import Conversation
+
+    found = Conversation.objects.for_org(ctx.organization).filter(pk=conversation_id).select_related("contact").first()
+    if found is None:
+        raise ToolError("not_found", f"There is no conversation {conversation_id} in this organization.",
+                        field="conversation_id", hint="Use list_conversations to find it, or pass `contact`.")
+    return found
+
+
+def _who(ctx: ToolContext, contact: str | None, conversation_id: int | None):
+    if conversation_id is None and not contact:
+        raise ToolError("invalid", "`contact` is required (or `conversation_id`).", field="contact",
+                        hint="Name the person, e.g. {\"contact\": \"Jane Doe\"}.")
+    if conversation_id is not None:
+        return None, _conversation(ctx, conversation_id)
+    return contact_resolve(organization=ctx.organization, ref=contact).contact, None
+
+
+def get_messages(ctx: ToolContext, *, contact: str | None = None, conversation_id: int | None = None,
+                 limit: int = 20, before: str | None = None) -> dict[str, Any]:
+    from datetime import datetime
+
+    from crm.selectors.conversations import message_page
+
+    person, conversation = _who(ctx, contact, conversation_id)
+    when = None
+    if before:
+        try:
+            when = datetime.fromisoformat(before.replace("Z", "+00:00"))
+        except ValueError:
+            raise ToolError("invalid", f"`before`: “{before}” is not an ISO date-time.", field="before",
+                            hint="Pass the `at` of the oldest message you have, e.g. 2026-03-14T16:21:05+00:00.")
+        if when.tzinfo is None:
+            raise ToolError("invalid", "`before` needs a UTC offset.", field="before",
+                            hint="Add +00:00 (or Z) to the time.")
+    messages, more = message_page(organization=ctx.organization, contact=person, conversation=conversation,
+                                  before=when, limit=limit)
+    return {"messages": [message_out(m) for m in messages], "has_more": more,
+            "next_before": messages[0].created_at.isoformat() if more and messages else None}
+
+
+def mark_conversation_read(ctx: ToolContext, *, contact: str | None = None,
+                           conversation_id: int | None = None) -> dict[str, Any]:
+    from channels_app.conversations import conversation_read
+    from channels_app.errors import ChannelUnavailable
+    from crm.models import Conversation
+
+    person, conversation = _who(ctx, contact, conversation_id)
+    targets = [conversation] if conversation else list(
+        Conversation.objects.for_org(ctx.organization).filter(contact=person, unread_count__gt=0))
+    if ctx.dry_run:
+        ctx.outcome = "dry_run"
+        return {"status": "dry_run", "conversations": [c.pk for c in targets]}
+    done = []
+    seen_remote: set[str] = set()
+    for target in targets:
+        try:
+            if target.provider_conversation_id in seen_remote:  # GHL's one conversation: read once
+                from crm.services.conversations import conversation_mark_read
+
+                conversation_mark_read(conversation=target)
+            else:
+                conversation_read(conversation=target)
+                seen_remote.add(target.provider_conversation_id)
+        except ChannelUnavailable as exc:
+            raise ToolError("ghl_unavailable", f"{exc.message} Nothing was marked read.", retry_after=30,
+                            hint="Retry in a minute.")
+        except ChannelError as exc:
+            raise refusal_error(exc)
+        done.append(target.pk)
+    ctx.outcome = "read"
+    return {"status": "read", "conversations": done}
+
+
+CONVERSATION_ID = {"type": "integer", "minimum": 1, "description": "A conversation_id from list_conversations."}
+registry.register(Tool(
+    name="list_conversations", family="messaging", title="List conversations",
+    description="The organization's conversations, newest activity first, each with its last message and unread "
+                "count. Filter by `contact` (a name, email, phone or id) and `unread_only` to find who is "
+                "waiting for an answer. Errors: `not_found`/`ambiguous` for `contact`.",
+    input_schema={"type": "object", "additionalProperties": False, "properties": {
+        "contact": CONTACT_REF, "unread_only": {"type": "boolean", "default": False},
+        "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}}},
+    output_schema={"type": "object", "properties": {"conversations": {"type": "array"},
+                                                    "count": {"type": "integer"}}},
+    fn=list_conversations,
+))
+registry.register(Tool(
+    name="get_messages", family="messaging", title="Read messages",
+    description="A contact's messages (all channels) or one conversation's, oldest first: direction, channel, "
+                "kind (message/call/voicemail), delivery status, time, sender (contact, agent, user = a person, "
+                "workflow). Page back with `before` = `next_before`. Errors: `invalid` when neither `contact` "
+                "nor `conversation_id` is given, `not_found`/`ambiguous`.",
+    input_schema={"type": "object", "additionalProperties": False, "properties": {
+        "contact": CONTACT_REF, "conversation_id": CONVERSATION_ID,
+        "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+        "before": {"type": "string", "maxLength": 40, "description": "ISO date-time: only messages before it."}}},
+    output_schema={"type": "object", "properties": {"messages": {"type": "array"}, "has_more": {"type": "boolean"},
+                                                    "next_before": {"type": ["string", "null"]}}},
+    fn=get_messages,
+))
+registry.register(Tool(
+    name="mark_conversation_read", family="messaging", title="Mark a conversation read", writes=True,
+    description="Mark a contact's conversations (or one, by `conversation_id`) read, here and in GoHighLevel "
+                "(GHL keeps one conversation per contact, so it reads all of their channels there). Use after "
+                "handling what they wrote. Errors: `ghl_unavailable` (nothing was marked: retry), "
+                "`not_found`/`ambiguous`.",
+    input_schema={"type": "object", "additionalProperties": False, "properties": {
+        "contact": CONTACT_REF, "conversation_id": CONVERSATION_ID}},
+    output_schema={"type": "object", "properties": {"status": {"type": "string"},
+                                                    "conversations": {"type": "array"}}},
+    fn=mark_conversation_read,
+))

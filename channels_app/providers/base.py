@@ -118,6 +118,11 @@ class ChannelProvider(ABC):
         """The provider's current status of a message we sent (the polling fallback), or None."""
         return None
 
+    def mark_read(self, binding: Binding, *, provider_conversation_id: str) -> None:
+        """Mark the provider's conversation read. Raises `ChannelUnavailable` when it cannot be reached.
+        Providers without conversations of their own (console) have nothing to do."""
+        return None
+
     def parse_inbound(self, payload: dict) -> InboundEvent | None:
         """A provider event as an `InboundEvent`, or None when it is not a message."""
         return None

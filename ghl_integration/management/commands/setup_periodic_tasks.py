@@ -35,6 +35,13 @@ SCHEDULES = (
         _cron("*"),
     ),
     (
+        "ghl: reconcile conversations",
+        "ghl_integration.messages.reconcile_all",
+        # "3,18,33,48 * * * *": every 15 minutes, clear of the contact reconcile (:07...) and the token sweep
+        # (:00...); each run reads only the conversations with messages since the last run (2-minute overlap).
+        _cron("3,18,33,48"),
+    ),
+    (
         "ghl: requeue stuck webhook events",
         "ghl_integration.webhooks.requeue_stuck_webhook_events",
         # "* * * * *": every minute, so an event whose message was lost waits at most
