@@ -74,7 +74,9 @@ class GhlConnectionAdmin(admin.ModelAdmin):
             try:
                 action(connection)
             except errors as exc:
-                self.message_user(request, f"{connection}: {failed}: {exc}", messages.ERROR)
+                reason = "the same sync is already running; its progress shows below" if isinstance(
+                    exc, SyncBusy) else exc
+                self.message_user(request, f"{connection}: {failed}: {reason}", messages.ERROR)
             else:
                 self.message_user(request, f"{connection}: {done}.", messages.SUCCESS)
 

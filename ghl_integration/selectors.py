@@ -93,3 +93,16 @@ def connection_sync_settings(*, connection: GhlConnection) -> dict:
         "mapping": entries,
         "custom_fields": list(custom.values()),
     }
+
+
+def agency_name_for(*, company_id: str) -> str:
+    """The agency's name as GHL's install events gave it ("" when no event named it yet)."""
+    from .models import GhlAppInstallState
+
+    if not company_id:
+        return ""
+    for details in GhlAppInstallState.objects.filter(details__companyId=company_id).values_list("details", flat=True):
+        if details.get("companyName"):
+            return details["companyName"]
+    state = GhlAppInstallState.objects.filter(resource_id=company_id).first()
+    return (state.details or {}).get("companyName", "") if state else ""

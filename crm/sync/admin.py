@@ -67,17 +67,24 @@ class ConflictPolicyAdmin(admin.ModelAdmin):
 
 @admin.register(SyncConflict)
 class SyncConflictAdmin(admin.ModelAdmin):
-    list_display = ["decided_at", "organization", "account_id", "object_id", "field", "local_value", "remote_value",
+    list_display = ["decided_at", "organization", "account_id", "record", "field", "local_value", "remote_value",
                     "base_value", "policy", "decision", "override_decision", "overridden_at"]
     list_filter = ["decision", "policy", "override_decision", "provider", "field", "organization"]
     search_fields = ["field", "external_id", "=object_id", "account_id"]
     date_hierarchy = "decided_at"
     readonly_fields = [f.name for f in SyncConflict._meta.fields]
-    list_select_related = ["organization"]
+    list_select_related = ["organization", "content_type"]
+    list_per_page = 50
     actions = ["apply_local_value", "apply_remote_value"]
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description="Record")
+    def record(self, obj):
+        # The row's name ("Jane Doe"), not its id: a conflict is read by the person it is about.
+        target = obj.local_object
+        return f"{target}" if target is not None else f"{obj.content_type.model} {obj.object_id} (gone)"
 
     def _override(self, request, queryset, side):
         for conflict in queryset:

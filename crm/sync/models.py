@@ -189,7 +189,9 @@ class SyncConflict(TenantModel):
         indexes = [models.Index(fields=["content_type", "object_id"], name="crm_conflict_object")]
 
     def __str__(self) -> str:
-        return f"{self.field} on {self.content_type_id}/{self.object_id}: {self.decision}"
+        target = self.local_object
+        name = target if target is not None else f"{self.content_type.model} {self.object_id}"
+        return f"{self.field} of {name}: {self.get_decision_display().lower()}"
 
 
 class SyncRun(TenantModel):

@@ -41,6 +41,8 @@ def app_installed(*, location_id: str, company_id: str, at, payload: dict) -> No
     """INSTALL webhook: may arrive before or after the OAuth callback; both orders end the same."""
     details = {"source": "webhook", "planId": payload.get("planId", ""), "companyId": company_id,
                "installedAt": at.isoformat()}
+    if payload.get("companyName"):  # the agency's name, shown instead of its id
+        details["companyName"] = payload["companyName"]
     app_install_state_record(resource_id=location_id or company_id, installed=True, at=at, details=details)
     for connection in GhlConnection.objects.filter(location_id=location_id, status=GhlConnection.Status.ACTIVE):
         connection_apply_install_details(connection=connection)

@@ -19,7 +19,7 @@ from ..connections import (
 )
 from ..models import GhlConnection
 from ..provider import GHL
-from ..selectors import connection_agency_for_org, connection_current_for_org, connection_synced_counts
+from ..selectors import agency_name_for, connection_agency_for_org, connection_current_for_org, connection_synced_counts
 from ..sync.runs import sync_run_current_pull, sync_runs_recent
 from .state import OAuthStateError, state_consume, state_issue
 
@@ -55,6 +55,8 @@ def settings_page_render(request, *, extra: dict | None = None, status: int = 20
         "scopes": (connection.scopes.split() if connection else []),
         "pull_run": sync_run_current_pull(connection=connection) if connection else None,
         "sync_runs": sync_runs_recent(connection=connection) if connection else [],
+        "agency_name": agency_name_for(company_id=(agency.company_id if agency else "") or (
+            connection.company_id if connection and connection.agency_connection_id else "")),
         **(extra or {}),
     }
     return render(request, "ghl_integration/settings.html", context, status=status)
