@@ -21,6 +21,7 @@ class GhlIntegrationConfig(AppConfig):
         from .channel import GhlChannelProvider
         from .contact_lookup import ghl_contact_remote_find
         from .opportunities import tasks as opportunity_tasks
+        from .opportunities.outbound import OpportunityPusher
         from .provider import GHL
         from .signals import connection_connected
         from .sync import tasks as sync_tasks  # noqa: F401
@@ -35,6 +36,7 @@ class GhlIntegrationConfig(AppConfig):
         # Each kind's outbox entries go to GHL through its pusher (kinds without one stay pending).
         register_pusher(ContactPusher)
         register_pusher(AppointmentPusher)
+        register_pusher(OpportunityPusher)
         # Queue the push task right after a local contact change commits (the minute sweep is the safety net).
         connect_outbound()
         # Load the field mapping and queue the initial pull when a connection becomes active.

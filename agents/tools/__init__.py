@@ -8,6 +8,7 @@ FAMILY_MODULES = (
     "agents.tools.contacts",
     "agents.tools.calendar",
     "agents.tools.messaging",
+    "agents.tools.opportunities",
 )
 
 _loaded = False

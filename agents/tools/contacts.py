@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from crm.contact_remote_lookup import contact_remote_find
-from crm.models import Contact, ExternalIdentity, Message, Opportunity
+from crm.models import Contact, ExternalIdentity, Message
 from crm.remote_calls import RemoteUnavailable
 from crm.selectors.contacts import contact_find_by_email_or_phone
 from crm.services.contacts import contact_create, contact_tags_add, contact_tags_remove, contact_update
@@ -176,10 +176,8 @@ def get_contact_context(ctx: ToolContext, *, contact: str) -> dict[str, Any]:
     person = match.contact
     org = ctx.organization
     from .calendar import upcoming_appointments
+    from .opportunities import contact_open_opportunities
 
-    opportunities = (Opportunity.objects.for_org(org).filter(contact=person, status=Opportunity.Status.OPEN,
-                                                             is_archived=False)
-                     .select_related("pipeline", "stage").order_by("-updated_at")[:10])
     messages = (Message.objects.for_org(org).filter(conversation__contact=person)
                 .order_by("-created_at", "-id")[:10])
     return {
@@ -194,9 +192,7 @@ def get_contact_context(ctx: ToolContext, *, contact: str) -> dict[str, Any]:
             "dnd": {"all": person.dnd_all, **{ch: getattr(person, f"dnd_{ch}") for ch in Contact.DND_CHANNELS}},
             "created_at": _iso(person.created_at), "updated_at": _iso(person.updated_at),
         },
-        "opportunities": [{"opportunity_id": o.pk, "name": o.name, "pipeline": o.pipeline.name,
-                           "stage": o.stage.name, "status": o.status, "monetary_value": str(o.monetary_value),
-                           "currency": o.currency} for o in opportunities],
+        "opportunities": contact_open_opportunities(org, person),
         "upcoming_appointments": upcoming_appointments(org, person),
         "last_messages": [{"message_id": m.pk, "channel": m.channel, "direction": m.direction, "body": m.body[:500],
                            "status": m.status, "at": _iso(m.sent_at or m.created_at), "kind": m.kind,

@@ -21,6 +21,7 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from tenancy.models import Organization
@@ -75,7 +76,8 @@ def opportunity_values(opp: Opportunity) -> dict[str, Any]:
             "source": opp.source, "custom_properties": dict(opp.custom_properties or {})}
 
 
-def _remote_values(remote: RemoteOpportunity) -> dict[str, Any]:
+def remote_opportunity_values(remote: RemoteOpportunity) -> dict[str, Any]:
+    """A remote state in snapshot form (see `opportunity_values`)."""
     return {"name": remote.name[:255], "stage": remote.stage.pk, "status": remote.status,
             "monetary_value": str(remote.monetary_value.quantize(Decimal("0.01"))),
             "contact": remote.contact.pk if remote.contact else None,
@@ -141,7 +143,7 @@ def _pending_fields(opp: Opportunity, provider: str, account_id: str) -> dict[st
 def opportunity_apply_from_remote(*, organization: Organization, provider: str, account_id: str,
                                   remote: RemoteOpportunity, connection_id: int | None = None) -> ApplyOutcome:
     """Apply one remote state (see the module docstring). Safe to call again with the same state."""
-    values = _remote_values(remote)
+    values = remote_opportunity_values(remote)
     with transaction.atomic(), sync_origin(provider=provider, account_id=account_id, connection_id=connection_id):
         link = _link(provider, account_id, remote.external_id)
         if _is_stale(link, remote.updated_at):
@@ -149,6 +151,11 @@ def opportunity_apply_from_remote(*, organization: Organization, provider: str, 
         opp = None
         if link is not None:
             opp = Opportunity.objects.for_org(organization).select_for_update().filter(pk=link.object_id).first()
+        else:
+            opp = _unlinked_twin(organization, provider, account_id, remote)
+            if opp is not None:  # made here, its push not linked yet (or the demo seed): the same deal
+                link = external_id_link(obj=opp, provider=provider, account_id=account_id,
+                                        external_id=remote.external_id, connection_id=connection_id)
         now = timezone.now()
         if opp is None:
             opp = Opportunity(organization=organization, pipeline=remote.pipeline, currency=remote.currency.upper()[:3])
@@ -206,6 +213,21 @@ def opportunity_apply_from_remote(*, organization: Organization, provider: str, 
     if conflicted:
         return ApplyOutcome("conflicted", opp, changed)
     return ApplyOutcome("updated" if changed or restored else "unchanged", opp, changed)
+
+
+def _unlinked_twin(organization: Organization, provider: str, account_id: str,
+                   remote: RemoteOpportunity) -> Opportunity | None:
+    """A local deal with no link to this account, for the same contact, pipeline and name: the echo of our own
+    create (its webhook can come before the push has stored the id) is that deal, not a second one. GHL itself
+    refuses two deals of one contact in one pipeline, so this cannot join two different deals."""
+    if remote.contact is None:
+        return None
+    ct = ContentType.objects.get_for_model(Opportunity)
+    linked = ExternalIdentity.objects.filter(provider=provider, account_id=account_id, content_type=ct,
+                                             object_id=OuterRef("pk"))
+    return (Opportunity.objects.for_org(organization).select_for_update()
+            .filter(contact=remote.contact, pipeline=remote.pipeline, name__iexact=remote.name.strip())
+            .filter(~Exists(linked)).order_by("id").first())
 
 
 def _mark_synced(link: ExternalIdentity, snapshot: dict, at: dt.datetime | None, connection_id: int | None) -> None:

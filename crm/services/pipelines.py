@@ -76,29 +76,6 @@ def opportunity_create(
     return opportunity
 
 
-@transaction.atomic
-def opportunity_move(
-    *, opportunity: Opportunity, stage: PipelineStage | None = None, status: str | None = None, monetary_value=None
-) -> Opportunity:
-    now = timezone.now()
-    if stage is not None:
-        if stage.organization_id != opportunity.organization_id:
-            raise ValidationError({"stage": "That stage belongs to another organization."})
-        if stage.pk != opportunity.stage_id:
-            opportunity.pipeline_id = stage.pipeline_id
-            opportunity.stage = stage
-            opportunity.stage_changed_at = now
-    if status is not None and status != opportunity.status:
-        if status not in Opportunity.Status.values:
-            raise ValidationError({"status": f"Status must be one of {', '.join(Opportunity.Status.values)}."})
-        opportunity.status = status
-        opportunity.status_changed_at = now
-    if monetary_value is not None:
-        opportunity.monetary_value = _clean_money(monetary_value)
-    opportunity.save()
-    return opportunity
-
-
 # -- mirrored from a CRM that owns the pipelines' definition ---------------------------------------------------
 @dataclass(frozen=True)
 class RemoteStage:

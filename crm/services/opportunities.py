@@ -1,0 +1,141 @@
+"""Local changes to opportunities (agents' tools, the pipeline board): validated, saved, queued for the CRM.
+
+Each change records an outbox entry naming the changed fields in the same transaction (the provider's pusher
+sends them and confirms them against the CRM) and announces stage and status changes (`crm.events`) after
+commit. `opportunity_plan_change` says what a change would do without doing it (dry runs say old → new).
+"""
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from tenancy.models import Organization
+
+from ..models import Contact, CrmUser, LostReason, Opportunity, Pipeline, PipelineStage
+from ..sync.outbox import outbox_record
+from .opportunity_sync import SYNCED_FIELDS, opportunity_announce_changes, opportunity_values
+from .pipelines import _clean_money, opportunity_create
+
+STATUSES = tuple(Opportunity.Status.values)
+
+
+@dataclass(frozen=True)
+class Change:
+    field: str
+    old: Any  # snapshot form (ids for rows, money as a string)
+    new: Any
+    old_shown: Any  # as a person reads it (names for rows)
+    new_shown: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"from": self.old_shown, "to": self.new_shown}
+
+
+def _shown(field: str, value: Any) -> Any:
+    """A value as a person reads it: names for rows, money as a string."""
+    if value is None:
+        return None
+    if field == "stage":
+        return PipelineStage.objects.filter(pk=value).values_list("name", flat=True).first()
+    if field == "assignee":
+        return str(CrmUser.objects.filter(pk=value).first() or "")
+    if field == "lost_reason":
+        return LostReason.objects.filter(pk=value).values_list("name", flat=True).first()
+    if field == "contact":
+        return str(Contact.objects.filter(pk=value).first() or "")
+    return value
+
+
+def opportunity_plan_change(
+    *, opportunity: Opportunity, name: str | None = None, stage: PipelineStage | None = None,
+    status: str | None = None, monetary_value: Any = None, lost_reason: LostReason | None = None,
+    assignee: CrmUser | None = None,
+) -> dict[str, Change]:
+    """{field: Change} that the change would make (only what differs); `ValidationError` for bad input."""
+    org_id = opportunity.organization_id
+    for label, row in (("stage", stage), ("lost_reason", lost_reason), ("assignee", assignee)):
+        if row is not None and (row.organization_id != org_id or row.is_archived):
+            raise ValidationError({label: f"That {label.replace('_', ' ')} is not one of this organization's."})
+    if stage is not None and stage.pipeline.is_archived:
+        raise ValidationError({"stage": "That stage's pipeline is archived."})
+    if status is not None and status not in STATUSES:
+        raise ValidationError({"status": f"Status must be one of {', '.join(STATUSES)}."})
+    if name is not None and not name.strip():
+        raise ValidationError({"name": "An opportunity needs a name."})
+    before = opportunity_values(opportunity)
+    after = dict(before)
+    if name is not None:
+        after["name"] = name.strip()[:255]
+    if stage is not None:
+        after["stage"] = stage.pk
+    if status is not None:
+        after["status"] = status
+        if status != Opportunity.Status.LOST:
+            after["lost_reason"] = None
+    if lost_reason is not None:
+        if (status or opportunity.status) != Opportunity.Status.LOST:
+            raise ValidationError({"lost_reason": "A lost reason is only for a lost opportunity: set status to lost."})
+        after["lost_reason"] = lost_reason.pk
+    if monetary_value is not None:
+        after["monetary_value"] = str(_clean_money(monetary_value))
+    if assignee is not None:
+        after["assignee"] = assignee.pk
+    return {f: Change(f, before[f], after[f], _shown(f, before[f]), _shown(f, after[f]))
+            for f in SYNCED_FIELDS if after[f] != before[f]}
+
+
+def opportunity_change(*, opportunity: Opportunity, **changes: Any) -> dict[str, Change]:
+    """Apply a change planned as `opportunity_plan_change` (same arguments); returns what changed."""
+    with transaction.atomic():
+        opp = Opportunity.objects.select_for_update().get(pk=opportunity.pk)
+        raw = opportunity_plan_change(opportunity=opp, **changes)
+        if not raw:
+            return {}
+        before = opportunity_values(opp)
+        now = timezone.now()
+        for field, change in raw.items():
+            if field in ("stage", "assignee", "lost_reason"):
+                setattr(opp, f"{field}_id", change.new)
+            elif field == "monetary_value":
+                opp.monetary_value = Decimal(change.new)
+            else:
+                setattr(opp, field, change.new)
+        if "stage" in raw:  # a stage of another pipeline moves the deal there
+            opp.pipeline_id = PipelineStage.objects.values_list("pipeline_id", flat=True).get(pk=raw["stage"].new)
+            opp.stage_changed_at = now
+        if "status" in raw:
+            opp.status_changed_at = now
+        opp.save()
+        outbox_record(obj=opp, fields=list(raw))
+        opportunity_announce_changes(opportunity=opp, before=before)
+        opportunity.refresh_from_db()
+    return raw
+
+
+def opportunity_open(
+    *, organization: Organization, name: str, contact: Contact, pipeline: Pipeline,
+    stage: PipelineStage | None = None, monetary_value: Any = 0, currency: str = "USD",
+    assignee: CrmUser | None = None,
+) -> Opportunity:
+    """Create an open opportunity here and queue its creation in the CRM (stage: the pipeline's first)."""
+    if contact.organization_id != organization.pk or contact.is_archived:
+        raise ValidationError({"contact": "That contact is not one of this organization's."})
+    if pipeline.is_archived:
+        raise ValidationError({"pipeline": "That pipeline is archived."})
+    if stage is not None and stage.is_archived:
+        raise ValidationError({"stage": "That stage is archived."})
+    if not name.strip():
+        raise ValidationError({"name": "An opportunity needs a name."})
+    with transaction.atomic():
+        opp = opportunity_create(organization=organization, name=name.strip()[:255], pipeline=pipeline, stage=stage,
+                                 contact=contact, monetary_value=monetary_value, currency=currency)
+        if assignee is not None:
+            opp.assignee = assignee
+            opp.save(update_fields=["assignee", "updated_at"])
+        opp.stage_changed_at = opp.status_changed_at = timezone.now()
+        opp.save(update_fields=["stage_changed_at", "status_changed_at", "updated_at"])
+        outbox_record(obj=opp, fields=list(SYNCED_FIELDS))
+    return opp

@@ -1,0 +1,178 @@
+"""Local opportunity changes to GHL: the outbox pusher of the opportunity kind (`ghl_integration.sync.push`).
+
+* unlinked → ``POST /opportunities/`` with every field (a retry after a lost answer first looks for the deal
+  that request may have made: same contact, pipeline and name; GHL refuses a second deal of one contact in one
+  pipeline, which is then a clear rejection, not a duplicate);
+* linked → ``GET`` the deal and merge it first (`opportunity_apply_from_remote`: a field changed on both sides
+  since the last sync is decided by the connection's conflict policy; one GHL won is not sent), then the status
+  through ``PUT /opportunities/{id}/status`` (the only call that takes a lost reason) and the other fields
+  through ``PUT /opportunities/{id}``; a final read confirms what GHL holds and its ``updatedAt`` becomes the
+  watermark, so the webhooks of our own change are stale when they come.
+Every request is built from the deal's current values: a repeated push does no harm.
+"""
+import logging
+from typing import Any
+
+from crm.models import ExternalIdentity, LostReason, Opportunity
+from crm.selectors.external_ids import external_id_for_object
+from crm.services.opportunity_sync import (
+    SYNCED_FIELDS,
+    opportunity_apply_from_remote,
+    opportunity_values,
+    remote_opportunity_values,
+)
+from crm.sync.models import OutboxEntry
+from crm.sync.outbox import outbox_mark_done
+
+from ..sync.push import KindPusher
+from .inbound import OpportunityResolver, UnknownReference
+from .mirror import PROVIDER, opportunity_custom_field_keys
+from .shape import money_out, parse_time
+
+logger = logging.getLogger(__name__)
+
+DELETE_POLICY_KEY = "delete_policy"  # shared with contacts: "keep" (default) leaves the GHL deal of an archived one
+
+
+class NotInGhlYet(Exception):
+    """A row the deal points at (its contact, pipeline, stage, assignee) has no GHL id: retry later."""
+
+
+class OpportunityPusher(KindPusher):
+    model = Opportunity
+    noun = "opportunity"
+
+    def __init__(self, drain):
+        super().__init__(drain)
+        self.resolver = OpportunityResolver(self.connection, self.client)
+
+    def _ext(self, obj, label: str, *, required: bool = True) -> str | None:
+        if obj is None:
+            return None
+        external_id = external_id_for_object(obj=obj, provider=PROVIDER, account_id=self.location_id)
+        if external_id is None and required:
+            raise NotInGhlYet(f"the {label} {obj} is not in GHL yet")
+        return external_id
+
+    def push(self, entry: OutboxEntry, obj: Opportunity) -> None:
+        try:
+            link = ExternalIdentity.objects.filter(provider=PROVIDER, account_id=self.location_id,
+                                                   content_type_id=entry.content_type_id, object_id=obj.pk).first()
+            if obj.is_archived:
+                self._archived(entry, obj, link)
+            elif link is None:
+                self._create(entry, obj)
+            else:
+                self._update(entry, obj, link.external_id)
+        except NotInGhlYet as exc:  # its contact's own push is usually seconds behind
+            self.fail(entry, str(exc), retryable=True)
+        except UnknownReference as exc:
+            self.fail(entry, str(exc), retryable=False)
+
+    # -- the body ------------------------------------------------------------------------------------------
+    def _body(self, opp: Opportunity, fields: set[str]) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        if "name" in fields:
+            body["name"] = opp.name
+        if "stage" in fields:
+            body["pipelineId"] = self._ext(opp.pipeline, "pipeline")
+            body["pipelineStageId"] = self._ext(opp.stage, "stage")
+        if "monetary_value" in fields:
+            body["monetaryValue"] = money_out(opp.monetary_value)
+        if "assignee" in fields:
+            body["assignedTo"] = self._ext(opp.assignee, "user") if opp.assignee_id else None
+        if "source" in fields and opp.source:
+            body["source"] = opp.source
+        if "custom_properties" in fields and opp.custom_properties:
+            ids = {key: fid for fid, key in
+                   opportunity_custom_field_keys(connection=self.connection, client=self.client).items()}
+            body["customFields"] = [{"id": ids[k], "field_value": v} for k, v in opp.custom_properties.items()
+                                    if k in ids]
+        return body
+
+    def _lost_reason_id(self, opp: Opportunity) -> str | None:
+        if opp.status != Opportunity.Status.LOST or opp.lost_reason_id is None:
+            return None
+        return self._ext(LostReason.objects.get(pk=opp.lost_reason_id), "lost reason")
+
+    # -- create --------------------------------------------------------------------------------------------
+    def _create(self, entry: OutboxEntry, opp: Opportunity) -> None:
+        contact_id = self._ext(opp.contact, "contact") if opp.contact_id else None
+        if contact_id is None:
+            self.fail(entry, "GHL needs a contact for every opportunity; this one has none", retryable=False)
+            return
+        pipeline_id = self._ext(opp.pipeline, "pipeline")
+        existing = None
+        if entry.attempts > 1:  # a lost answer may have created it: look before creating another
+            page = self.client.opportunities.search(contact_id=contact_id, pipeline_id=pipeline_id, status="all")
+            existing = next((o for o in page.get("opportunities") or []
+                             if (o.get("name") or "").strip().lower() == opp.name.strip().lower()), None)
+        if existing is None:
+            body = {k: v for k, v in self._body(opp, set(SYNCED_FIELDS)).items() if v is not None}
+            body.update(contactId=contact_id, status=opp.status)
+            created = self.client.opportunities.create(body)
+            self.stats.created += 1
+            ghl_id = created["id"]
+        else:
+            ghl_id = existing["id"]
+            self.stats.linked += 1
+        if opp.status == Opportunity.Status.LOST and opp.lost_reason_id:
+            self.client.opportunities.update_status(ghl_id, "lost", lost_reason_id=self._lost_reason_id(opp))
+        if existing is not None:  # bring the found deal to our values
+            self.client.opportunities.update(ghl_id, self._body(opp, set(SYNCED_FIELDS) - {"custom_properties"}))
+        self._done(entry, opp, ghl_id)
+
+    # -- update --------------------------------------------------------------------------------------------
+    def _update(self, entry: OutboxEntry, opp: Opportunity, ghl_id: str) -> None:
+        current = self.client.opportunities.get(ghl_id)
+        merged = opportunity_apply_from_remote(
+            organization=self.connection.organization, provider=PROVIDER, account_id=self.location_id,
+            remote=self.resolver.remote(current), connection_id=self.connection.pk)
+        if merged.outcome == "conflicted":
+            self.stats.conflicts += 1
+        opp.refresh_from_db()
+        ours = opportunity_values(opp)
+        theirs = remote_opportunity_values(self.resolver.remote(current))
+        fields = {f for f in entry.changed_fields if f in ours and ours[f] != theirs.get(f)}
+        if "lost_reason" in fields and opp.status == Opportunity.Status.LOST:
+            fields.add("status")
+        if not fields:
+            self.stats.unchanged += 1
+            self._done(entry, opp, ghl_id, current=current)
+            return
+        if "status" in fields:
+            self.client.opportunities.update_status(ghl_id, opp.status, lost_reason_id=self._lost_reason_id(opp))
+        body = self._body(opp, fields - {"status", "lost_reason", "contact"})
+        if body:
+            self.client.opportunities.update(ghl_id, body)
+        self.stats.updated += 1
+        self._done(entry, opp, ghl_id)
+
+    def _archived(self, entry: OutboxEntry, opp: Opportunity, link: ExternalIdentity | None) -> None:
+        if link is not None and (self.connection.config or {}).get(DELETE_POLICY_KEY, "keep") == "delete":
+            from ..client import GhlNotFound
+
+            try:
+                self.client.opportunities.delete(link.external_id)
+            except GhlNotFound:
+                pass  # already gone: the outcome we wanted
+            self.stats.deleted += 1
+        outbox_mark_done(entry=entry, connection_id=self.connection.pk)
+
+    # -- confirmation --------------------------------------------------------------------------------------
+    def _done(self, entry: OutboxEntry, opp: Opportunity, ghl_id: str, *, current: dict | None = None) -> None:
+        """Read back what GHL holds (unless just read) and record it: the agreed values become the base of the
+        next merge and GHL's ``updatedAt`` the watermark."""
+        remote = current or self.client.opportunities.get(ghl_id)
+        theirs = remote_opportunity_values(self.resolver.remote(remote))
+        opp.refresh_from_db()
+        ours = opportunity_values(opp)
+        disagree = [f for f in entry.changed_fields if f in ours and ours[f] != theirs.get(f)]
+        if disagree:
+            logger.warning("ghl.sync.opportunity.not-kept", extra={"entry_id": entry.pk, "fields": disagree})
+            self.fail(entry, f"GHL did not keep {', '.join(disagree)} as sent", retryable=True)
+            return
+        agreed = {f: v for f, v in theirs.items() if ours.get(f) == v}
+        outbox_mark_done(entry=entry, remote_id=ghl_id, connection_id=self.connection.pk, remote_values=agreed,
+                         remote_updated_at=parse_time(remote.get("updatedAt")))
+

@@ -1,0 +1,171 @@
+"""Opportunity changes made here reach GHL (the sandbox, over HTTP) through the outbox and its pusher: moves,
+value and status (with a lost reason), creates (idempotent after a lost answer, their echo not a second deal),
+conflicts decided per field by the connection's policy."""
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from crm.models import CrmUser, LostReason, Opportunity, PipelineStage
+from crm.selectors.external_ids import external_id_for_object
+from crm.services.opportunities import opportunity_change, opportunity_open
+from crm.sync.conflict import conflict_policy_set
+from crm.sync.models import OutboxEntry, SyncConflict
+from ghl_integration.client.exceptions import GhlServerError
+from ghl_integration.client.opportunities import OpportunitiesApi
+from ghl_integration.opportunities.sync import opportunities_pull
+from ghl_integration.sync.push import outbox_push_pending
+from tests.ghl_integration.sync.conftest import deliver
+
+from .conftest import LOCATION, make_deal, wait_received
+from .test_inbound import local
+
+pytestmark = pytest.mark.django_db
+
+
+def push(connection) -> dict:
+    return outbox_push_pending(connection_id=connection.pk)
+
+
+def stage_named(org, name: str) -> PipelineStage:
+    return PipelineStage.objects.for_org(org).get(name=name, is_archived=False)
+
+
+def entry_of(opp) -> OutboxEntry:
+    return OutboxEntry.objects.filter(object_id=opp.pk, content_type__model="opportunity").latest("id")
+
+
+@pytest.fixture
+def pulled(ghl, org, connection):
+    deal = make_deal(ghl, name="Acme deal", value=12500)
+    opportunities_pull(connection=connection)
+    return deal
+
+
+def test_a_move_here_appears_in_ghl_and_its_webhooks_are_stale(ghl, org, connection, pulled, receiver):
+    opp = local(pulled["id"])
+    receiver.received.clear()
+
+    changes = opportunity_change(opportunity=opp, stage=stage_named(org, "Proposal Sent"))
+    counts = push(connection)
+
+    assert {k: v.as_dict() for k, v in changes.items()} == {"stage": {"from": "New Lead", "to": "Proposal Sent"}}
+    assert counts["updated"] == 1 and entry_of(opp).status == "done"
+    remote = ghl.control.objects("opportunity", pulled["id"])
+    assert remote["pipelineStageId"] == external_id_for_object(obj=stage_named(org, "Proposal Sent"),
+                                                               provider="ghl", account_id=LOCATION)
+    # GHL's webhooks about our own change bring nothing newer
+    received = wait_received(receiver, 2)
+    assert deliver(received) == ["processed", "processed"]
+    assert local(pulled["id"]).stage.name == "Proposal Sent"
+
+
+def test_value_status_lost_reason_and_assignee_reach_ghl(ghl, org, connection, pulled):
+    opp = local(pulled["id"])
+    reason = LostReason.objects.for_org(org).get(name="Price too high")
+    user = CrmUser.objects.for_org(org).order_by("name").first()
+
+    opportunity_change(opportunity=opp, monetary_value="13999.90", status="lost", lost_reason=reason, assignee=user)
+    push(connection)
+
+    remote = ghl.control.objects("opportunity", pulled["id"])
+    assert (remote["monetaryValue"], remote["status"]) == (13999.9, "lost")
+    assert remote["lostReasonId"] == external_id_for_object(obj=reason, provider="ghl", account_id=LOCATION)
+    assert remote["assignedTo"] == external_id_for_object(obj=user, provider="ghl", account_id=LOCATION)
+    assert entry_of(opp).status == "done"
+
+
+def test_a_deal_made_here_is_created_in_ghl_once_even_when_its_echo_comes_first(ghl, org, connection, pulled,
+                                                                                receiver):
+    contact = local(pulled["id"]).contact
+    other = ghl.control.objects("contact", location_id=LOCATION)[3]
+    from crm.models import Contact, Pipeline
+    from crm.selectors.external_ids import local_object_for_external_id
+
+    person = local_object_for_external_id(model=Contact, provider="ghl", account_id=LOCATION,
+                                          external_id=other["id"])
+    if person is None:  # the contact sync would have it; the pull fetched only the deals' contacts
+        from ghl_integration.installation import GhlInstallation
+        from ghl_integration.sync.contacts_inbound import contact_apply_ghl_event
+
+        with GhlInstallation(connection).get_client() as client:
+            contact_apply_ghl_event(connection=connection, payload=client.contacts.get(other["id"]), delivered_at=None)
+        person = local_object_for_external_id(model=Contact, provider="ghl", account_id=LOCATION,
+                                              external_id=other["id"])
+    assert person != contact
+    receiver.received.clear()
+
+    opp = opportunity_open(organization=org, name="Bright smile", contact=person,
+                           pipeline=Pipeline.objects.for_org(org).get(), monetary_value="900")
+    counts = push(connection)
+
+    assert counts["created"] == 1
+    ghl_id = external_id_for_object(obj=opp, provider="ghl", account_id=LOCATION)
+    remote = ghl.control.objects("opportunity", ghl_id)
+    assert (remote["name"], remote["monetaryValue"], remote["contactId"]) == ("Bright smile", 900, other["id"])
+    deliver(wait_received(receiver, 1, type_="OpportunityCreate"))
+    assert Opportunity.objects.for_org(org).filter(name="Bright smile").count() == 1
+
+
+def test_a_create_whose_answer_was_lost_is_not_made_twice(ghl, org, connection, pulled, monkeypatch):
+    opp = local(pulled["id"])
+    from crm.models import Pipeline
+
+    second = ghl.control.change("pipeline.create", locationId=LOCATION, name="Implants",
+                                stages=["Consult", "Plan"])["pipeline"]
+    opportunities_pull(connection=connection)
+    real_create = OpportunitiesApi.create
+
+    def create_then_lose_the_answer(self, body):
+        real_create(self, body)
+        raise GhlServerError("bad gateway", status=502)
+
+    monkeypatch.setattr(OpportunitiesApi, "create", create_then_lose_the_answer)
+    new = opportunity_open(organization=org, name="Implant plan", contact=opp.contact,
+                           pipeline=Pipeline.objects.for_org(org).get(name="Implants"))
+    assert push(connection)["failed"] == 1 and entry_of(new).status == "failed"
+
+    monkeypatch.setattr(OpportunitiesApi, "create", real_create)
+    OutboxEntry.objects.filter(pk=entry_of(new).pk).update(next_attempt_at=timezone.now())
+    counts = push(connection)
+
+    assert counts["linked"] == 1 and counts["created"] == 0
+    in_ghl = [o for o in ghl.control.objects("opportunity", location_id=LOCATION) if o["pipelineId"] == second["id"]]
+    assert len(in_ghl) == 1 and external_id_for_object(obj=new, provider="ghl", account_id=LOCATION) == \
+        in_ghl[0]["id"]
+
+
+@pytest.mark.parametrize("policy,expected_here,expected_ghl", [
+    ("remote_wins", Decimal("20000.00"), 20000),
+    ("local_wins", Decimal("15000.00"), 15000),
+])
+def test_both_sides_changed_the_value_the_policy_decides(ghl, org, connection, pulled, policy, expected_here,
+                                                         expected_ghl):
+    conflict_policy_set(organization=org, provider="ghl", account_id=LOCATION, field="monetary_value",
+                        policy=policy)
+    opp = local(pulled["id"])
+    opportunity_change(opportunity=opp, monetary_value=15000, name="Acme deal (2 sites)")
+    ghl.control.change("opportunity.update", opportunityId=pulled["id"], monetaryValue=20000)  # webhook not seen
+
+    push(connection)
+
+    opp.refresh_from_db()
+    remote = ghl.control.objects("opportunity", pulled["id"])
+    assert (opp.monetary_value, remote["monetaryValue"]) == (expected_here, expected_ghl)
+    assert remote["name"] == opp.name == "Acme deal (2 sites)"  # the field only we changed went out either way
+    conflict = SyncConflict.objects.get(field="monetary_value")
+    assert conflict.policy == policy and entry_of(opp).status == "done"
+
+
+def test_a_deal_whose_contact_is_not_in_ghl_waits(ghl, org, connection, pulled):
+    from crm.models import Pipeline
+    from crm.services.contacts import contact_create
+
+    newcomer = contact_create(organization=org, first_name="Newt", email="newt@example.com")
+    OutboxEntry.objects.filter(object_id=newcomer.pk, content_type__model="contact").delete()  # its push not run
+    opp = opportunity_open(organization=org, name="Newt deal", contact=newcomer,
+                           pipeline=Pipeline.objects.for_org(org).get())
+    push(connection)
+
+    entry = entry_of(opp)
+    assert entry.status == "failed" and "not in GHL yet" in entry.last_error
