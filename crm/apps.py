@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class CrmConfig(AppConfig):
     name = "crm"
     verbose_name = "CRM"
+
+    def ready(self):
+        from .sync.contact_kind import CONTACT_KIND
+        from .sync.kinds import register_kind
+
+        # The kinds of record the sync engine serves (field mappings, policies, runs and targets are keyed by them).
+        register_kind(CONTACT_KIND)

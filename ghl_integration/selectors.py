@@ -56,6 +56,7 @@ def connection_synced_counts(*, connection: GhlConnection) -> dict[str, int]:
 def connection_sync_settings(*, connection: GhlConnection) -> dict:
     """What the settings page's sync section shows: policies and the effective field mapping with errors."""
     from crm.sync.conflict import DEFAULT_POLICY, policy_table_for
+    from crm.sync.kinds import CONTACT
     from crm.sync.models import FieldMapping
 
     from .services.sync_settings import CUSTOM_FIELDS_KEY
@@ -64,7 +65,7 @@ def connection_sync_settings(*, connection: GhlConnection) -> dict:
     table = policy_table_for(organization=connection.organization_id, provider=PROVIDER,
                              account_id=connection.location_id)
     rows = {r.remote_key: r for r in FieldMapping.objects.for_org(connection.organization_id).filter(
-        provider=PROVIDER, account_id=connection.location_id)}
+        provider=PROVIDER, account_id=connection.location_id, object_type=CONTACT)}
     mapping = contact_mapping_for(connection)
     custom = {f"customFields.{f['id']}": f for f in (connection.config or {}).get(CUSTOM_FIELDS_KEY, [])}
     from .sync.contact_shape import STANDARD_CONTACT_FIELDS

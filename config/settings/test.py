@@ -23,3 +23,6 @@ SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 SECURE_HSTS_SECONDS = 0
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# A test-only model for a toy second kind of record (tests/crm/sync/test_second_kind.py) (its own migration).
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.toy_kind"]  # noqa: F405

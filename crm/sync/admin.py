@@ -35,9 +35,9 @@ class FieldMappingAdmin(admin.ModelAdmin):
     """Read-only here: a mapping is changed on the owner's settings page, whose service keeps the rules (no
     internal fields, DND always mapped, one GHL field per local field) and re-applies it to the contacts."""
 
-    list_display = ["remote_key", "remote_label", "local_field", "direction", "data_type", "is_active", "provider",
-                    "account_id", "organization", "last_error_at"]
-    list_filter = ["provider", "direction", "data_type", "is_active", "organization"]
+    list_display = ["remote_key", "remote_label", "local_field", "object_type", "direction", "data_type", "is_active",
+                    "provider", "account_id", "organization", "last_error_at"]
+    list_filter = ["provider", "object_type", "direction", "data_type", "is_active", "organization"]
     search_fields = ["remote_key", "remote_label", "local_field", "account_id", "last_error"]
     readonly_fields = ["last_error", "last_error_at", "created_at", "updated_at"]
     actions = ["clear_errors"]
@@ -59,8 +59,8 @@ class FieldMappingAdmin(admin.ModelAdmin):
 
 @admin.register(ConflictPolicy)
 class ConflictPolicyAdmin(admin.ModelAdmin):
-    list_display = ["field", "policy", "provider", "account_id", "organization"]
-    list_filter = ["policy", "provider", "organization"]
+    list_display = ["field", "object_type", "policy", "provider", "account_id", "organization"]
+    list_filter = ["policy", "object_type", "provider", "organization"]
     search_fields = ["field", "account_id"]
     list_editable = ["policy"]
 

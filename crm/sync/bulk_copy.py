@@ -109,7 +109,7 @@ def _valid_row(row: dict[str, Any]) -> bool:
 
 def new_contact_row(cleaned: dict[str, Any], new_contact) -> dict[str, Any]:
     """Column values (by attname; JSON columns as JSON text) of a new contact from ``cleaned``
-    (`contact_clean_fields` output plus ``custom_properties.<key>`` values), as `_new_contact` + `full_clean`
+    (`contact_clean_fields` output plus ``custom_properties.<key>`` values), as `contact_build` + `full_clean`
     would leave them. Raises `ValidationError` exactly where `full_clean` does: values it cannot vouch for
     go through ``new_contact(cleaned)`` (a `Contact`) and its `full_clean`."""
     plan, defaults, json_encoders = _contact_plan()

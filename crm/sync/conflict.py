@@ -11,6 +11,7 @@ from typing import Any
 from tenancy.models import Organization
 
 from .hashing import canonical, values_equal
+from .kinds import CONTACT, kind_named
 from .models import ConflictPolicy, ConflictPolicyChoice
 
 Policy = ConflictPolicyChoice
@@ -99,29 +100,40 @@ def resolve_field(
 class PolicyTable:
     """Per-field policies for one account: explicit rows, then the ``*`` row, then the defaults."""
 
-    def __init__(self, rows: dict[str, str]):
+    def __init__(self, rows: dict[str, str], *, defaults: dict[str, str] | None = None):
         self.rows = rows
+        self.defaults = DEFAULT_FIELD_POLICIES if defaults is None else defaults
 
     def policy_for(self, field: str) -> str:
         if field in self.rows:
             return self.rows[field]
-        if field in DEFAULT_FIELD_POLICIES:
-            return DEFAULT_FIELD_POLICIES[field]
+        if field in self.defaults:
+            return self.defaults[field]
         return self.rows.get(WILDCARD, DEFAULT_POLICY)
 
 
-def policy_table_for(*, organization: Organization | int, provider: str, account_id: str) -> PolicyTable:
-    rows = ConflictPolicy.objects.for_org(organization).filter(provider=provider, account_id=account_id)
-    return PolicyTable({r.field: r.policy for r in rows})
+def policy_table_for(*, organization: Organization | int, provider: str, account_id: str,
+                     object_type: str = CONTACT) -> PolicyTable:
+    """The policies of one kind of record (``object_type``) for one account; one query."""
+    rows = ConflictPolicy.objects.for_org(organization).filter(provider=provider, account_id=account_id,
+                                                               object_type=object_type)
+    return PolicyTable({r.field: r.policy for r in rows}, defaults=_kind_field_policies(object_type))
+
+
+def _kind_field_policies(object_type: str) -> dict[str, str]:
+    try:
+        return kind_named(object_type).field_policies
+    except LookupError:  # a kind whose engine declaration has not landed: the contact defaults, as before
+        return DEFAULT_FIELD_POLICIES
 
 
 def conflict_policy_set(*, organization: Organization, provider: str, account_id: str, field: str,
-                        policy: str) -> ConflictPolicy:
-    """Set the policy for ``field`` (or ``*`` for the account's default)."""
+                        policy: str, object_type: str = CONTACT) -> ConflictPolicy:
+    """Set the policy for ``field`` of ``object_type`` records (or ``*`` for that kind's default)."""
     if policy not in Policy.values:
         raise ValueError(f"unknown conflict policy {policy!r}")
     row, _ = ConflictPolicy.objects.update_or_create(
-        organization=organization, provider=provider, account_id=account_id, field=field,
+        organization=organization, provider=provider, account_id=account_id, object_type=object_type, field=field,
         defaults={"policy": policy},
     )
     return row

@@ -1,8 +1,13 @@
-"""Inbound: apply a remote record's state to the local mirror (webhooks, pulls, reconciliation).
+"""Inbound: apply a remote record's state to the local mirror (webhooks, pulls, reconciliation), any kind.
 
-Provider handlers map the remote payload with `Mapping.to_local` and call `contact_apply_remote` (one
-record) or `inbound_page.contact_apply_remote_page` (a page of an initial pull / reconciliation). Every write here
-runs under `sync_origin`, so it is not queued back to the account it came from.
+Provider handlers map the remote payload with `Mapping.to_local` and call `record_apply_remote` (one record
+of a kind, see `kinds.py`; `contact_apply_remote` for contacts) or `inbound_page.contact_apply_remote_page` (a
+page of contacts of an initial pull / reconciliation). Every write here runs under `sync_origin`, so it is not
+queued back to the account it came from.
+
+Internal API for bulk paths of one kind (`inbound_page.py`): `ApplyContext` / `apply_context`, `apply_one`
+(one record inside the caller's transaction) and `apply_with_retry` (a transaction under the sync origin,
+retried when a concurrent apply linked the same record first).
 """
 import datetime as dt
 import logging
@@ -11,24 +16,17 @@ from functools import cached_property
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from tenancy.models import Organization
 
-from ..models import Contact, ExternalIdentity
-from ..services.contacts import (
-    _fill_full_name,
-    contact_announce_created,
-    contact_archive,
-    contact_clean_fields,
-    contact_update,
-)
+from ..models import ExternalIdentity
 from .conflict import NO_BASE, PolicyTable, policy_table_for, resolve_field
 from .hashing import canonical, content_hash, values_equal
-from .mapping import CUSTOM_PREFIX, get_local_value, split_custom
+from .kinds import CONTACT, SyncKind, kind_named
+from .mapping import get_local_value
 from .models import SyncConflict
 from .origin import sync_origin
 from .outbox import is_echo, outbox_discard_fields, outbox_record
@@ -61,7 +59,7 @@ OUTCOME_COUNTER = {
 @dataclass
 class ApplyResult:
     outcome: str
-    contact: Contact | None = None
+    contact: models.Model | None = None  # the local record, of whatever kind (named for the first kind)
     changed_fields: set[str] = field(default_factory=set)
     conflicts: list[SyncConflict] = field(default_factory=list)
     pushed_fields: list[str] = field(default_factory=list)  # local won: queued back to this account
@@ -70,7 +68,7 @@ class ApplyResult:
 
 @dataclass
 class RemoteRecord:
-    """One remote record for `contact_apply_remote_page` (same meaning as `contact_apply_remote`'s args)."""
+    """One remote record for a page apply (same meaning as `record_apply_remote`'s args)."""
 
     external_id: str
     remote: dict[str, Any]
@@ -82,51 +80,24 @@ class RemoteRecord:
 
 
 @dataclass
-class _Ctx:
+class ApplyContext:
+    """One apply's account and kind: who the remote is and what kind of record it sent."""
+
     organization: Organization
     provider: str
     account_id: str
     connection_id: int | None
     content_type: ContentType
+    kind: SyncKind
 
     @cached_property
     def policies(self) -> PolicyTable:
-        """Read when a conflict needs them: a page of new contacts never does."""
-        return policy_table_for(organization=self.organization, provider=self.provider, account_id=self.account_id)
+        """Read when a conflict needs them: a page of new records never does."""
+        return policy_table_for(organization=self.organization, provider=self.provider, account_id=self.account_id,
+                                object_type=self.kind.name)
 
 
-def _clean_remote(organization: Organization, remote: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Normalise remote values as local writes would be; drop (and report) the ones that fail."""
-    custom, standard = split_custom(remote)
-    errors: dict[str, str] = {}
-    for _ in range(len(standard) + 1):
-        try:
-            cleaned = contact_clean_fields(organization=organization, data=standard)
-            break
-        except ValidationError as exc:
-            for name, messages in exc.message_dict.items():
-                errors[name] = " ".join(messages)
-                standard.pop(name, None)
-    else:  # pragma: no cover - every pass drops at least one field
-        cleaned = {}
-    if custom:
-        cleaned.update((k, canonical(v)) for k, v in custom.items())
-    return cleaned, errors
-
-
-def _write_values(contact: Contact, values: dict[str, Any]) -> set[str]:
-    """Write local-named values (custom properties merged key by key) through `contact_update`."""
-    updates = {k: v for k, v in values.items() if not k.startswith(CUSTOM_PREFIX)}
-    custom = {k[len(CUSTOM_PREFIX):]: canonical(v) for k, v in values.items() if k.startswith(CUSTOM_PREFIX)}
-    if custom:
-        updates["custom_properties"] = {**(contact.custom_properties or {}), **custom}
-    if not updates:
-        return set()
-    _, changed = contact_update(contact=contact, **updates)
-    return changed
-
-
-def _advance_link(link: ExternalIdentity, *, ctx: _Ctx, remote_updated_at, remote_hash: str,
+def _advance_link(link: ExternalIdentity, *, ctx: ApplyContext, remote_updated_at, remote_hash: str,
                   snapshot: dict | None = None) -> None:
     if remote_updated_at and (link.remote_updated_at is None or remote_updated_at > link.remote_updated_at):
         link.remote_updated_at = remote_updated_at  # the watermark only moves forwards
@@ -140,11 +111,12 @@ def _advance_link(link: ExternalIdentity, *, ctx: _Ctx, remote_updated_at, remot
     link.save()
 
 
-def _merge(contact: Contact, link: ExternalIdentity, cleaned: dict[str, Any], *, ctx: _Ctx, remote_updated_at,
-           remote_hash: str, outcome: str, errors: dict[str, str]) -> ApplyResult:
-    """Three-way merge of ``cleaned`` into ``contact`` against the link's snapshot, field by field."""
+def _merge(obj: models.Model, link: ExternalIdentity, cleaned: dict[str, Any], *, ctx: ApplyContext,
+           remote_updated_at, remote_hash: str, outcome: str, errors: dict[str, str]) -> ApplyResult:
+    """Three-way merge of ``cleaned`` into ``obj`` against the link's snapshot, field by field."""
+    contact = obj
     snapshot = dict(link.synced_snapshot or {})
-    edit_times = local_edit_times(contact=contact, provider=ctx.provider, account_id=ctx.account_id,
+    edit_times = local_edit_times(obj=contact, provider=ctx.provider, account_id=ctx.account_id,
                                   content_type=ctx.content_type)
     writes: dict[str, Any] = {}
     push_back: list[str] = []
@@ -174,13 +146,14 @@ def _merge(contact: Contact, link: ExternalIdentity, cleaned: dict[str, Any], *,
                 decision={"local": SyncConflict.Decision.LOCAL, "remote": SyncConflict.Decision.REMOTE}.get(
                     res.winner, SyncConflict.Decision.MERGED),
             ))
-    changed = _write_values(contact, writes)
+    changed = ctx.kind.update(contact, writes) if writes else set()
     remote_won = [name for name in writes if name not in push_back]
     if remote_won:
         outbox_discard_fields(obj=contact, fields=remote_won, target=(ctx.provider, ctx.account_id))
     if conflicts:
         SyncConflict.objects.bulk_create(conflicts)
-        logger.info("crm.sync.conflicts", extra={"contact_id": contact.pk, "fields": [c.field for c in conflicts]})
+        logger.info("crm.sync.conflicts", extra={"object_type": ctx.kind.name, "object_id": contact.pk,
+                                                 "fields": [c.field for c in conflicts]})
     if push_back:
         outbox_record(obj=contact, fields=push_back, targets=[(ctx.provider, ctx.account_id)],
                       local_edit=False)  # the local value won; it was not edited again
@@ -192,21 +165,28 @@ def _merge(contact: Contact, link: ExternalIdentity, cleaned: dict[str, Any], *,
     return ApplyResult(outcome, contact, changed, conflicts, push_back, errors)
 
 
-def _match(ctx: _Ctx, cleaned: dict[str, Any]) -> Contact | None:
-    """An unlinked active contact with the same email, else the same E.164 phone (incl. additional ones)."""
+def _match(ctx: ApplyContext, cleaned: dict[str, Any]) -> models.Model | None:
+    """An unlinked active local record holding the first of the kind's match keys the remote record has (for
+    contacts: the same email, else the same E.164 phone, main ones before additional ones); oldest first."""
+    lookups = []
+    for match_key in ctx.kind.match_keys:
+        value = cleaned.get(match_key.key)
+        if value in (None, ""):
+            continue
+        for name in match_key.fields:
+            field = ctx.kind.model._meta.get_field(name)
+            # A JSON list holds the value as one of its members.
+            lookups.append(Q(**{f"{name}__icontains": f'"{value}"'}) if isinstance(field, models.JSONField)
+                           else Q(**{name: value}))
+    if not lookups:
+        return None
     linked = ExternalIdentity.objects.filter(
         provider=ctx.provider, account_id=ctx.account_id, content_type=ctx.content_type
     ).values("object_id")
-    qs = (
-        Contact.objects.for_org(ctx.organization).active().exclude(pk__in=linked)
-        .select_for_update().order_by("id")
-    )
-    email, phone = cleaned.get("email"), cleaned.get("phone")
-    lookups = []
-    if email:
-        lookups += [Q(email=email), Q(additional_emails__icontains=f'"{email}"')]
-    if phone:
-        lookups += [Q(phone=phone), Q(additional_phones__icontains=f'"{phone}"')]
+    qs = ctx.kind.model._default_manager.filter(organization=ctx.organization).exclude(pk__in=linked)
+    if any(f.name == "is_archived" for f in ctx.kind.model._meta.concrete_fields):
+        qs = qs.filter(is_archived=False)
+    qs = qs.select_for_update().order_by("id")
     for lookup in lookups:
         match = qs.filter(lookup).first()
         if match is not None:
@@ -214,7 +194,7 @@ def _match(ctx: _Ctx, cleaned: dict[str, Any]) -> Contact | None:
     return None
 
 
-def _create_link(ctx: _Ctx, contact: Contact, external_id: str) -> ExternalIdentity:
+def _create_link(ctx: ApplyContext, contact: models.Model, external_id: str) -> ExternalIdentity:
     # A concurrent apply of the same external id fails here on the unique link; the caller retries.
     return ExternalIdentity.objects.create(
         organization_id=contact.organization_id, provider=ctx.provider, account_id=ctx.account_id,
@@ -232,7 +212,8 @@ class CreatePushInFlight(Exception):
     """
 
 
-def _apply_one(ctx: _Ctx, record: RemoteRecord, *, defer_while_creating: bool = False) -> ApplyResult:
+def apply_one(ctx: ApplyContext, record: RemoteRecord, *, defer_while_creating: bool = False) -> ApplyResult:
+    """Apply one record inside the caller's transaction (under its sync origin: see `apply_with_retry`)."""
     remote_hash = record.remote_hash or content_hash(record.remote)
     link = ExternalIdentity.objects.select_for_update().filter(
         provider=ctx.provider, account_id=ctx.account_id, content_type=ctx.content_type,
@@ -243,24 +224,24 @@ def _apply_one(ctx: _Ctx, record: RemoteRecord, *, defer_while_creating: bool = 
         if record.remote_updated_at and link.remote_updated_at and record.remote_updated_at <= link.remote_updated_at:
             logger.info("crm.sync.stale-event", extra={"external_id": record.external_id})
             return ApplyResult(Outcome.STALE)
-        contact = Contact.objects.select_for_update().filter(
+        contact = ctx.kind.model._default_manager.select_for_update().filter(
             organization=ctx.organization, pk=link.object_id).first()
         if contact is None:
-            raise ValueError(f"link {link.pk} points at a contact of another organisation or a missing one")
+            raise ValueError(f"link {link.pk} points at a {ctx.kind.name} of another organisation or a missing one")
         if record.deleted:
-            was = contact.is_archived
-            contact_archive(contact=contact)  # never destroyed
+            was = getattr(contact, "is_archived", False)
+            ctx.kind.archive(contact)  # never destroyed
             _advance_link(link, ctx=ctx, remote_updated_at=record.remote_updated_at, remote_hash="")
             return ApplyResult(Outcome.UNCHANGED if was else Outcome.ARCHIVED, contact)
         if is_echo(link=link, remote_hash=remote_hash):
             _advance_link(link, ctx=ctx, remote_updated_at=record.remote_updated_at, remote_hash=remote_hash)
             return ApplyResult(Outcome.ECHO, contact)
-        cleaned, errors = _clean_remote(ctx.organization, record.remote)
+        cleaned, errors = ctx.kind.clean(ctx.organization, record.remote)
         return _merge(contact, link, cleaned, ctx=ctx, remote_updated_at=record.remote_updated_at,
                       remote_hash=remote_hash, outcome=Outcome.UPDATED, errors=errors)
     if record.deleted:
         return ApplyResult(Outcome.IGNORED)
-    cleaned, errors = _clean_remote(ctx.organization, record.remote)
+    cleaned, errors = ctx.kind.clean(ctx.organization, record.remote)
     contact = _match(ctx, cleaned)
     if contact is not None:
         link = _create_link(ctx, contact, record.external_id)
@@ -270,36 +251,27 @@ def _apply_one(ctx: _Ctx, record: RemoteRecord, *, defer_while_creating: bool = 
             organization=ctx.organization, provider=ctx.provider, account_id=ctx.account_id,
             content_type=ctx.content_type):
         raise CreatePushInFlight(record.external_id)
-    contact = _new_contact(ctx, cleaned)
+    contact = ctx.kind.build(ctx.organization, cleaned)
     contact.full_clean(exclude=["organization"])
     contact.save()
-    outbox_record(obj=contact, fields=created_fields_of(cleaned))  # to other accounts, never back here
+    outbox_record(obj=contact, fields=ctx.kind.created_fields(cleaned))  # to other accounts, never back here
     link = _create_link(ctx, contact, record.external_id)
     _advance_link(link, ctx=ctx, remote_updated_at=record.remote_updated_at, remote_hash=remote_hash,
                   snapshot={k: canonical(v) for k, v in cleaned.items()})
-    contact_announce_created(contact=contact)  # one record (a webhook); a pull's pages announce nothing
+    ctx.kind.announce_created(contact)  # one record (a webhook); a pull's pages announce nothing
     return ApplyResult(Outcome.CREATED, contact, set(cleaned), [], [], errors)
 
 
-def _new_contact(ctx: _Ctx, cleaned: dict[str, Any]) -> Contact:
-    standard = {k: v for k, v in cleaned.items() if not k.startswith(CUSTOM_PREFIX)}
-    custom = {k[len(CUSTOM_PREFIX):]: v for k, v in cleaned.items() if k.startswith(CUSTOM_PREFIX)}
-    contact = Contact(organization=ctx.organization, custom_properties=custom, **standard)
-    _fill_full_name(contact, explicit_full_name="full_name" in standard)
-    return contact
+def apply_context(organization, provider, account_id, connection_id, *, kind: str = CONTACT) -> ApplyContext:
+    """The context of applies from one account for records of ``kind`` (a registered kind's name)."""
+    sync_kind = kind_named(kind)
+    return ApplyContext(organization, provider, str(account_id), connection_id,
+                        ContentType.objects.get_for_model(sync_kind.model, for_concrete_model=True), sync_kind)
 
 
-def created_fields_of(keys) -> list[str]:
-    """The outbox's field names for a new contact with these cleaned keys (custom properties as one)."""
-    return sorted({k.split(".")[0] for k in keys} | {"full_name"})
-
-
-def _ctx(organization, provider, account_id, connection_id) -> _Ctx:
-    return _Ctx(organization, provider, str(account_id), connection_id,
-                ContentType.objects.get_for_model(Contact, for_concrete_model=True))
-
-
-def _with_retry(ctx: _Ctx, fn, key: str):
+def apply_with_retry(ctx: ApplyContext, fn, key: str):
+    """``fn()`` in a transaction under the account's sync origin; retried when a concurrent apply of the same
+    record (or local row) linked it first, so the retry finds the winner's link."""
     for attempt in range(1, MAX_APPLY_ATTEMPTS + 1):
         try:
             with transaction.atomic(), sync_origin(provider=ctx.provider, account_id=ctx.account_id,
@@ -313,8 +285,9 @@ def _with_retry(ctx: _Ctx, fn, key: str):
     raise AssertionError("unreachable")
 
 
-def contact_apply_remote(
+def record_apply_remote(
     *,
+    kind: str,
     organization: Organization,
     provider: str,
     account_id: str,
@@ -326,17 +299,23 @@ def contact_apply_remote(
     deleted: bool = False,
     defer_while_creating: bool = False,
 ) -> ApplyResult:
-    """Apply one remote contact's state (``remote`` already in local names, from `Mapping.to_local`).
+    """Apply one remote record of ``kind`` (``remote`` already in local names, from `Mapping.to_local`).
 
     Order of checks: link by external id (locked) → watermark (``remote_updated_at`` ≤ watermark →
-    ``stale``; absent → applied) → delete (archive) → echo (``remote_hash`` equals the hash last pushed or
-    applied → ``echo``) → three-way merge with conflict policy. Unlinked records are matched by email,
-    then E.164 phone (primary and additional) before a new contact is created. ``remote_hash`` defaults
-    to ``content_hash(remote)``. Runs in its own transaction; safe to call concurrently for one record.
-    With ``defer_while_creating`` (real-time events), a record that would create a new contact raises
-    `CreatePushInFlight` while a create of ours to the account is in flight.
+    ``stale``; absent → applied) → delete (the kind's archive) → echo (``remote_hash`` equals the hash last
+    pushed or applied → ``echo``) → three-way merge with the kind's conflict policies. Unlinked records are
+    matched on the kind's match keys before a new record is built, validated and saved. ``remote_hash``
+    defaults to ``content_hash(remote)``. Runs in its own transaction; safe to call concurrently for one
+    record. With ``defer_while_creating`` (real-time events), a record that would create a new local record
+    raises `CreatePushInFlight` while a create of ours to the account is in flight.
     """
-    ctx = _ctx(organization, provider, account_id, connection_id)
+    ctx = apply_context(organization, provider, account_id, connection_id, kind=kind)
     record = RemoteRecord(external_id, remote, remote_updated_at, remote_hash, deleted)
-    return _with_retry(ctx, lambda: _apply_one(ctx, record, defer_while_creating=defer_while_creating),
-                       external_id)
+    return apply_with_retry(ctx, lambda: apply_one(ctx, record, defer_while_creating=defer_while_creating),
+                            external_id)
+
+
+def contact_apply_remote(**kwargs: Any) -> ApplyResult:
+    """`record_apply_remote` for contacts (the same keyword arguments but ``kind``): match by link, then email,
+    then E.164 phone (primary and additional); a remote delete archives the contact."""
+    return record_apply_remote(kind=CONTACT, **kwargs)

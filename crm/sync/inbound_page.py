@@ -18,19 +18,18 @@ from tenancy.models import Organization
 
 from ..models import Contact, ExternalIdentity
 from .bulk_copy import contacts_copy_insert, copy_supported, new_contact_row
+from .contact_kind import contact_build, contact_clean_remote, created_fields_of
 from .hashing import CANONICAL_AS_IS, canonical, content_hash
 from .inbound import (
     OUTCOME_COUNTER,
+    ApplyContext,
     ApplyResult,
     RemoteRecord,
-    _apply_one,
-    _clean_remote,
-    _Ctx,
-    _ctx,
-    _new_contact,
-    _with_retry,
-    created_fields_of,
+    apply_context,
+    apply_one,
+    apply_with_retry,
 )
+from .kinds import CONTACT
 from .outbox import hash_is_echo, outbox_record_created_ids
 from .sql import in_values, json_literal
 
@@ -64,12 +63,12 @@ def contact_apply_remote_page(
     are skipped; the rest (matches, updates, deletes) go through the single-record path. ``sync_targets``:
     see `outbox_record_created_ids`.
     """
-    ctx = _ctx(organization, provider, account_id, connection_id)
+    ctx = apply_context(organization, provider, account_id, connection_id, kind=CONTACT)
     by_id = {r.external_id: r for r in records}  # a record listed twice: the last one wins
-    return _with_retry(ctx, lambda: _apply_page(ctx, list(by_id.values()), sync_targets), f"page:{len(by_id)}")
+    return apply_with_retry(ctx, lambda: _apply_page(ctx, list(by_id.values()), sync_targets), f"page:{len(by_id)}")
 
 
-def _apply_page(ctx: _Ctx, records: list[RemoteRecord],
+def _apply_page(ctx: ApplyContext, records: list[RemoteRecord],
                 sync_targets: Callable[[], list[tuple[str, str]]] | None) -> PageResult:
     result = PageResult()
     link_hashes = _link_hashes(ctx, [r.external_id for r in records])
@@ -87,7 +86,7 @@ def _apply_page(ctx: _Ctx, records: list[RemoteRecord],
         elif record.deleted:
             result.counts["unchanged"] += 1
         else:
-            cleaned, errors = _clean_remote(ctx.organization, record.remote)
+            cleaned, errors = contact_clean_remote(ctx.organization, record.remote)
             _note_refused(result, record.external_id, {**record.refused, **errors})
             fresh.append((record, cleaned))
     matched = _bulk_match(ctx, [c for _, c in fresh])
@@ -98,7 +97,8 @@ def _apply_page(ctx: _Ctx, records: list[RemoteRecord],
             slow.append(record)
             continue
         try:
-            new.append((record, cleaned, new_contact_row(cleaned, lambda c: _new_contact(ctx, c)) if use_copy
+            build = lambda c: contact_build(ctx.organization, c)  # noqa: E731
+            new.append((record, cleaned, new_contact_row(cleaned, build) if use_copy
                         else _valid_new_contact(ctx, cleaned)))
         except ValidationError as exc:
             result.counts["failed"] += 1
@@ -126,7 +126,7 @@ def _apply_page(ctx: _Ctx, records: list[RemoteRecord],
     for record in slow:
         try:
             with transaction.atomic():
-                result.add(_apply_one(ctx, record))
+                result.add(apply_one(ctx, record))
         except (ValidationError, ValueError) as exc:
             result.counts["failed"] += 1
             result.errors[record.external_id] = str(exc)
@@ -134,13 +134,13 @@ def _apply_page(ctx: _Ctx, records: list[RemoteRecord],
     return result
 
 
-def _valid_new_contact(ctx: _Ctx, cleaned: dict[str, Any]) -> Contact:
-    contact = _new_contact(ctx, cleaned)
+def _valid_new_contact(ctx: ApplyContext, cleaned: dict[str, Any]) -> Contact:
+    contact = contact_build(ctx.organization, cleaned)
     contact.full_clean(exclude=["organization"], validate_unique=False, validate_constraints=False)
     return contact
 
 
-def _link_values(ctx: _Ctx, record: RemoteRecord, cleaned: dict[str, Any], now) -> dict[str, Any]:
+def _link_values(ctx: ApplyContext, record: RemoteRecord, cleaned: dict[str, Any], now) -> dict[str, Any]:
     """A new link's column values, all but ``object_id`` (and the timestamps Django fills)."""
     return {
         "organization_id": ctx.organization.pk, "provider": ctx.provider, "account_id": ctx.account_id,
@@ -157,7 +157,7 @@ def _note_refused(result: PageResult, external_id: str, refused: dict[str, str])
         result.errors[external_id] = "; ".join(f"{k}: {v}" for k, v in refused.items())
 
 
-def _link_hashes(ctx: _Ctx, external_ids: list[str]) -> dict[str, str]:
+def _link_hashes(ctx: ApplyContext, external_ids: list[str]) -> dict[str, str]:
     """external id → the content hash its link last synced, for the records of a page that are linked."""
     if not external_ids:
         return {}
@@ -170,7 +170,7 @@ def _link_hashes(ctx: _Ctx, external_ids: list[str]) -> dict[str, str]:
         return dict(cursor.fetchall())
 
 
-def _match_candidates(ctx: _Ctx, emails: set[str], phones: set[str]) -> list[tuple]:
+def _match_candidates(ctx: ApplyContext, emails: set[str], phones: set[str]) -> list[tuple]:
     """The organisation's active contacts not linked to this account whose email or phone is among ``emails``
     / ``phones``, plus every one with additional emails or phones: ``(id, email, phone, additional_emails,
     additional_phones)`` with the JSON columns as text. One statement; each branch goes through its own index
@@ -207,7 +207,7 @@ def _json_list(text: str | None) -> list:
     return json.loads(text) if text and text != "[]" else []
 
 
-def _bulk_match(ctx: _Ctx, cleaned_list: list[dict[str, Any]]) -> list[int | None]:
+def _bulk_match(ctx: ApplyContext, cleaned_list: list[dict[str, Any]]) -> list[int | None]:
     """For each cleaned record, the id of an unlinked local contact it matches (one query in all): by email,
     then by phone, each first as a contact's main one then as an additional one; the oldest contact wins."""
     emails = {c["email"] for c in cleaned_list if c.get("email")}

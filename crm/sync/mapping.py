@@ -4,25 +4,35 @@
 ``{"firstName": "first_name", "dnd": ("dnd_all", "boolean")}``; `FieldMapping` rows for the account
 override a default with the same ``remote_key`` (an inactive row switches it off) or add custom fields.
 
-Local field names are ontology field names or ``custom_properties.<key>``; `Mapping.to_local` returns
+Local field names are fields of the kind's model or ``custom_properties.<key>``; `Mapping.to_local` returns
 them flat (``{"first_name": "Ann", "custom_properties.plan": "gold"}``) so a remote that sends one custom
 field never wipes the others, and conflicts are decided per custom key.
+
+Rows and mappings are per kind of record (``object_type``, see `kinds.py`): ``name`` of a contact and of an
+opportunity are two mappings. A ``reference`` field is a foreign key carried by the remote as the referenced
+record's remote id (an opportunity's ``contactId``): inbound it becomes the local row's id through that
+account's `ExternalIdentity` links (a remote id nobody linked is refused, like any invalid value), outbound
+the local row's remote id. A ``datetime`` is an aware UTC datetime (ISO 8601 or epoch milliseconds in).
 """
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from tenancy.models import Organization
 
 from ..emails import email_is_valid
-from ..models import Contact
+from ..models import ExternalIdentity
 from ..phones import normalize_phone
 from .hashing import canonical, content_hash
+from .kinds import CONTACT, kind_named
 from .models import DataType, Direction, FieldMapping
 
 CUSTOM_PREFIX = "custom_properties."
@@ -61,12 +71,16 @@ def infer_data_type(model: type[models.Model], local_field: str) -> str:
     if local_field.startswith(CUSTOM_PREFIX):
         return DataType.TEXT
     field = model._meta.get_field(local_field)
+    if field.many_to_one:
+        return DataType.REFERENCE
     if local_field == "phone":
         return DataType.PHONE
     if isinstance(field, models.EmailField):
         return DataType.EMAIL
     if isinstance(field, models.BooleanField):
         return DataType.BOOLEAN
+    if isinstance(field, models.DateTimeField):
+        return DataType.DATETIME
     if isinstance(field, models.DateField) and not isinstance(field, models.DateTimeField):
         return DataType.DATE
     if isinstance(field, models.DecimalField | models.IntegerField | models.FloatField):
@@ -91,7 +105,11 @@ def validate_local_field(model: type[models.Model], local_field: str) -> None:
         field = model._meta.get_field(local_field)
     except Exception:
         raise ValidationError(f"{model.__name__} has no field {local_field!r}.")
-    if not field.concrete or field.primary_key or field.name in INTERNAL_FIELDS or field.is_relation:
+    if not field.concrete or field.primary_key or field.name in INTERNAL_FIELDS:
+        raise ValidationError(f"{local_field} is kept by AgentLevel itself and cannot be mapped.")
+    # A foreign key maps as a reference (the remote carries the referenced record's remote id); other
+    # relations have no remote form.
+    if field.is_relation and not (field.many_to_one and hasattr(field.related_model, "organization_id")):
         raise ValidationError(f"{local_field} is kept by AgentLevel itself and cannot be mapped.")
 
 
@@ -156,7 +174,37 @@ def to_local_value(value: Any, data_type: str, *, region: str = "US") -> Any:
         return _phone_value(value, region)
     if data_type == DataType.EMAIL:
         return _email_value(value)
+    if data_type == DataType.DATETIME:
+        return _datetime_value(value)
     raise ValueError(f"unknown data type {data_type!r}")
+
+
+EPOCH_MS_FROM = 10**11  # a number at least this big is epoch milliseconds (GHL's habit), else seconds
+
+
+def _datetime_value(value: Any) -> dt.datetime | None:
+    """An aware UTC datetime; a naive one is taken as UTC (what remotes mean when they leave the zone out)."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool):
+        raise ValueError("expected a date and time, got a boolean")
+    if isinstance(value, int | float):
+        moment = dt.datetime.fromtimestamp(value / 1000 if abs(value) >= EPOCH_MS_FROM else value, tz=dt.UTC)
+    elif isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            moment = parse_datetime(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            moment = None
+        if moment is None:
+            raise ValueError(f"{value!r} is not a date and time (ISO 8601 expected)")
+    else:
+        raise ValueError(f"{value!r} is not a date and time")
+    if timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
 
 
 def _phone_value(value: Any, region: str) -> str:
@@ -190,6 +238,9 @@ def _converter(data_type: str, region: str):
 
 
 def to_remote_value(value: Any, data_type: str) -> Any:
+    if data_type == DataType.DATETIME:
+        moment = _datetime_value(value)
+        return None if moment is None else moment.isoformat().replace("+00:00", "Z")
     if data_type == DataType.DATE:
         if value in (None, ""):
             return None
@@ -219,21 +270,67 @@ def split_custom(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
     return custom, standard
 
 
+@lru_cache(maxsize=64)
+def _foreign_key_attnames(model: type[models.Model]) -> dict[str, str]:
+    return {f.name: f.attname for f in model._meta.concrete_fields if f.many_to_one}
+
+
 def get_local_value(obj: models.Model, local_field: str) -> Any:
+    """The local value of a mapped field; a foreign key's is the referenced row's id (no query)."""
     if local_field.startswith(CUSTOM_PREFIX):
         return (obj.custom_properties or {}).get(local_field[len(CUSTOM_PREFIX):])
-    return getattr(obj, local_field)
+    return getattr(obj, _foreign_key_attnames(type(obj)).get(local_field, local_field))
+
+
+class _References:
+    """Remote id ↔ local id of the rows a kind's foreign keys point at, through one account's links; each
+    answer is kept for the mapping's life (a page maps a hundred records that share a few references)."""
+
+    def __init__(self, *, provider: str, account_id: str):
+        self.provider, self.account_id = provider, account_id
+        self._local: dict[tuple[int, str], int | None] = {}
+        self._remote: dict[tuple[int, int], str | None] = {}
+
+    def to_local(self, model: type[models.Model], external_id: Any) -> int | None:
+        if external_id in (None, ""):
+            return None
+        if isinstance(external_id, dict | list | bool):
+            raise ValueError("expected the remote id of a record")
+        content_type = ContentType.objects.get_for_model(model, for_concrete_model=True)
+        key = (content_type.pk, str(external_id))
+        if key not in self._local:
+            self._local[key] = ExternalIdentity.objects.filter(
+                provider=self.provider, account_id=self.account_id, content_type=content_type,
+                external_id=key[1]).values_list("object_id", flat=True).first()
+        if self._local[key] is None:
+            raise ValueError(f"no local {model._meta.verbose_name} is linked to remote id {external_id!r} (yet)")
+        return self._local[key]
+
+    def to_remote(self, model: type[models.Model], local_id: Any) -> str | None:
+        if local_id in (None, ""):
+            return None
+        content_type = ContentType.objects.get_for_model(model, for_concrete_model=True)
+        key = (content_type.pk, int(local_id))
+        if key not in self._remote:
+            self._remote[key] = ExternalIdentity.objects.filter(
+                provider=self.provider, account_id=self.account_id, content_type=content_type,
+                object_id=key[1]).values_list("external_id", flat=True).first()
+        if self._remote[key] is None:
+            raise ValueError(f"{model._meta.verbose_name} {local_id} is not linked to this account yet")
+        return self._remote[key]
 
 
 class Mapping:
     """The effective field mapping of one (organisation, provider, account). Build it with `mapping_for`."""
 
     def __init__(self, *, organization: Organization, provider: str, account_id: str, specs: list[FieldSpec],
-                 model: type[models.Model] = Contact):
+                 model: type[models.Model] | None = None, object_type: str = CONTACT):
         self.organization = organization
         self.provider = provider
         self.account_id = account_id
-        self.model = model
+        self.object_type = object_type
+        self.model = model or kind_named(object_type).model
+        self.references = _References(provider=provider, account_id=account_id)
         self.specs = specs
         self.by_remote = {s.remote_key: s for s in specs}
         # remote key → message, for the last to_local/to_remote call; see `record_errors`.
@@ -246,9 +343,20 @@ class Mapping:
         """remote key → (local field, converter) for the inbound specs; built once (a pull maps every contact)."""
         if self._inbound is None:
             region = self.organization.default_phone_region
-            self._inbound = {s.remote_key: (s.local_field, _converter(s.data_type, region))
-                             for s in self.specs if s.inbound}
+            self._inbound = {s.remote_key: (s.local_field, self._converter(s, region)) for s in self.specs if s.inbound}
         return self._inbound
+
+    def _converter(self, spec: FieldSpec, region: str):
+        if spec.data_type != DataType.REFERENCE:
+            return _converter(spec.data_type, region)
+        related = self.model._meta.get_field(spec.local_field).related_model
+        return lambda value: self.references.to_local(related, value)
+
+    def _remote_value(self, obj: models.Model, spec: FieldSpec) -> Any:
+        value = get_local_value(obj, spec.local_field)
+        if spec.data_type == DataType.REFERENCE:
+            return self.references.to_remote(self.model._meta.get_field(spec.local_field).related_model, value)
+        return to_remote_value(value, spec.data_type)
 
     @property
     def inbound_local_fields(self) -> set[str]:
@@ -292,7 +400,7 @@ class Mapping:
             ):
                 continue
             try:
-                out[spec.remote_key] = to_remote_value(get_local_value(obj, spec.local_field), spec.data_type)
+                out[spec.remote_key] = self._remote_value(obj, spec)
             except ValueError as exc:
                 self.errors[spec.remote_key] = str(exc)
         return out
@@ -316,7 +424,7 @@ class Mapping:
         spec = self.by_remote.get(remote_key)
         row, _ = FieldMapping.objects.get_or_create(
             organization=self.organization, provider=self.provider, account_id=self.account_id,
-            remote_key=remote_key,
+            object_type=self.object_type, remote_key=remote_key,
             defaults={
                 "local_field": spec.local_field if spec else "",
                 "direction": spec.direction if spec else Direction.BOTH,
@@ -342,16 +450,20 @@ def mapping_for(
     provider: str,
     account_id: str,
     defaults: dict[str, str | tuple[str, str]] | None = None,
-    model: type[models.Model] = Contact,
+    object_type: str = CONTACT,
+    model: type[models.Model] | None = None,
 ) -> Mapping:
-    """The effective mapping: the provider's ``defaults`` (remote key → local field, or (local, type)),
-    overridden and extended by this account's active `FieldMapping` rows. One query."""
+    """The effective mapping of one kind of record: the provider's ``defaults`` (remote key → local field, or
+    (local, type)), overridden and extended by this account's active `FieldMapping` rows of that kind. One
+    query. ``model`` defaults to the kind's model."""
+    model = model or kind_named(object_type).model
     specs: dict[str, FieldSpec] = {}
     for remote_key, target in (defaults or {}).items():
         local_field, data_type = target if isinstance(target, tuple) else (target, None)
         specs[remote_key] = FieldSpec(remote_key, local_field, Direction.BOTH,
                                       data_type or infer_data_type(model, local_field), is_standard=True)
-    rows = FieldMapping.objects.for_org(organization).filter(provider=provider, account_id=account_id)
+    rows = FieldMapping.objects.for_org(organization).filter(provider=provider, account_id=account_id,
+                                                             object_type=object_type)
     for row in rows:
         if not row.is_active:
             specs.pop(row.remote_key, None)
@@ -359,7 +471,7 @@ def mapping_for(
         specs[row.remote_key] = FieldSpec(row.remote_key, row.local_field, row.direction, row.data_type,
                                           is_standard=row.remote_key in (defaults or {}))
     return Mapping(organization=organization, provider=provider, account_id=account_id,
-                   specs=list(specs.values()), model=model)
+                   specs=list(specs.values()), model=model, object_type=object_type)
 
 
 def record_subject(obj: models.Model, *, noun: str = "contact") -> str:

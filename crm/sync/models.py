@@ -81,22 +81,25 @@ class DataType(models.TextChoices):
     LIST = "list", "List of strings"
     PHONE = "phone", "Phone (E.164)"
     EMAIL = "email", "Email"
+    DATETIME = "datetime", "Date and time"
+    REFERENCE = "reference", "Reference (another record, by its remote id)"
 
 
 class FieldMapping(TenantModel):
-    """One remote field ↔ one local field for an (organisation, provider, account).
+    """One remote field ↔ one local field of a kind of record for an (organisation, provider, account).
 
     Rows override the provider's default mapping for the same ``remote_key``; an inactive row switches a
-    default off. ``local_field`` is an ontology field name or ``custom_properties.<key>``.
+    default off. ``local_field`` is a field of the kind's model or ``custom_properties.<key>``.
     """
 
     provider = models.CharField(max_length=32)
     account_id = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=32, default="contact", help_text="The kind of record (contact, …).")
     remote_key = models.CharField(max_length=128, help_text="Standard field name (firstName) or custom field id/key.")
     remote_label = models.CharField(max_length=200, blank=True)
     local_field = models.CharField(max_length=128, help_text="e.g. first_name or custom_properties.plan")
     direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.BOTH)
-    data_type = models.CharField(max_length=8, choices=DataType.choices, default=DataType.TEXT)
+    data_type = models.CharField(max_length=12, choices=DataType.choices, default=DataType.TEXT)
     is_active = models.BooleanField(default=True)
     last_error = models.TextField(blank=True, help_text="Why the remote (or validation) last rejected this field.")
     last_error_at = models.DateTimeField(null=True, blank=True)
@@ -104,10 +107,11 @@ class FieldMapping(TenantModel):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["provider", "account_id", "remote_key"]
+        ordering = ["provider", "account_id", "object_type", "remote_key"]
         constraints = [
             models.UniqueConstraint(
-                fields=["organization", "provider", "account_id", "remote_key"], name="uniq_field_mapping_remote_key"
+                fields=["organization", "provider", "account_id", "object_type", "remote_key"],
+                name="uniq_field_mapping_kind_remote_key",
             ),
         ]
 
@@ -117,11 +121,15 @@ class FieldMapping(TenantModel):
     def clean(self):
         from django.core.exceptions import ValidationError
 
-        from ..models import Contact
+        from .kinds import kind_named
         from .mapping import validate_local_field
 
         try:
-            validate_local_field(Contact, self.local_field)
+            model = kind_named(self.object_type).model
+        except LookupError as exc:
+            raise ValidationError({"object_type": str(exc)})
+        try:
+            validate_local_field(model, self.local_field)
         except ValidationError as exc:
             raise ValidationError({"local_field": exc.messages})
 
@@ -134,19 +142,22 @@ class ConflictPolicyChoice(models.TextChoices):
 
 
 class ConflictPolicy(TenantModel):
-    """Per-field conflict policy for one (organisation, provider, account); field ``*`` sets the default."""
+    """Per-field conflict policy for one kind of record of one (organisation, provider, account); field ``*``
+    sets that kind's default."""
 
     provider = models.CharField(max_length=32)
     account_id = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=32, default="contact", help_text="The kind of record (contact, …).")
     field = models.CharField(max_length=128, help_text="Local field name, custom_properties.<key>, or * for all.")
     policy = models.CharField(max_length=12, choices=ConflictPolicyChoice.choices)
 
     class Meta:
-        ordering = ["provider", "account_id", "field"]
+        ordering = ["provider", "account_id", "object_type", "field"]
         verbose_name_plural = "conflict policies"
         constraints = [
             models.UniqueConstraint(
-                fields=["organization", "provider", "account_id", "field"], name="uniq_conflict_policy_field"
+                fields=["organization", "provider", "account_id", "object_type", "field"],
+                name="uniq_conflict_policy_kind_field",
             ),
         ]
 

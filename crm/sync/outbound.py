@@ -4,7 +4,9 @@ A local change is queued in the outbox; by the time the worker pushes it, someon
 same field in the remote (its webhook not yet applied). The worker reads the remote record and calls
 `contact_prepare_push` with its values (local names, from `Mapping.to_local`): each queued field is decided
 three-way (base = the link's `synced_snapshot`) by the account's conflict policy, exactly as inbound apply
-does, so the result does not depend on which side's event is processed first.
+does, so the result does not depend on which side's event is processed first. Generic over kinds
+(`record_prepare_push`, `record_apply_pushed_result`, `record_rejected_value`); the ``contact_*`` names are
+the contact kind's.
 """
 import datetime as dt
 import logging
@@ -12,12 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
+from django.db import models, transaction
 
-from ..models import Contact, ExternalIdentity
+from ..models import ExternalIdentity
 from .conflict import NO_BASE, policy_table_for, resolve_field
 from .hashing import canonical
-from .inbound import _write_values
+from .kinds import SyncKind, kind_for_model
 from .mapping import get_local_value
 from .models import SyncConflict
 from .origin import sync_origin
@@ -35,9 +37,16 @@ class PushPlan:
     conflicts: list[SyncConflict] = field(default_factory=list)
 
 
-def contact_prepare_push(
+def _kind_of(obj: models.Model) -> SyncKind:
+    kind = kind_for_model(obj)
+    if kind is None:
+        raise ValueError(f"{obj._meta.label} is not a kind of record the sync engine knows")
+    return kind
+
+
+def record_prepare_push(
     *,
-    contact: Contact,
+    obj: models.Model,
     provider: str,
     account_id: str,
     connection_id: int | None,
@@ -51,20 +60,22 @@ def contact_prepare_push(
     changed, or the remote won the conflict → the remote value is written locally (under the account's
     sync origin, so it is not queued back) and not pushed; merged (sets) → written locally and pushed.
     Every field both sides changed is recorded as a `SyncConflict`. Must be called by a push worker for a
-    linked contact; returns the plan, never calls the remote.
+    linked record; returns the plan, never calls the remote.
     """
     plan = PushPlan()
-    content_type = ContentType.objects.get_for_model(Contact, for_concrete_model=True)
+    contact, kind = obj, _kind_of(obj)
+    content_type = ContentType.objects.get_for_model(kind.model, for_concrete_model=True)
     with transaction.atomic():
         # Same lock order as inbound apply (link, then contact): the echo of the previous push may be
         # applied while this one is prepared.
         link = ExternalIdentity.objects.select_for_update().filter(
             provider=provider, account_id=account_id, content_type=content_type, object_id=contact.pk,
         ).first()
-        contact = Contact.objects.select_for_update().get(pk=contact.pk)
+        contact = kind.model._default_manager.select_for_update().get(pk=contact.pk)
         snapshot = dict(link.synced_snapshot or {}) if link else {}
-        policies = policy_table_for(organization=contact.organization_id, provider=provider, account_id=account_id)
-        edit_times = local_edit_times(contact=contact, provider=provider, account_id=account_id,
+        policies = policy_table_for(organization=contact.organization_id, provider=provider, account_id=account_id,
+                                    object_type=kind.name)
+        edit_times = local_edit_times(obj=contact, provider=provider, account_id=account_id,
                                       content_type=content_type)
         writes: dict[str, Any] = {}
         for name in fields:
@@ -97,37 +108,55 @@ def contact_prepare_push(
                 ))
         if writes:
             with sync_origin(provider=provider, account_id=account_id, connection_id=connection_id):
-                _write_values(contact, writes)
+                kind.update(contact, writes)
         if plan.conflicts:
             SyncConflict.objects.bulk_create(plan.conflicts)
             logger.info("crm.sync.outbound-conflicts",
-                        extra={"contact_id": contact.pk, "fields": [c.field for c in plan.conflicts]})
+                        extra={"object_type": kind.name, "object_id": contact.pk,
+                               "fields": [c.field for c in plan.conflicts]})
         if link is not None and snapshot != (link.synced_snapshot or {}):
             link.synced_snapshot = snapshot
             link.save(update_fields=["synced_snapshot", "updated_at"])
     return plan
 
 
-def contact_apply_pushed_result(*, contact: Contact, provider: str, account_id: str, connection_id: int | None,
-                                values: dict[str, Any]) -> set[str]:
+def record_apply_pushed_result(*, obj: models.Model, provider: str, account_id: str, connection_id: int | None,
+                               values: dict[str, Any]) -> set[str]:
     """Write values the remote reported after a push (e.g. the merged tag list) without queueing them back."""
+    kind = _kind_of(obj)
     with transaction.atomic(), sync_origin(provider=provider, account_id=account_id, connection_id=connection_id):
-        contact = Contact.objects.select_for_update().get(pk=contact.pk)
-        return _write_values(contact, values)
+        obj = kind.model._default_manager.select_for_update().get(pk=obj.pk)
+        return kind.update(obj, values)
 
 
-def contact_record_rejected_value(*, contact: Contact, provider: str, account_id: str, external_id: str, field: str,
-                                  local_value: Any, remote_value: Any) -> SyncConflict:
+def record_rejected_value(*, obj: models.Model, provider: str, account_id: str, external_id: str, field: str,
+                          local_value: Any, remote_value: Any) -> SyncConflict:
     """Record that the remote kept its own value of ``field`` although we pushed ours (it ignored it).
 
     The local value stays; the conflict shows both values in admin, where staff can apply either side.
     """
-    content_type = ContentType.objects.get_for_model(Contact, for_concrete_model=True)
-    policy = policy_table_for(organization=contact.organization_id, provider=provider,
-                              account_id=account_id).policy_for(field)
+    contact, kind = obj, _kind_of(obj)
+    content_type = ContentType.objects.get_for_model(kind.model, for_concrete_model=True)
+    policy = policy_table_for(organization=contact.organization_id, provider=provider, account_id=account_id,
+                              object_type=kind.name).policy_for(field)
     return SyncConflict.objects.create(
         organization_id=contact.organization_id, provider=provider, account_id=account_id,
         content_type=content_type, object_id=contact.pk, external_id=external_id, field=field,
         base_value=None, local_value=canonical(local_value), remote_value=canonical(remote_value),
         applied_value=canonical(local_value), policy=policy, decision=SyncConflict.Decision.LOCAL,
     )
+
+
+def contact_prepare_push(*, contact, **kwargs: Any) -> PushPlan:
+    """`record_prepare_push` for a contact."""
+    return record_prepare_push(obj=contact, **kwargs)
+
+
+def contact_apply_pushed_result(*, contact, **kwargs: Any) -> set[str]:
+    """`record_apply_pushed_result` for a contact."""
+    return record_apply_pushed_result(obj=contact, **kwargs)
+
+
+def contact_record_rejected_value(*, contact, **kwargs: Any) -> SyncConflict:
+    """`record_rejected_value` for a contact."""
+    return record_rejected_value(obj=contact, **kwargs)

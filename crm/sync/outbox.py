@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from ..models import ExternalIdentity
 from .hashing import canonical, content_hash
+from .kinds import object_type_for
 from .models import OutboxEntry
 from .origin import current_origin
 from .targets import sync_targets_for
@@ -114,17 +115,19 @@ def outbox_record(
 ) -> list[OutboxEntry]:
     """Queue a push of ``fields`` of ``obj`` to every sync target, inside the caller's transaction.
 
-    Targets default to the registered resolvers' answer minus the current `SyncOrigin`'s account (echo
-    suppression, part 1). Pass ``targets`` to push to exactly those accounts (e.g. "local value wins"
-    after a conflict must go back to the account the change came from). ``local_edit`` stamps each field
-    with now as its edit time (for "newest wins"); sync's own re-pushes pass False, the value is not newer.
+    Targets default to the registered resolvers' answer for ``obj``'s kind (`object_type_for`) minus the
+    current `SyncOrigin`'s account (echo suppression, part 1). Pass ``targets`` to push to exactly those
+    accounts (e.g. "local value wins" after a conflict must go back to the account the change came from).
+    ``local_edit`` stamps each field with now as its edit time (for "newest wins"); sync's own re-pushes
+    pass False, the value is not newer.
     """
     fields = [f for f in fields]
     if not fields:
         return []
     if targets is None:
         origin = current_origin()
-        targets = [t for t in sync_targets_for(obj.organization_id) if origin is None or t != origin.target]
+        targets = [t for t in sync_targets_for(obj.organization_id, object_type=object_type_for(obj))
+                   if origin is None or t != origin.target]
     if not targets:
         return []
     content_type = ContentType.objects.get_for_model(obj, for_concrete_model=True)
@@ -147,7 +150,8 @@ def outbox_record_created_ids(*, model: type[models.Model], organization_id: int
     if not ids:
         return 0
     origin = current_origin()
-    all_targets = sync_targets() if sync_targets is not None else sync_targets_for(organization_id)
+    all_targets = sync_targets() if sync_targets is not None else sync_targets_for(
+        organization_id, object_type=object_type_for(model))
     targets = [t for t in all_targets if origin is None or t != origin.target]
     if not targets:
         return 0

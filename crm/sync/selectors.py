@@ -13,9 +13,9 @@ from .models import OutboxEntry, SyncConflict, SyncRun
 
 @dataclass(frozen=True)
 class LocalEditTimes:
-    """When each field of one contact was last edited here, for one account's pending push."""
+    """When each field of one local record was last edited here, for one account's pending push."""
 
-    fallback: dt.datetime  # the contact's last save: for fields edited before per-field times were kept
+    fallback: dt.datetime  # the record's last save: for fields edited before per-field times were kept
     by_field: dict[str, dt.datetime]
 
     def changed_at(self, field: str) -> dt.datetime:
@@ -23,13 +23,13 @@ class LocalEditTimes:
         return self.by_field.get(field) or self.by_field.get(field.split(".")[0]) or self.fallback
 
 
-def local_edit_times(*, contact, provider: str, account_id: str, content_type) -> LocalEditTimes:
+def local_edit_times(*, obj, provider: str, account_id: str, content_type) -> LocalEditTimes:
     """Per-field local edit times from the entries not yet pushed to this account (their edits are the ones
     a conflict can be about); the latest time wins when several entries name a field."""
     by_field: dict[str, dt.datetime] = {}
     stamps = OutboxEntry.objects.filter(
-        organization_id=contact.organization_id, provider=provider, account_id=account_id,
-        content_type=content_type, object_id=contact.pk,
+        organization_id=obj.organization_id, provider=provider, account_id=account_id,
+        content_type=content_type, object_id=obj.pk,
         status__in=[OutboxEntry.Status.PENDING, OutboxEntry.Status.FAILED, OutboxEntry.Status.IN_PROGRESS],
     ).exclude(field_changed_at=None).values_list("field_changed_at", flat=True)
     for entry_stamps in stamps:
@@ -37,7 +37,7 @@ def local_edit_times(*, contact, provider: str, account_id: str, content_type) -
             at = parse_datetime(iso) if isinstance(iso, str) else None
             if at is not None and (field not in by_field or at > by_field[field]):
                 by_field[field] = at
-    return LocalEditTimes(fallback=contact.updated_at, by_field=by_field)
+    return LocalEditTimes(fallback=obj.updated_at, by_field=by_field)
 
 
 def outbox_unlinked_push_in_flight(*, organization: Organization, provider: str, account_id: str,

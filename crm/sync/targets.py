@@ -1,38 +1,54 @@
-"""Which external accounts an organisation pushes local changes to.
+"""Which external accounts an organisation pushes local changes of one kind of record to.
 
-`crm` knows no provider, so providers register a resolver here (from their ``AppConfig.ready()``)::
+`crm` knows no provider, so providers register a resolver per kind here (from their ``AppConfig.ready()``)::
 
-    register_target_resolver("ghl", ghl_outbound_targets)
+    register_target_resolver("ghl", ghl_contact_sync_targets)                       # object_type="contact"
+    register_target_resolver("ghl", ghl_opportunity_sync_targets, object_type="opportunity")
 
 A resolver is called as ``fn(organization_id)`` inside the writing transaction and **must** return a
-list of ``(provider, account_id)`` pairs: the accounts whose outbound sync is switched on right now
-(for GHL: the active connections' location ids with ``outbound_contacts`` enabled). It must be cheap
-(one indexed query) and must not write. No resolver registered → no outbox rows.
+list of ``(provider, account_id)`` pairs: the accounts whose outbound sync of that kind is switched on right
+now (for GHL contacts: the active connections' location ids with ``outbound_contacts`` enabled). It must be
+cheap (one indexed query) and must not write. No resolver registered for a kind → no outbox rows for it.
 """
 import threading
 import time
 from collections.abc import Callable
 
+from .kinds import CONTACT
+
 TargetResolver = Callable[[int], list[tuple[str, str]]]
 
-_resolvers: dict[str, TargetResolver] = {}
+# key (usually the provider name) → object_type → resolver
+_resolvers: dict[str, dict[str, TargetResolver]] = {}
 
 
-def register_target_resolver(key: str, fn: TargetResolver) -> None:
-    """Register ``fn`` under ``key`` (usually the provider name). Registering a key twice raises."""
-    if key in _resolvers:
-        raise ValueError(f"A sync target resolver is already registered under {key!r}")
-    _resolvers[key] = fn
+def register_target_resolver(key: str, fn: TargetResolver, *, object_type: str = CONTACT) -> None:
+    """Register ``fn`` under ``key`` for records of ``object_type``. Registering a pair twice raises."""
+    by_kind = _resolvers.setdefault(key, {})
+    if object_type in by_kind:
+        raise ValueError(f"A sync target resolver is already registered under {key!r} for {object_type!r}")
+    by_kind[object_type] = fn
 
 
-def unregister_target_resolver(key: str) -> None:
-    _resolvers.pop(key, None)
+def unregister_target_resolver(key: str, *, object_type: str | None = None) -> None:
+    """Remove ``key``'s resolver for ``object_type``, or all of ``key``'s resolvers when it is None."""
+    if object_type is None:
+        _resolvers.pop(key, None)
+        return
+    by_kind = _resolvers.get(key, {})
+    by_kind.pop(object_type, None)
+    if not by_kind:
+        _resolvers.pop(key, None)
 
 
-def sync_targets_for(organization_id: int) -> list[tuple[str, str]]:
-    """Every (provider, account_id) the organisation pushes to, de-duplicated, in a stable order."""
+def sync_targets_for(organization_id: int, *, object_type: str = CONTACT) -> list[tuple[str, str]]:
+    """Every (provider, account_id) the organisation pushes records of ``object_type`` to, de-duplicated,
+    in a stable order."""
     seen: dict[tuple[str, str], None] = {}
-    for fn in list(_resolvers.values()):
+    for by_kind in list(_resolvers.values()):
+        fn = by_kind.get(object_type)
+        if fn is None:
+            continue
         for provider, account_id in fn(organization_id) or []:
             seen.setdefault((str(provider), str(account_id)), None)
     return list(seen)
@@ -46,8 +62,8 @@ class SyncTargetsCache:
     ``max_age``; the pull itself notices its own disconnect within the same time.
     """
 
-    def __init__(self, organization_id: int, *, max_age: float):
-        self.organization_id, self.max_age = organization_id, max_age
+    def __init__(self, organization_id: int, *, max_age: float, object_type: str = CONTACT):
+        self.organization_id, self.max_age, self.object_type = organization_id, max_age, object_type
         self._targets: list[tuple[str, str]] = []
         self._read_at: float | None = None
         self._lock = threading.Lock()
@@ -56,5 +72,6 @@ class SyncTargetsCache:
         with self._lock:  # a pull's writer threads share one cache
             now = time.monotonic()
             if self._read_at is None or now - self._read_at >= self.max_age:
-                self._targets, self._read_at = sync_targets_for(self.organization_id), now
+                self._targets, self._read_at = sync_targets_for(
+                    self.organization_id, object_type=self.object_type), now
             return list(self._targets)

@@ -8,6 +8,7 @@ from django.db import transaction
 from crm.models import Contact
 from crm.services.external_ids import external_ids_forget_remote_state
 from crm.sync.conflict import conflict_policy_set
+from crm.sync.kinds import CONTACT
 from crm.sync.locks import SyncBusy
 from crm.sync.mapping import CUSTOM_PREFIX as LOCAL_CUSTOM_PREFIX
 from crm.sync.mapping import infer_data_type, validate_local_field
@@ -135,7 +136,7 @@ def field_mapping_set(*, connection: GhlConnection, remote_key: str, local_field
                            data_type=data_type, direction=direction)
     row, _ = FieldMapping.objects.update_or_create(
         organization=connection.organization, provider=PROVIDER, account_id=connection.location_id,
-        remote_key=remote_key,
+        object_type=CONTACT, remote_key=remote_key,
         defaults={"local_field": local_field, "data_type": data_type, "direction": direction,
                   "is_active": is_active, "last_error": "", "last_error_at": None},
     )

@@ -10,6 +10,7 @@ import logging
 
 from django.db import transaction
 
+from crm.sync.kinds import CONTACT
 from crm.sync.mapping import Mapping, mapping_for
 from crm.sync.models import DataType, Direction, FieldMapping
 
@@ -31,8 +32,8 @@ GHL_FIELD_TYPES = {
 
 def contact_mapping_for(connection: GhlConnection) -> Mapping:
     """The effective contact mapping of a connection (standard defaults + the account's rows)."""
-    return mapping_for(organization=connection.organization, provider=PROVIDER,
-                       account_id=connection.location_id, defaults=STANDARD_CONTACT_FIELDS)
+    return mapping_for(organization=connection.organization, provider=PROVIDER, account_id=connection.location_id,
+                       object_type=CONTACT, defaults=STANDARD_CONTACT_FIELDS)
 
 
 def custom_field_local_key(field_key: str) -> str:
@@ -46,7 +47,8 @@ def contact_mapping_ensure_defaults(*, connection: GhlConnection, client: GhlCli
     Returns how many rows were created (0 when the account already had custom field rows). One request.
     """
     rows = FieldMapping.objects.for_org(connection.organization).filter(
-        provider=PROVIDER, account_id=connection.location_id, remote_key__startswith=CUSTOM_PREFIX)
+        provider=PROVIDER, account_id=connection.location_id, object_type=CONTACT,
+        remote_key__startswith=CUSTOM_PREFIX)
     if rows.exists():
         return 0
     fields = client.locations.custom_fields(model="contact")
@@ -57,7 +59,7 @@ def contact_mapping_ensure_defaults(*, connection: GhlConnection, client: GhlCli
             continue
         new.append(FieldMapping(
             organization=connection.organization, provider=PROVIDER, account_id=connection.location_id,
-            remote_key=f"{CUSTOM_PREFIX}{field_id}", remote_label=(field.get("name") or "")[:200],
+            object_type=CONTACT, remote_key=f"{CUSTOM_PREFIX}{field_id}", remote_label=(field.get("name") or "")[:200],
             local_field=f"custom_properties.{custom_field_local_key(field_key)}", direction=Direction.BOTH,
             data_type=GHL_FIELD_TYPES.get(field.get("dataType") or "", DataType.TEXT),
         ))

@@ -10,7 +10,8 @@ from django.utils import timezone
 from crm.models import Contact, ExternalIdentity
 from crm.sync import inbound_page
 from crm.sync.bulk_copy import contacts_copy_insert, new_contact_row
-from crm.sync.inbound import RemoteRecord, _clean_remote
+from crm.sync.contact_kind import contact_build, contact_clean_remote
+from crm.sync.inbound import RemoteRecord
 from crm.sync.inbound_page import contact_apply_remote_page
 from crm.sync.models import OutboxEntry
 
@@ -110,15 +111,10 @@ def test_a_unique_violation_in_copy_is_djangos_integrity_error(org):
 
 
 def _cleaned(org, remote):
-    cleaned, _ = _clean_remote(org, remote)
+    cleaned, _ = contact_clean_remote(org, remote)
 
     def new_contact(values):
-        from crm.sync.inbound import _new_contact
-
-        class Ctx:
-            organization = org
-
-        return _new_contact(Ctx, values)
+        return contact_build(org, values)
 
     return cleaned, new_contact
 
@@ -161,7 +157,7 @@ def test_sync_tables_analyze_refreshes_the_planner_statistics(org):
 @needs_postgres
 def test_the_page_match_reads_contacts_through_their_indexes_not_the_whole_organisation(org):
     from crm.services.contacts import contact_create
-    from crm.sync.inbound import _ctx
+    from crm.sync.inbound import apply_context
 
     contact_create(organization=org, first_name="A", additional_emails=["a2@example.com"])
     Contact.objects.bulk_create([Contact(organization=org, first_name=f"B{i}", email=f"b{i}@example.com",
@@ -177,7 +173,7 @@ def test_the_page_match_reads_contacts_through_their_indexes_not_the_whole_organ
                 statements.append("\n".join(row[0] for row in cursor.fetchall()))
         return execute(sql, params, many, context)
 
-    ctx = _ctx(org, PROVIDER, "loc1", 1)
+    ctx = apply_context(org, PROVIDER, "loc1", 1)
     with connection.execute_wrapper(explain):
         matched = inbound_page._bulk_match(ctx, [{"email": f"b{i}@example.com"} for i in range(100)]
                                            + [{"phone": f"+1503555{i:04d}"} for i in range(100, 200)]

@@ -123,3 +123,35 @@ def test_staff_cannot_change_a_mapping_behind_the_settings_pages_rules(admin_cli
     assert response.status_code == 403
     row.refresh_from_db()
     assert row.local_field == "dnd_all"
+
+
+@pytest.mark.parametrize(("remote", "expected"), [
+    ("2026-12-05T10:30:00+01:00", dt.datetime(2026, 12, 5, 9, 30, tzinfo=dt.UTC)),
+    ("2026-12-05T09:30:00.000Z", dt.datetime(2026, 12, 5, 9, 30, tzinfo=dt.UTC)),
+    ("2026-12-05T09:30:00", dt.datetime(2026, 12, 5, 9, 30, tzinfo=dt.UTC)),  # no zone: UTC
+    (1796463000000, dt.datetime(2026, 12, 5, 9, 30, tzinfo=dt.UTC)),  # epoch milliseconds
+    (1796463000, dt.datetime(2026, 12, 5, 9, 30, tzinfo=dt.UTC)),  # epoch seconds
+    ("", None),
+])
+def test_a_datetime_is_read_as_an_aware_utc_moment(remote, expected):
+    from crm.sync.mapping import to_local_value, to_remote_value
+
+    assert to_local_value(remote, DataType.DATETIME) == expected
+    if expected is not None:
+        assert to_remote_value(expected, DataType.DATETIME) == "2026-12-05T09:30:00Z"
+
+
+@pytest.mark.parametrize("remote", ["next tuesday", True, {"at": 1}])
+def test_a_value_that_is_no_datetime_is_refused(org, remote):
+    _row(org, remote_key="seenAt", local_field="custom_properties.seen_at", data_type=DataType.DATETIME)
+    mapping = _mapping(org)
+    assert mapping.to_local({"seenAt": remote}) == {}
+    assert "seenAt" in mapping.errors
+
+
+def test_a_datetime_and_a_reference_are_inferred_from_the_model(org):
+    from crm.models import Opportunity
+    from crm.sync.mapping import infer_data_type
+
+    assert infer_data_type(Opportunity, "status_changed_at") == DataType.DATETIME
+    assert infer_data_type(Opportunity, "contact") == DataType.REFERENCE

@@ -26,7 +26,8 @@ def clock(monkeypatch):
 def test_reads_the_resolvers_once_per_max_age(org, targets, clock, monkeypatch):
     calls = []
     real = targets_module.sync_targets_for
-    monkeypatch.setattr(targets_module, "sync_targets_for", lambda org_id: calls.append(org_id) or real(org_id))
+    monkeypatch.setattr(targets_module, "sync_targets_for",
+                        lambda org_id, **kind: calls.append(org_id) or real(org_id, **kind))
     cache = SyncTargetsCache(org.pk, max_age=1.0)
 
     assert cache() == [(PROVIDER, ACCOUNT)]

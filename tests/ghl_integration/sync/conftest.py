@@ -133,8 +133,8 @@ def local_by_external_id(connection) -> dict[str, Contact]:
 
 def assert_identical(ghl, connection):
     """Every mapped field of every GHL contact equals the local contact's value (and nothing extra is active)."""
+    from crm.sync.contact_kind import contact_clean_remote
     from crm.sync.hashing import canonical
-    from crm.sync.inbound import _clean_remote
     from crm.sync.mapping import get_local_value
 
     mapping = contact_mapping_for(connection)
@@ -143,7 +143,7 @@ def assert_identical(ghl, connection):
     assert set(remote) == {k for k, c in local.items() if not c.is_archived}
     mismatches = []
     for ext_id, doc in remote.items():
-        cleaned, _ = _clean_remote(connection.organization, mapping.to_local(flatten_ghl_contact(doc)))
+        cleaned, _ = contact_clean_remote(connection.organization, mapping.to_local(flatten_ghl_contact(doc)))
         for name, value in cleaned.items():
             if canonical(get_local_value(local[ext_id], name)) != canonical(value):
                 mismatches.append((ext_id, name, value, get_local_value(local[ext_id], name)))
