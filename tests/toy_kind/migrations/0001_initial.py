@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('crm', '0008_sync_by_kind'),
+        ('crm', '0001_initial'),
         ('tenancy', '0001_initial'),
     ]
 
