@@ -154,7 +154,7 @@ def field_mapping_remove(*, connection: GhlConnection, remote_key: str) -> Mappi
     """Delete the account's mapping row of ``remote_key``: a GHL standard field goes back to its default
     mapping, a custom field is no longer synced. Re-applies the mapping to the existing contacts."""
     deleted, _ = FieldMapping.objects.for_org(connection.organization).filter(
-        provider=PROVIDER, account_id=connection.location_id, remote_key=remote_key).delete()
+        provider=PROVIDER, account_id=connection.location_id, object_type=CONTACT, remote_key=remote_key).delete()
     if not deleted:
         raise ValidationError({"remote_key": f"{remote_key} has no mapping of its own to remove."})
     return MappingChange(None, _reapply(connection))
