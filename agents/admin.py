@@ -1,7 +1,17 @@
 """Staff manage agents and keys here and read the audit; keys are created through the service (shown once)."""
 from django.contrib import admin, messages
 
-from .models import Agent, AgentRun, AgentRunStep, ApiKey, IdempotencyRecord, ToolCall, Trigger, TriggerDelivery
+from .models import (
+    Agent,
+    AgentRun,
+    AgentRunStep,
+    ApiKey,
+    IdempotencyRecord,
+    PendingAction,
+    ToolCall,
+    Trigger,
+    TriggerDelivery,
+)
 from .services import api_key_create, api_key_revoke
 
 
@@ -141,3 +151,18 @@ class TriggerDeliveryAdmin(admin.ModelAdmin):
         outcomes = [trigger_delivery_replay(delivery=d) for d in queryset.select_related("trigger")]
         summary = ", ".join(f"#{d.pk}: {d.status}" for d in outcomes if d is not None)
         self.message_user(request, f"Replayed {len(outcomes)}: {summary}")
+
+
+@admin.register(PendingAction)
+class PendingActionAdmin(admin.ModelAdmin):
+    """Read here; decided by the owner on the activity page (approving runs the write)."""
+
+    list_display = ("created_at", "organization", "agent", "tool", "status", "decided_by", "decided_at")
+    list_filter = ("status", "tool")
+    search_fields = ("tool", "agent__name", "organization__name")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

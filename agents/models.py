@@ -24,6 +24,8 @@ class Agent(TenantModel):
     class WritePolicy(models.TextChoices):
         # Issue #18 adds approval policies; the dispatcher's `write_policy_check` is where they act.
         AUTO = "auto", "Writes run at once"
+        APPROVE_RISKY = "approve_risky", "Approve destructive and money changes"
+        APPROVE_WRITES = "approve_writes", "Approve every write"
         READ_ONLY = "read_only", "Reads only (writes refused)"
 
     name = models.CharField(max_length=120)
@@ -122,5 +124,6 @@ class IdempotencyRecord(TenantModel):
         constraints = [models.UniqueConstraint(fields=["agent", "key"], name="uniq_idempotency_key_per_agent")]
 
 
+from .approvals.models import PendingAction  # noqa: E402,F401
 from .runner.models import AgentRun, AgentRunStep  # noqa: E402,F401  (the runner's rows, in this app)
 from .triggers.models import HumanTakeover, Trigger, TriggerDelivery  # noqa: E402,F401

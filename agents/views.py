@@ -2,13 +2,13 @@
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 # The org-manager decorator is moving to tenancy/permissions.py (another branch); re-point this one import.
 from ghl_integration.oauth.views import org_manager_required
 
 from .models import TOOL_FAMILIES, Agent, ApiKey
-from .selectors import agent_list, api_key_list, tool_call_timeline
+from .selectors import agent_list, api_key_list
 from .services import agent_create, api_key_create, api_key_revoke
 
 
@@ -58,11 +58,3 @@ def agent_key_revoke(request, key_id: int):
         raise Http404("No such key")
     api_key_revoke(api_key=key)
     return redirect("agents_page", org_id=request.organization.pk)
-
-
-@require_GET
-@org_manager_required
-def agents_activity(request):
-    org = request.organization
-    return render(request, "agents/activity.html",
-                  {"organization": org, "calls": tool_call_timeline(organization=org, limit=200)})

@@ -6,6 +6,7 @@ Order: authenticate the key → find the tool → the agent's enabled families �
 the input against the tool's schema → idempotency (writes) → the write policy (writes) → run → audit.
 The answer is always an envelope: `{"ok": true, "result": {...}}` or `{"ok": false, "error": {...}}`.
 """
+import dataclasses
 import hashlib
 import json
 import logging
@@ -96,16 +97,28 @@ def _validation_error(tool: Tool, arguments: Any) -> ToolError | None:
                      hint=f"Fix `{path}`{': ' + expected if expected else ''}." if path else None)
 
 
-def write_policy_check(*, agent: Agent, tool: Tool, arguments: dict[str, Any]) -> ToolError | None:
+def write_policy_check(*, agent: Agent, tool: Tool, arguments: dict[str, Any],
+                       ctx: ToolContext | None = None) -> ToolError | dict[str, Any] | None:
     """Where every real write (not a dry run) passes the agent's write policy before it runs.
 
-    Returns None to let the write run, or the error to answer instead. Issue #18 turns a write into a
-    pending approval here (answering with the approval's id rather than an error).
+    Returns None to let the write run, a ToolError to refuse it, or the envelope to answer instead: a write that
+    needs approval is dry-run (so the owner sees exactly what would change) and becomes a pending action; the
+    agent is answered `status: pending_approval` with its id (a dry run's error is answered as it is).
     """
     if agent.write_policy == Agent.WritePolicy.READ_ONLY:
         return ToolError("forbidden", f"Agent “{agent.name}” may not write; {tool.name} changes data.",
                          hint="Ask the organization's owner to change the agent's write policy.")
-    return None
+    from ..approvals.services import approval_needed, pending_action_create, pending_answer
+
+    if ctx is None or not approval_needed(agent=agent, tool=tool):
+        return None
+    preview = _run(tool, dataclasses.replace(ctx, dry_run=True, ghl_refs=[], outcome=""), arguments)
+    if not preview.get("ok"):
+        return preview
+    action = pending_action_create(agent=agent, surface=ctx.surface, tool=tool, arguments=arguments, preview=preview,
+                                   idempotency_key=ctx.idempotency_key or "")
+    ctx.outcome = "pending_approval"
+    return pending_answer(action)
 
 
 def _authenticate(api_key: ApiKey | str | None) -> ApiKey:
@@ -190,9 +203,11 @@ def _dispatch(*, agent: Agent, key: ApiKey | None, tool_name: str, arguments: An
                       idempotency_key=idem_key or None)
     set_ctx(ctx)
     if tool.writes and not dry_run:
-        refused = write_policy_check(agent=agent, tool=tool, arguments=arguments)
-        if refused is not None:
+        refused = write_policy_check(agent=agent, tool=tool, arguments=arguments, ctx=ctx)
+        if isinstance(refused, ToolError):
             raise refused
+        if refused is not None:
+            return refused
     if not tool.writes or dry_run or not idem_key:
         return _run(tool, ctx, arguments)
     return _run_idempotent(tool, ctx, arguments, idem_key, request_hash({**arguments}))
