@@ -14,6 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("ghl_integration.urls")),
     path("", include("crm.urls")),
+    path("", include("channels_app.urls")),
     path("webhooks/", include("ghl_integration.webhooks.urls")),
     path("api/", include("agents.api.urls")),
     path("", include("agents.urls")),
