@@ -10,6 +10,8 @@ class AgentsConfig(AppConfig):
 
         load_tools()
 
+        from . import tasks  # noqa: F401  (the runs, the trigger deliveries and their sweeps)
+
         from crm.events import business_event
 
         from .triggers.fire import on_business_event
