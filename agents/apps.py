@@ -10,10 +10,9 @@ class AgentsConfig(AppConfig):
 
         load_tools()
 
-        from . import tasks  # noqa: F401  (the runs, the trigger deliveries and their sweeps)
-
         from crm.events import business_event
 
+        from . import tasks  # noqa: F401  (the runs, the trigger deliveries and their sweeps)
         from .triggers.fire import on_business_event
 
         business_event.connect(on_business_event, weak=False, dispatch_uid="agents.triggers")
