@@ -10,7 +10,8 @@ def test_send_sms_email_whatsapp_then_search_get_and_list(ghl):
 
     sms = ghl.conversations.send_sms(contact["id"], "Your cleaning is tomorrow at 9")
     email = ghl.conversations.send_email(contact["id"], subject="Reminder", html="<p>See you</p>")
-    whatsapp = ghl.conversations.send_whatsapp(contact["id"], message="Hi Mia")
+    # free-form WhatsApp needs the customer's message within 24 hours, else a template
+    whatsapp = ghl.conversations.send_whatsapp(contact["id"], template_id="appointment_reminder")
     found = ghl.conversations.search(contact_id=contact["id"])
     conversation = ghl.conversations.get(sms["conversationId"])
     page = ghl.conversations.list_messages(sms["conversationId"], limit=2)
