@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import calendar_views, contact_views
+from . import calendar_views, contact_views, sync_inbox_views
 
 urlpatterns = [
     path("orgs/<int:org_id>/calendars/", calendar_views.calendar_appointments, name="calendar_appointments"),
@@ -14,4 +14,9 @@ urlpatterns = [
          name="contact_archive"),
     path("orgs/<int:org_id>/contacts/<int:contact_id>/restore/", contact_views.contact_restore_action,
          name="contact_restore"),
+    path("orgs/<int:org_id>/sync/inbox/", sync_inbox_views.sync_inbox_page, name="sync_inbox"),
+    path("orgs/<int:org_id>/sync/conflicts/<int:conflict_id>/resolve/", sync_inbox_views.sync_conflict_resolve,
+         name="sync_conflict_resolve"),
+    path("orgs/<int:org_id>/sync/changes/<int:entry_id>/retry/", sync_inbox_views.sync_push_retry,
+         name="sync_push_retry"),
 ]
