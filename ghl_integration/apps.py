@@ -33,6 +33,8 @@ class GhlIntegrationConfig(AppConfig):
 
         # Which GHL locations an organisation's local contact changes are pushed to (crm.sync's outbox).
         register_target_resolver(GHL.key, ghl_contact_sync_targets)
+        # Opportunities go to the same locations (the connection's one outbound switch covers both for now).
+        register_target_resolver(GHL.key, ghl_contact_sync_targets, object_type="opportunity")
         # Each kind's outbox entries go to GHL through its pusher (kinds without one stay pending).
         register_pusher(ContactPusher)
         register_pusher(AppointmentPusher)
