@@ -169,3 +169,18 @@ def test_a_deal_whose_contact_is_not_in_ghl_waits(ghl, org, connection, pulled):
 
     entry = entry_of(opp)
     assert entry.status == "failed" and "not in GHL yet" in entry.last_error
+
+
+def test_a_card_moved_on_the_board_reaches_ghl(ghl, org, connection, pulled, client):
+    from django.urls import reverse
+
+    opp = local(pulled["id"])
+    client.force_login(org.memberships.get().user)
+
+    response = client.post(reverse("opportunity_move", kwargs={"org_id": org.pk, "opportunity_id": opp.pk}),
+                           {"stage": stage_named(org, "Won").pk})
+    push(connection)
+
+    assert response.status_code == 302
+    assert ghl.control.objects("opportunity", pulled["id"])["pipelineStageId"] == external_id_for_object(
+        obj=stage_named(org, "Won"), provider="ghl", account_id=LOCATION)
