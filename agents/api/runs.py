@@ -12,9 +12,12 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from ..runner.model_client import NOT_CONFIGURED, model_config_for
 from ..runner.models import AgentRun
 from ..runner.selectors import agent_run_as_dict, agent_run_get
 from ..runner.services import agent_run_start
+from ..runner.transcribe import MAX_AUDIO_BYTES, TranscriptionFailed, stt_config, transcribe
+from ..runner.transcribe import NOT_CONFIGURED as STT_NOT_CONFIGURED
 from ..services import api_key_authenticate
 from ..tools.errors import ToolError, envelope_error
 from .views import _AgentApi, _respond, bearer_token
@@ -49,6 +52,8 @@ def _unauthorized() -> Response:
 
 class AgentRunStartInputSerializer(serializers.Serializer):
     instruction = serializers.CharField(required=False, allow_blank=True, help_text="What to do, in plain words.")
+    audio = serializers.FileField(required=False, help_text="Or a recording of it (multipart/form-data): WAV, FLAC, "
+                                                            "OGG or MP3; transcribed, then run.")
     wait = serializers.FloatField(required=False, min_value=0, max_value=MAX_WAIT_S, default=0,
                                   help_text=f"Seconds (≤ {MAX_WAIT_S}) to wait for the run to finish.")
 
@@ -71,9 +76,25 @@ class AgentRunStartApi(_AgentApi):
         if not data.is_valid():
             name, problems = next(iter(data.errors.items()))
             return _respond(envelope_error(ToolError("invalid", f"`{name}`: {problems[0]}", field=name)))
+        instruction, transcript, audio_name = data.validated_data.get("instruction", ""), "", ""
+        audio = data.validated_data.get("audio")
+        if audio is not None:
+            refused = _voice_refusal(key.agent)
+            if refused is not None:
+                return refused
+            audio_name = audio.name or "audio"
+            try:
+                transcript = transcribe(organization=key.organization, filename=audio_name,
+                                        data=audio.read(MAX_AUDIO_BYTES + 1))
+            except TranscriptionFailed as exc:
+                unavailable = exc.reason.startswith("The transcription endpoint")
+                return Response({"ok": False, "error": {"code": "stt_unavailable" if unavailable else "invalid",
+                                                        "message": exc.reason, "field": "audio"}},
+                                status=503 if unavailable else 400)
+            instruction = transcript
         try:
-            run = agent_run_start(agent=key.agent, instruction=data.validated_data.get("instruction", ""),
-                                  source=AgentRun.Source.API)
+            run = agent_run_start(agent=key.agent, instruction=instruction, source=AgentRun.Source.API,
+                                  transcript=transcript, audio_name=audio_name)
         except ValidationError as exc:
             name, problems = next(iter(exc.message_dict.items()))
             return _respond(envelope_error(ToolError("invalid", problems[0], field=name)))
@@ -83,6 +104,15 @@ class AgentRunStartApi(_AgentApi):
         run = _wait(run, seconds=data.validated_data.get("wait") or 0)
         return Response({"ok": True, "result": agent_run_as_dict(run)},
                         status=200 if run.status in AgentRun.FINISHED else 202)
+
+
+def _voice_refusal(agent) -> Response | None:
+    message = NOT_CONFIGURED if model_config_for(agent) is None else STT_NOT_CONFIGURED if stt_config() is None \
+        else None
+    if message is None:
+        return None
+    return Response({"ok": False, "error": {"code": "not_configured", "message": message, "field": "audio"}},
+                    status=409)
 
 
 def _wait(run: AgentRun, *, seconds: float) -> AgentRun:
