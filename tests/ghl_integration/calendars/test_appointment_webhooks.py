@@ -70,6 +70,10 @@ def test_a_booking_made_in_ghl_arrives_with_its_contact_and_status_and_drops_the
     assert appointment_events(business_events) == [(events.APPOINTMENT_BOOKED, remote["id"])]
     after = calendar_free_slots(organization=org, calendar=cal, start_date=day)
     assert at(day, 10) in before.all() and at(day, 10) not in after.all()
+    # and the agents see it in the contact's context
+    from agents.tools.calendar import upcoming_appointments
+
+    assert [a["ghl_appointment_id"] for a in upcoming_appointments(org, contact)] == [remote["id"]]
 
 
 def test_statuses_are_mirrored_and_each_change_is_announced_once(
