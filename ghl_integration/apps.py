@@ -17,6 +17,7 @@ class GhlIntegrationConfig(AppConfig):
         from . import tasks as connection_tasks  # noqa: F401
         from .calendars import tasks as calendar_tasks  # noqa: F401
         from .calendars.backend import ghl_calendar_backend_for
+        from .calendars.mirror import calendars_on_connected
         from .calendars.outbound import AppointmentPusher
         from .channel import GhlChannelProvider
         from .contact_lookup import ghl_contact_remote_find
@@ -46,6 +47,8 @@ class GhlIntegrationConfig(AppConfig):
         # Mirror the pipelines, users and opportunities when a location connects.
         connection_connected.connect(opportunity_tasks.opportunities_on_connected,
                                      dispatch_uid="ghl.opportunities.on-connected")
+        # Mirror the calendars and import the appointments when a location connects.
+        connection_connected.connect(calendars_on_connected, dispatch_uid="ghl.calendars.on-connected")
         # Bookings on calendars mirrored from GHL go through GHL's calendar API (crm.services.appointments).
         register_calendar_backend(GHL.key, ghl_calendar_backend_for)
         # A contact about to be created here is first looked up in GHL (crm.contact_remote_lookup).

@@ -134,11 +134,12 @@ def appointment_remote_observed(*, appointment: Appointment, provider: str, acco
 
 def appointment_record_remote(
     *, organization: Organization, calendar: Calendar, contact: Contact | None, remote: RemoteAppointment,
-    provider: str, account_id: str, connection_id: int | None = None, deleted: bool = False,
+    provider: str, account_id: str, connection_id: int | None = None, deleted: bool = False, announce: bool = True,
 ) -> AppointmentApplied:
     """Create, update or (``deleted``) archive the local appointment linked to ``remote``, under the provider's
     sync origin. The caller **must** hold `calendar_booking_lock(calendar.pk)` inside a transaction. ``contact``
-    may be None only for a delete."""
+    may be None only for a delete. ``announce=False`` (a first import of what already existed) sends no business
+    events: nothing *happened*, and triggers must not greet every existing booking."""
     content_type = ContentType.objects.get_for_model(Appointment)
     link = (ExternalIdentity.objects.for_org(organization).select_for_update()
             .filter(provider=provider, account_id=account_id, content_type=content_type,
@@ -147,7 +148,7 @@ def appointment_record_remote(
     if link is not None and (link.synced_snapshot or {}).get("deleted"):
         return AppointmentApplied(GONE, appt)
     if deleted:
-        return _archive(link, appt, remote)
+        return _archive(link, appt, remote, announce)
     if link is not None and appt is not None and _stale(link, remote):
         return AppointmentApplied(STALE, appt)
     if contact is None:
@@ -176,12 +177,14 @@ def appointment_record_remote(
             outcome = UPDATED if changed else UNCHANGED
         _mark(link, remote)
     if outcome != UNCHANGED:
-        appointment_announce(appt, before=before, created=outcome == CREATED, external_id=remote.external_id)
+        if announce:
+            appointment_announce(appt, before=before, created=outcome == CREATED,
+                                 external_id=remote.external_id)
         transaction.on_commit(lambda: calendar_free_slots_invalidate(calendar=calendar))
     return AppointmentApplied(outcome, appt)
 
 
-def _archive(link, appt, remote) -> AppointmentApplied:
+def _archive(link, appt, remote, announce: bool) -> AppointmentApplied:
     if link is None or appt is None:
         return AppointmentApplied(GONE, appt)
     was_booked = not appt.is_archived and appt.status != Appointment.Status.CANCELLED
@@ -189,7 +192,7 @@ def _archive(link, appt, remote) -> AppointmentApplied:
         appt.is_archived, appt.archived_at = True, timezone.now()
         appt.save(update_fields=["is_archived", "archived_at", "updated_at"])
     _mark(link, remote, deleted=True)
-    if was_booked and appt.ends_at > timezone.now():
+    if announce and was_booked and appt.ends_at > timezone.now():
         events.emit(events.APPOINTMENT_CANCELLED, organization_id=appt.organization_id, contact_id=appt.contact_id,
                     data={"appointment_id": appt.pk, "calendar_id": appt.calendar_id,
                           "external_id": remote.external_id, "starts_at": appt.starts_at.isoformat(),
@@ -200,7 +203,7 @@ def _archive(link, appt, remote) -> AppointmentApplied:
 
 def appointment_apply_remote(
     *, organization: Organization, provider: str, account_id: str, calendar_external_id: str,
-    remote: RemoteAppointment, connection_id: int | None = None, deleted: bool = False,
+    remote: RemoteAppointment, connection_id: int | None = None, deleted: bool = False, announce: bool = True,
 ) -> AppointmentApplied:
     """Apply one report of a remote appointment (see the module docstring). The calendar and the contact are
     found through their links (the calendar mirror and the contact sync make them): `NO_CALENDAR` / `NO_CONTACT`
@@ -221,4 +224,4 @@ def appointment_apply_remote(
     with transaction.atomic(), calendar_booking_lock(calendar.pk):
         return appointment_record_remote(
             organization=organization, calendar=calendar, contact=contact, remote=remote, provider=provider,
-            account_id=account_id, connection_id=connection_id, deleted=deleted)
+            account_id=account_id, connection_id=connection_id, deleted=deleted, announce=announce)

@@ -60,7 +60,7 @@ def contact_link_from_ghl(*, connection: GhlConnection, contact_external_id: str
 
 def appointment_apply_ghl(
     *, connection: GhlConnection, appointment: dict, observed_at=None, deleted: bool = False,
-    client: GhlClient | None = None,
+    client: GhlClient | None = None, announce: bool = True,
 ) -> AppointmentApplied:
     """Apply one GHL appointment (a webhook's ``appointment`` or an events-list item) observed at ``observed_at``
     (the webhook's delivery `timestamp`, or when the listing was asked for). `AppointmentPayloadError` for a
@@ -71,7 +71,7 @@ def appointment_apply_ghl(
         return appointment_apply_remote(
             organization=connection.organization, provider=PROVIDER, account_id=connection.location_id,
             connection_id=connection.pk, calendar_external_id=appointment["calendarId"], remote=remote,
-            deleted=deleted)
+            deleted=deleted, announce=announce)
 
     result = apply()
     if result.outcome not in (NO_CALENDAR, NO_CONTACT):

@@ -44,20 +44,32 @@ def calendars_refresh(*, connection: GhlConnection, client: GhlClient | None = N
 
 
 def calendars_sync_on_connect(*, connection: GhlConnection) -> None:
-    """The one hook for the connect flow: mirror the calendars once a location is connected (queued after
-    commit, so a slow GHL never holds the OAuth callback)."""
+    """The one hook for the connect flow: mirror the calendars and import the appointments once a location is
+    connected (queued after commit, so a slow GHL never holds the OAuth callback)."""
     from django.db import transaction
 
-    from .tasks import calendars_refresh_task
+    from .tasks import appointments_reconcile_task, calendars_refresh_task
 
     def send() -> None:
         try:
             calendars_refresh_task.delay(connection.pk)
-        except Exception as exc:  # broker down: the connection stands; the hourly beat mirrors the calendars
+            # The location's first appointment pass: its import (announces nothing), the widest window.
+            appointments_reconcile_task.delay(connection.pk, full=True)
+        except Exception as exc:  # broker down: the connection stands; the beats mirror calendars and appointments
             logger.warning("ghl.calendars.refresh-enqueue-failed",
                            extra={"connection_id": connection.pk, "error": f"{type(exc).__name__}: {exc}"})
 
     transaction.on_commit(send)
+
+
+def calendars_on_connected(sender, *, connection: GhlConnection, **kwargs) -> None:
+    """Receiver of `connection_connected` for a location (with ``GHL_SYNC_PULL_ON_CONNECT``, like the other kinds'
+    first pulls): `calendars_sync_on_connect`."""
+    from django.conf import settings
+
+    if connection.is_agency or not settings.GHL_SYNC_PULL_ON_CONNECT:
+        return
+    calendars_sync_on_connect(connection=connection)
 
 
 def calendars_refresh_all() -> dict[str, int]:

@@ -94,10 +94,10 @@ def _unlisted(connection: GhlConnection, calendar: Calendar, start: datetime, en
             and links[a.pk] not in listed}
 
 
-def _apply(connection, client, event: dict, counts, refusals, observed_at: datetime) -> None:
+def _apply(connection, client, event: dict, counts, refusals, observed_at: datetime, announce: bool) -> None:
     try:
         _count(counts, appointment_apply_ghl(connection=connection, appointment=event, client=client,
-                                             observed_at=observed_at).outcome)
+                                             observed_at=observed_at, announce=announce).outcome)
     except (AppointmentPayloadError, AppointmentUnavailable, CreatePushInFlight) as exc:
         # One appointment's trouble must not stop the run; the next run (or its webhook) tries it again.
         _count(counts, "failed")
@@ -105,7 +105,7 @@ def _apply(connection, client, event: dict, counts, refusals, observed_at: datet
 
 
 def _archive_vanished(connection, client, calendar_external_id: str, external_id: str, appt: Appointment, counts,
-                      refusals) -> None:
+                      refusals, announce: bool) -> None:
     asked_at = timezone.now()
     try:
         event = client.calendars.get_appointment(external_id)
@@ -116,9 +116,9 @@ def _archive_vanished(connection, client, calendar_external_id: str, external_id
         _count(counts, appointment_apply_remote(
             organization=connection.organization, provider=PROVIDER, account_id=connection.location_id,
             connection_id=connection.pk, calendar_external_id=calendar_external_id, remote=remote,
-            deleted=True).outcome)
+            deleted=True, announce=announce).outcome)
         return
-    _apply(connection, client, event, counts, refusals, asked_at)  # moved out of the window (or calendar)
+    _apply(connection, client, event, counts, refusals, asked_at, announce)  # moved out of the window
 
 
 def appointments_reconcile(*, connection: GhlConnection, full: bool = False, client: GhlClient | None = None,
@@ -132,12 +132,20 @@ def appointments_reconcile(*, connection: GhlConnection, full: bool = False, cli
         return _reconcile(connection=connection, full=full, client=client, now=now or timezone.now())
 
 
+def _imported_before(connection: GhlConnection) -> bool:
+    return SyncRun.objects.for_org(connection.organization).filter(
+        provider=PROVIDER, account_id=connection.location_id, object_type=OBJECT_TYPE,
+        status=SyncRun.Status.SUCCEEDED).exists()
+
+
 def _reconcile(*, connection, full, client, now) -> AppointmentsReconciled:
     start, end = _window(full, now)
+    # The location's first pass imports what already existed: nothing happened, so nothing is announced.
+    announce = _imported_before(connection)
     run = sync_run_start(organization=connection.organization, provider=PROVIDER, account_id=connection.location_id,
                          kind=SyncRun.Kind.RECONCILE, connection_id=connection.pk, object_type=OBJECT_TYPE)
     result = AppointmentsReconciled(run=run)
-    cursor = {"full": full, "window_start": start.isoformat(), "window_end": end.isoformat()}
+    cursor = {"full": full, "window_start": start.isoformat(), "window_end": end.isoformat(), "import": not announce}
     own_client = client is None
     requests_made = [0]
 
@@ -159,9 +167,10 @@ def _reconcile(*, connection, full, client, now) -> AppointmentsReconciled:
                     if event.get("calendarId") != calendar_external_id or event.get("id") in listed:
                         continue  # an event spanning two pieces is listed by both
                     listed.add(event.get("id"))
-                    _apply(connection, client, event, counts, refusals, asked_at)
+                    _apply(connection, client, event, counts, refusals, asked_at, announce)
             for external_id, appt in _unlisted(connection, calendar, start, end, listed).items():
-                _archive_vanished(connection, client, calendar_external_id, external_id, appt, counts, refusals)
+                _archive_vanished(connection, client, calendar_external_id, external_id, appt, counts, refusals,
+                                  announce)
             run = sync_run_advance(run=run, counts=counts, done=len(listed), refusals=refusals,
                                    cursor={**cursor, "requests": requests_made[0]})
             for key, value in counts.items():

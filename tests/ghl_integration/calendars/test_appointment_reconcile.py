@@ -42,6 +42,7 @@ def test_reconciliation_repairs_what_the_webhooks_missed_and_logs_its_cost(
     day = next_weekday(NY, 2)
     cal, remote_cal = make_calendar()
     contact, contact_ext = make_contact()
+    reconcile(connection, django_capture_on_commit_callbacks)  # the location's first pass (its import)
     deleted = appointment_book(organization=org, calendar=cal, contact=contact, start_time=at(day, 9))
     noshow = appointment_book(organization=org, calendar=cal, contact=contact, start_time=at(day, 10))
     ghl.control.change("appointment.delete", eventId=deleted.external_id)
@@ -62,7 +63,7 @@ def test_reconciliation_repairs_what_the_webhooks_missed_and_logs_its_cost(
                          (events.APPOINTMENT_BOOKED, widget["id"]),
                          (events.APPOINTMENT_CANCELLED, deleted.external_id)]
     # and the run, with its cost, is in the sync log
-    run = SyncRun.objects.get(object_type="appointment")
+    run = SyncRun.objects.filter(object_type="appointment").order_by("-pk").first()
     assert (run.kind, run.status) == ("reconcile", "succeeded")
     assert (run.created, run.updated, run.archived) == (1, 1, 1)
     requests = ghl.control.request_log()
@@ -76,6 +77,54 @@ def test_reconciliation_repairs_what_the_webhooks_missed_and_logs_its_cost(
     again = reconcile(connection, django_capture_on_commit_callbacks)
     assert again.counts == {"unchanged": 2}
     assert len(business_events) == 3
+
+
+def test_the_first_pass_imports_what_exists_without_announcing_it(
+        ghl, org, connection, make_calendar, make_contact, business_events, django_capture_on_commit_callbacks):
+    # given: a location connected with appointments already booked
+    cal, remote_cal = make_calendar()
+    _, contact_ext = make_contact()
+    day = next_weekday(NY, 2)
+    existing = book_in_ghl(ghl, remote_cal["id"], contact_ext, at(day, 9))
+
+    first = reconcile(connection, django_capture_on_commit_callbacks, full=True)
+
+    assert local(existing["id"]).status == "confirmed" and first.run.cursor["import"] is True
+    assert business_events == []
+    # then a booking made afterwards (its webhook lost) is news
+    later = book_in_ghl(ghl, remote_cal["id"], contact_ext, at(day, 10))
+    reconcile(connection, django_capture_on_commit_callbacks)
+    assert [(name, data["external_id"]) for name, data in business_events] == [
+        (events.APPOINTMENT_BOOKED, later["id"])]
+
+
+def test_connecting_a_location_queues_the_calendars_and_a_full_appointment_pass(
+        ghl, org, connection, django_capture_on_commit_callbacks):
+    from ghl_integration.calendars.mirror import calendars_sync_on_connect
+
+    with mock.patch("ghl_integration.calendars.tasks.calendars_refresh_task.delay") as refresh, \
+            mock.patch("ghl_integration.calendars.tasks.appointments_reconcile_task.delay") as appointments:
+        with django_capture_on_commit_callbacks(execute=True):
+            calendars_sync_on_connect(connection=connection)
+    refresh.assert_called_once_with(connection.pk)
+    appointments.assert_called_once_with(connection.pk, full=True)
+
+
+def test_the_connect_flow_queues_them_when_first_pulls_are_on(ghl, org, settings,
+                                                             django_capture_on_commit_callbacks):
+    from ghl_integration.connections import connection_connect_from_code
+
+    settings.GHL_SYNC_PULL_ON_CONNECT = True
+    code = ghl.control.issue_code(locationId=LOCATION, redirectUri=settings.GHL_REDIRECT_URI)["code"]
+    with mock.patch("ghl_integration.calendars.tasks.calendars_refresh_task.delay") as refresh, \
+            mock.patch("ghl_integration.calendars.tasks.appointments_reconcile_task.delay") as appointments, \
+            mock.patch("ghl_integration.sync.tasks.contacts_initial_pull_task.delay"), \
+            mock.patch("ghl_integration.opportunities.tasks.opportunities_pull_task.delay"), \
+            django_capture_on_commit_callbacks(execute=True):
+        connection = connection_connect_from_code(organization=org, user=org.memberships.first().user,
+                                                  code=code).connection
+    refresh.assert_called_once_with(connection.pk)
+    appointments.assert_called_once_with(connection.pk, full=True)
 
 
 def test_the_incremental_window_is_by_start_time_and_the_full_pass_reaches_further(

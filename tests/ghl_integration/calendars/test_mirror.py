@@ -49,7 +49,8 @@ def test_refresh_all_skips_a_failing_location(ghl, org, connection):
 
 
 def test_on_connect_hook_queues_the_refresh_after_commit(ghl, org, connection, django_capture_on_commit_callbacks):
-    with mock.patch("ghl_integration.calendars.tasks.calendars_refresh_task.delay") as delay:
+    with mock.patch("ghl_integration.calendars.tasks.calendars_refresh_task.delay") as delay, \
+            mock.patch("ghl_integration.calendars.tasks.appointments_reconcile_task.delay"):
         with django_capture_on_commit_callbacks(execute=True):
             calendars_sync_on_connect(connection=connection)
     delay.assert_called_once_with(connection.pk)
