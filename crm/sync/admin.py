@@ -102,10 +102,10 @@ class SyncConflictAdmin(admin.ModelAdmin):
 
 @admin.register(SyncRun)
 class SyncRunAdmin(admin.ModelAdmin):
-    list_display = ["started_at", "organization", "provider", "account_id", "kind", "status", "progress",
-                    "created", "updated", "linked", "archived", "conflicted", "failed", "unchanged", "refused",
-                    "finished_at"]
-    list_filter = ["kind", "status", "provider", "organization"]
+    list_display = ["started_at", "organization", "provider", "account_id", "object_type", "kind", "status",
+                    "progress", "created", "updated", "linked", "archived", "conflicted", "failed", "unchanged",
+                    "refused", "requests", "finished_at"]
+    list_filter = ["object_type", "kind", "status", "provider", "organization"]
     search_fields = ["account_id", "error"]
     date_hierarchy = "started_at"
     readonly_fields = [f.name for f in SyncRun._meta.fields]
@@ -113,6 +113,12 @@ class SyncRunAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description="Requests")
+    def requests(self, obj):
+        """What the run cost in provider requests, for the jobs that count them (kept in their cursor)."""
+        cursor = obj.cursor if isinstance(obj.cursor, dict) else {}
+        return cursor.get("requests", "—")
 
     @admin.display(description="Progress")
     def progress(self, obj):

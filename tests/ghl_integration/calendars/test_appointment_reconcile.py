@@ -79,6 +79,16 @@ def test_reconciliation_repairs_what_the_webhooks_missed_and_logs_its_cost(
     assert len(business_events) == 3
 
 
+def test_staff_read_the_runs_and_their_cost_in_admin(ghl, org, connection, make_calendar, admin_client,
+                                                     django_capture_on_commit_callbacks):
+    make_calendar()
+    result = reconcile(connection, django_capture_on_commit_callbacks)
+
+    page = admin_client.get("/admin/crm/syncrun/", {"object_type": "appointment"}).content.decode()
+
+    assert "appointment" in page and f'<td class="field-requests">{result.requests}</td>' in page
+
+
 def test_the_first_pass_imports_what_exists_without_announcing_it(
         ghl, org, connection, make_calendar, make_contact, business_events, django_capture_on_commit_callbacks):
     # given: a location connected with appointments already booked
