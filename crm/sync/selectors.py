@@ -56,8 +56,9 @@ def outbox_unlinked_push_in_flight(*, organization: Organization, provider: str,
 
 
 def sync_status_summary(*, organization: Organization, provider: str | None = None,
-                        account_id: str | None = None) -> list[dict[str, Any]]:
-    """Per (provider, account): the latest run of each kind, outbox backlog and conflicts of the last 30 days.
+                        account_id: str | None = None, object_type: str = "contact") -> list[dict[str, Any]]:
+    """Per (provider, account): the latest run of each job kind for records of ``object_type`` (an
+    opportunity reconciliation is not the contacts' one), outbox backlog and conflicts of the last 30 days.
 
     Returns ``[{"provider", "account_id", "runs": {kind: SyncRun}, "outbox": {"pending", "failed",
     "dead"}, "conflicts_30d"}]``. One query per (account, kind) plus two, whatever the history size.
@@ -66,7 +67,7 @@ def sync_status_summary(*, organization: Organization, provider: str | None = No
 
     from django.utils import timezone
 
-    runs = SyncRun.objects.for_org(organization)
+    runs = SyncRun.objects.for_org(organization).filter(object_type=object_type)
     if provider:
         runs = runs.filter(provider=provider)
     if account_id:

@@ -44,7 +44,9 @@ def test_summary_for_the_settings_page(org, targets):
     old = _start(org)
     sync_run_finish(run=old, status=SyncRun.Status.FAILED, error="boom")
     latest = _start(org)
-    sync_run_start(organization=org, provider=PROVIDER, account_id=ACCOUNT, kind=SyncRun.Kind.RECONCILE)
+    reconcile = sync_run_start(organization=org, provider=PROVIDER, account_id=ACCOUNT, kind=SyncRun.Kind.RECONCILE)
+    sync_run_start(organization=org, provider=PROVIDER, account_id=ACCOUNT, kind=SyncRun.Kind.RECONCILE,
+                   object_type="opportunity")  # another kind's run, later: not the contacts' latest
     contact_create(organization=org, first_name="A")
     contact_create(organization=org, first_name="B")
     entry = outbox_claim_batch(provider=PROVIDER, account_id=ACCOUNT, limit=1)[0]
@@ -54,6 +56,7 @@ def test_summary_for_the_settings_page(org, targets):
 
     assert summary["account_id"] == ACCOUNT and summary["runs"][SyncRun.Kind.INITIAL_PULL].pk == latest.pk
     assert set(summary["runs"]) == {SyncRun.Kind.INITIAL_PULL, SyncRun.Kind.RECONCILE}
+    assert summary["runs"][SyncRun.Kind.RECONCILE].pk == reconcile.pk
     assert summary["outbox"] == {"pending": 1, "failed": 1, "dead": 0}
 
 
