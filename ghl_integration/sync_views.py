@@ -1,7 +1,7 @@
 """Contact sync on the owner's settings page: live progress (polled JSON) and the resync button."""
 from django.contrib import messages
 from django.http import JsonResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.sync.locks import SyncBusy
@@ -9,6 +9,7 @@ from tenancy.permissions import org_manager_required
 
 from .connections import ConnectionInactive
 from .selectors import connection_current_for_org
+from .sync.runs import contact_sync_status as contact_sync_status_read
 from .sync.runs import sync_run_current_pull, sync_runs_recent
 from .sync.services import contacts_resync_request
 
@@ -37,6 +38,17 @@ def contact_sync_status(request):
         "pull": _run_json(sync_run_current_pull(connection=connection)),
         "runs": [_run_json(r) for r in sync_runs_recent(connection=connection)],
     })
+
+
+@require_GET
+@org_manager_required
+def contact_sync_status_card(request):
+    """The contact sync card itself (the page swaps it in while ``live``): one rendering for the first view and
+    every update, so figures, labels and their wording never differ."""
+    connection = connection_current_for_org(organization=request.organization)
+    context = {"organization": request.organization, "connection": connection,
+               **(contact_sync_status_read(connection=connection) if connection else {})}
+    return render(request, "ghl_integration/_contact_sync_status.html", context)
 
 
 @require_POST

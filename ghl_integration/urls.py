@@ -31,6 +31,8 @@ urlpatterns = [
     path("integrations/ghl/oauth/callback/", oauth_views.oauth_callback, name="ghl_oauth_callback"),
     path("orgs/<int:org_id>/integrations/ghl/contacts/status/", sync_views.contact_sync_status,
          name="ghl_contact_sync_status"),
+    path("orgs/<int:org_id>/integrations/ghl/contacts/status/card/", sync_views.contact_sync_status_card,
+         name="ghl_contact_sync_status_card"),
     path("orgs/<int:org_id>/integrations/ghl/contacts/resync/", sync_views.contact_sync_resync,
          name="ghl_contact_sync_resync"),
 ]

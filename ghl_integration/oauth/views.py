@@ -19,8 +19,8 @@ from ..connections import (
 )
 from ..models import GhlConnection
 from ..provider import GHL
-from ..selectors import agency_name_for, connection_agency_for_org, connection_current_for_org, connection_synced_counts
-from ..sync.runs import sync_run_current_pull, sync_runs_recent
+from ..selectors import agency_name_for, connection_agency_for_org, connection_current_for_org
+from ..sync.runs import contact_sync_status
 from .state import OAuthStateError, state_consume, state_issue
 
 logger = logging.getLogger(__name__)
@@ -51,10 +51,8 @@ def settings_page_render(request, *, extra: dict | None = None, status: int = 20
         "organization": organization,
         "connection": connection,
         "agency": agency if agency and agency.is_active else None,
-        "synced_counts": connection_synced_counts(connection=connection) if connection else {},
         "scopes": (connection.scopes.split() if connection else []),
-        "pull_run": sync_run_current_pull(connection=connection) if connection else None,
-        "sync_runs": sync_runs_recent(connection=connection) if connection else [],
+        **(contact_sync_status(connection=connection) if connection else {}),
         "agency_name": agency_name_for(company_id=(agency.company_id if agency else "") or (
             connection.company_id if connection and connection.agency_connection_id else "")),
         **(extra or {}),

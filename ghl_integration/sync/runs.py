@@ -71,3 +71,30 @@ def sync_run_current_pull(*, connection: GhlConnection) -> SyncRun | None:
         provider=PROVIDER, account_id=connection.location_id, object_type="contact",
         kind=SyncRun.Kind.INITIAL_PULL,
     ).order_by("-started_at", "-id").first()
+
+
+# Right after connecting, the first pull is queued but not yet started: the page keeps watching this long.
+FIRST_PULL_WAIT = dt.timedelta(minutes=10)
+
+
+def contact_sync_status(*, connection: GhlConnection) -> dict:
+    """What the settings page's contact sync card shows, all read at once so every figure moves together:
+    the latest pull (``pull_label`` "Initial pull" for the location's first, "Resync" after), the recent runs
+    (each with its ``label``), the synced record counts, and ``live``: whether the page should keep polling
+    (a run is going, or the first pull is expected any moment)."""
+    from ..selectors import connection_synced_counts
+
+    runs = sync_runs_recent(connection=connection)
+    pull = sync_run_current_pull(connection=connection)
+    first_pull_id = SyncRun.objects.for_org(connection.organization).filter(
+        provider=PROVIDER, account_id=connection.location_id, object_type="contact",
+        kind=SyncRun.Kind.INITIAL_PULL).order_by("started_at", "id").values_list("id", flat=True).first()
+    for run in runs + ([pull] if pull else []):
+        run.label = ("Initial pull" if run.pk == first_pull_id else "Resync") if (
+            run.kind == SyncRun.Kind.INITIAL_PULL) else run.get_kind_display()
+    waiting_for_first = (pull is None and connection.is_active and bool(connection.location_id)
+                         and connection.connected_at is not None
+                         and timezone.now() - connection.connected_at < FIRST_PULL_WAIT)
+    running = any(run.status == SyncRun.Status.RUNNING for run in runs)
+    return {"pull_run": pull, "sync_runs": runs, "synced_counts": connection_synced_counts(connection=connection),
+            "waiting_for_first_pull": waiting_for_first, "live": running or waiting_for_first}
