@@ -143,7 +143,7 @@ def test_calls_and_voicemails_are_recorded_as_such_without_a_message_event(ghl, 
     assert message.conversation.channel_family == "phone" and received(heard) == []
 
 
-@pytest.mark.skipif("db_connection.vendor != 'postgresql'", reason="concurrent writers need PostgreSQL")
+@pytest.mark.skipif(connections["default"].vendor != "postgresql", reason="concurrent writers need PostgreSQL")
 def test_concurrent_first_messages_share_one_conversation(ana):
     local, _ = ana
     barrier, errors = threading.Barrier(4), []
