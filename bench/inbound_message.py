@@ -1,0 +1,152 @@
+"""Inbound message latency: from a message arriving in GHL to the "message received" event seen by a subscriber.
+
+Starts its own GHL sandbox (webhooks to a product server it starts: gunicorn on a free port), a Celery worker
+(broker ``CELERY_BROKER_URL``, default ``redis://127.0.0.1:6379/2``, private queue) whose subscriber reports
+each event to Redis (``REDIS_URL``, else the broker), and a fresh ``<DATABASE_URL name>_inbound_message``
+PostgreSQL database. Each message is sent as the contact texting (the sandbox's control API); the clock stops
+when the subscriber in the worker sees its event. The sandbox also delivers a share of webhooks twice
+(``--duplicate``), as GHL may: each message must still raise exactly one event.
+
+Last line: ``trigger_p99_ms=<x> duplicates=<n>``. Target: p99 ≤ 1,000 ms, 0 duplicates.
+
+    python bench/inbound_message.py [--messages 200] [--interval 0.1] [--duplicate 0.1] [--workers 2]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.inbound_common import prepare_database  # noqa: E402
+from bench.sync_latency import _free_port, _percentiles, _stop, _wait_http  # noqa: E402
+
+TIMEOUT_S = 15.0
+WARM_UP = 3
+
+
+def _events(client, key: str, start: int) -> list[dict]:
+    return [json.loads(raw) for raw in client.lrange(key, start, -1)]
+
+
+def _wait_event(client, key: str, seen: list[dict], body: str) -> float:
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:
+        seen.extend(_events(client, key, len(seen)))
+        for item in seen:
+            if item["body"] == body:
+                return item["t"]
+        time.sleep(0.003)
+    raise RuntimeError(f"no event for {body!r} within {TIMEOUT_S} s")
+
+
+def main(args) -> int:
+    import redis
+
+    queue = f"bench-inbound-{uuid.uuid4().hex[:8]}"
+    events_key = f"bench:inbound-message:{uuid.uuid4().hex[:8]}"
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        raise SystemExit("DATABASE_URL must point at PostgreSQL (concurrent server, worker and benchmark)")
+    database_url = prepare_database(tempfile.gettempdir(), "inbound_message")
+    broker = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/2")
+    events_redis = os.environ.get("REDIS_URL") or broker
+    env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="config.settings.test",
+               CELERY_BROKER_URL=broker, BENCH_CELERY_QUEUE=queue, PYTHONPATH=str(ROOT),
+               BENCH_EVENTS_REDIS=events_redis, BENCH_EVENTS_KEY=events_key)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    client = redis.Redis.from_url(events_redis)
+
+    from ghl_sandbox import constants as sbx
+    from ghl_sandbox.testing import SandboxProcess
+
+    server = worker = None
+    port = _free_port()
+    with tempfile.TemporaryDirectory(prefix="inbound-message-") as tmpdir, SandboxProcess(
+        state=Path(tmpdir) / "sandbox.sqlite3", seed="demo",
+        webhook_urls=(f"http://127.0.0.1:{port}/webhooks/ghl/",),
+    ) as sandbox:
+        env["GHL_API_BASE_URL"] = sandbox.base_url
+        try:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "bench.sync_wiring:wsgi_application()", "--bind",
+                 f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "--log-level", "warning"],
+                cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "bench.inbound_message_celery", "worker",
+                 "-Q", queue, "-c", str(args.workers), "--loglevel", "WARNING", "--without-gossip",
+                 "--without-mingle", "--without-heartbeat"],
+                cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            _wait_http(f"http://127.0.0.1:{port}/accounts/login/")
+
+            os.environ.update(DATABASE_URL=database_url, GHL_API_BASE_URL=sandbox.base_url,
+                              DJANGO_SETTINGS_MODULE="config.settings.test", CELERY_BROKER_URL=broker,
+                              BENCH_CELERY_QUEUE=queue)
+            from bench.sync_wiring import celery_application
+
+            celery_application()
+            from django.conf import settings
+
+            from ghl_integration.connections import connection_connect_from_code
+            from tenancy.services import organization_create, user_create
+
+            owner = user_create(username="bench-owner", password="bench-password-123")
+            org = organization_create(name="Inbound Clinic", owner=owner)
+            code = sandbox.control.issue_code(locationId=sbx.DEMO_LOCATION_ID,
+                                              redirectUri=settings.GHL_REDIRECT_URI)["code"]
+            connection_connect_from_code(organization=org, user=owner, code=code)
+            ghl_id = sandbox.control.change_contact("create", locationId=sbx.DEMO_LOCATION_ID, firstName="Texting",
+                                                    lastName="Customer", phone="+15035550100")["contact"]["id"]
+            seen: list[dict] = []
+            for i in range(WARM_UP):  # the contact arrives with the first; connections and caches warm up
+                body = f"warm-up {i} {uuid.uuid4().hex[:6]}"
+                sandbox.control.inbound_message(ghl_id, body)
+                _wait_event(client, events_key, seen, body)
+            sandbox.control.faults(seed=7, webhook={"duplicate": args.duplicate})
+
+            samples, bodies = [], []
+            for i in range(args.messages):
+                body = f"message {i} {uuid.uuid4().hex[:6]}"
+                bodies.append(body)
+                started = time.time()
+                sandbox.control.inbound_message(ghl_id, body)
+                samples.append((_wait_event(client, events_key, seen, body) - started) * 1000)
+                time.sleep(max(0.0, args.interval - (time.time() - started)))
+            sandbox.control.wait_webhooks(timeout=30)
+            time.sleep(2)  # let late duplicate deliveries be processed
+            seen.extend(_events(client, events_key, len(seen)))
+            counts = Counter(item["body"] for item in seen)
+            duplicates = sum(n - 1 for n in counts.values())
+            missing = [b for b in bodies if b not in counts]
+            delivered_twice = sandbox.control.webhook_deliveries(type="InboundMessage")
+            repeats = len(delivered_twice) - len({d["webhook_id"] for d in delivered_twice})
+            p50, p99 = _percentiles(samples)
+            print(f"messages={len(samples)} p50={p50:.0f} ms p99={p99:.0f} ms max={max(samples):.0f} ms "
+                  f"ghl_repeated_deliveries={repeats} missing={len(missing)} nproc={os.cpu_count()}", flush=True)
+            print(f"trigger_p99_ms={p99:.0f} duplicates={duplicates}", flush=True)
+            return 0
+        finally:
+            client.delete(events_key)
+            _stop(worker)
+            _stop(server)
+            try:
+                from django.db import connections
+
+                connections.close_all()
+            except Exception:  # noqa: S110 - best effort: Django may not be set up yet
+                pass
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--interval", type=float, default=0.1, help="seconds between messages")
+    parser.add_argument("--duplicate", type=float, default=0.1, help="share of webhooks GHL delivers twice")
+    parser.add_argument("--workers", type=int, default=2, help="Celery worker concurrency")
+    sys.exit(main(parser.parse_args()))
