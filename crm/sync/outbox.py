@@ -410,3 +410,17 @@ def is_echo(*, link: ExternalIdentity | None, remote_hash: str) -> bool:
 def hash_is_echo(*, linked_hash: str | None, remote_hash: str) -> bool:
     """`is_echo` for a link known only by its content hash (a page reads just the hashes)."""
     return bool(linked_hash is not None and remote_hash and linked_hash == remote_hash)
+
+
+def outbox_renew_claims(*, entries: Iterable[OutboxEntry], lease_seconds: float) -> int:
+    """Extend the claim on entries a worker still holds (in progress, same attempt) by ``lease_seconds`` from
+    now: a short lease renewed while work goes on frees a dead worker's batch soon. Returns how many."""
+    claimed_until = timezone.now() + timedelta(seconds=lease_seconds)
+    renewed = 0
+    by_attempt: dict[int, list[int]] = {}
+    for entry in entries:
+        by_attempt.setdefault(entry.attempts, []).append(entry.pk)
+    for attempts, ids in by_attempt.items():
+        renewed += OutboxEntry.objects.filter(pk__in=ids, status=Status.IN_PROGRESS, attempts=attempts).update(
+            claimed_until=claimed_until)
+    return renewed

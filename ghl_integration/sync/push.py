@@ -40,7 +40,13 @@ from django.utils import timezone
 
 from crm.services.external_ids import ExternalIdConflict
 from crm.sync.models import OutboxEntry
-from crm.sync.outbox import outbox_claim_batch, outbox_hold_unhandled, outbox_mark_failed, outbox_release
+from crm.sync.outbox import (
+    outbox_claim_batch,
+    outbox_hold_unhandled,
+    outbox_mark_failed,
+    outbox_release,
+    outbox_renew_claims,
+)
 
 from ..client import GhlApiError, GhlAuthError, GhlClient, GhlNotFound, GhlValidationError
 from ..connections import ConnectionInactive
@@ -53,6 +59,9 @@ logger = logging.getLogger(__name__)
 PROVIDER = GHL.key
 BATCH_SIZE = 50
 DRAIN_BUDGET_SECONDS = 50  # one task run; what is left waits for the next notification or sweep
+# A claimed batch is held this long, renewed every third of it while the drain works: a drain that dies (or
+# loses its database) frees its batch for the next drain within a minute.
+PUSH_LEASE_SECONDS = 45
 
 
 @dataclass
@@ -199,7 +208,7 @@ def outbox_push_pending(*, connection_id: int, budget_seconds: float = DRAIN_BUD
     deadline = time.monotonic() + budget_seconds
     while time.monotonic() < deadline:
         entries = outbox_claim_batch(provider=PROVIDER, account_id=connection.location_id, limit=BATCH_SIZE,
-                                     content_type_ids=list(pushers))
+                                     content_type_ids=list(pushers), lease_seconds=PUSH_LEASE_SECONDS)
         if not entries:
             break
         foreign = [e for e in entries if e.organization_id != connection.organization_id]
@@ -208,7 +217,11 @@ def outbox_push_pending(*, connection_id: int, budget_seconds: float = DRAIN_BUD
         entries = [e for e in entries if e.organization_id == connection.organization_id]
         if not entries:
             break
+        renewed_at = time.monotonic()
         for index, entry in enumerate(entries):
+            if time.monotonic() - renewed_at >= PUSH_LEASE_SECONDS / 3:
+                outbox_renew_claims(entries=entries[index:], lease_seconds=PUSH_LEASE_SECONDS)
+                renewed_at = time.monotonic()
             try:
                 drain.push(entry)
             except ConnectionInactive as exc:
@@ -217,11 +230,23 @@ def outbox_push_pending(*, connection_id: int, budget_seconds: float = DRAIN_BUD
                 drain.stats.released += len(entries) - index
                 logger.info("ghl.sync.push.stopped-inactive", extra={"connection_id": connection_id})
                 return asdict(drain.stats)
+            except BaseException as exc:  # database trouble: give the rest back for the next drain
+                _release_quietly(entries[index:], reason=f"push interrupted: {type(exc).__name__}: {exc}")
+                raise
     _hold_unhandled(handled=pushers, account_id=connection.location_id)
     counts = asdict(drain.stats)
     if any(counts.values()):
         logger.info("ghl.sync.push.drained", extra={"connection_id": connection_id, "counts": counts})
     return counts
+
+
+def _release_quietly(entries: list[OutboxEntry], *, reason: str) -> None:
+    """Best effort: with the database gone the release fails too, and the short lease frees the entries."""
+    try:
+        for entry in entries:
+            outbox_release(entry=entry, reason=reason)
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("ghl.sync.push.release-failed", extra={"count": len(entries), "error": str(exc)})
 
 
 def outbox_push_queue(*, location_id: str) -> int:

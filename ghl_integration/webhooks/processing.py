@@ -5,8 +5,9 @@ Status transitions (README.md):
                                  └→ failed ─(backoff, claim)→ processing …  → dead after the last attempt
 New events are claimed in batches by `webhook_inbox_drain` (SKIP LOCKED); retries, replays of a single event and
 requeued events are claimed one by one by `webhook_event_process`. Either claim is a conditional UPDATE, so two
-workers never run the same event at once; a claim held by a worker that died expires after
-its lease (`tuning.INBOX`) and the requeue task hands the event out again.
+workers never run the same event at once. A drain renews its claim while it works and gives back what it
+had not run when it fails; a claim held by a worker that died (or whose database went away) expires after its
+short lease (`tuning.INBOX`), and the next drain, or the minute requeue sweep, takes the event again.
 """
 
 import json
@@ -113,9 +114,17 @@ def webhook_inbox_drain(*, batch_size: int | None = None, max_seconds: float | N
         if not events:
             return result
         batch = _Batch()
-        for event in events:
-            result.statuses.append(_run_claimed(event, batch).status)
-        batch.flush()
+        lease = _Lease()
+        try:
+            for index, event in enumerate(events):
+                lease.keep(events[index:])
+                result.statuses.append(_run_claimed(event, batch).status)
+            batch.flush()
+        except BaseException:
+            # Give back what this drain claimed and did not finish, so the retried drain (or another) takes it
+            # at once. With the database gone this fails too; then the short lease frees them.
+            webhook_events_release(events=events, batch=batch)  # finished ones are no longer `processing`
+            raise
         if time.monotonic() >= deadline:
             webhook_inbox_drain_request(force=True)
             result.handed_over = True
@@ -123,24 +132,65 @@ def webhook_inbox_drain(*, batch_size: int | None = None, max_seconds: float | N
 
 
 def webhook_events_claim_received(*, limit: int) -> list[WebhookEvent]:
-    """Claim up to `limit` waiting events, oldest first. Rows another drain is claiming right now are skipped
-    (on SQLite, which has no row locks, writers are serialised anyway)."""
+    """Claim up to `limit` waiting events, oldest first: `received` ones, and those whose claim expired (a
+    drain that died or lost its database). Rows another drain is claiming right now are skipped (on SQLite,
+    which has no row locks, writers are serialised anyway)."""
     now = timezone.now()
+    claimable = Q(status=S.RECEIVED) | Q(status=S.PROCESSING, lease_expires_at__lt=now)
     with transaction.atomic():
         ids = list(
             WebhookEvent.objects.select_for_update(skip_locked=True)
-            .filter(status=S.RECEIVED)
+            .filter(claimable)
             .order_by("queued_at", "pk")
             .values_list("pk", flat=True)[:limit]
         )
         if not ids:
             return []
-        WebhookEvent.objects.filter(pk__in=ids, status=S.RECEIVED).update(
+        WebhookEvent.objects.filter(claimable, pk__in=ids).update(
             status=S.PROCESSING,
             attempts=F("attempts") + 1,
             lease_expires_at=now + timedelta(seconds=tuning.INBOX.lease_seconds),
         )
         return list(WebhookEvent.objects.filter(pk__in=ids, status=S.PROCESSING).order_by("queued_at", "pk"))
+
+
+class _Lease:
+    """Renews the claim on a batch's unfinished events every third of the lease while a drain works on it."""
+
+    def __init__(self):
+        self.renewed_at = time.monotonic()
+
+    def keep(self, unfinished: list[WebhookEvent]) -> None:
+        lease_seconds = tuning.INBOX.lease_seconds
+        if time.monotonic() - self.renewed_at < lease_seconds / 3:
+            return
+        now = timezone.now()
+        for attempt in {e.attempts for e in unfinished}:
+            WebhookEvent.objects.filter(pk__in=[e.pk for e in unfinished if e.attempts == attempt],
+                                        status=S.PROCESSING, attempts=attempt).update(
+                lease_expires_at=now + timedelta(seconds=lease_seconds))
+        self.renewed_at = time.monotonic()
+
+
+def webhook_events_release(*, events: list[WebhookEvent], batch: "_Batch | None" = None) -> int:
+    """Hand claimed events that were not run back to the inbox (`received`, the claim not counted as an
+    attempt). Best effort: on database trouble it logs and returns 0 (their lease expires instead)."""
+    if not events:
+        return 0
+    released = 0
+    try:
+        if batch is not None:
+            batch.flush()  # outcomes already decided are kept
+        for attempt in {e.attempts for e in events}:
+            released += WebhookEvent.objects.filter(
+                pk__in=[e.pk for e in events if e.attempts == attempt], status=S.PROCESSING, attempts=attempt
+            ).update(status=S.RECEIVED, attempts=F("attempts") - 1, lease_expires_at=None)
+    except Exception as exc:  # noqa: BLE001 - the database is down: the short lease frees them
+        logger.warning("ghl.webhook.release-failed", extra={"count": len(events),
+                                                             "error": f"{type(exc).__name__}: {exc}"})
+        return 0
+    logger.warning("ghl.webhook.released", extra={"count": released})
+    return released
 
 
 class _Batch:

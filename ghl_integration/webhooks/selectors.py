@@ -29,7 +29,7 @@ def webhook_events_needing_requeue(*, now: datetime, requeue_after: timedelta, l
         WebhookEvent.objects.filter(
             Q(status=S.RECEIVED, queued_at__lt=stale)
             | Q(status=S.FAILED, next_attempt_at__lt=stale, queued_at__lt=stale)
-            | Q(status=S.PROCESSING, lease_expires_at__lt=now, queued_at__lt=stale)
+            | Q(status=S.PROCESSING, lease_expires_at__lt=now)  # the lease was the wait
         )
         .order_by("queued_at")
         .values_list("pk", "status")[:limit]

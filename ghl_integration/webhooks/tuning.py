@@ -19,8 +19,10 @@ class InboxTuning:
     retry_max_seconds: float = 3600
     #: An event still "received" (or whose retry is overdue) this long after it was queued is queued again.
     requeue_after_seconds: float = 300
-    #: A worker's claim on an event expires after this long (the worker is presumed dead).
-    lease_seconds: float = 600
+    #: A worker's claim on an event expires after this long (the worker is presumed dead, or the database went
+    #: away under it), so a stranded batch is claimable again within seconds of the database coming back. A
+    #: drain renews the claim on the rest of its batch every third of it while it works.
+    lease_seconds: float = 30
     #: The drain claims this many events at a time, and works at most this long before handing over to a fresh
     #: task (so other tasks get the worker too).
     drain_batch: int = 100

@@ -50,20 +50,25 @@ def test_drain_processes_every_waiting_event_in_batches(deliver_payload, broker,
     assert webhook_inbox_drain().statuses == []  # nothing is run twice
 
 
-def test_drain_leaves_retries_and_claimed_events_alone(broker):
+def test_drain_leaves_retries_and_live_claims_alone_and_takes_expired_claims(broker):
+    from datetime import timedelta
+
     from django.utils import timezone
 
     now = timezone.now()
     common = {"event_type": "NoteCreate", "received_at": now, "queued_at": now, "body": "{}"}
     waiting = WebhookEvent.objects.create(status=S.RECEIVED, **common)
     retry_later = WebhookEvent.objects.create(status=S.FAILED, attempts=1, next_attempt_at=now, **common)
-    held = WebhookEvent.objects.create(status=S.PROCESSING, attempts=1, lease_expires_at=now, **common)
+    held = WebhookEvent.objects.create(status=S.PROCESSING, attempts=1, lease_expires_at=now + timedelta(seconds=20),
+                                       **common)
+    stranded = WebhookEvent.objects.create(status=S.PROCESSING, attempts=1, lease_expires_at=now, **common)
 
-    assert webhook_inbox_drain().statuses == [S.IGNORED]
+    assert webhook_inbox_drain().statuses == [S.IGNORED, S.IGNORED]
 
     assert WebhookEvent.objects.get(pk=waiting.pk).status == S.IGNORED
     assert WebhookEvent.objects.get(pk=retry_later.pk).status == S.FAILED  # its own delayed message runs it
-    assert WebhookEvent.objects.get(pk=held.pk).status == S.PROCESSING  # the requeue sweep decides about it
+    assert WebhookEvent.objects.get(pk=held.pk).status == S.PROCESSING  # a live claim: another drain works on it
+    assert WebhookEvent.objects.get(pk=stranded.pk).status == S.IGNORED  # its claimer died: taken again
 
 
 def test_drain_hands_over_to_a_fresh_task_when_out_of_time(deliver_payload, broker):
