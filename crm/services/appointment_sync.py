@@ -85,6 +85,9 @@ def appointment_announce(appt: Appointment, *, before: str | None, created: bool
         if appt.status in BOOKED_STATUSES and appt.ends_at > timezone.now():
             events.emit(events.APPOINTMENT_BOOKED, organization_id=appt.organization_id, contact_id=appt.contact_id,
                         data=data)
+        elif appt.status == Appointment.Status.NO_SHOW:  # first seen as a no-show (its earlier reports were lost)
+            events.emit(events.APPOINTMENT_NO_SHOW, organization_id=appt.organization_id,
+                        contact_id=appt.contact_id, data=data)
         return
     if appt.status == before:
         return

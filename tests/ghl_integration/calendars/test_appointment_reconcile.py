@@ -226,3 +226,51 @@ def test_the_task_runs_one_reconciliation_per_connection(ghl, org, connection, m
     with mock.patch("ghl_integration.calendars.tasks.appointments_reconcile_task.delay") as delay:
         assert appointments_reconcile_all_task(full=True) == 1
     delay.assert_called_once_with(connection.pk, full=True)
+
+
+def test_dropped_duplicated_and_reordered_webhooks_then_reconciliation_end_identical_announced_once(
+        ghl, org, connection, make_calendar, make_contact, receiver, business_events,
+        django_capture_on_commit_callbacks):
+    from collections import Counter
+
+    from .conftest import deliver
+
+    # given: an imported location; then, with a fifth of the webhooks dropped, duplicated or reordered, ten
+    # bookings in GHL, some moved, renamed, marked no-show, cancelled or deleted
+    day = next_weekday(NY, 3)
+    cal, remote_cal = make_calendar()
+    _, contact_ext = make_contact()
+    reconcile(connection, django_capture_on_commit_callbacks)
+    ghl.control.faults(seed=7, webhook={"drop": 0.2, "duplicate": 0.2, "reorder": 0.2})
+    ids = [book_in_ghl(ghl, remote_cal["id"], contact_ext, at(day, 9 + i // 2, 30 * (i % 2)))["id"]
+           for i in range(10)]
+    for event_id in ids[0:2]:
+        ghl.control.change("appointment.update", eventId=event_id, appointmentStatus="noshow")
+    for event_id in ids[2:4]:
+        ghl.control.change("appointment.cancel", eventId=event_id)
+    ghl.control.change("appointment.delete", eventId=ids[4])
+    ghl.control.change("appointment.update", eventId=ids[5], title="Renamed",
+                       startTime=at(day, 16).isoformat())
+    assert ghl.control.wait_webhooks(timeout=15)
+    assert ghl.control.webhook_deliveries(outcome="dropped")  # the faults did bite
+    items = [r for r in receiver.received if str(r["json"].get("type", "")).startswith("Appointment")]
+
+    # when: what arrived is processed in the order it arrived, then the next reconciliation runs
+    deliver(items, django_capture_on_commit_callbacks)
+    reconcile(connection, django_capture_on_commit_callbacks)
+
+    # then: the mirror equals GHL
+    remote = {a["id"]: a for a in ghl.control.objects("appointment", location_id=LOCATION)}
+    for event_id in ids:
+        appt = local(event_id)
+        if event_id not in remote:
+            assert appt is None or appt.is_archived
+            continue
+        assert (appt.status, appt.starts_at, appt.title, appt.is_archived) == (
+            remote[event_id]["appointmentStatus"], datetime.fromisoformat(remote[event_id]["startTime"]),
+            remote[event_id]["title"], False)
+    # and no change was announced twice; every no-show once
+    announced = Counter((name, data["external_id"]) for name, data in business_events)
+    assert max(announced.values()) == 1
+    assert {e for (name, e) in announced if name == events.APPOINTMENT_NO_SHOW} == set(ids[0:2])
+    assert {e for (name, e) in announced if name == events.APPOINTMENT_BOOKED} <= set(ids)
