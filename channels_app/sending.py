@@ -37,7 +37,6 @@ logger = logging.getLogger(__name__)
 SEND_LEASE = timedelta(seconds=60)  # a claim older than this, without an answer, is presumed dead
 RETRY_SECONDS = 15
 CHANNELS = ("sms", "email", "whatsapp")
-STOP_WORDS = {"stop", "stopall", "unsubscribe", "cancel", "end", "quit"}
 
 
 @dataclass

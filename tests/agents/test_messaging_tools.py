@@ -161,3 +161,23 @@ def test_default_channel_and_refusals_before_any_request(ghl, org, connected, ke
                                         "dry_run": True}))
     assert (dry["status"], dry["channel"], dry["message_id"]) == ("dry_run", "email", None)
     assert sends(ghl) == [] and not Message.objects.exists()
+
+
+def test_ghl_busy_leaves_the_message_pending_and_the_retry_sends_it_once(ghl, maria, monkeypatch):
+    from channels_app.sending import SendCommand, message_dispatch, message_send
+    from ghl_integration.client import base
+
+    local, ghl_id = maria
+    monkeypatch.setattr(base, "DEFAULT_RETRY", base.RetryPolicy(max_attempts=1))  # the client's own retries: none
+    ghl.control.faults(api={"http_429": 1.0})
+    outcome = message_send(contact=local, command=SendCommand(channel="sms", text="Busy line"),
+                           idempotency_key="busy-1")
+    assert outcome.error is not None and outcome.error.code == "ghl_unavailable"
+    assert outcome.message.status == "pending" and outcome.message.provider_message_id == ""
+    ghl.control.clear_faults()
+    # when: the queued retry runs (twice: a retry of the retry finds it sent)
+    first = message_dispatch(message_id=outcome.message.pk)
+    second = message_dispatch(message_id=outcome.message.pk)
+    # then: one message in GHL
+    assert first.provider_message_id == second.provider_message_id != ""
+    assert [m["body"] for m in ghl_messages(ghl, ghl_id)] == ["Busy line"]
