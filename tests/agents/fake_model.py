@@ -123,7 +123,11 @@ class FakeModel:
         for pattern, fn in self.rules:
             match = pattern.search(conversation.user)
             if match:
-                reply = fn(match, conversation)
+                try:
+                    reply = fn(match, conversation)
+                except Exception as exc:  # a script bug: say so in the answer rather than drop the connection
+                    reply = say(f"fake model rule failed: {type(exc).__name__}: {exc}; tools answered "
+                                f"{conversation.results}")
                 break
         else:
             reply = say(f"I have no rule for: {conversation.user}")
