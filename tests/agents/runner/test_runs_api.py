@@ -82,5 +82,5 @@ def test_the_runs_are_in_the_openapi_schema(client):
     start = schema["paths"]["/api/agent/runs/"]["post"]
     assert start["operationId"] == "agent_run_start" and start["security"] == [{"AgentKey": []}]
     ref = start["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
-    assert set(schema["components"]["schemas"][ref]["properties"]) == {"instruction", "wait"}
+    assert set(schema["components"]["schemas"][ref]["properties"]) == {"instruction", "audio", "wait"}
     assert schema["paths"]["/api/agent/runs/{run_id}/"]["get"]["operationId"] == "agent_run_get"
