@@ -34,3 +34,26 @@ def test_a_dropped_inbound_message_is_recovered_once(ghl, receiver, ana, heard, 
     assert again.recovered == 0
     listed = [r for r in ghl.control.request_log() if r["path"].endswith("/messages")]
     assert len(listed) <= 1  # the one conversation changed within the overlap; the other 50 contacts' none
+
+
+def test_the_cost_follows_the_conversations_that_changed(ghl, receiver, ana, connection, monkeypatch):
+    from ghl_integration import messages_reconcile as module
+    from tests.ghl_integration.sync.conftest import LOCATION
+
+    monkeypatch.setattr(module, "OVERLAP", module.dt.timedelta(0))  # GHL's lag does not matter here
+    local, ghl_id = ana
+    others = [ghl.control.change_contact("create", locationId=LOCATION, firstName=f"P{i}",
+                                         phone=f"+1503555030{i}")["contact"]["id"] for i in range(3)]
+    for other in others:
+        ghl.control.inbound_message(other, "older news")
+    messages_reconcile(connection=connection)  # the first run: everything of the last day
+    connection.refresh_from_db()
+    recorded(ghl, receiver)
+    ghl.control.clear_request_log()
+    # when: only Ana writes, then a run
+    ghl.control.inbound_message(ghl_id, "new")
+    result = messages_reconcile(connection=connection)
+    # then: one conversation read, one message recovered; the three quiet ones cost nothing
+    assert (result.conversations, result.recovered) == (1, 1)
+    listed = [r["path"] for r in ghl.control.request_log() if r["path"].endswith("/messages")]
+    assert len(listed) == 1 and Message.objects.filter(body="new").count() == 1
