@@ -4,7 +4,9 @@ Each row is linked to its remote id through `ExternalIdentity`; a refresh upsert
 archives (never deletes) linked rows it no longer lists, so deals that point at them keep their history.
 Writes run under the remote's sync origin: nothing here is pushed back.
 """
-from django.db import models, transaction
+import hashlib
+
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from tenancy.models import Organization
@@ -15,9 +17,22 @@ from ..sync.origin import sync_origin
 from .external_ids import external_id_link
 
 
+def mirror_lock(*, provider: str, account_id: str, what: str) -> None:
+    """Inside a transaction: wait for any other refresh of ``what`` of this account (two webhook workers, or a
+    pull and a webhook, each finding an id they lack) so that neither creates a row the other is creating. A
+    PostgreSQL transaction-level advisory lock; other databases (development) run one process."""
+    if connection.vendor != "postgresql":
+        return
+    key = int.from_bytes(hashlib.sha256(f"mirror {what} {provider} {account_id}".encode()).digest()[:8], "big",
+                         signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
 def _upsert(*, model: type[models.Model], organization: Organization, provider: str, account_id: str,
             external_id: str, fields: dict, connection_id: int | None) -> models.Model:
     with transaction.atomic(), sync_origin(provider=provider, account_id=account_id, connection_id=connection_id):
+        mirror_lock(provider=provider, account_id=account_id, what=model._meta.label_lower)
         row = local_object_for_external_id(model=model, provider=provider, account_id=account_id,
                                            external_id=external_id)
         if row is None:

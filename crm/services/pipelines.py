@@ -102,7 +102,10 @@ def pipeline_upsert_from_remote(
     """
     pipeline_ct = ContentType.objects.get_for_model(Pipeline)
     stage_ct = ContentType.objects.get_for_model(PipelineStage)
+    from .mirrors import mirror_lock
+
     with sync_origin(provider=provider, account_id=account_id, connection_id=connection_id):
+        mirror_lock(provider=provider, account_id=account_id, what="pipelines")
         pipeline = local_object_for_external_id(model=Pipeline, provider=provider, account_id=account_id,
                                                 external_id=external_id)
         if pipeline is None:

@@ -120,7 +120,7 @@ class OpportunityPusher(KindPusher):
             self.client.opportunities.update_status(ghl_id, "lost", lost_reason_id=self._lost_reason_id(opp))
         if existing is not None:  # bring the found deal to our values
             self.client.opportunities.update(ghl_id, self._body(opp, set(SYNCED_FIELDS) - {"custom_properties"}))
-        self._done(entry, opp, ghl_id)
+        self._done(entry, ghl_id, sent=opportunity_values(opp))
 
     # -- update --------------------------------------------------------------------------------------------
     def _update(self, entry: OutboxEntry, opp: Opportunity, ghl_id: str) -> None:
@@ -138,7 +138,7 @@ class OpportunityPusher(KindPusher):
             fields.add("status")
         if not fields:
             self.stats.unchanged += 1
-            self._done(entry, opp, ghl_id, current=current)
+            self._done(entry, ghl_id, sent={}, current=current)
             return
         if "status" in fields:
             self.client.opportunities.update_status(ghl_id, opp.status, lost_reason_id=self._lost_reason_id(opp))
@@ -146,7 +146,7 @@ class OpportunityPusher(KindPusher):
         if body:
             self.client.opportunities.update(ghl_id, body)
         self.stats.updated += 1
-        self._done(entry, opp, ghl_id)
+        self._done(entry, ghl_id, sent={f: ours[f] for f in fields if f in ours})
 
     def _archived(self, entry: OutboxEntry, opp: Opportunity, link: ExternalIdentity | None) -> None:
         if link is not None and (self.connection.config or {}).get(DELETE_POLICY_KEY, "keep") == "delete":
@@ -160,19 +160,18 @@ class OpportunityPusher(KindPusher):
         outbox_mark_done(entry=entry, connection_id=self.connection.pk)
 
     # -- confirmation --------------------------------------------------------------------------------------
-    def _done(self, entry: OutboxEntry, opp: Opportunity, ghl_id: str, *, current: dict | None = None) -> None:
-        """Read back what GHL holds (unless just read) and record it: the agreed values become the base of the
-        next merge and GHL's ``updatedAt`` the watermark."""
+    def _done(self, entry: OutboxEntry, ghl_id: str, *, sent: dict[str, Any], current: dict | None = None) -> None:
+        """Read back what GHL holds (unless just read), check it kept what we ``sent`` (snapshot form; the deal
+        may have changed here since, that is the next entry's business) and record it: GHL's values become the
+        base of the next merge and its ``updatedAt`` the watermark."""
         remote = current or self.client.opportunities.get(ghl_id)
         theirs = remote_opportunity_values(self.resolver.remote(remote))
-        opp.refresh_from_db()
-        ours = opportunity_values(opp)
-        disagree = [f for f in entry.changed_fields if f in ours and ours[f] != theirs.get(f)]
+        disagree = [f for f, v in sent.items() if theirs.get(f) != v]
         if disagree:
             logger.warning("ghl.sync.opportunity.not-kept", extra={"entry_id": entry.pk, "fields": disagree})
             self.fail(entry, f"GHL did not keep {', '.join(disagree)} as sent", retryable=True)
             return
-        agreed = {f: v for f, v in theirs.items() if ours.get(f) == v}
+        agreed = theirs
         outbox_mark_done(entry=entry, remote_id=ghl_id, connection_id=self.connection.pk, remote_values=agreed,
                          remote_updated_at=parse_time(remote.get("updatedAt")))
 

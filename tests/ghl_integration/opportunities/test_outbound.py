@@ -184,3 +184,27 @@ def test_a_card_moved_on_the_board_reaches_ghl(ghl, org, connection, pulled, cli
     assert response.status_code == 302
     assert ghl.control.objects("opportunity", pulled["id"])["pipelineStageId"] == external_id_for_object(
         obj=stage_named(org, "Won"), provider="ghl", account_id=LOCATION)
+
+
+def test_a_move_made_while_the_previous_push_is_in_flight_goes_out_after_it(ghl, org, connection, pulled,
+                                                                             monkeypatch):
+    opp = local(pulled["id"])
+    real_update = OpportunitiesApi.update
+    calls = []
+
+    def update_while_someone_moves_it_again(self, ghl_id, body):
+        result = real_update(self, ghl_id, body)
+        if not calls:
+            calls.append(body)
+            opportunity_change(opportunity=Opportunity.objects.get(pk=opp.pk), stage=stage_named(org, "Won"))
+        return result
+
+    monkeypatch.setattr(OpportunitiesApi, "update", update_while_someone_moves_it_again)
+    opportunity_change(opportunity=opp, stage=stage_named(org, "Contacted"))
+
+    first = push(connection)
+
+    entries = list(OutboxEntry.objects.filter(object_id=opp.pk, content_type__model="opportunity").order_by("id"))
+    assert [e.status for e in entries] == ["done", "done"] and first["failed"] == 0
+    assert ghl.control.objects("opportunity", pulled["id"])["pipelineStageId"] == external_id_for_object(
+        obj=stage_named(org, "Won"), provider="ghl", account_id=LOCATION)
