@@ -32,6 +32,7 @@ def org_manager_required(view):
         if not membership.can_manage:
             raise PermissionDenied(NOT_A_MANAGER_MESSAGE)
         request.organization = membership.organization
+        request._workspace_membership = membership  # the layout's context processor reads it, not the DB again
         return view(request, *args, **kwargs)
 
     return wrapped
@@ -49,6 +50,7 @@ def org_member_required(view):
         if membership is None:
             raise Http404("No such organization")
         request.organization, request.membership = membership.organization, membership
+        request._workspace_membership = membership  # the layout's context processor reads it, not the DB again
         return view(request, *args, **kwargs)
 
     return wrapped
