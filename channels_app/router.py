@@ -21,10 +21,3 @@ def channel_route(*, organization_id: int, channel: str) -> tuple[ChannelProvide
                 return provider, binding
     raise refusal("no_provider", channel, hint="Connect GoHighLevel on the settings page.")
 
-
-def channel_available(*, organization_id: int, channel: str) -> bool:
-    try:
-        channel_route(organization_id=organization_id, channel=channel)
-    except Exception:  # noqa: BLE001 - any refusal means "not available"
-        return False
-    return True

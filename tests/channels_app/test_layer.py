@@ -79,3 +79,11 @@ def test_dnd_is_refused_before_anything_is_written(org_factory):
 ])
 def test_status_never_moves_backwards(current, new, moves):
     assert status_may_move(current, new) is moves
+
+
+def test_bindings_are_listed_in_the_admin(client, org_factory, admin_user):
+    org = org_factory("Admin view")
+    ChannelBinding.objects.create(organization=org, channel="sms", provider_key="console")
+    client.force_login(admin_user)
+    page = client.get("/admin/channels_app/channelbinding/")
+    assert page.status_code == 200 and "console" in page.content.decode()
