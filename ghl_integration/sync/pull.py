@@ -123,6 +123,38 @@ class PullTuning:
 
 PULL_DEFAULTS = PullTuning()
 
+# A running pull stamps its run's heartbeat this often, from a thread of its own, whatever it waits for (GHL's
+# window, a slow page): a run silent for `runs.PULL_ORPHANED_AFTER` lost its worker, and the orphan sweep
+# resumes it from its cursor.
+HEARTBEAT_SECONDS = 5.0
+
+
+class _Heartbeat:
+    """Stamps ``heartbeat_at`` of a running run every ``every`` seconds on its own database connection."""
+
+    def __init__(self, run_id: int, *, every: float = HEARTBEAT_SECONDS):
+        self.run_id, self.every = run_id, every
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name="ghl-pull-heartbeat", daemon=True)
+        self.thread.start()
+
+    def _beat(self) -> None:
+        from django.db import connections
+
+        try:
+            while not self.stop.wait(self.every):
+                try:
+                    SyncRun.objects.filter(pk=self.run_id, status=SyncRun.Status.RUNNING).update(
+                        heartbeat_at=timezone.now())
+                except Exception:  # noqa: BLE001 - a missed beat is retried; the pull itself reports trouble
+                    logger.warning("ghl.sync.pull.heartbeat-failed", extra={"run_id": self.run_id}, exc_info=True)
+        finally:
+            connections.close_all()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
 
 @dataclass
 class PullResult:
@@ -162,6 +194,8 @@ def contacts_initial_pull(
     logger.info("ghl.sync.pull.start", extra={"run_id": run.pk, "connection_id": connection.pk,
                                                "resume_cursor": run.cursor})
     client = fetcher = writer = None
+    # The run a caller's open transaction holds is invisible to another connection: no beat is needed there.
+    heartbeat = None if transaction.get_connection().in_atomic_block else _Heartbeat(run.pk)
     try:
         relay.refresh()  # ConnectionInactive here: nothing started
         client = installation.get_client(token_provider=relay)
@@ -219,6 +253,8 @@ def contacts_initial_pull(
         logger.warning("ghl.sync.pull.failed", extra={"run_id": run.pk, "error": str(exc)})
         raise
     finally:
+        if heartbeat is not None:
+            heartbeat.close()
         if fetcher is not None:
             fetcher.close()
         if writer is not None:

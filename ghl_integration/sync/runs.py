@@ -39,9 +39,19 @@ def pull_unfinished_since(*, connection: GhlConnection, since: dt.datetime) -> b
     return run is not None and run.started_at >= since
 
 
-# A running pull saves its progress at least every few seconds (each window of GHL's rate limit lets pages
-# through); a run that has been silent this long and whose lock nobody holds lost its worker.
-PULL_ORPHANED_AFTER = dt.timedelta(minutes=2)
+def pull_served_since(*, connection: GhlConnection, since: dt.datetime) -> bool:
+    """Did the location's latest pull succeed at or after ``since``? Then a request made at ``since`` (a fresh
+    pull, or the resumption of one) has been served: a late redelivery of its message must not pull again."""
+    run = SyncRun.objects.for_org(connection.organization).filter(
+        provider=PROVIDER, account_id=connection.location_id, object_type="contact",
+        kind=SyncRun.Kind.INITIAL_PULL).order_by("-started_at", "-id").first()
+    return (run is not None and run.status == SyncRun.Status.SUCCEEDED and run.finished_at is not None
+            and run.finished_at >= since)
+
+
+# A running pull beats its heart every `pull.HEARTBEAT_SECONDS` (5 s) whatever it waits for; a run silent this
+# long whose lock nobody holds lost its worker. With the 15-second orphan sweep a dead pull resumes within ~35 s.
+PULL_ORPHANED_AFTER = dt.timedelta(seconds=20)
 
 
 def pull_orphaned(*, connection: GhlConnection) -> SyncRun | None:

@@ -11,7 +11,7 @@ from crm.sync.locks import SyncBusy
 from ..models import GhlConnection
 from .pull import contacts_initial_pull
 from .reconcile import connections_for_sync, contacts_deletion_sweep, contacts_reconcile
-from .runs import pull_orphaned, pull_unfinished_since
+from .runs import pull_orphaned, pull_served_since, pull_unfinished_since
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +35,14 @@ def contacts_initial_pull_task(connection_id: int, resume: bool = True, requeste
     connection = _active_connection(connection_id)
     if connection is None:
         return "inactive"
-    if not resume and requested_at:
-        resume = pull_unfinished_since(connection=connection, since=dt.datetime.fromisoformat(requested_at))
+    if requested_at:
+        since = dt.datetime.fromisoformat(requested_at)
+        if pull_served_since(connection=connection, since=since):
+            # A redelivery (its worker died; another resumed the pull and finished it): pull once, not twice.
+            logger.info("ghl.sync.pull.already-done", extra={"connection_id": connection_id})
+            return "already-done"
+        if not resume:
+            resume = pull_unfinished_since(connection=connection, since=since)
     try:
         return contacts_initial_pull(connection=connection, resume=resume).run.status
     except SyncBusy:
@@ -72,16 +78,34 @@ def contacts_deletion_sweep_task(connection_id: int) -> int:
 
 @shared_task(name="ghl_integration.sync.reconcile_all_connections")
 def reconcile_all_connections_task() -> int:
-    """Beat (every 15 min): one reconciliation task per active location connection, and the resumption of any
-    pull whose worker died (`pull_orphaned`: a message the broker had already settled is not delivered again)."""
+    """Beat (every 15 min): one reconciliation task per active location connection (and, as a backstop, the
+    resumption of pulls whose worker died)."""
     connections = connections_for_sync()
+    pulls_resume_orphaned(connections=connections)
     for connection in connections:
-        orphan = pull_orphaned(connection=connection)
-        if orphan is not None:
-            logger.warning("ghl.sync.pull.orphan-resumed", extra={"connection_id": connection.pk, "run_id": orphan.pk})
-            contacts_initial_pull_task.delay(connection.pk, True)
         contacts_reconcile_task.delay(connection.pk)
     return len(connections)
+
+
+@shared_task(name="ghl_integration.sync.resume_orphaned_pulls", ignore_result=True)
+def resume_orphaned_pulls_task() -> int:
+    """Beat (every 15 s): resume, from its cursor, any pull whose worker died."""
+    return pulls_resume_orphaned()
+
+
+def pulls_resume_orphaned(*, connections=None) -> int:
+    """Queue the resumption of every pull whose worker died (`pull_orphaned`: silent heartbeat, lock free); the
+    message carries the time, so once one worker has finished the pull any later copy does nothing. Returns
+    how many were queued."""
+    queued = 0
+    for connection in connections if connections is not None else connections_for_sync():
+        orphan = pull_orphaned(connection=connection)
+        if orphan is None:
+            continue
+        logger.warning("ghl.sync.pull.orphan-resumed", extra={"connection_id": connection.pk, "run_id": orphan.pk})
+        contacts_initial_pull_task.delay(connection.pk, True, timezone.now().isoformat())
+        queued += 1
+    return queued
 
 
 @shared_task(name="ghl_integration.sync.deletion_sweep_all_connections")

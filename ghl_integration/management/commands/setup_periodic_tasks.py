@@ -4,7 +4,7 @@ import json
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
-from django_celery_beat.models import CrontabSchedule, PeriodicTask
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 
 def _cron(minute: str, hour: str = "*") -> dict:
@@ -127,6 +127,18 @@ SCHEDULES = (
 )
 
 
+# Faster than a crontab's minute: (name, task, every N seconds).
+INTERVALS = (
+    (
+        "ghl: resume orphaned pulls",
+        "ghl_integration.sync.resume_orphaned_pulls",
+        # Every 15 s: a pull whose worker died (heartbeat silent 20 s, lock free) resumes from its cursor within
+        # about 35 s; each run is one query per active location.
+        15,
+    ),
+)
+
+
 class Command(BaseCommand):
     help = "Create or update the periodic Celery tasks (django-celery-beat)."
 
@@ -137,5 +149,12 @@ class Command(BaseCommand):
             PeriodicTask.objects.update_or_create(
                 name=name, defaults={"task": task, "crontab": schedule, "interval": None, "enabled": True,
                                      "kwargs": json.dumps(kwargs[0] if kwargs else {})}
+            )
+            self.stdout.write(f"scheduled {name}: {task}")
+        for name, task, seconds in INTERVALS:
+            interval, _ = IntervalSchedule.objects.get_or_create(every=seconds, period=IntervalSchedule.SECONDS)
+            PeriodicTask.objects.update_or_create(
+                name=name, defaults={"task": task, "interval": interval, "crontab": None, "enabled": True,
+                                     "kwargs": "{}"}
             )
             self.stdout.write(f"scheduled {name}: {task}")

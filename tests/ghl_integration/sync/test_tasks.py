@@ -15,6 +15,7 @@ from ghl_integration.sync.tasks import (
     contacts_initial_pull_task,
     contacts_reconcile_task,
     reconcile_all_connections_task,
+    resume_orphaned_pulls_task,
 )
 
 from .conftest import ghl_contacts, grow_demo_to, held_elsewhere, local_by_external_id, page_writes_dying_on
@@ -63,25 +64,31 @@ def _orphan_a_pull(ghl, connection, *, silent_for: dt.timedelta) -> SyncRun:
     return SyncRun.objects.get()
 
 
-def test_the_beat_resumes_a_pull_whose_worker_died(ghl, connection, caplog):
-    orphan = _orphan_a_pull(ghl, connection, silent_for=dt.timedelta(minutes=3))
+@pytest.mark.parametrize("beat", [resume_orphaned_pulls_task, reconcile_all_connections_task])
+def test_the_beat_resumes_a_pull_whose_worker_died(ghl, connection, caplog, beat):
+    orphan = _orphan_a_pull(ghl, connection, silent_for=dt.timedelta(seconds=25))
 
     with mock.patch.object(contacts_initial_pull_task, "delay") as pull_delay, \
             mock.patch.object(contacts_reconcile_task, "delay"), caplog.at_level("WARNING", logger="ghl_integration"):
-        reconcile_all_connections_task()
+        beat()
 
-    pull_delay.assert_called_once_with(connection.pk, True)
+    pull_delay.assert_called_once()
+    assert pull_delay.call_args.args[:2] == (connection.pk, True)
     assert "ghl.sync.pull.orphan-resumed" in [r.getMessage() for r in caplog.records]
     ghl.control.clear_request_log()
     assert contacts_initial_pull_task(*pull_delay.call_args.args) == "succeeded"  # what the worker then runs
     assert SyncRun.objects.get().pk == orphan.pk
     assert len(ghl.control.request_log(path="/contacts/search")) == 2
     assert Contact.objects.count() == 300
+    # the same message delivered again later (the broker's visibility timeout) pulls nothing
+    ghl.control.clear_request_log()
+    assert contacts_initial_pull_task(*pull_delay.call_args.args) == "already-done"
+    assert ghl.control.request_log(path="/contacts/search") == [] and SyncRun.objects.count() == 1
 
 
 @pytest.mark.parametrize("case", ["recent heartbeat", "lock held: its worker lives", "failed, not orphaned"])
 def test_the_beat_leaves_a_pull_alone_unless_its_worker_died(ghl, connection, case):
-    _orphan_a_pull(ghl, connection, silent_for=dt.timedelta(seconds=30 if case == "recent heartbeat" else 300))
+    _orphan_a_pull(ghl, connection, silent_for=dt.timedelta(seconds=5 if case == "recent heartbeat" else 300))
     if case == "failed, not orphaned":
         SyncRun.objects.update(status=SyncRun.Status.FAILED)
     holder = (held_elsewhere(location_job_name(connection, SyncRun.Kind.INITIAL_PULL))
