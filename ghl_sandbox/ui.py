@@ -75,12 +75,16 @@ def chooselocation(sandbox, request) -> Response:
 
 
 def _page(sandbox, request, params) -> Response:
+    # As GHL's own chooser: the sub-accounts first, the one the person is in (the demo location) pre-selected,
+    # the agency-wide install last, so approving without choosing installs on the sub-account.
+    locations = sorted(sandbox.store.list("location"), key=lambda loc: loc["id"] != c.DEMO_LOCATION_ID)
     options = []
+    for i, loc in enumerate(locations):
+        options.append(f'<option value="{html.escape(loc["id"])}"{" selected" if i == 0 else ""}>'
+                       f'{html.escape(loc["name"])}</option>')
     for company in sandbox.store.list("company"):
         options.append(f'<option value="company:{html.escape(company["id"])}">'
-                       f'Agency: {html.escape(company["name"])}</option>')
-    for loc in sandbox.store.list("location"):
-        options.append(f'<option value="{html.escape(loc["id"])}">{html.escape(loc["name"])}</option>')
+                       f'Agency: {html.escape(company["name"])} (every sub-account)</option>')
     hidden = "\n".join(f'<input type="hidden" name="{k}" value="{html.escape(v)}">' for k, v in params.items())
     body = PAGE.format(app=html.escape(params["client_id"]), scopes=html.escape(params["scope"]),
                        action=html.escape(request.path), hidden=hidden, options="".join(options))

@@ -47,12 +47,14 @@ def test_owner_connects_watches_the_pull_finds_and_edits_a_contact(open_browser,
     page.fill("#id_username", "demo-owner")
     page.fill("#id_password", "demo-password")
     page.click("button[type=submit]")
+    # from the workspace to connected: settings, Connect, Approve (GHL's chooser offers the sub-account)
     page.click(f"#ghl-settings-{org.pk}")
     page.click("#connect")
     page.wait_for_selector("#approve")
-    page.select_option("#location", sbx.DEMO_LOCATION_ID)
+    assert page.eval_on_selector("#location", "select => select.value") == sbx.DEMO_LOCATION_ID
     page.click("#approve")
     page.wait_for_selector("#connection-status")
+    assert page.inner_text("#connection-status") == f"Connected to {sbx.DEMO_LOCATION_NAME}"
     assert "Starting the first pull" in page.inner_text("#pull-status")
 
     # the pull runs (a worker's job) while the page is open: the card moves by itself

@@ -171,3 +171,12 @@ def test_token_endpoint_takes_form_encoding_only(sandbox):
         "client_id": c.SANDBOX_CLIENT_ID, "client_secret": c.SANDBOX_CLIENT_SECRET,
         "grant_type": "authorization_code", "code": code}, timeout=10)
     assert resp.status_code == 422 and isinstance(resp.json()["message"], list)
+
+
+def test_the_chooser_offers_the_sub_account_first_and_the_agency_last(sandbox):
+    page = _authorize(sandbox)
+
+    options = re.findall(r'<option value="([^"]+)"( selected)?>', page.text)
+    assert options[0] == (c.DEMO_LOCATION_ID, " selected")  # approving without choosing installs the sub-account
+    assert options[-1][0] == f"company:{c.DEMO_COMPANY_ID}" and not options[-1][1]
+    assert "(every sub-account)" in page.text
