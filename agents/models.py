@@ -54,6 +54,12 @@ class Agent(TenantModel):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def business_hours_json(self) -> str:
+        import json
+
+        return json.dumps(self.business_hours)
+
 
 class ApiKey(TenantModel):
     """A bearer key: `al_<prefix>_<secret>`. Only the SHA-256 of the whole key is stored; it is shown once."""

@@ -1,7 +1,7 @@
 """Writes of the agents app: agents, keys (created, authenticated, revoked) and the audit."""
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -79,3 +79,45 @@ def tool_call_record(*, organization_id: int, agent: Agent | None, key_prefix: s
             input=input, ok=ok, error_code=error_code, outcome=outcome[:32], dry_run=dry_run,
             idempotency_key=idempotency_key[:255], ghl_request_ids=ghl_request_ids or [], latency_ms=latency_ms,
         )
+
+
+def _business_hours_problem(hours) -> str | None:
+    if not isinstance(hours, list):
+        return 'A list like [{"days": [1, 2, 3, 4, 5], "open": "09:00", "close": "17:00"}] (0 = Sunday).'
+    for block in hours:
+        if not isinstance(block, dict) or not isinstance(block.get("days"), list) or \
+                any(not isinstance(d, int) or not 0 <= d <= 6 for d in block["days"]):
+            return "Each block needs `days`: numbers 0 (Sunday) to 6."
+        try:
+            opens, closes = (datetime.strptime(str(block.get(k)), "%H:%M").time() for k in ("open", "close"))
+        except ValueError:
+            return "`open` and `close` are times like 09:00."
+        if opens >= closes:
+            return f"A block opens ({block['open']}) before it closes ({block['close']})."
+    return None
+
+
+def agent_update_settings(*, agent: Agent, write_policy: str, model: str = "", burst_seconds: int = 5,
+                          takeover_minutes: int = 60, max_runs_per_contact_hour: int = 5, off_hours: str = "wait",
+                          business_hours: list | None = None) -> Agent:
+    """The agent's write policy (approvals), model override and good-employee settings, validated."""
+    errors: dict[str, str] = {}
+    if write_policy not in Agent.WritePolicy.values:
+        errors["write_policy"] = f"One of: {', '.join(Agent.WritePolicy.values)}."
+    if off_hours not in Agent.OffHours.values:
+        errors["off_hours"] = f"One of: {', '.join(Agent.OffHours.values)}."
+    for name, value, top in (("burst_seconds", burst_seconds, 120), ("takeover_minutes", takeover_minutes, 10080),
+                             ("max_runs_per_contact_hour", max_runs_per_contact_hour, 1000)):
+        if not isinstance(value, int) or not 0 <= value <= top:
+            errors[name] = f"A whole number from 0 to {top}."
+    problem = _business_hours_problem(business_hours or [])
+    if problem:
+        errors["business_hours"] = problem
+    if errors:
+        raise ValidationError(errors)
+    agent.write_policy, agent.model, agent.off_hours = write_policy, (model or "").strip()[:200], off_hours
+    agent.burst_seconds, agent.takeover_minutes = burst_seconds, takeover_minutes
+    agent.max_runs_per_contact_hour, agent.business_hours = max_runs_per_contact_hour, business_hours or []
+    agent.save(update_fields=["write_policy", "model", "off_hours", "burst_seconds", "takeover_minutes",
+                              "max_runs_per_contact_hour", "business_hours"])
+    return agent

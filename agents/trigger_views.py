@@ -92,3 +92,42 @@ def agent_run_page(request, run_id: int):
     return render(request, "agents/run.html", {"organization": request.organization, "run": agent_run_as_dict(run),
                                                "finished": run.status in AgentRun.FINISHED,
                                                })
+
+
+def _whole(value, default: int):
+    try:
+        return int(value) if value not in (None, "") else default
+    except (TypeError, ValueError):
+        return value  # refused by the service with the field's rule
+
+
+@require_POST
+@org_manager_required
+def agent_settings(request, agent_id: int):
+    """An agent's write policy (approvals), model and good-employee settings."""
+    import json
+
+    from .services import agent_update_settings
+    from .views import _page
+
+    agent = Agent.objects.for_org(request.organization).filter(pk=agent_id).first()
+    if agent is None:
+        raise Http404("No such agent")
+    post = request.POST
+    try:
+        raw_hours = post.get("business_hours", "").strip()
+        try:
+            hours = json.loads(raw_hours) if raw_hours else []
+        except ValueError:
+            raise ValidationError({"business_hours": "Not valid JSON."})
+        agent_update_settings(
+            agent=agent, write_policy=post.get("write_policy", ""), model=post.get("model", ""),
+            burst_seconds=_whole(post.get("burst_seconds"), 5),
+            takeover_minutes=_whole(post.get("takeover_minutes"), 60),
+            max_runs_per_contact_hour=_whole(post.get("max_runs_per_contact_hour"), 5),
+            off_hours=post.get("off_hours", "wait"), business_hours=hours)
+    except ValidationError as exc:
+        return _page(request, errors={f"settings_{agent.pk}_{k}": v for k, v in exc.message_dict.items()},
+                     settings_errors=[f"{agent.name}: {k}: {' '.join(v)}" for k, v in exc.message_dict.items()],
+                     status=400)
+    return redirect("agents_page", org_id=request.organization.pk)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("orgs/<int:org_id>/agents/triggers/", trigger_views.trigger_add, name="agents_trigger_add"),
     path("orgs/<int:org_id>/agents/triggers/<int:trigger_id>/toggle/", trigger_views.trigger_toggle,
          name="agents_trigger_toggle"),
+    path("orgs/<int:org_id>/agents/<int:agent_id>/settings/", trigger_views.agent_settings, name="agents_settings"),
     path("orgs/<int:org_id>/agents/ask/", trigger_views.agent_ask, name="agents_ask"),
     path("orgs/<int:org_id>/agents/runs/<int:run_id>/", trigger_views.agent_run_page, name="agents_run"),
     path("orgs/<int:org_id>/agents/approvals/<int:action_id>/", approval_views.approval_decide,

@@ -298,3 +298,21 @@ def test_an_owner_asks_the_agent_and_reads_the_run(owner_client, org, agent, ans
     page = owner_client.get(response.url)
     assert page.status_code == 200 and b"noted" in page.content and b"succeeded" in page.content
     assert owner_client.post(f"/orgs/{org.pk}/agents/ask/", {"agent": agent.pk, "instruction": ""}).status_code == 400
+
+
+def test_an_owner_sets_an_agents_approvals_and_good_employee_rules(owner_client, org, agent):
+    url = f"/orgs/{org.pk}/agents/{agent.pk}/settings/"
+    hours = '[{"days": [1, 2, 3, 4, 5], "open": "09:00", "close": "17:00"}]'
+    response = owner_client.post(url, {"write_policy": "approve_writes", "model": "llama3.1", "burst_seconds": "8",
+                                       "takeover_minutes": "30", "max_runs_per_contact_hour": "3",
+                                       "off_hours": "skip", "business_hours": hours})
+    assert response.status_code == 302
+    agent.refresh_from_db()
+    assert (agent.write_policy, agent.model, agent.burst_seconds, agent.takeover_minutes,
+            agent.max_runs_per_contact_hour, agent.off_hours) == ("approve_writes", "llama3.1", 8, 30, 3, "skip")
+    assert agent.business_hours == [{"days": [1, 2, 3, 4, 5], "open": "09:00", "close": "17:00"}]
+    bad = owner_client.post(url, {"write_policy": "approve_writes", "burst_seconds": "-1",
+                                  "business_hours": '[{"days": [9], "open": "9", "close": "x"}]'})
+    assert bad.status_code == 400 and b"burst_seconds" in bad.content and b"business_hours" in bad.content
+    agent.refresh_from_db()
+    assert agent.burst_seconds == 8
