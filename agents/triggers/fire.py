@@ -161,11 +161,27 @@ def _run_agent(delivery: TriggerDelivery) -> TriggerDelivery:
     return _finish(delivery, TriggerDelivery.Status.RAN, "")
 
 
+def _contact_context(delivery: TriggerDelivery) -> dict | None:
+    """What get_contact_context answers about the delivery's contact (deals, appointments, last messages)."""
+    if not delivery.contact_id:
+        return None
+    from ..tools.contacts import get_contact_context
+    from ..tools.dispatch import ToolContext
+    from ..tools.errors import ToolError
+
+    agent = delivery.trigger.agent
+    ctx = ToolContext(organization=agent.organization, agent=agent, surface="runner")
+    try:
+        return get_contact_context(ctx, contact=str(delivery.contact_id))
+    except ToolError:
+        return None
+
+
 def callback_payload(delivery: TriggerDelivery) -> dict:
     values = _values(delivery)
     return {"id": f"tdl_{delivery.pk}", "type": delivery.event, "created": int(delivery.created_at.timestamp()),
             "trigger": delivery.trigger.name, "agent": delivery.trigger.agent.name, "context": nested(values),
-            "data": delivery.data}
+            "contact_context": _contact_context(delivery), "data": delivery.data}
 
 
 def _callback(delivery: TriggerDelivery) -> TriggerDelivery:

@@ -195,6 +195,8 @@ def test_a_signed_callback_verifies_and_is_retried_after_a_500(eager_runs, agent
         payload = json.loads(body)
         assert payload["type"] == "contact.tag_added" and payload["id"] == f"tdl_{delivery.pk}"
         assert payload["context"]["contact"]["name"] == "Jane Doe" and payload["data"]["tag"] == "vip"
+        assert payload["contact_context"]["contact"]["tags"] == ["vip"]
+        assert "upcoming_appointments" in payload["contact_context"]
     assert headers["AgentLevel-Delivery"] == f"tdl_{delivery.pk}"
 
 
