@@ -49,6 +49,7 @@ from ..installation import GhlInstallation
 from ..models import GhlConnection
 from .contacts_inbound import records_from_search_page
 from .exclusive import one_per_location
+from .first_sync import contacts_push_local_only
 from .mapping import PROVIDER, contact_mapping_ensure_defaults, contact_mapping_for
 from .runs import sync_run_reset_progress
 
@@ -243,6 +244,8 @@ def contacts_initial_pull(
         run = writer.collect(block=True) or run
         GhlConnection.objects.filter(pk=connection.pk).update(last_synced_at=timezone.now())
         result.run = sync_run_finish(run=run)
+        # The first sync is two-way: what the pull could not match to a GHL contact goes to GHL.
+        contacts_push_local_only(connection=connection)
     except ConnectionInactive as exc:
         run = _settle(writer, run)  # pages already handed to the writers are kept, and the cursor with them
         result.run = sync_run_finish(run=run, status=SyncRun.Status.CANCELLED, error=f"connection inactive: {exc}")

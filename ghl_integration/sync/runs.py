@@ -106,5 +106,8 @@ def contact_sync_status(*, connection: GhlConnection) -> dict:
                          and connection.connected_at is not None
                          and timezone.now() - connection.connected_at < FIRST_PULL_WAIT)
     running = any(run.status == SyncRun.Status.RUNNING for run in runs)
+    from .first_sync import LOCAL_ONLY_KEY
+
     return {"pull_run": pull, "sync_runs": runs, "synced_counts": connection_synced_counts(connection=connection),
+            "local_only": (connection.config or {}).get(LOCAL_ONLY_KEY),
             "waiting_for_first_pull": waiting_for_first, "live": running or waiting_for_first}
