@@ -24,7 +24,14 @@ def wire() -> None:
 def use_queue(app) -> None:
     queue = os.environ.get("BENCH_CELERY_QUEUE")
     if queue:
+        # Every task of this bench on its private queue, past the per-role routes of config/settings/celery.py.
         app.conf.task_default_queue = queue
+        app.conf.task_routes = ({"*": {"queue": queue}},)
+        app.amqp.flush_routes()
+        try:
+            del app.amqp.router  # built (and cached) from the routes on first use
+        except AttributeError:
+            pass
 
 
 def wsgi_application():

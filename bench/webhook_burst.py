@@ -33,6 +33,9 @@ import redis
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from config.settings.celery import WORKER_QUEUES  # noqa: E402  (a plain settings module: no Django set up)
+
 VENV_BIN = REPO / ".venv" / "bin"
 EXAMPLES_DIR = REPO / "tests" / "fixtures" / "ghl" / "webhooks"
 DEV_KEY = REPO / "ghl_sandbox" / "dev_keys" / "ed25519_private.pem"
@@ -298,6 +301,8 @@ def run(args, procs: Processes) -> str:
             "-A",
             "config",
             "worker",
+            "-Q",
+            ",".join(WORKER_QUEUES),  # one worker for every role's queue, as on a one-host deployment
             "--pool=prefork",
             f"--concurrency={args.celery_concurrency}",
             "--loglevel=WARNING",

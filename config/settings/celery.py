@@ -51,3 +51,42 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Work is isolated by queue, each with its own workers (Procfile; README "Production"), so a slow GHL or one
+# busy tenant cannot delay another's webhooks: the webhook inbox, pushes to GHL, pulls and reconciliations (long,
+# paced by GHL's rate limit), the beat's maintenance (sweeps, requeues, token refresh: short, and what recovers
+# everything else), and the rest (agents, channels) on the default queue.
+CELERY_TASK_DEFAULT_QUEUE = "default"
+WORKER_QUEUES = ("webhooks", "pushes", "pulls", "maintenance", "default")
+CELERY_TASK_ROUTES = {
+    "ghl_integration.webhooks.drain_webhook_inbox": {"queue": "webhooks"},
+    "ghl_integration.webhooks.process_webhook_event": {"queue": "webhooks"},
+    "ghl_integration.sync.push_contacts": {"queue": "pushes"},
+    "ghl_integration.sync.contacts_initial_pull": {"queue": "pulls"},
+    "ghl_integration.sync.contacts_reconcile": {"queue": "pulls"},
+    "ghl_integration.sync.contacts_deletion_sweep": {"queue": "pulls"},
+    "ghl_integration.opportunities.pull": {"queue": "pulls"},
+    "ghl_integration.opportunities.reconcile": {"queue": "pulls"},
+    "ghl_integration.opportunities.deletion_sweep": {"queue": "pulls"},
+    "ghl_integration.calendars.reconcile_appointments": {"queue": "pulls"},
+    "ghl_integration.calendars.refresh_calendars": {"queue": "pulls"},
+    "ghl_integration.messages.reconcile": {"queue": "pulls"},
+    # The beat's tasks: each is short (a query, then it queues work on the queues above).
+    "ghl_integration.webhooks.requeue_stuck_webhook_events": {"queue": "maintenance"},
+    "ghl_integration.webhooks.drain_webhook_spool": {"queue": "maintenance"},
+    "ghl_integration.webhooks.prune_webhook_events": {"queue": "maintenance"},
+    "ghl_integration.refresh_expiring_connections": {"queue": "maintenance"},
+    "ghl_integration.sync.sweep_contact_outbox": {"queue": "maintenance"},
+    "ghl_integration.sync.resume_orphaned_pulls": {"queue": "maintenance"},
+    "ghl_integration.sync.reconcile_all_connections": {"queue": "maintenance"},
+    "ghl_integration.sync.deletion_sweep_all_connections": {"queue": "maintenance"},
+    "ghl_integration.opportunities.reconcile_all": {"queue": "maintenance"},
+    "ghl_integration.opportunities.deletion_sweep_all": {"queue": "maintenance"},
+    "ghl_integration.calendars.reconcile_all_appointments": {"queue": "maintenance"},
+    "ghl_integration.calendars.refresh_all_calendars": {"queue": "maintenance"},
+    "ghl_integration.messages.reconcile_all": {"queue": "maintenance"},
+    "channels_app.sweep_messages": {"queue": "maintenance"},
+    "agents.runs_requeue_stale": {"queue": "maintenance"},
+    "agents.trigger_deliveries_sweep": {"queue": "maintenance"},
+}
+
