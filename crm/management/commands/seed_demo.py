@@ -1,33 +1,28 @@
-"""Create the demo organization, its owner, a staff login and some CRM data. Safe to run repeatedly."""
-from datetime import timedelta
-
+"""Create the demo organization, its owner, a staff login and the few contacts only it has. Safe to run repeatedly."""
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
-from django.utils import timezone
 
-from crm.models import Contact, Message, Opportunity, Pipeline
-from crm.services.calendars import appointment_create, calendar_create
+from crm.models import Contact
 from crm.services.contacts import contact_create
-from crm.services.conversations import message_record
-from crm.services.pipelines import opportunity_create, pipeline_create
 from tenancy.models import Membership, Organization
 
 DEMO_ORG_SLUG = "demo-dental"
 DEMO_OWNER = ("demo-owner", "demo-password")
 DEMO_STAFF = ("admin", "admin-password")
 
+# The demo's own records are only what connecting does not bring: two walk-in patients recorded here before the
+# practice connected GoHighLevel. Everything else (GHL's contacts, pipelines, calendars) arrives by connecting
+# the sandbox's demo location, so `make run` shows one business, not local near-twins of GHL's records; the
+# first sync is two-way, so these two are sent to GHL then.
 DEMO_CONTACTS = [
-    ("Jane", "Doe", "jane.doe@example.com", "(503) 555-0142", "Doe Family Dental"),
-    ("John", "Smith", "john.smith@example.com", "503-555-0177", "Acme Corp"),
-    ("Maria", "Lopez", "maria.lopez@example.com", "+1 503 555 0190", "Northwind Dental"),
-    ("Wei", "Chen", "wei.chen@example.com", "5035550111", ""),
-    ("Amara", "Okafor", "amara.okafor@example.com", "", "Okafor Consulting"),
+    ("Tomasz", "Wójcik", "tomasz.wojcik@walk-in.example", "Walk-in patient"),
+    ("Inês", "Ferreira", "ines.ferreira@walk-in.example", "Walk-in patient"),
 ]
 
 
 class Command(BaseCommand):
-    help = "Create a demo organization with an owner login (demo-owner / demo-password) and some CRM data."
+    help = "Create a demo organization with an owner login (demo-owner / demo-password); connect it to bring its data."
 
     @transaction.atomic
     def handle(self, *args, **options):
@@ -57,37 +52,6 @@ class Command(BaseCommand):
         )
 
     def _seed_crm(self, org: Organization) -> None:
-        contacts = [
-            contact_create(
-                organization=org, first_name=first, last_name=last, email=email, phone=phone, company_name=company,
-                source="demo seed",
-            )
-            for first, last, email, phone, company in DEMO_CONTACTS
-        ]
-        pipeline: Pipeline = pipeline_create(
-            organization=org, name="Sales", stage_names=["New Lead", "Contacted", "Proposal Sent", "Negotiation"]
-        )
-        stages = list(pipeline.stages.order_by("position"))
-        opportunity_create(
-            organization=org, name="Acme deal", pipeline=pipeline, stage=stages[1], contact=contacts[1],
-            monetary_value="12500.00",
-        )
-        opportunity_create(
-            organization=org, name="Invisalign consult", pipeline=pipeline, stage=stages[0], contact=contacts[2],
-            monetary_value="4800",
-        )
-        opportunity_create(
-            organization=org, name="Doe family plan", pipeline=pipeline, stage=stages[2], contact=contacts[0],
-            monetary_value="2200", status=Opportunity.Status.OPEN,
-        )
-        calendar = calendar_create(organization=org, name="Consultations", timezone_name="America/Los_Angeles")
-        start = (timezone.now() + timedelta(days=2)).replace(hour=17, minute=0, second=0, microsecond=0)
-        appointment_create(
-            organization=org, calendar=calendar, contact=contacts[0], starts_at=start,
-            ends_at=start + timedelta(minutes=30), title="Initial consultation",
-        )
-        message_record(
-            contact=contacts[0], channel="sms", direction=Message.Direction.INBOUND,
-            body="Hi, can I move my appointment to Friday?", status=Message.Status.RECEIVED,
-        )
+        for first, last, email, source in DEMO_CONTACTS:
+            contact_create(organization=org, first_name=first, last_name=last, email=email, source=source)
         assert Contact.objects.for_org(org).count() == len(DEMO_CONTACTS)

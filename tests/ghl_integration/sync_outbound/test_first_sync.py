@@ -51,3 +51,26 @@ def test_a_connection_that_does_not_push_keeps_them_and_says_so(ghl, connected, 
     card = client.get(reverse("ghl_contact_sync_status_card",
                               kwargs={"org_id": connected.organization_id})).content.decode()
     assert "1 contact exists only here: this connection does not send contacts to GoHighLevel." in card
+
+
+def test_the_demo_after_connecting_is_one_business(ghl, resolver, no_notifier):
+    from django.core.management import call_command
+
+    from tenancy.models import Organization
+    from tests.factories import sandbox_connect
+
+    # given: make run's demo, then the owner connects the sandbox's demo location
+    call_command("seed_demo")
+    org = Organization.objects.get(slug="demo-dental")
+    connection = sandbox_connect(ghl, organization=org, user=org.memberships.get().user)
+
+    # when: the first sync runs both ways
+    contacts_initial_pull(connection=connection)
+    contacts_push_pending(connection_id=connection.pk)
+
+    # then: here and in GHL the same people, every one linked, no near-twins
+    remote = ghl.control.objects("contact", location_id=LOCATION_ID)
+    local = Contact.objects.for_org(org)
+    assert sorted(local.values_list("email", flat=True)) == sorted(c.get("email") for c in remote)
+    assert sorted(c.full_name for c in local) == sorted(f"{c['firstName']} {c['lastName']}" for c in remote)
+    assert ExternalIdentity.objects.filter(organization=org, account_id=LOCATION_ID).count() == local.count()
