@@ -8,7 +8,9 @@ from .models import (
     Calendar,
     Contact,
     Conversation,
+    CrmUser,
     ExternalIdentity,
+    LostReason,
     Message,
     Opportunity,
     Pipeline,
@@ -172,7 +174,7 @@ class PipelineAdmin(ArchivableAdmin):
 
 @admin.register(PipelineStage)
 class PipelineStageAdmin(admin.ModelAdmin):
-    list_display = ["name", "pipeline", "position", "organization"]
+    list_display = ["name", "pipeline", "position", "is_archived", "organization"]
     list_filter = ["organization", "pipeline"]
     search_fields = ["name", "pipeline__name"]
     list_select_related = ["pipeline", "organization"]
@@ -186,6 +188,26 @@ class OpportunityAdmin(ArchivableAdmin):
     autocomplete_fields = ["contact"]
     list_select_related = ["contact", "pipeline", "stage"]
     readonly_fields = ["created_at", "updated_at", "status_changed_at", "stage_changed_at", "archived_at"]
+    inlines = [ExternalIdentityInline]
+
+
+@admin.register(CrmUser)
+class CrmUserAdmin(ArchivableAdmin):
+    """Mirrored from the CRM (GHL's users of the location): edit them there."""
+
+    list_display = ["name", "email", "organization", "is_archived"]
+    list_filter = ["organization", "is_archived"]
+    search_fields = ["name", "email"]
+    inlines = [ExternalIdentityInline]
+
+
+@admin.register(LostReason)
+class LostReasonAdmin(ArchivableAdmin):
+    """Mirrored from the CRM (GHL's lost reasons): edit them there."""
+
+    list_display = ["name", "organization", "is_archived"]
+    list_filter = ["organization", "is_archived"]
+    search_fields = ["name"]
     inlines = [ExternalIdentityInline]
 
 

@@ -128,3 +128,18 @@ def test_outsiders_get_404(client, sales, org_factory):
     stranger = org_factory(name="Elsewhere").memberships.get().user
     client.force_login(stranger)
     assert client.get(board_url(org)).status_code == 404
+
+
+def test_admin_lists_mirrored_users_and_lost_reasons(client, sales, django_user_model):
+    from crm.models import LostReason
+
+    org, _, _ = sales
+    LostReason.objects.create(organization=org, name="Price too high")
+    staff = django_user_model.objects.create_superuser("root", "root@example.com", "pw-root-123456")
+    client.force_login(staff)
+
+    users = client.get(reverse("admin:crm_crmuser_changelist"))
+    reasons = client.get(reverse("admin:crm_lostreason_changelist"))
+
+    assert users.status_code == 200 and "Rita Rep" in users.content.decode()
+    assert reasons.status_code == 200 and "Price too high" in reasons.content.decode()
