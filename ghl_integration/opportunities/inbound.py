@@ -4,7 +4,9 @@ A webhook is only a ring of the bell: `opportunity_apply_ghl_event` reads the op
 (``GET /opportunities/{id}``), because the Opportunity* bodies carry no ``updatedAt`` (the watermark that
 orders them), no custom fields and no lost reason. One edit in GHL fires several events (stage, status, value,
 the generic update); each reads the same state with the same ``updatedAt``, so the first applies it and the
-others are stale, in any order. A 404 there, or an ``OpportunityDelete``, archives the local row.
+others are stale, in any order. An event whose summary equals the state we hold, sent within seconds of it
+(our own push's echo, the rest of a burst), is recognised without the read. A 404 there, or an
+``OpportunityDelete``, archives the local row.
 
 An id we do not know (a stage added in GHL, a new user, a lost reason) refreshes the mirror once
 (`mirror.opportunity_metadata_refresh`); a contact we do not have yet is read and applied through the contact
@@ -14,7 +16,9 @@ import datetime as dt
 import logging
 from typing import Any
 
-from crm.models import Contact, CrmUser, LostReason, Pipeline, PipelineStage
+from django.contrib.contenttypes.models import ContentType
+
+from crm.models import Contact, CrmUser, ExternalIdentity, LostReason, Opportunity, Pipeline, PipelineStage
 from crm.selectors.external_ids import local_object_for_external_id
 from crm.services.opportunity_sync import (
     ApplyOutcome,
@@ -33,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 CURRENCY_KEY = "currency"  # connection.config: the location's ISO 4217 currency (GHL's API does not say it)
 DEFAULT_CURRENCY = "USD"
+ECHO_WINDOW = dt.timedelta(seconds=5)
 
 
 class UnknownReference(Exception):
@@ -131,11 +136,47 @@ def opportunity_archive_ghl(*, connection: GhlConnection, external_id: str,
                                            connection_id=connection.pk)
 
 
+def _is_known_state(connection: GhlConnection, external_id: str, payload: dict[str, Any],
+                    delivered_at: dt.datetime | None) -> bool:
+    """The event repeats the state we hold: sent within `ECHO_WINDOW` after the GHL change we last applied or
+    pushed, and its summary (name, stage, status, value, contact, assignee) equal to that state. It is the echo
+    of our own push, or one more event of the edit just applied; reading the deal again would only spend GHL's
+    rate budget (a custom field changed in GHL within that window waits for the reconciliation)."""
+    if delivered_at is None:
+        return False
+    link = (ExternalIdentity.objects.filter(provider=PROVIDER, account_id=connection.location_id,
+                                            content_type=ContentType.objects.get_for_model(Opportunity),
+                                            external_id=external_id)
+            .only("synced_snapshot", "remote_updated_at").first())
+    if link is None or link.remote_updated_at is None or not link.synced_snapshot:
+        return False
+    if not dt.timedelta(0) <= delivered_at - link.remote_updated_at <= ECHO_WINDOW:
+        return False
+    location = connection.location_id
+
+    def local_id(model, ghl_id):
+        if not ghl_id:
+            return None
+        row = local_object_for_external_id(model=model, provider=PROVIDER, account_id=location, external_id=ghl_id)
+        return row.pk if row is not None else -1
+
+    summary = {"name": ((payload.get("name") or "").strip() or "(unnamed)")[:255],
+               "stage": local_id(PipelineStage, payload.get("pipelineStageId")), "status": status_of(payload),
+               "monetary_value": str(money(payload.get("monetaryValue"))),
+               "contact": local_id(Contact, payload.get("contactId")),
+               "assignee": local_id(CrmUser, payload.get("assignedTo"))}
+    snapshot = link.synced_snapshot
+    return all(snapshot.get(name) == value for name, value in summary.items())
+
+
 def opportunity_apply_ghl_event(*, connection: GhlConnection, client: GhlClient, external_id: str, deleted: bool,
-                                delivered_at: dt.datetime | None = None) -> ApplyOutcome:
+                                delivered_at: dt.datetime | None = None,
+                                payload: dict[str, Any] | None = None) -> ApplyOutcome:
     """One Opportunity* webhook: read the opportunity's current state and apply it (see the module docstring)."""
     if deleted:
         return opportunity_archive_ghl(connection=connection, external_id=external_id, at=delivered_at)
+    if payload is not None and _is_known_state(connection, external_id, payload, delivered_at):
+        return ApplyOutcome("echo", None)
     try:
         doc = client.opportunities.get(external_id)
     except GhlNotFound:  # deleted since the event was sent: its OpportunityDelete says the same

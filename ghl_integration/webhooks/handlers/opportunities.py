@@ -40,7 +40,7 @@ def handle_opportunity_change(event, payload: dict, *, deleted: bool = False) ->
     try:
         with GhlInstallation(event.connection).get_client() as client:
             result = opportunity_apply_ghl_event(connection=event.connection, client=client, external_id=external_id,
-                                                 deleted=deleted, delivered_at=event.delivered_at)
+                                                 deleted=deleted, delivered_at=event.delivered_at, payload=payload)
     except UnknownReference as exc:
         raise PermanentWebhookError(str(exc)) from exc
     except CreatePushInFlight as exc:  # its contact is being created by our own push: its link comes shortly

@@ -54,10 +54,12 @@ def test_a_move_here_appears_in_ghl_and_its_webhooks_are_stale(ghl, org, connect
     remote = ghl.control.objects("opportunity", pulled["id"])
     assert remote["pipelineStageId"] == external_id_for_object(obj=stage_named(org, "Proposal Sent"),
                                                                provider="ghl", account_id=LOCATION)
-    # GHL's webhooks about our own change bring nothing newer
+    # GHL's webhooks about our own change bring nothing newer: recognised without reading the deal again
     received = wait_received(receiver, 2)
+    ghl.control.clear_request_log()
     assert deliver(received) == ["processed", "processed"]
     assert local(pulled["id"]).stage.name == "Proposal Sent"
+    assert ghl.control.request_log(path=f"/opportunities/{pulled['id']}") == []
 
 
 def test_value_status_lost_reason_and_assignee_reach_ghl(ghl, org, connection, pulled):
