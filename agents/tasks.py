@@ -12,10 +12,11 @@ def agent_run_execute_task(run_id: int) -> None:
 
 @shared_task(name="agents.runs_requeue_stale", ignore_result=True)
 def agent_runs_requeue_stale_task() -> int:
-    """Beat: queue again the runs whose message was lost (still queued after a couple of minutes)."""
-    from .runner.services import agent_runs_requeue_stale
+    """Beat: queue again the runs whose message was lost (still queued after a couple of minutes), and close as
+    failed the runs whose worker died (still running long after the runner's own time bound)."""
+    from .runner.services import agent_runs_close_abandoned, agent_runs_requeue_stale
 
-    return agent_runs_requeue_stale()
+    return agent_runs_requeue_stale() + agent_runs_close_abandoned()
 
 
 @shared_task(name="agents.trigger_delivery_process", ignore_result=True)

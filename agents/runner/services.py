@@ -1,4 +1,5 @@
-"""Writes of the runner: start a run (queued for a worker) and requeue runs whose message was lost."""
+"""Writes of the runner: start a run (queued for a worker), requeue runs whose message was lost, and close runs
+whose worker died."""
 import logging
 from datetime import timedelta
 
@@ -8,13 +9,16 @@ from django.utils import timezone
 
 from ..models import Agent
 from .model_client import NOT_CONFIGURED, model_config_for
-from .models import AgentRun
+from .models import AgentRun, AgentRunStep
 
 logger = logging.getLogger(__name__)
 
 MAX_INSTRUCTION_CHARS = 4000
 # A queued run no worker has claimed after this long had its message lost (broker down): queue it again.
 REQUEUE_AFTER = timedelta(minutes=2)
+# A run still "running" this long after it started outlived the runner's own bound (RUN_TIMEOUT_S): the worker
+# running it died. It is closed as failed, never run again, since some of its writes may have reached GHL.
+ABANDONED_AFTER = timedelta(minutes=5)
 
 
 def agent_run_start(*, agent: Agent, instruction: str, source: str = AgentRun.Source.API, contact_id=None,
@@ -58,3 +62,18 @@ def agent_runs_requeue_stale() -> int:
     for run_id in stale:
         _queue(run_id)
     return len(stale)
+
+
+def agent_runs_close_abandoned() -> int:
+    """Close as failed every run still running ABANDONED_AFTER after it started, saying which tools had run."""
+    cutoff = timezone.now() - ABANDONED_AFTER
+    closed = 0
+    for run in AgentRun.objects.filter(status=AgentRun.Status.RUNNING, started_at__lt=cutoff)[:500]:
+        done = list(run.steps.filter(kind=AgentRunStep.Kind.TOOL, ok=True).values_list("tool", flat=True))
+        reason = ("The worker running this run stopped before it finished; it was not run again, so nothing is "
+                  "repeated. " + (f"Tools that had already run: {', '.join(done)}." if done else "No tool had run."))
+        closed += AgentRun.objects.filter(pk=run.pk, status=AgentRun.Status.RUNNING).update(
+            status=AgentRun.Status.FAILED, failure_reason=reason, finished_at=timezone.now())
+        logger.warning("agents.runner.abandoned", extra={"run_id": run.pk, "organization_id": run.organization_id,
+                                                         "tools_done": len(done)})
+    return closed

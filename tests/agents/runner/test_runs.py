@@ -202,3 +202,36 @@ def test_a_run_is_executed_once(fake_model, agent):
     loop.agent_run_execute(run_id=run.pk)
     loop.agent_run_execute(run_id=run.pk)
     assert len(fake_model.requests) == 1
+
+
+def test_a_run_whose_worker_died_is_closed_as_failed_saying_what_had_run_and_is_not_run_again(fake_model, agent):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from agents.models import AgentRunStep
+    from agents.runner.services import agent_runs_close_abandoned
+
+    # given: two runs a dead worker had claimed (one had tagged someone), and one still within its time bound
+    def claimed(minutes_ago):
+        run = agent_run_start(agent=agent, instruction="tag Jane Doe as vip")
+        AgentRun.objects.filter(pk=run.pk).update(status=AgentRun.Status.RUNNING,
+                                                  started_at=timezone.now() - timedelta(minutes=minutes_ago))
+        return run
+    dead, dead_after_a_write, alive = claimed(30), claimed(30), claimed(1)
+    AgentRunStep.objects.create(organization_id=agent.organization_id, run=dead_after_a_write, index=0,
+                                kind=AgentRunStep.Kind.TOOL, tool="add_tags", ok=True)
+    # when
+    closed = agent_runs_close_abandoned()
+    # then
+    assert closed == 2
+    for run in (dead, dead_after_a_write, alive):
+        run.refresh_from_db()
+    assert dead.status == dead_after_a_write.status == AgentRun.Status.FAILED
+    assert "stopped before it finished" in dead.failure_reason and "No tool had run" in dead.failure_reason
+    assert "Tools that had already run: add_tags" in dead_after_a_write.failure_reason
+    assert dead.finished_at is not None
+    assert alive.status == AgentRun.Status.RUNNING
+    # and a late redelivery of the dead run's message does not run it again
+    assert loop.agent_run_execute(run_id=dead.pk).status == AgentRun.Status.FAILED
+    assert fake_model.requests == []
