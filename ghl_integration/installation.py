@@ -21,15 +21,18 @@ class GhlInstallation:
         Agency (Company) connections use it for GHL's OAuth endpoints, which take no location client."""
         return connection_token_provider(self.connection.pk)
 
-    def get_client(self, *, token_provider: TokenProvider | None = None) -> GhlClient:
+    def get_client(self, *, token_provider: TokenProvider | None = None, retry=None, rate_limiter=None) -> GhlClient:
         """A client for the connection's location; refuses an inactive or agency connection (no request leaves).
 
         ``token_provider`` replaces the default `token_provider()`, for a caller that wraps it (the initial
-        pull hands its helper threads the token its main thread fetched)."""
+        pull hands its helper threads the token its main thread fetched). ``retry`` and ``rate_limiter`` replace
+        the client's defaults (pushes wait for nothing: they are rescheduled)."""
         if not self.connection.is_active or not self.connection.location_id:
             raise ConnectionInactive(f"GHL connection {self.connection.pk} is {self.connection.status}")
         return GhlClient(
             location_id=self.connection.location_id,
             token_provider=token_provider or self.token_provider(),
             base_url=self.provider.api_base_url,
+            retry=retry,
+            rate_limiter=rate_limiter,
         )

@@ -354,8 +354,9 @@ def outbox_mark_failed(*, entry: OutboxEntry, error: str, retryable: bool = True
     return entry
 
 
-def outbox_release(*, entry: OutboxEntry, reason: str = "") -> OutboxEntry:
-    """Give a claimed entry back untouched: pending again, due now, the claim not counted as an attempt.
+def outbox_release(*, entry: OutboxEntry, reason: str = "", delay_seconds: float = 0) -> OutboxEntry:
+    """Give a claimed entry back untouched: pending again, due now (or in ``delay_seconds``: the provider asked
+    us to wait), the claim not counted as an attempt.
 
     For pushes that could not even start (the account was disconnected): nothing is lost and nothing is
     held against the entry. If a newer open entry exists, this one's fields merge into it (superseded).
@@ -382,7 +383,7 @@ def outbox_release(*, entry: OutboxEntry, reason: str = "") -> OutboxEntry:
             entry.finished_at = timezone.now()
         else:
             entry.status = Status.PENDING
-            entry.next_attempt_at = timezone.now()
+            entry.next_attempt_at = timezone.now() + timedelta(seconds=delay_seconds)
         entry.save(update_fields=["status", "claimed_until", "attempts", "last_error", "next_attempt_at",
                                   "finished_at", "updated_at"])
     return entry

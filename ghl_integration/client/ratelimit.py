@@ -34,7 +34,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .exceptions import GhlRateLimited
 
@@ -537,11 +537,15 @@ _default_lock = threading.Lock()
 _default: dict[tuple, RateLimiter] = {}
 
 
-def default_rate_limiter() -> RateLimiter:
-    """The process-wide limiter for the current settings: Redis-backed when ``REDIS_URL`` is set."""
+def default_rate_limiter(*, max_wait_s: float | None = None) -> RateLimiter:
+    """The process-wide limiter for the current settings: Redis-backed when ``REDIS_URL`` is set (shared by every
+    process, whatever ``max_wait_s``). ``max_wait_s`` bounds how long a caller blocks for a slot (work that
+    would rather be rescheduled than hold its worker asks for little)."""
     from django.conf import settings
 
     config = RateLimitConfig.from_settings()
+    if max_wait_s is not None:
+        config = replace(config, max_wait_s=max_wait_s)
     redis_url = getattr(settings, "REDIS_URL", "") or ""
     cache_key = (redis_url, config)
     with _default_lock:

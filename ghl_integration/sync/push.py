@@ -48,7 +48,9 @@ from crm.sync.outbox import (
     outbox_renew_claims,
 )
 
-from ..client import GhlApiError, GhlAuthError, GhlClient, GhlNotFound, GhlValidationError
+from ..client import GhlApiError, GhlAuthError, GhlClient, GhlNotFound, GhlRateLimited, GhlValidationError
+from ..client.base import RetryPolicy
+from ..client.ratelimit import default_rate_limiter
 from ..connections import ConnectionInactive
 from ..installation import GhlInstallation
 from ..models import GhlConnection
@@ -62,6 +64,17 @@ DRAIN_BUDGET_SECONDS = 50  # one task run; what is left waits for the next notif
 # A claimed batch is held this long, renewed every third of it while the drain works: a drain that dies (or
 # loses its database) frees its batch for the next drain within a minute.
 PUSH_LEASE_SECONDS = 45
+# A push never sleeps off GHL's rate limit in its worker: a 429 (or no slot in our limiter within a second) stops
+# the drain, gives its entries back due after the wait, and queues the next drain for then. Retries left are for
+# short trouble (a 5xx, a reset), within a few seconds.
+PUSH_RETRY = RetryPolicy(max_attempts=3, max_total_s=5.0, base_s=0.25, cap_s=2.0)
+PUSH_SLOT_WAIT_SECONDS = 1.0
+DEFAULT_RATE_WAIT_SECONDS = 10.0  # GHL's window, when it names no wait
+
+
+class _RateLimitedStop(Exception):
+    def __init__(self, retry_after: float):
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -167,6 +180,8 @@ class PushDrain:
             self.fail(entry, f"GHL rejected the {pusher.noun}: {validation_messages(exc)}", retryable=False)
         except GhlNotFound as exc:
             self.fail(entry, f"the linked GHL {pusher.noun} no longer exists ({exc})", retryable=False)
+        except GhlRateLimited as exc:  # wait outside the worker: the drain stops and is rescheduled
+            raise _RateLimitedStop(exc.retry_after or DEFAULT_RATE_WAIT_SECONDS) from exc
         except GhlAuthError as exc:  # reconnecting (or granting the scope) can make it succeed
             self.fail(entry, f"GHL refused our token: {exc}", retryable=True)
         except GhlApiError as exc:  # 429 / 5xx / network: retried with backoff
@@ -201,7 +216,9 @@ def outbox_push_pending(*, connection_id: int, budget_seconds: float = DRAIN_BUD
         return {}
     pushers = pushers_by_content_type()
     try:
-        drain = PushDrain(connection, GhlInstallation(connection).get_client(), pushers)
+        client = GhlInstallation(connection).get_client(
+            retry=PUSH_RETRY, rate_limiter=default_rate_limiter(max_wait_s=PUSH_SLOT_WAIT_SECONDS))
+        drain = PushDrain(connection, client, pushers)
     except ConnectionInactive:
         logger.info("ghl.sync.push.inactive", extra={"connection_id": connection_id})
         return {}
@@ -230,6 +247,14 @@ def outbox_push_pending(*, connection_id: int, budget_seconds: float = DRAIN_BUD
                 drain.stats.released += len(entries) - index
                 logger.info("ghl.sync.push.stopped-inactive", extra={"connection_id": connection_id})
                 return asdict(drain.stats)
+            except _RateLimitedStop as stop:
+                for rest in entries[index:]:
+                    outbox_release(entry=rest, reason="GHL rate limit: rescheduled", delay_seconds=stop.retry_after)
+                drain.stats.released += len(entries) - index
+                _reschedule(connection_id, countdown=stop.retry_after)
+                logger.info("ghl.sync.push.rate-limited", extra={"connection_id": connection_id,
+                                                                 "retry_in": stop.retry_after})
+                return asdict(drain.stats)
             except BaseException as exc:  # database trouble: give the rest back for the next drain
                 _release_quietly(entries[index:], reason=f"push interrupted: {type(exc).__name__}: {exc}")
                 raise
@@ -238,6 +263,15 @@ def outbox_push_pending(*, connection_id: int, budget_seconds: float = DRAIN_BUD
     if any(counts.values()):
         logger.info("ghl.sync.push.drained", extra={"connection_id": connection_id, "counts": counts})
     return counts
+
+
+def _reschedule(connection_id: int, *, countdown: float) -> None:
+    from ..tasks import outbox_push_pending_task  # tasks import this module: keep the cycle lazy
+
+    try:
+        outbox_push_pending_task.apply_async((connection_id,), countdown=countdown)
+    except Exception as exc:  # noqa: BLE001 - the minute sweep queues it once the entries are due
+        logger.warning("ghl.sync.push.reschedule-failed", extra={"connection_id": connection_id, "error": str(exc)})
 
 
 def _release_quietly(entries: list[OutboxEntry], *, reason: str) -> None:
