@@ -39,6 +39,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from crm.services.external_ids import ExternalIdConflict
+from crm.sync.locks import SyncBusy, sync_exclusive
 from crm.sync.models import OutboxEntry
 from crm.sync.outbox import (
     outbox_claim_batch,
@@ -55,6 +56,7 @@ from ..connections import ConnectionInactive
 from ..installation import GhlInstallation
 from ..models import GhlConnection
 from ..provider import GHL
+from .exclusive import location_job_name
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +66,7 @@ DRAIN_BUDGET_SECONDS = 50  # one task run; what is left waits for the next notif
 # A claimed batch is held this long, renewed every third of it while the drain works: a drain that dies (or
 # loses its database) frees its batch for the next drain within a minute.
 PUSH_LEASE_SECONDS = 45
+PUSH_JOB = "push"  # the location lock's kind: one push drain per location at a time
 # A push never sleeps off GHL's rate limit in its worker: a 429 (or no slot in our limiter within a second) stops
 # the drain, gives its entries back due after the wait, and queues the next drain for then. Retries left are for
 # short trouble (a 5xx, a reset), within a few seconds.
@@ -207,6 +210,11 @@ def outbox_push_pending(*, connection_id: int, budget_seconds: float = DRAIN_BUD
     """Push every due outbox entry of the connection's location to GHL, each by its kind's pusher; returns
     the counts.
 
+    One drain per location at a time, for at most ``budget_seconds``: a busy location holds one push worker,
+    never all of them. A task that finds its location's drain running returns at once (that drain covers its
+    entries); a drain that ends with due entries left (out of time, or committed after its last claim) queues
+    the next one behind the other locations' work.
+
     An inactive connection pushes nothing and leaves its entries pending (they drain after a reconnect);
     a connection deactivated mid-push releases the entries it had claimed, uncounted.
     """
@@ -215,6 +223,28 @@ def outbox_push_pending(*, connection_id: int, budget_seconds: float = DRAIN_BUD
         logger.info("ghl.sync.push.no-connection", extra={"connection_id": connection_id})
         return {}
     pushers = pushers_by_content_type()
+    try:
+        with sync_exclusive(location_job_name(connection, PUSH_JOB)):
+            counts = _push_location(connection, pushers, budget_seconds=budget_seconds)
+    except SyncBusy:
+        logger.info("ghl.sync.push.already-running", extra={"connection_id": connection_id})
+        return {}
+    if _due_left(connection, pushers):
+        _reschedule(connection_id, countdown=0)
+    return counts
+
+
+def _due_left(connection: GhlConnection, pushers: dict[int, type[KindPusher]]) -> bool:
+    now = timezone.now()
+    due = Q(status__in=[OutboxEntry.Status.PENDING, OutboxEntry.Status.FAILED], next_attempt_at__lte=now) | Q(
+        status=OutboxEntry.Status.IN_PROGRESS, claimed_until__lt=now)
+    return OutboxEntry.objects.for_org(connection.organization).filter(
+        due, provider=PROVIDER, account_id=connection.location_id, content_type_id__in=list(pushers)).exists()
+
+
+def _push_location(connection: GhlConnection, pushers: dict[int, type[KindPusher]], *,
+                   budget_seconds: float) -> dict[str, int]:
+    connection_id = connection.pk
     try:
         client = GhlInstallation(connection).get_client(
             retry=PUSH_RETRY, rate_limiter=default_rate_limiter(max_wait_s=PUSH_SLOT_WAIT_SECONDS))
