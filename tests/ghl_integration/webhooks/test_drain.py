@@ -223,3 +223,24 @@ class TestDebouncedDrainRequest:
         assert broker.drains == [None]  # at once, past the flag
         assert broker.ids == []  # no per-event message for a waiting event
         assert broker.run_all() == [S.IGNORED]
+
+
+def test_the_drain_claims_production_sized_batches(deliver_payload, broker):
+    # given: production's inbox tuning and 250 waiting events
+    assert tuning.INBOX == tuning.InboxTuning() and tuning.INBOX.drain_batch == 100
+    deliver_many(deliver_payload, ["NoteCreate"] * 250)
+    claims = []
+    real_claim = webhook_events_claim_received
+
+    def recording_claim(*, limit):
+        events = real_claim(limit=limit)
+        claims.append(len(events))
+        return events
+
+    # when: a drain at its defaults
+    with mock.patch("ghl_integration.webhooks.processing.webhook_events_claim_received", recording_claim):
+        result = webhook_inbox_drain()
+
+    # then: batches of 100, then the rest, then an empty claim ends it
+    assert claims == [100, 100, 50, 0]
+    assert result.statuses == [S.IGNORED] * 250 and not result.handed_over
