@@ -26,6 +26,7 @@ from .services.contacts import (
     contact_unarchive,
     contact_update,
 )
+from .services.opportunities import opportunity_change, opportunity_open, opportunity_plan_change
 
 
 class ExternalIdentityInline(GenericTabularInline):
@@ -180,15 +181,91 @@ class PipelineStageAdmin(admin.ModelAdmin):
     list_select_related = ["pipeline", "organization"]
 
 
+class OpportunityAdminForm(forms.ModelForm):
+    """Staff edits are validated by the opportunity services' rules (stage of this organization, a lost reason only
+    for a lost deal, money), with the errors on the fields, before anything is saved."""
+
+    CHANGEABLE = ("name", "stage", "status", "monetary_value", "lost_reason", "assignee")
+
+    class Meta:
+        model = Opportunity
+        fields = ["organization", "name", "contact", "pipeline", "stage", "status", "monetary_value", "currency",
+                  "assignee", "lost_reason"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            if self.instance.pk:
+                opportunity_plan_change(opportunity=Opportunity.objects.get(pk=self.instance.pk),
+                                        **self.changes(cleaned))
+            else:
+                self._check_new(cleaned)
+        except ValidationError as exc:
+            for name, errors in exc.message_dict.items():
+                self.add_error(name if name in self.fields else None, errors)
+        return cleaned
+
+    def changes(self, cleaned) -> dict:
+        return {name: cleaned[name] for name in self.CHANGEABLE if name in self.changed_data and name in cleaned
+                and cleaned[name] is not None}
+
+    @staticmethod
+    def _check_new(cleaned) -> None:
+        org = cleaned.get("organization")
+        errors = {}
+        for name in ("contact", "pipeline", "stage", "assignee", "lost_reason"):
+            row = cleaned.get(name)
+            if row is not None and org is not None and row.organization_id != org.pk:
+                errors[name] = f"That {name.replace('_', ' ')} is not one of {org}'s."
+        if cleaned.get("contact") is None:
+            errors["contact"] = "An opportunity in the CRM needs a contact."
+        stage, pipeline = cleaned.get("stage"), cleaned.get("pipeline")
+        if stage is not None and pipeline is not None and stage.pipeline_id != pipeline.pk:
+            errors["stage"] = f"“{stage.name}” is a stage of another pipeline than {pipeline.name}."
+        if cleaned.get("status") not in (None, Opportunity.Status.OPEN):
+            errors["status"] = "A new opportunity starts open; change its status after it is created."
+        if errors:
+            raise ValidationError(errors)
+
+
 @admin.register(Opportunity)
 class OpportunityAdmin(ArchivableAdmin):
+    """Every save goes through the opportunity services, so it is validated once and queued for GHL (the outbox)
+    at once. No archive actions: a deal is archived here when it is deleted in GHL, and a local archive would leave
+    GHL's deal open."""
+
+    form = OpportunityAdminForm
+    actions = []
     list_display = ["name", "contact", "pipeline", "stage", "status", "monetary_value", "currency", "updated_at"]
     list_filter = ["organization", "status", "pipeline", "currency", "is_archived"]
     search_fields = ["name", "contact__full_name", "contact__email"]
     autocomplete_fields = ["contact"]
     list_select_related = ["contact", "pipeline", "stage"]
-    readonly_fields = ["created_at", "updated_at", "status_changed_at", "stage_changed_at", "archived_at"]
+    readonly_fields = ["is_archived", "created_at", "updated_at", "status_changed_at", "stage_changed_at",
+                       "archived_at"]
     inlines = [ExternalIdentityInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A deal never moves between organizations or contacts here; its pipeline follows its stage.
+        if obj is not None:
+            return [*self.readonly_fields, "organization", "contact", "pipeline", "currency"]
+        return self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        cleaned = form.cleaned_data
+        if change:
+            opportunity = Opportunity.objects.get(pk=obj.pk)
+            opportunity_change(opportunity=opportunity, **form.changes(cleaned))
+        else:
+            opportunity = opportunity_open(
+                organization=cleaned["organization"], name=cleaned["name"], contact=cleaned["contact"],
+                pipeline=cleaned["pipeline"], stage=cleaned.get("stage"),
+                monetary_value=cleaned.get("monetary_value") or 0, currency=cleaned.get("currency") or "USD",
+                assignee=cleaned.get("assignee"))
+        obj.pk = opportunity.pk
+        obj.refresh_from_db()
 
 
 @admin.register(CrmUser)
