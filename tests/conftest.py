@@ -24,3 +24,13 @@ def drain_request_per_event(monkeypatch):
     from ghl_integration.webhooks import tuning
 
     monkeypatch.setattr(tuning, "DOORBELL", tuning.DoorbellTuning(debounce=False))
+
+
+@pytest.fixture(autouse=True)
+def rate_limiter_per_test(settings):
+    """Our GHL rate limiter's window, like the sandbox's counters (reset before each test), starts empty in each
+    test: requests of earlier tests to the same demo location would otherwise count against this one (a push
+    that finds no slot within a second is rescheduled, so it would not happen in the test)."""
+    import uuid
+
+    settings.GHL_RATE_LIMIT_KEY_PREFIX = f"ghl:rl:t:{uuid.uuid4().hex[:12]}"
