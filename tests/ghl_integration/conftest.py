@@ -51,31 +51,9 @@ def ghl_sandbox(tmp_path_factory):
 
 @pytest.fixture
 def sandbox(ghl_sandbox):
-    """The session sandbox, reset to the demo seed before the test, with our side's rate-limit windows emptied:
-    a reset sandbox is a fresh GHL, and a window filled by earlier tests would make pushes (which wait at most a
-    second for a slot, then reschedule) stop in a later one."""
+    """The session sandbox, reset to the demo seed before the test."""
     ghl_sandbox.control.reset(seed="demo")
-    _rate_limit_windows_reset()
     return ghl_sandbox
-
-
-def _rate_limit_windows_reset() -> None:
-    from django.conf import settings
-
-    from ghl_integration.client import ratelimit
-
-    with ratelimit._default_lock:
-        ratelimit._default.clear()
-    if settings.REDIS_URL:
-        import redis
-
-        client = redis.Redis.from_url(settings.REDIS_URL)
-        try:
-            keys = list(client.scan_iter(f"{settings.GHL_RATE_LIMIT_KEY_PREFIX}:*", count=1000))
-            if keys:
-                client.delete(*keys)
-        finally:
-            client.close()
 
 
 @pytest.fixture
