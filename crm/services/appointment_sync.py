@@ -5,8 +5,8 @@ watermark, and the business events (booked, cancelled, no-show) announced once p
 Ordering: the remote's own last-change time (`RemoteAppointment.updated_at`, GHL's `dateUpdated`, to the second)
 is the link's `remote_updated_at` watermark; a report older than it is stale. Two reports of the same second are
 ordered by when each was observed (`RemoteAppointment.observed_at`: a webhook's delivery timestamp, or when a read
-was requested; the newest applied is kept in the link's snapshot as ``observed_at``): one observed no later than
-what was applied is stale. A report without either time is applied. A report that changes nothing writes nothing
+was requested; the newest applied is kept in the link's snapshot as ``observed_at``): one observed before what was
+applied is stale, one observed at the same instant is applied (arrival order). A report without either time is applied. A report that changes nothing writes nothing
 (that is how the webhook for our own booking is recognised: its row and link were stored by the command, under the
 calendar's lock the webhook also takes).
 A remote delete is final: it archives the row, and later reports of that appointment are dropped.
@@ -68,7 +68,9 @@ def _stale(link: ExternalIdentity, remote: RemoteAppointment) -> bool:
     if remote.updated_at != mark:
         return remote.updated_at < mark
     seen = _observed(link)
-    return bool(remote.observed_at and seen and remote.observed_at <= seen)
+    # Strictly earlier only: a delivery time has milliseconds, so two changes can share it. Such a pair cannot be
+    # told apart, and arrival order is the best guess (a redelivery of one webhook is stopped by the inbox first).
+    return bool(remote.observed_at and seen and remote.observed_at < seen)
 
 
 def appointment_announce(appt: Appointment, *, before: str | None, created: bool, external_id: str | None = None
