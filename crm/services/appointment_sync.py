@@ -6,9 +6,9 @@ Ordering: the remote's own last-change time (`RemoteAppointment.updated_at`, GHL
 is the link's `remote_updated_at` watermark; a report older than it is stale. Two reports of the same second are
 ordered by when each was observed (`RemoteAppointment.observed_at`: a webhook's delivery timestamp, or when a read
 was requested; the newest applied is kept in the link's snapshot as ``observed_at``): one observed before what was
-applied is stale, one observed at the same instant is applied (arrival order). A report without either time is applied. A report that changes nothing writes nothing
-(that is how the webhook for our own booking is recognised: its row and link were stored by the command, under the
-calendar's lock the webhook also takes).
+applied is stale, one observed at the same instant is applied (arrival order). A report without either time is
+applied. A report that changes nothing writes nothing (that is how the webhook for our own booking is recognised:
+its row and link were stored by the command, under the calendar's lock the webhook also takes).
 A remote delete is final: it archives the row, and later reports of that appointment are dropped.
 """
 import logging
