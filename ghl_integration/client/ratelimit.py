@@ -16,6 +16,10 @@ Two implementations share one interface:
   unreachable it logs ``ghl.ratelimit.redis-unavailable`` and falls back to the in-process limiter for a cooldown.
 * :class:`LocalRateLimiter`: the same algorithm in process memory, thread-safe. Used when ``REDIS_URL`` is empty.
 
+`default_rate_limiter` hands every client of a process the same limiter (callers that may wait less for a slot get
+a view of it, :meth:`RateLimiter.with_max_wait`), so a location's pushes and pulls share one window even without
+Redis.
+
 Both read GHL's ``X-RateLimit-*`` response headers (:meth:`RateLimiter.sync_headers`): when the server reports
 fewer remaining requests than we believe we have (someone else uses the same app quota, or our state was lost),
 placeholder entries are added so we slow down to the server's view. The server counted its remaining requests
@@ -29,6 +33,7 @@ off the key for the retry delay (:meth:`RateLimiter.hold`).
 from __future__ import annotations
 
 import bisect
+import copy
 import logging
 import threading
 import time
@@ -204,6 +209,16 @@ class RateLimiter:
         # slot id -> the requests we believed remained once it was taken, until its response's headers are read
         self._remaining_at_send: dict[str, int] = {}
         self._at_send_lock = threading.Lock()
+
+    def with_max_wait(self, max_wait_s: float) -> RateLimiter:
+        """This limiter, waiting at most ``max_wait_s`` for a slot: a view sharing every count, hold and learned
+        limit with it (and with its other views), so callers that tolerate different waits (a push rescheduled
+        after a second, a pull that may wait a window) still share one window per key."""
+        if max_wait_s == self.config.max_wait_s:
+            return self
+        view = copy.copy(self)  # shallow: the state containers (and their locks) are the same objects
+        view.config = replace(self.config, max_wait_s=max_wait_s)
+        return view
 
     def limits(self, key: str) -> Limits:
         """Limits for ``key``: what GHL last advertised for it, else the configured ones."""
@@ -434,7 +449,7 @@ class RedisRateLimiter(RateLimiter):
         self._acquire_script = redis_client.register_script(ACQUIRE_LUA)
         self._sync_script = redis_client.register_script(SYNC_LUA)
         self._complete_script = redis_client.register_script(COMPLETE_LUA)
-        self._down_until = 0.0
+        self._down = {"until": 0.0}  # a container, so views from `with_max_wait` share the outage
 
     @classmethod
     def from_url(cls, url: str, config: RateLimitConfig | None = None, **kw) -> RedisRateLimiter:
@@ -473,10 +488,10 @@ class RedisRateLimiter(RateLimiter):
             self._redis_failed(exc)
 
     def _redis_ok(self) -> bool:
-        return self._clock() >= self._down_until
+        return self._clock() >= self._down["until"]
 
     def _redis_failed(self, exc: Exception) -> None:
-        self._down_until = self._clock() + REDIS_RETRY_AFTER_S
+        self._down["until"] = self._clock() + REDIS_RETRY_AFTER_S
         logger.warning(
             "ghl.ratelimit.redis-unavailable",
             extra={"error": type(exc).__name__, "fallback_for_s": REDIS_RETRY_AFTER_S},
@@ -539,13 +554,12 @@ _default: dict[tuple, RateLimiter] = {}
 
 def default_rate_limiter(*, max_wait_s: float | None = None) -> RateLimiter:
     """The process-wide limiter for the current settings: Redis-backed when ``REDIS_URL`` is set (shared by every
-    process, whatever ``max_wait_s``). ``max_wait_s`` bounds how long a caller blocks for a slot (work that
-    would rather be rescheduled than hold its worker asks for little)."""
+    process), else in process memory. Whatever ``max_wait_s`` (how long a caller blocks for a slot: work that would
+    rather be rescheduled than hold its worker asks for little), every caller in the process gets a view of the
+    same limiter, so pushes and pulls of one location count against one window, with or without Redis."""
     from django.conf import settings
 
     config = RateLimitConfig.from_settings()
-    if max_wait_s is not None:
-        config = replace(config, max_wait_s=max_wait_s)
     redis_url = getattr(settings, "REDIS_URL", "") or ""
     cache_key = (redis_url, config)
     with _default_lock:
@@ -553,4 +567,10 @@ def default_rate_limiter(*, max_wait_s: float | None = None) -> RateLimiter:
         if limiter is None:
             limiter = RedisRateLimiter.from_url(redis_url, config) if redis_url else LocalRateLimiter(config)
             _default[cache_key] = limiter
-        return limiter
+        if max_wait_s is None or max_wait_s == config.max_wait_s:
+            return limiter
+        view_key = (*cache_key, max_wait_s)
+        view = _default.get(view_key)
+        if view is None:
+            view = _default[view_key] = limiter.with_max_wait(max_wait_s)
+        return view

@@ -333,6 +333,45 @@ def test_default_limiter_follows_redis_url(settings):
     assert default_rate_limiter() is limiter  # one per process, shared by every client
 
 
+def test_without_redis_every_caller_in_the_process_shares_one_window(settings):
+    """A push (waits at most a second, then reschedules) and a pull (waits a window) of one location, without
+    Redis: the requests of one count against the other's window, as GHL counts them."""
+    settings.REDIS_URL = ""
+    settings.GHL_RATE_LIMIT_KEY_PREFIX = f"t:{uuid.uuid4().hex}"
+    pull = default_rate_limiter()
+    push = default_rate_limiter(max_wait_s=0.0)
+    assert push.config.max_wait_s == 0.0 and pull.config.max_wait_s == 60.0
+    for _ in range(pull.limits("loc").limit):
+        pull.acquire("loc")  # the pull used the whole window
+
+    with pytest.raises(GhlRateLimited):
+        push.acquire("loc")  # the push sees it: no slot, so it is rescheduled rather than answered 429 by GHL
+    push.acquire("other-location")  # another location's window is its own
+    assert default_rate_limiter(max_wait_s=0.0) is push  # one view per wait, not a new limiter per client
+
+
+def test_a_hold_and_learned_limits_reach_every_view(clock):
+    limiter = LocalRateLimiter(RateLimitConfig(limit=5, window_s=1.0, margin_ms=0), sleep=clock.sleep, clock=clock)
+    quick = limiter.with_max_wait(0.1)
+    limiter.sync_headers("loc", {"x-ratelimit-max": "2", "x-ratelimit-interval-milliseconds": "1000"})
+    assert quick.limits("loc").limit == 2
+    limiter.hold("loc", 0.5)
+    with pytest.raises(GhlRateLimited):
+        quick.acquire("loc")
+    clock.sleep(0.51)
+    quick.acquire("loc")
+
+
+def test_redis_views_share_the_fallback_while_redis_is_down(clock):
+    limiter = RedisRateLimiter.from_url(CLOSED_PORT_URL, RateLimitConfig(limit=2, window_s=1.0, margin_ms=0),
+                                        sleep=clock.sleep, clock=clock)
+    quick = limiter.with_max_wait(0.0)
+    limiter.acquire("loc")
+    limiter.acquire("loc")
+    with pytest.raises(GhlRateLimited):
+        quick.acquire("loc")
+
+
 def test_limits_advertised_by_ghl_are_adopted(clock):
     # given: configured for GHL's 100 / 10 s, but the server says 5 per 1000 ms
     limiter = LocalRateLimiter(RateLimitConfig(margin_ms=50), sleep=clock.sleep, clock=clock)
