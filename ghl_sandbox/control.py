@@ -64,7 +64,8 @@ def do_seed(sandbox, data: dict) -> dict:
         name=data.get("name", "Sandbox Location"), contacts=int(data.get("contacts", 0)),
         users=int(data.get("users", 2)), pipelines=data.get("pipelines", True), calendars=data.get("calendars", True),
         custom_fields=data.get("customFields", True), allow_duplicate_contact=data.get("allowDuplicateContact", False),
-        timezone=data.get("timezone", "America/New_York"))
+        timezone=data.get("timezone", "America/New_York"), contacts_start_ms=data.get("contactsStartMs"),
+        contacts_step_ms=int(data.get("contactsStepMs", 1000)))
 
 
 def change(sandbox, action: str, data: dict) -> dict:

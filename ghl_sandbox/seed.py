@@ -144,10 +144,12 @@ def calendar_create(sandbox, *, location_id: str, name: str, user_ids: list[str]
     return sandbox.store.put("calendar", doc, location_id=location_id)
 
 
-def contacts_bulk(sandbox, *, location_id: str, count: int, seed: int = 0, start_ms: int | None = None) -> int:
-    """Insert `count` generated contacts in one transaction (30,000 take a few seconds)."""
+def contacts_bulk(sandbox, *, location_id: str, count: int, seed: int = 0, start_ms: int | None = None,
+                  step_ms: int = 1000) -> int:
+    """Insert `count` generated contacts in one transaction (30,000 take a few seconds), added `step_ms` apart
+    from `start_ms` (0: all in the same millisecond, as a bulk import can leave them)."""
     rng = random.Random(seed)
-    base = start_ms or (now_ms() - count * 1000 - 60_000)
+    base = start_ms or (now_ms() - count * step_ms - 60_000)
     existing = sandbox.store.count("contact", location_id)
     rows = []
     for i in range(count):
@@ -158,7 +160,7 @@ def contacts_bulk(sandbox, *, location_id: str, count: int, seed: int = 0, start
                 "phone": fictional_phone(n), "source": rng.choice(SOURCES),
                 "tags": sorted(rng.sample(TAGS, rng.randint(0, 2))), "country": "US", "city": "Portland",
                 "state": "OR", "companyName": None}
-        ms = base + i * 1000
+        ms = base + i * step_ms
         doc = new_contact_doc(location_id, data, {}, added_ms=ms)
         rows.append((doc, location_id, ms))
     sandbox.store.put_many("contact", rows)
@@ -168,7 +170,8 @@ def contacts_bulk(sandbox, *, location_id: str, count: int, seed: int = 0, start
 def seed_location(sandbox, *, location_id: str | None = None, company_id: str | None = None,
                   name: str = "Sandbox Location", contacts: int = 0, users: int = 2, pipelines: bool = True,
                   calendars: bool = True, custom_fields: bool = True, allow_duplicate_contact: bool = False,
-                  timezone: str = "America/New_York", ids: dict | None = None) -> dict:
+                  timezone: str = "America/New_York", ids: dict | None = None,
+                  contacts_start_ms: int | None = None, contacts_step_ms: int = 1000) -> dict:
     """Create (or extend) a location with users, custom fields, a pipeline, a calendar and N contacts."""
     ids = ids or {}
     if company_id is None or sandbox.store.get("company", company_id) is None:
@@ -206,7 +209,8 @@ def seed_location(sandbox, *, location_id: str | None = None, company_id: str | 
                               user_ids=summary["userIds"][:1])
         summary["calendarIds"].append(cal["id"])
     if contacts:
-        summary["contacts"] = contacts_bulk(sandbox, location_id=location_id, count=int(contacts))
+        summary["contacts"] = contacts_bulk(sandbox, location_id=location_id, count=int(contacts),
+                                            start_ms=contacts_start_ms, step_ms=contacts_step_ms)
     return summary
 
 

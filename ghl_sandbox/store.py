@@ -10,7 +10,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +152,13 @@ class Store:
                 )
             return [json.loads(r[0]) for r in rows.fetchall()]
 
+    def count_between(self, kind: str, location_id: str, bounds: Sequence[tuple[str, int]]) -> int:
+        """How many objects have a sort_ms within `bounds` (see `page_rows`); not cached."""
+        sql, args = _with_bounds("SELECT COUNT(*) FROM objects WHERE kind=? AND location_id=?", [kind, location_id],
+                                 bounds)
+        with self.lock:
+            return self.db.execute(sql, args).fetchone()[0]
+
     def count(self, kind: str, location_id: str) -> int:
         with self.lock:
             key = (kind, location_id)
@@ -162,13 +169,15 @@ class Store:
             return self._counts[key]
 
     def page_rows(self, kind: str, location_id: str, *, limit: int, offset: int = 0,
-                  after: tuple[int, str] | None = None, descending: bool = False) -> list[tuple[int, str, str]]:
-        """A page ordered by (sort_ms, id); `after` is a keyset cursor. Returns undecoded (sort_ms, id, JSON text)
-        rows, for a `RowCache`."""
+                  after: tuple[int, str] | None = None, descending: bool = False,
+                  bounds: Sequence[tuple[str, int]] = ()) -> list[tuple[int, str, str]]:
+        """A page ordered by (sort_ms, id); `after` is a keyset cursor; `bounds` are (operator, ms) conditions
+        on sort_ms (`>=`, `>`, `<=`, `<`). Returns undecoded (sort_ms, id, JSON text) rows, for a `RowCache`."""
         direction = "DESC" if descending else "ASC"
         cmp = "<" if descending else ">"
         sql = "SELECT sort_ms, id, data FROM objects WHERE kind=? AND location_id=?"
         args: list = [kind, location_id]
+        sql, args = _with_bounds(sql, args, bounds)
         if after is not None:
             sql += f" AND (sort_ms, id) {cmp} (?, ?)"
             args += [after[0], after[1]]
@@ -256,3 +265,15 @@ def find_by_field(store: Store, kind: str, location_id: str, field: str, value) 
             (kind, location_id, f"$.{field}", value),
         ).fetchall()
     return [json.loads(r[0]) for r in rows]
+
+
+SORT_BOUND_OPERATORS = frozenset({">=", ">", "<=", "<"})
+
+
+def _with_bounds(sql: str, args: list, bounds: Sequence[tuple[str, int]]) -> tuple[str, list]:
+    for operator, ms in bounds:
+        if operator not in SORT_BOUND_OPERATORS:  # interpolated into SQL: only these four
+            raise ValueError(f"not a bound operator: {operator!r}")
+        sql += f" AND sort_ms {operator} ?"
+        args = [*args, int(ms)]
+    return sql, args

@@ -162,3 +162,45 @@ def test_phone_is_normalised_to_e164_and_matches_duplicates(api):
 def test_invalid_email_is_422(api):
     resp = _create(api, firstName="Bad", email="not-an-email")
     assert resp.status_code == 422 and resp.json()["message"] == ["email must be an email"]
+
+
+def _walk(api, body: dict, page_limit: int = 7) -> tuple[list[dict], set[int]]:
+    """Every contact of a search, by searchAfter; and the totals its pages reported."""
+    seen, totals, after = [], set(), None
+    while True:
+        page = api.post("/contacts/search", json={"locationId": LOC, "pageLimit": page_limit, **body,
+                                                  **({"searchAfter": after} if after else {})}).json()
+        totals.add(page["total"])
+        seen += page["contacts"]
+        if len(page["contacts"]) < page_limit:
+            return seen, totals
+        after = page["contacts"][-1]["searchAfter"]
+
+
+def test_search_by_date_added_range_pages_and_counts_the_range_only(sandbox, api):
+    sandbox.control.seed(locationId=LOC, contacts=12, users=0, pipelines=False, calendars=False,
+                         customFields=False, contactsStartMs=1_700_000_000_000, contactsStepMs=0)
+    every = _walk(api, {})[0]
+    tied = [ct for ct in every if ct["searchAfter"][0] == 1_700_000_000_000]
+    bounds = {"gte": "2023-11-14T22:13:20.000Z", "lt": 1_700_000_000_001}  # that millisecond, ISO and epoch ms
+    fast, fast_totals = _walk(api, {"filters": [{"field": "dateAdded", "operator": "range", "value": bounds}]})
+    # A filter on another field takes the general path, which the SQL one must agree with.
+    general, general_totals = _walk(api, {"filters": [
+        {"field": "dateAdded", "operator": "range", "value": bounds}, {"field": "id", "operator": "exists"}]})
+    descending = _walk(api, {"filters": [{"field": "dateAdded", "operator": "range", "value": bounds}],
+                             "sort": [{"field": "dateAdded", "direction": "desc"}]})[0]
+    before = _walk(api, {"filters": [{"field": "dateAdded", "operator": "range",
+                                      "value": {"lt": 1_700_000_000_000}}]})[0]
+
+    assert len(tied) == 12
+    assert [ct["id"] for ct in fast] == [ct["id"] for ct in general] == [ct["id"] for ct in tied]
+    assert [ct["id"] for ct in descending] == [ct["id"] for ct in reversed(tied)]
+    assert fast_totals == general_totals == {12}
+    assert len(before) + len(tied) + len(_walk(api, {"filters": [
+        {"field": "dateAdded", "operator": "range", "value": {"gt": 1_700_000_000_000}}]})[0]) == len(every)
+
+
+def test_search_by_date_added_rejects_a_date_it_cannot_read(api):
+    response = api.post("/contacts/search", json={"locationId": LOC, "pageLimit": 5, "filters": [
+        {"field": "dateAdded", "operator": "range", "value": {"gte": "last tuesday"}}]})
+    assert response.status_code == 422 and "dateAdded" in str(response.json()["message"])
