@@ -16,7 +16,6 @@ Last line: ``reply_p99_ms=<x> step_overhead_p95_ms=<y>``. Targets: ≤ 2,000 ms 
 """
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,16 +25,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.inbound_common import drop_database, prepare_database  # noqa: E402
-from bench.sync_latency import _free_port, _percentiles, _stop, _wait_http  # noqa: E402
+from bench.harness import (  # noqa: E402
+    Processes,
+    drop_database,
+    free_port,
+    fresh_database,
+    migrate,
+    percentile,
+    percentiles,
+    run_main,
+    wait_http,
+)
 
 TIMEOUT_S = 20.0
 WARM_UP = 3
-
-
-def _p95(samples: list[float]) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, int(round(0.95 * len(ordered))) - 1))]
 
 
 def _fake_model():
@@ -63,23 +66,21 @@ def _wait_reply(sandbox, location_id: str, ghl_id: str) -> float:
     raise RuntimeError(f"no reply to {ghl_id} within {TIMEOUT_S} s")
 
 
-def main(args) -> int:
-    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
-        raise SystemExit("DATABASE_URL must point at PostgreSQL (concurrent server, worker and benchmark)")
+def main(args) -> str:
     queue = f"bench-agent-runner-{uuid.uuid4().hex[:8]}"
-    database_url = prepare_database(tempfile.gettempdir(), "agent_runner")
+    database_url = fresh_database("agent_runner")
     broker = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/2")
     model = _fake_model()
     env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="config.settings.test",
                CELERY_BROKER_URL=broker, BENCH_CELERY_QUEUE=queue, PYTHONPATH=str(ROOT),
                AGENT_LLM_BASE_URL=model.base_url, AGENT_LLM_MODEL="fake-instant", AGENT_WRITE_CONFIRM_SECONDS="4")
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    migrate(env)
 
     from ghl_sandbox import constants as sbx
     from ghl_sandbox.testing import SandboxProcess
 
-    server = worker = None
-    port = _free_port()
+    procs = Processes("agent_runner")
+    port = free_port()
     location = sbx.DEMO_LOCATION_ID
     try:
         with tempfile.TemporaryDirectory(prefix="agent-runner-") as tmpdir, SandboxProcess(
@@ -87,16 +88,9 @@ def main(args) -> int:
             webhook_urls=(f"http://127.0.0.1:{port}/webhooks/ghl/",),
         ) as sandbox:
             env["GHL_API_BASE_URL"] = sandbox.base_url
-            server = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "bench.sync_wiring:wsgi_application()", "--bind",
-                 f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "--log-level", "warning"],
-                cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "bench.agent_runner_celery", "worker", "-Q", queue,
-                 "-c", str(args.workers), "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
-                 "--without-heartbeat"],
-                cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            _wait_http(f"http://127.0.0.1:{port}/accounts/login/")
+            procs.gunicorn(env, port)
+            procs.celery_worker(env, app="bench.agent_runner_celery", queues=queue, concurrency=args.workers)
+            wait_http(f"http://127.0.0.1:{port}/accounts/login/")
             os.environ.update({k: env[k] for k in ("DATABASE_URL", "GHL_API_BASE_URL", "DJANGO_SETTINGS_MODULE",
                                                    "CELERY_BROKER_URL", "BENCH_CELERY_QUEUE", "AGENT_LLM_BASE_URL",
                                                    "AGENT_LLM_MODEL")})
@@ -147,16 +141,14 @@ def main(args) -> int:
                 outside = sum(s.latency_ms for s in steps)
                 turns = max(1, sum(1 for s in steps if s.kind == AgentRunStep.Kind.MODEL))
                 overheads.append(max(0.0, run.duration_ms - outside) / turns)
-            p50, p99 = _percentiles(samples)
-            overhead_p95 = _p95(overheads) if overheads else float("nan")
+            p50, p99 = percentiles(samples)
+            overhead_p95 = percentile(overheads, 0.95) if overheads else float("nan")
             print(f"conversations={len(samples)} reply_p50={p50:.0f} ms reply_p99={p99:.0f} ms "
                   f"max={max(samples):.0f} ms runs_failed={failed} step_overhead_p50="
                   f"{sorted(overheads)[len(overheads) // 2]:.1f} ms nproc={os.cpu_count()}", flush=True)
-            print(f"reply_p99_ms={p99:.0f} step_overhead_p95_ms={overhead_p95:.1f}", flush=True)
-            return 0
+            return f"reply_p99_ms={p99:.0f} step_overhead_p95_ms={overhead_p95:.1f}"
     finally:
-        _stop(worker)
-        _stop(server)
+        procs.stop_all()
         model.stop()
         drop_database(database_url)
 
@@ -165,4 +157,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--conversations", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2, help="Celery worker concurrency")
-    sys.exit(main(parser.parse_args()))
+    arguments = parser.parse_args()
+    sys.exit(run_main(lambda: main(arguments)))

@@ -19,7 +19,6 @@ import argparse
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,23 +28,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.sync_latency import _free_port, _stop, _wait_http  # noqa: E402
+from bench.harness import (  # noqa: E402
+    Processes,
+    cpu_baseline_ms,
+    drop_database,
+    free_port,
+    fresh_database,
+    migrate,
+    percentile,
+    run_main,
+    wait_http,
+)
 
 LOCALES = ["en_US", "es_ES", "fr_FR", "de_DE", "pt_BR", "it_IT"]  # accents, several naming cultures
 AREA_CODES = ["503", "541", "971", "360", "206", "425", "253", "509", "208", "702"]
-
-
-def _cpu_baseline_ms() -> float:
-    started = time.perf_counter()
-    total = 0
-    for i in range(2_000_000):
-        total += i * i % 7
-    return (time.perf_counter() - started) * 1000
-
-
-def _p(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, int(round(q * len(ordered))) - 1))]
 
 
 def _fill(org, count: int, seed: int) -> list[dict]:
@@ -142,36 +138,29 @@ def _measure_writes(session, base: str, key: str, sandbox, n: int) -> tuple[list
     return totals, own
 
 
-def main(args) -> int:
+def main(args) -> str:
     queue = f"bench-agents-{uuid.uuid4().hex[:8]}"
-    database_url = _prepare_database()
+    database_url = fresh_database("agent_tools")
     broker = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/2")
     env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="config.settings.test",
                CELERY_BROKER_URL=broker, BENCH_CELERY_QUEUE=queue, PYTHONPATH=str(ROOT))
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    migrate(env)
 
     import requests
 
     from ghl_sandbox import constants as sbx
     from ghl_sandbox.testing import SandboxProcess
 
-    server = worker = None
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="agent-tools-") as tmpdir, SandboxProcess(
         state=Path(tmpdir) / "sandbox.sqlite3", seed="demo",
-    ) as sandbox:
+    ) as sandbox, Processes("agent_tools") as procs:
         env["GHL_API_BASE_URL"] = sandbox.base_url
         try:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "bench.sync_wiring:wsgi_application()", "--bind",
-                 f"127.0.0.1:{port}", "--workers", "1", "--threads", "4", "--log-level", "warning"],
-                cwd=ROOT, env=env, start_new_session=True)
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "bench.sync_celery", "worker", "-Q", queue, "-c", "2",
-                 "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                cwd=ROOT, env=env, start_new_session=True)
-            _wait_http(f"{base}/accounts/login/")
+            procs.gunicorn(env, port, workers=1, threads=4)
+            procs.celery_worker(env, app="bench.sync_celery", queues=queue, concurrency=2)
+            wait_http(f"{base}/accounts/login/")
 
             os.environ.update(DATABASE_URL=database_url, GHL_API_BASE_URL=sandbox.base_url,
                               DJANGO_SETTINGS_MODULE="config.settings.test", CELERY_BROKER_URL=broker,
@@ -209,8 +198,8 @@ def main(args) -> int:
                 samples = _measure_reads(session, base, keys[size], queries)
                 for tool, values in samples.items():
                     print(f"read {tool} @{size}: n={len(values)} p50={statistics.median(values):.1f} ms "
-                          f"p95={_p(values, 0.95):.1f} ms", flush=True)
-                p95[size] = _p([v for values in samples.values() for v in values], 0.95)
+                          f"p95={percentile(values, 0.95):.1f} ms", flush=True)
+                p95[size] = percentile([v for values in samples.values() for v in values], 0.95)
 
             writer_org = organization_create(name="Writer", owner=owner)
             code = sandbox.control.issue_code(locationId=sbx.DEMO_LOCATION_ID,
@@ -221,32 +210,15 @@ def main(args) -> int:
             _measure_writes(session, base, writer_key, sandbox, 2)  # warm up
             totals, own = _measure_writes(session, base, writer_key, sandbox, args.writes)
             print(f"writes: n={len(totals)} total p50={statistics.median(totals):.0f} ms "
-                  f"p95={_p(totals, 0.95):.0f} ms; GHL's own time excluded: p50={statistics.median(own):.0f} ms "
-                  f"p95={_p(own, 0.95):.0f} ms", flush=True)
-            print(f"nproc={os.cpu_count()} cpu_baseline_ms={_cpu_baseline_ms():.0f}", flush=True)
-            print(f"read_p95_ms={max(p95.values()):.1f} growth={p95[args.big] / p95[args.small]:.2f} "
-                  f"write_p95_ms={_p(own, 0.95):.0f}", flush=True)
+                  f"p95={percentile(totals, 0.95):.0f} ms; GHL's own time excluded: "
+                  f"p50={statistics.median(own):.0f} ms "
+                  f"p95={percentile(own, 0.95):.0f} ms", flush=True)
+            print(f"nproc={os.cpu_count()} cpu_baseline_ms={cpu_baseline_ms():.0f}", flush=True)
+            return (f"read_p95_ms={max(p95.values()):.1f} growth={p95[args.big] / p95[args.small]:.2f} "
+                    f"write_p95_ms={percentile(own, 0.95):.0f}")
         finally:
-            _stop(worker)
-            _stop(server)
-    return 0
-
-
-def _prepare_database() -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    import psycopg
-
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        raise SystemExit("DATABASE_URL must point at PostgreSQL (the trigram index is what is measured)")
-    parts = urlsplit(url)
-    name = (parts.path.lstrip("/") or "postgres") + "_agent_tools"
-    admin_url = urlunsplit(parts._replace(path="/postgres", scheme="postgresql"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(parts._replace(path=f"/{name}"))
+            procs.stop_all()
+            drop_database(database_url)
 
 
 if __name__ == "__main__":
@@ -255,4 +227,5 @@ if __name__ == "__main__":
     parser.add_argument("--writes", type=int, default=40)
     parser.add_argument("--small", type=int, default=1000)
     parser.add_argument("--big", type=int, default=100_000)
-    sys.exit(main(parser.parse_args()))
+    arguments = parser.parse_args()
+    sys.exit(run_main(lambda: main(arguments)))

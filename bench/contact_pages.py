@@ -14,7 +14,6 @@ Last line: ``list_p95_ms=<x> detail_p95_ms=<y> growth=<..>`` (at 100,000). Targe
 import argparse
 import os
 import random
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,24 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.agent_tools import _cpu_baseline_ms, _fill, _p  # noqa: E402
-
-
-def _prepare_database() -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    import psycopg
-
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        raise SystemExit("DATABASE_URL must point at PostgreSQL (the trigram index is what is measured)")
-    parts = urlsplit(url)
-    name = (parts.path.lstrip("/") or "postgres") + "_contact_pages"
-    admin_url = urlunsplit(parts._replace(path="/postgres", scheme="postgresql"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(parts._replace(path=f"/{name}"))
+from bench.agent_tools import _fill  # noqa: E402
+from bench.harness import cpu_baseline_ms, fresh_database, migrate  # noqa: E402
+from bench.harness import percentile as _p  # noqa: E402
 
 
 def _queries(people: list[dict], count: int, rng: random.Random) -> list[str]:
@@ -63,9 +47,9 @@ def _measure(client, urls: list[str]) -> list[float]:
 
 
 def main(args) -> int:
-    database_url = _prepare_database()
+    database_url = fresh_database("contact_pages")
     env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="config.settings.test")
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    migrate(env)
     os.environ.update(DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="config.settings.test")
     import django
 
@@ -111,7 +95,7 @@ def main(args) -> int:
               f"detail p50 {_p(details, 0.5):.1f} ms p95 {figures[size][1]:.1f} ms", flush=True)
     (small_list, small_detail), (big_list, big_detail) = figures[args.small], figures[args.big]
     growth = max(big_list / small_list, big_detail / small_detail)
-    print(f"nproc={os.cpu_count()} cpu_baseline_ms={_cpu_baseline_ms():.0f}")
+    print(f"nproc={os.cpu_count()} cpu_baseline_ms={cpu_baseline_ms():.0f}")
     print(f"list_p95_ms={big_list:.1f} detail_p95_ms={big_detail:.1f} growth={growth:.2f}")
     return 0
 

@@ -1,48 +1,24 @@
 """Shared set-up for the inbound sync benchmarks: a fresh database, Django, a connected sandbox location."""
 import logging
 import os
-import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import harness  # noqa: E402
+
 
 def prepare_database(tmpdir: str, suffix: str) -> str:
     """A fresh database: `<DATABASE_URL's name>_<suffix>` on PostgreSQL, else a SQLite file in ``tmpdir``."""
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        return f"sqlite:///{tmpdir}/{suffix}.sqlite3"
-    import psycopg
-
-    parts = urlsplit(url)
-    name = (parts.path.lstrip("/") or "postgres") + f"_{suffix}"
-    admin_url = urlunsplit(parts._replace(path="/postgres", scheme="postgresql"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(parts._replace(path=f"/{name}"))
+    return harness.fresh_database(suffix, sqlite_dir=tmpdir)
 
 
-def drop_database(database_url: str) -> None:
-    if not database_url.startswith("postgres"):
-        return
-    import psycopg
-
-    parts = urlsplit(database_url)
-    admin_url = urlunsplit(parts._replace(path="/postgres", scheme="postgresql"))
-    try:
-        from django.db import connections
-
-        connections.close_all()
-    except Exception:  # noqa: BLE001 - Django may not be set up yet
-        pass
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}" WITH (FORCE)')
+drop_database = harness.drop_database
+migrate = harness.migrate
 
 
 def bench_env(database_url: str, base_url: str) -> dict:
@@ -57,10 +33,6 @@ def bench_env(database_url: str, base_url: str) -> dict:
     os.environ.update(env)
     # The pull runs at production's `PullTuning` defaults: the bench measures what runs in production.
     return dict(os.environ)
-
-
-def migrate(env: dict) -> None:
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
 
 
 def setup_django() -> None:

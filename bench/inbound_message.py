@@ -14,7 +14,6 @@ Last line: ``trigger_p99_ms=<x> duplicates=<n>``. Target: p99 ≤ 1,000 ms, 0 du
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,8 +24,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.inbound_common import prepare_database  # noqa: E402
-from bench.sync_latency import _free_port, _percentiles, _stop, _wait_http  # noqa: E402
+from bench.harness import (  # noqa: E402
+    Processes,
+    cpu_baseline_ms,
+    drop_database,
+    free_port,
+    fresh_database,
+    migrate,
+    percentiles,
+    run_main,
+    wait_http,
+)
 
 TIMEOUT_S = 15.0
 WARM_UP = 3
@@ -47,43 +55,33 @@ def _wait_event(client, key: str, seen: list[dict], body: str) -> float:
     raise RuntimeError(f"no event for {body!r} within {TIMEOUT_S} s")
 
 
-def main(args) -> int:
+def main(args) -> str:
     import redis
 
     queue = f"bench-inbound-{uuid.uuid4().hex[:8]}"
     events_key = f"bench:inbound-message:{uuid.uuid4().hex[:8]}"
-    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
-        raise SystemExit("DATABASE_URL must point at PostgreSQL (concurrent server, worker and benchmark)")
-    database_url = prepare_database(tempfile.gettempdir(), "inbound_message")
+    database_url = fresh_database("inbound_message")
     broker = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/2")
     events_redis = os.environ.get("REDIS_URL") or broker
     env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="config.settings.test",
                CELERY_BROKER_URL=broker, BENCH_CELERY_QUEUE=queue, PYTHONPATH=str(ROOT),
                BENCH_EVENTS_REDIS=events_redis, BENCH_EVENTS_KEY=events_key)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    migrate(env)
     client = redis.Redis.from_url(events_redis)
 
     from ghl_sandbox import constants as sbx
     from ghl_sandbox.testing import SandboxProcess
 
-    server = worker = None
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="inbound-message-") as tmpdir, SandboxProcess(
         state=Path(tmpdir) / "sandbox.sqlite3", seed="demo",
         webhook_urls=(f"http://127.0.0.1:{port}/webhooks/ghl/",),
-    ) as sandbox:
+    ) as sandbox, Processes("inbound_message") as procs:
         env["GHL_API_BASE_URL"] = sandbox.base_url
         try:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "bench.sync_wiring:wsgi_application()", "--bind",
-                 f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "--log-level", "warning"],
-                cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "bench.inbound_message_celery", "worker",
-                 "-Q", queue, "-c", str(args.workers), "--loglevel", "WARNING", "--without-gossip",
-                 "--without-mingle", "--without-heartbeat"],
-                cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            _wait_http(f"http://127.0.0.1:{port}/accounts/login/")
+            procs.gunicorn(env, port)
+            procs.celery_worker(env, app="bench.inbound_message_celery", queues=queue, concurrency=args.workers)
+            wait_http(f"http://127.0.0.1:{port}/accounts/login/")
 
             os.environ.update(DATABASE_URL=database_url, GHL_API_BASE_URL=sandbox.base_url,
                               DJANGO_SETTINGS_MODULE="config.settings.test", CELERY_BROKER_URL=broker,
@@ -126,21 +124,15 @@ def main(args) -> int:
             missing = [b for b in bodies if b not in counts]
             delivered_twice = sandbox.control.webhook_deliveries(type="InboundMessage")
             repeats = len(delivered_twice) - len({d["webhook_id"] for d in delivered_twice})
-            p50, p99 = _percentiles(samples)
+            p50, p99 = percentiles(samples)
             print(f"messages={len(samples)} p50={p50:.0f} ms p99={p99:.0f} ms max={max(samples):.0f} ms "
-                  f"ghl_repeated_deliveries={repeats} missing={len(missing)} nproc={os.cpu_count()}", flush=True)
-            print(f"trigger_p99_ms={p99:.0f} duplicates={duplicates}", flush=True)
-            return 0
+                  f"ghl_repeated_deliveries={repeats} missing={len(missing)}", flush=True)
+            print(f"nproc={os.cpu_count()} cpu_baseline_ms={cpu_baseline_ms():.0f}", flush=True)
+            return f"trigger_p99_ms={p99:.0f} duplicates={duplicates}"
         finally:
             client.delete(events_key)
-            _stop(worker)
-            _stop(server)
-            try:
-                from django.db import connections
-
-                connections.close_all()
-            except Exception:  # noqa: S110 - best effort: Django may not be set up yet
-                pass
+            procs.stop_all()
+            drop_database(database_url)
 
 
 if __name__ == "__main__":
@@ -149,4 +141,5 @@ if __name__ == "__main__":
     parser.add_argument("--interval", type=float, default=0.1, help="seconds between messages")
     parser.add_argument("--duplicate", type=float, default=0.1, help="share of webhooks GHL delivers twice")
     parser.add_argument("--workers", type=int, default=2, help="Celery worker concurrency")
-    sys.exit(main(parser.parse_args()))
+    arguments = parser.parse_args()
+    sys.exit(run_main(lambda: main(arguments)))

@@ -17,35 +17,28 @@ three requests (read, write, read back), an inbound change two reads. Last line:
 """
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.agent_tools import _cpu_baseline_ms  # noqa: E402
-from bench.sync_latency import _free_port, _percentiles, _stop, _wait_http, _wait_until  # noqa: E402
-
-
-def _prepare_database() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        raise SystemExit("DATABASE_URL must point at PostgreSQL (concurrent server, worker and benchmark)")
-    import psycopg
-
-    parts = urlsplit(url)
-    name = (parts.path.lstrip("/") or "postgres") + "_opportunity_sync"
-    admin_url = urlunsplit(parts._replace(path="/postgres", scheme="postgresql"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(parts._replace(path=f"/{name}"))
+from bench.harness import (  # noqa: E402
+    Processes,
+    cpu_baseline_ms,
+    drop_database,
+    free_port,
+    fresh_database,
+    migrate,
+    percentiles,
+    run_main,
+    wait_http,
+    wait_until,
+)
 
 
 def _measure_outbound(sandbox, opp, ghl_id: str, stages: list, stage_ids: dict, changes: int,
@@ -57,7 +50,7 @@ def _measure_outbound(sandbox, opp, ghl_id: str, stages: list, stage_ids: dict, 
         stage = stages[(i + 1) % len(stages)]
         started = time.monotonic()
         opportunity_change(opportunity=opp, stage=stage)
-        seen = _wait_until(
+        seen = wait_until(
             lambda s=stage: sandbox.control.objects("opportunity", ghl_id)["pipelineStageId"] == stage_ids[s.pk],
             f"outbound move {i}")
         samples.append((seen - started) * 1000)
@@ -73,42 +66,34 @@ def _measure_inbound(sandbox, opp_pk: int, ghl_id: str, changes: int, interval: 
         value = 1000 + i
         started = time.monotonic()
         sandbox.control.change("opportunity.update", opportunityId=ghl_id, monetaryValue=value)
-        seen = _wait_until(lambda v=value: Opportunity.objects.filter(pk=opp_pk, monetary_value=Decimal(v)).exists(),
+        seen = wait_until(lambda v=value: Opportunity.objects.filter(pk=opp_pk, monetary_value=Decimal(v)).exists(),
                            f"inbound change {i}")
         samples.append((seen - started) * 1000)
         time.sleep(max(0.0, interval - (time.monotonic() - started)))
     return samples
 
 
-def main(args) -> int:  # noqa: PLR0915 - one linear script: start, measure, stop
+def main(args) -> str:  # noqa: PLR0915 - one linear script: start, measure, stop
     queue = f"bench-opps-{uuid.uuid4().hex[:8]}"
-    database_url = _prepare_database()
+    database_url = fresh_database("opportunity_sync")
     broker = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/2")
     env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="config.settings.test",
                CELERY_BROKER_URL=broker, BENCH_CELERY_QUEUE=queue, PYTHONPATH=str(ROOT))
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    migrate(env)
 
     from ghl_sandbox import constants as sbx
     from ghl_sandbox.testing import SandboxProcess
 
-    server = worker = None
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="opportunity-sync-") as tmpdir, SandboxProcess(
         state=Path(tmpdir) / "sandbox.sqlite3", seed="demo",
         webhook_urls=(f"http://127.0.0.1:{port}/webhooks/ghl/",),
-    ) as sandbox:
+    ) as sandbox, Processes("opportunity_sync") as procs:
         env["GHL_API_BASE_URL"] = sandbox.base_url
         try:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "bench.sync_wiring:wsgi_application()", "--bind",
-                 f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "--log-level", "warning"],
-                cwd=ROOT, env=env, start_new_session=True)
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "bench.sync_celery", "worker",
-                 "-Q", queue, "-c", str(args.workers), "--loglevel", "WARNING", "--without-gossip",
-                 "--without-mingle", "--without-heartbeat"],
-                cwd=ROOT, env=env, start_new_session=True)
-            _wait_http(f"http://127.0.0.1:{port}/accounts/login/")
+            procs.gunicorn(env, port)
+            procs.celery_worker(env, app="bench.sync_celery", queues=queue, concurrency=args.workers)
+            wait_http(f"http://127.0.0.1:{port}/accounts/login/")
 
             os.environ.update(DATABASE_URL=database_url, GHL_API_BASE_URL=sandbox.base_url,
                               DJANGO_SETTINGS_MODULE="config.settings.test", CELERY_BROKER_URL=broker,
@@ -143,27 +128,20 @@ def main(args) -> int:  # noqa: PLR0915 - one linear script: start, measure, sto
                          for s in stages}
 
             outbound = _measure_outbound(sandbox, opp, deal["id"], stages, stage_ids, args.changes, args.interval)
-            o50, o99 = _percentiles(outbound)
+            o50, o99 = percentiles(outbound)
             print(f"outbound: n={len(outbound)} p50={o50:.0f} ms p99={o99:.0f} ms max={max(outbound):.0f} ms",
                   flush=True)
             sandbox.control.wait_webhooks(timeout=10)
             time.sleep(1)
             inbound = _measure_inbound(sandbox, opp.pk, deal["id"], args.changes, args.interval)
-            i50, i99 = _percentiles(inbound)
+            i50, i99 = percentiles(inbound)
             print(f"inbound: n={len(inbound)} p50={i50:.0f} ms p99={i99:.0f} ms max={max(inbound):.0f} ms",
                   flush=True)
-            print(f"nproc={os.cpu_count()} cpu_baseline_ms={_cpu_baseline_ms():.0f}", flush=True)
-            print(f"inbound_p99_ms={i99:.0f} outbound_p99_ms={o99:.0f}", flush=True)
-            return 0
+            print(f"nproc={os.cpu_count()} cpu_baseline_ms={cpu_baseline_ms():.0f}", flush=True)
+            return f"inbound_p99_ms={i99:.0f} outbound_p99_ms={o99:.0f}"
         finally:
-            _stop(worker)
-            _stop(server)
-            try:
-                from django.db import connections
-
-                connections.close_all()
-            except Exception:  # noqa: S110 - best effort: Django may not be set up yet
-                pass
+            procs.stop_all()
+            drop_database(database_url)
 
 
 if __name__ == "__main__":
@@ -171,4 +149,5 @@ if __name__ == "__main__":
     parser.add_argument("--changes", type=int, default=200)
     parser.add_argument("--interval", type=float, default=0.4, help="seconds between changes (rate budget)")
     parser.add_argument("--workers", type=int, default=4, help="Celery worker concurrency")
-    sys.exit(main(parser.parse_args()))
+    arguments = parser.parse_args()
+    sys.exit(run_main(lambda: main(arguments)))

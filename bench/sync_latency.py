@@ -17,84 +17,27 @@ Targets: p99 ≤ 1,000 ms inbound, ≤ 2,000 ms outbound. Everything started is 
 """
 import argparse
 import os
-import signal
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-POLL_S = 0.005
-TIMEOUT_S = 15.0
 
-
-def _prepare_database() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        raise SystemExit("DATABASE_URL must point at PostgreSQL (concurrent server, worker and benchmark)")
-    import psycopg
-
-    parts = urlsplit(url)
-    name = (parts.path.lstrip("/") or "postgres") + "_sync_latency"
-    admin_url = urlunsplit(parts._replace(path="/postgres", scheme="postgresql"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_http(url: str, timeout: float = 30.0) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            requests.get(url, timeout=1)
-            return
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
-
-
-def _stop(proc: subprocess.Popen | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-def _percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    p50 = statistics.median(ordered)
-    p99 = ordered[min(len(ordered) - 1, int(round(0.99 * len(ordered))) - 1)]
-    return p50, p99
-
-
-def _wait_until(check, what: str) -> float:
-    deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline:
-        if check():
-            return time.monotonic()
-        time.sleep(POLL_S)
-    raise RuntimeError(f"timed out waiting for {what}")
+from bench.harness import (  # noqa: E402
+    Processes,
+    cpu_baseline_ms,
+    drop_database,
+    free_port,
+    fresh_database,
+    migrate,
+    percentiles,
+    run_main,
+    wait_http,
+    wait_until,
+)
 
 
 def _measure_outbound(sandbox, contact, ghl_id: str, changes: int, interval: float) -> list[float]:
@@ -105,7 +48,7 @@ def _measure_outbound(sandbox, contact, ghl_id: str, changes: int, interval: flo
         value = f"Out{i}"
         started = time.monotonic()
         contact_update(contact=contact, first_name=value)
-        seen = _wait_until(lambda v=value: sandbox.control.objects("contact", ghl_id)["firstName"] == v,
+        seen = wait_until(lambda v=value: sandbox.control.objects("contact", ghl_id)["firstName"] == v,
                            f"outbound change {i}")
         samples.append((seen - started) * 1000)
         time.sleep(max(0.0, interval - (time.monotonic() - started)))
@@ -120,42 +63,34 @@ def _measure_inbound(sandbox, contact_pk: int, ghl_id: str, changes: int, interv
         value = f"In{i}"
         started = time.monotonic()
         sandbox.control.change_contact("update", contactId=ghl_id, lastName=value)
-        seen = _wait_until(
+        seen = wait_until(
             lambda v=value: Contact.objects.filter(pk=contact_pk, last_name=v).exists(), f"inbound change {i}")
         samples.append((seen - started) * 1000)
         time.sleep(max(0.0, interval - (time.monotonic() - started)))
     return samples
 
 
-def main(args) -> int:
+def main(args) -> str:
     queue = f"bench-sync-{uuid.uuid4().hex[:8]}"
-    database_url = _prepare_database()
+    database_url = fresh_database("sync_latency")
     broker = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/2")
     env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="config.settings.test",
                CELERY_BROKER_URL=broker, BENCH_CELERY_QUEUE=queue, PYTHONPATH=str(ROOT))
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    migrate(env)
 
     from ghl_sandbox import constants as sbx
     from ghl_sandbox.testing import SandboxProcess
 
-    server = worker = None
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="sync-latency-") as tmpdir, SandboxProcess(
         state=Path(tmpdir) / "sandbox.sqlite3", seed="demo",
         webhook_urls=(f"http://127.0.0.1:{port}/webhooks/ghl/",),
-    ) as sandbox:
+    ) as sandbox, Processes("sync_latency") as procs:
         env["GHL_API_BASE_URL"] = sandbox.base_url
         try:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "bench.sync_wiring:wsgi_application()", "--bind",
-                 f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "--log-level", "warning"],
-                cwd=ROOT, env=env, start_new_session=True)
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "bench.sync_celery", "worker",
-                 "-Q", queue, "-c", str(args.workers), "--loglevel", "WARNING", "--without-gossip",
-                 "--without-mingle", "--without-heartbeat"],
-                cwd=ROOT, env=env, start_new_session=True)
-            _wait_http(f"http://127.0.0.1:{port}/accounts/login/")
+            procs.gunicorn(env, port)
+            procs.celery_worker(env, app="bench.sync_celery", queues=queue, concurrency=args.workers)
+            wait_http(f"http://127.0.0.1:{port}/accounts/login/")
 
             os.environ.update(DATABASE_URL=database_url, GHL_API_BASE_URL=sandbox.base_url,
                               DJANGO_SETTINGS_MODULE="config.settings.test", CELERY_BROKER_URL=broker,
@@ -178,12 +113,12 @@ def main(args) -> int:
             connection_connect_from_code(organization=org, user=owner, code=code)
             contact = contact_create(organization=org, first_name="Bench", last_name="Mark",
                                      email="bench@example.com")
-            _wait_until(lambda: ExternalIdentity.objects.filter(object_id=contact.pk).exists(), "first push")
+            wait_until(lambda: ExternalIdentity.objects.filter(object_id=contact.pk).exists(), "first push")
             ghl_id = ExternalIdentity.objects.get(object_id=contact.pk).external_id
             sandbox.control.wait_webhooks(timeout=10)
 
             outbound = _measure_outbound(sandbox, contact, ghl_id, args.changes, args.interval)
-            o50, o99 = _percentiles(outbound)
+            o50, o99 = percentiles(outbound)
             print(f"outbound: n={len(outbound)} p50={o50:.0f} ms p99={o99:.0f} ms max={max(outbound):.0f} ms",
                   flush=True)
             sandbox.control.wait_webhooks(timeout=10)
@@ -192,23 +127,17 @@ def main(args) -> int:
             inbound_p99 = "NA"
             if "ContactUpdate" in dispatch.EVENT_HANDLERS:
                 inbound = _measure_inbound(sandbox, contact.pk, ghl_id, args.changes, args.interval)
-                i50, i99 = _percentiles(inbound)
+                i50, i99 = percentiles(inbound)
                 inbound_p99 = f"{i99:.0f}"
                 print(f"inbound: n={len(inbound)} p50={i50:.0f} ms p99={i99:.0f} ms max={max(inbound):.0f} ms",
                       flush=True)
             else:
                 print("inbound: not measurable (no ContactUpdate webhook handler registered yet)", flush=True)
-            print(f"inbound_p99_ms={inbound_p99} outbound_p99_ms={o99:.0f}", flush=True)
-            return 0
+            print(f"nproc={os.cpu_count()} cpu_baseline_ms={cpu_baseline_ms():.0f}", flush=True)
+            return f"inbound_p99_ms={inbound_p99} outbound_p99_ms={o99:.0f}"
         finally:
-            _stop(worker)
-            _stop(server)
-            try:
-                from django.db import connections
-
-                connections.close_all()
-            except Exception:  # noqa: S110 - best effort: Django may not be set up yet
-                pass
+            procs.stop_all()
+            drop_database(database_url)
 
 
 if __name__ == "__main__":
@@ -216,4 +145,5 @@ if __name__ == "__main__":
     parser.add_argument("--changes", type=int, default=200)
     parser.add_argument("--interval", type=float, default=0.25, help="seconds between changes (rate budget)")
     parser.add_argument("--workers", type=int, default=4, help="Celery worker concurrency")
-    sys.exit(main(parser.parse_args()))
+    arguments = parser.parse_args()
+    sys.exit(run_main(lambda: main(arguments)))
