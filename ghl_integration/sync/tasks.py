@@ -9,8 +9,9 @@ from django.utils import timezone
 from crm.sync.locks import SyncBusy
 
 from ..models import GhlConnection
+from . import reconcile as reconcile_module
 from .pull import contacts_initial_pull
-from .reconcile import connections_for_sync, contacts_deletion_sweep, contacts_reconcile
+from .reconcile import Handover, connections_for_sync, contacts_deletion_sweep, contacts_reconcile
 from .runs import pull_orphaned, pull_served_since, pull_unfinished_since
 
 logger = logging.getLogger(__name__)
@@ -52,28 +53,41 @@ def contacts_initial_pull_task(connection_id: int, resume: bool = True, requeste
 
 
 @shared_task(name="ghl_integration.sync.contacts_reconcile")
-def contacts_reconcile_task(connection_id: int) -> int:
+def contacts_reconcile_task(connection_id: int, run_id: int | None = None, handover: int | None = None) -> int:
+    """One bounded reconciliation; ``run_id``/``handover``: continue that run (queued by the run that ran out
+    of time); what is still left is handed to one more task."""
     connection = _active_connection(connection_id)
     if connection is None:
         return 0
     try:
-        return contacts_reconcile(connection=connection).repaired
+        result = contacts_reconcile(connection=connection, budget_seconds=reconcile_module.RECONCILE_BUDGET_SECONDS,
+                                    page_size=reconcile_module.RECONCILE_PAGE_SIZE,
+                                    handover=Handover(run_id, handover) if run_id is not None else None)
     except SyncBusy:
-        # The next one starts where the last successful one did, so skipping loses nothing.
+        # The one running continues any handed-over run itself; the next one starts where the last succeeded.
         logger.info("ghl.sync.reconcile.already-running", extra={"connection_id": connection_id})
         return 0
+    if result.handover is not None:  # queued once the location's lock is free again (the service returned)
+        contacts_reconcile_task.apply_async((connection_id, result.handover.run_id, result.handover.number))
+    return result.repaired
 
 
 @shared_task(name="ghl_integration.sync.contacts_deletion_sweep")
-def contacts_deletion_sweep_task(connection_id: int) -> int:
+def contacts_deletion_sweep_task(connection_id: int, run_id: int | None = None, handover: int | None = None) -> int:
+    """One bounded deletion sweep, continued as `contacts_reconcile_task` is."""
     connection = _active_connection(connection_id)
     if connection is None:
         return 0
     try:
-        return contacts_deletion_sweep(connection=connection).repaired_remote
+        result = contacts_deletion_sweep(
+            connection=connection, budget_seconds=reconcile_module.RECONCILE_BUDGET_SECONDS,
+            handover=Handover(run_id, handover) if run_id is not None else None)
     except SyncBusy:
         logger.info("ghl.sync.deletion-sweep.already-running", extra={"connection_id": connection_id})
         return 0
+    if result.handover is not None:
+        contacts_deletion_sweep_task.apply_async((connection_id, result.handover.run_id, result.handover.number))
+    return result.repaired_remote
 
 
 @shared_task(name="ghl_integration.sync.reconcile_all_connections")

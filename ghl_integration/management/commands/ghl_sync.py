@@ -48,7 +48,7 @@ class Command(BaseCommand):
             raise CommandError(f"{mode} failed: {type(exc).__name__}: {exc}{hint}") from exc
 
     def _reconcile(self, connection: GhlConnection) -> None:
-        result = contacts_reconcile(connection=connection)
+        result = contacts_reconcile(connection=connection, budget_seconds=None)  # an operator waits for it
         if result.run is None:
             raise CommandError("nothing to reconcile: this connection has no successful initial pull yet "
                                "(run `ghl_sync contacts` first)")
@@ -56,7 +56,7 @@ class Command(BaseCommand):
         self._fail_unless_succeeded(result.run)
 
     def _sweep(self, connection: GhlConnection) -> None:
-        result = contacts_deletion_sweep(connection=connection)
+        result = contacts_deletion_sweep(connection=connection, budget_seconds=None)
         self.stdout.write(f"deletion sweep {result.run.status}: requests={result.requests} "
                           f"archived={result.repaired_remote}")
         self._fail_unless_succeeded(result.run)
