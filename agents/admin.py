@@ -52,11 +52,17 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 @admin.register(ToolCall)
 class ToolCallAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "organization", "agent", "key_prefix", "surface", "tool", "ok", "error_code",
-                    "outcome", "latency_ms")
+    list_display = ("created_at", "organization", "agent", "key_prefix", "surface", "tool", "contact", "ok",
+                    "error_code", "outcome", "latency_ms", "request_count")
     list_filter = ("surface", "ok", "error_code", "tool")
-    search_fields = ("tool", "key_prefix", "agent__name", "organization__name")
+    list_select_related = ("organization", "agent", "contact")
+    # A GHL traceId pasted from a support ticket or a log line finds the call (and the push) it belongs to.
+    search_fields = ("tool", "key_prefix", "agent__name", "organization__name", "ghl_request_ids", "ghl_ids")
     date_hierarchy = "created_at"
+
+    @admin.display(description="GHL requests")
+    def request_count(self, obj):
+        return len(obj.ghl_request_ids or [])
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]

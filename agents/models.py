@@ -2,6 +2,8 @@
 
 Every row belongs to one organization (`TenantModel`): a key acts only inside its own organization.
 """
+import uuid
+
 from django.db import models
 from django.utils import timezone
 
@@ -103,8 +105,16 @@ class ToolCall(TenantModel):
     outcome = models.CharField(max_length=32, blank=True, help_text="e.g. confirmed, queued, dry_run, replayed")
     dry_run = models.BooleanField(default=False)
     idempotency_key = models.CharField(max_length=255, blank=True)
+    # Links the row to the outbox entries its writes recorded (their `causes`), so a push made later by a worker
+    # adds GHL's request ids here.
+    call_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    contact = models.ForeignKey("crm.Contact", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                                help_text="The person the call concerned (resolved, created, or the contact of "
+                                          "the deal or appointment).")
+    ghl_ids = models.JSONField(default=list, blank=True, help_text="GHL records this call touched or confirmed.")
     ghl_request_ids = models.JSONField(default=list, blank=True,
-                                       help_text="GHL ids this call touched or confirmed (and request ids when known).")
+                                       help_text="GHL's traceIds of every request made for this call: during it, and "
+                                                 "by the workers that pushed its writes later.")
     latency_ms = models.FloatField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
 

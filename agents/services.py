@@ -1,16 +1,20 @@
 """Writes of the agents app: agents, keys (created, authenticated, revoked) and the audit."""
 import hashlib
+import logging
 import secrets
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tenancy.models import Organization
 
 from .models import TOOL_FAMILIES, Agent, ApiKey, ToolCall
+
+logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "al_"
 # last_used_at is written at most this often per key, so a busy key does not write a row on every call.
@@ -70,15 +74,38 @@ def api_key_authenticate(*, raw: str) -> ApiKey | None:
 
 def tool_call_record(*, organization_id: int, agent: Agent | None, key_prefix: str, surface: str, tool: str,
                      input: dict[str, Any], ok: bool, error_code: str = "", outcome: str = "",
-                     dry_run: bool = False, idempotency_key: str = "", ghl_request_ids: list[str] | None = None,
-                     latency_ms: float = 0) -> ToolCall:
+                     dry_run: bool = False, idempotency_key: str = "", ghl_ids: list[str] | None = None,
+                     ghl_request_ids: list[str] | None = None, latency_ms: float = 0,
+                     call_id: uuid.UUID | None = None, contact_id: int | None = None,
+                     outbox_entry_ids: list[int] | None = None) -> ToolCall:
+    """Write the audit row of one call. `outbox_entry_ids`: the entries its writes recorded, whose pushes so far
+    (by a worker, while the call waited) add their GHL request ids to the row (later ones: `agents.audit`)."""
+    fields = dict(
+        organization_id=organization_id, agent=agent, key_prefix=key_prefix, surface=surface, tool=tool[:64],
+        input=input, ok=ok, error_code=error_code, outcome=outcome[:32], dry_run=dry_run,
+        idempotency_key=idempotency_key[:255], ghl_ids=ghl_ids or [], ghl_request_ids=ghl_request_ids or [],
+        latency_ms=latency_ms, call_id=call_id or uuid.uuid4(), contact_id=contact_id,
+    )
     # Its own transaction: the audit row stays even when the tool's work rolled back.
-    with transaction.atomic():
-        return ToolCall.objects.create(
-            organization_id=organization_id, agent=agent, key_prefix=key_prefix, surface=surface, tool=tool[:64],
-            input=input, ok=ok, error_code=error_code, outcome=outcome[:32], dry_run=dry_run,
-            idempotency_key=idempotency_key[:255], ghl_request_ids=ghl_request_ids or [], latency_ms=latency_ms,
-        )
+    try:
+        with transaction.atomic():
+            row = ToolCall.objects.create(**fields)
+    except IntegrityError:
+        if contact_id is None:
+            raise
+        # The contact was deleted while the call ran: keep the row, without it.
+        logger.info("agents.audit.contact-gone", extra={"contact_id": contact_id, "tool": tool})
+        with transaction.atomic():
+            row = ToolCall.objects.create(**{**fields, "contact_id": None})
+    if outbox_entry_ids:
+        from .audit import tool_call_request_ids_add
+        from .tools.confirm import outbox_request_ids
+
+        # After the row's commit: a push noted before it is read here, one noted after it finds the row.
+        pushed = outbox_request_ids(organization_id=organization_id, entry_ids=outbox_entry_ids)
+        if tool_call_request_ids_add(organization_id=organization_id, call_ids=[row.call_id], request_ids=pushed):
+            row.refresh_from_db(fields=["ghl_request_ids"])
+    return row
 
 
 def _business_hours_problem(hours) -> str | None:

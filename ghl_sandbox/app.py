@@ -164,7 +164,7 @@ class Sandbox:
         if path.startswith("/_sandbox/") or path == "/_sandbox":
             response = self.control.dispatch(self, request)
             return response(environ, start_response)
-        log = {"location_id": None, "company_id": None, "client_id": None, "grant_type": None}
+        log = {"location_id": None, "company_id": None, "client_id": None, "grant_type": None, "trace_id": None}
         if path.rstrip("/") in ("/oauth/chooselocation", "/v2/oauth/chooselocation"):
             response = self.ui.chooselocation(self, request)
         else:
@@ -230,6 +230,7 @@ class Sandbox:
             status, body = 500, {"statusCode": 500, "message": "Internal server error"}
         if isinstance(body, dict):
             body = {**body, "traceId": trace_id}
+            log["trace_id"] = trace_id  # the request log names it, so a test can find the request a client noted
         return Response(encode_body(body), status=status, headers=rl_headers, content_type="application/json")
 
     def _check_version(self, request: Request, expected: str) -> None:

@@ -23,7 +23,7 @@ CREATE INDEX IF NOT EXISTS objects_by_location ON objects (kind, location_id, so
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS request_log (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, t REAL, method TEXT, path TEXT, status INTEGER,
-    location_id TEXT, company_id TEXT, client_id TEXT, grant_type TEXT, duration_ms REAL
+    location_id TEXT, company_id TEXT, client_id TEXT, grant_type TEXT, duration_ms REAL, trace_id TEXT
 );
 CREATE TABLE IF NOT EXISTS deliveries (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, t REAL, webhook_id TEXT, type TEXT, location_id TEXT,
@@ -86,6 +86,9 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        # A sandbox file written before the log kept each response's traceId.
+        if "trace_id" not in {c[1] for c in self.db.execute("PRAGMA table_info(request_log)").fetchall()}:
+            self.db.execute("ALTER TABLE request_log ADD COLUMN trace_id TEXT")
 
     def close(self) -> None:
         with self.lock:
@@ -201,9 +204,9 @@ class Store:
         with self.lock:
             self.db.execute(
                 "INSERT INTO request_log (t, method, path, status, location_id, company_id, client_id, grant_type,"
-                " duration_ms) VALUES (:t, :method, :path, :status, :location_id, :company_id, :client_id,"
-                " :grant_type, :duration_ms)",
-                row,
+                " duration_ms, trace_id) VALUES (:t, :method, :path, :status, :location_id, :company_id, :client_id,"
+                " :grant_type, :duration_ms, :trace_id)",
+                {"trace_id": None, **row},
             )
 
     def log_delivery(self, **row) -> None:

@@ -19,7 +19,7 @@ def activity_timeline(*, organization, agent_id: int | None = None, contact_id: 
     runs = AgentRun.objects.for_org(organization).select_related("agent", "contact")
     deliveries = TriggerDelivery.objects.for_org(organization).select_related("trigger__agent", "contact", "run")
     approvals = PendingAction.objects.for_org(organization).select_related("agent", "contact", "decided_by")
-    calls = ToolCall.objects.for_org(organization).select_related("agent")
+    calls = ToolCall.objects.for_org(organization).select_related("agent", "contact")
     if agent_id:
         runs, approvals, calls = runs.filter(agent_id=agent_id), approvals.filter(agent_id=agent_id), \
             calls.filter(agent_id=agent_id)
@@ -27,8 +27,8 @@ def activity_timeline(*, organization, agent_id: int | None = None, contact_id: 
     if contact_id:
         runs, deliveries = runs.filter(contact_id=contact_id), deliveries.filter(contact_id=contact_id)
         approvals = approvals.filter(contact_id=contact_id)
-        # Tool calls carry no contact: those of the contact's runs are shown inside the runs.
-        calls = calls.none()
+        # Calls of REST and MCP agents about this person; the runner's are shown inside their runs.
+        calls = calls.filter(contact_id=contact_id).exclude(surface=ToolCall.Surface.RUNNER)
     entries = [Entry(r.created_at, "run", r) for r in runs[:limit]]
     entries += [Entry(d.created_at, "delivery", d) for d in deliveries[:limit]]
     entries += [Entry(a.created_at, "approval", a) for a in approvals[:limit]]

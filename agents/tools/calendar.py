@@ -295,6 +295,7 @@ def list_appointments(ctx: ToolContext, *, contact: str | None = None, calendar:
     cal = None
     if contact:
         person = contact_resolve(organization=org, ref=contact).contact
+        ctx.concerns(person)
         rows = rows.filter(contact=person)
         resolved["contact"] = {"contact_id": person.pk, "name": person.full_name}
     if calendar:
@@ -373,6 +374,7 @@ _DRY_NOTE = ("Nothing was sent to GoHighLevel. The real call re-checks with GoHi
 def book_appointment(ctx: ToolContext, *, contact: str, calendar: str, start_time: str, title: str = "",
                      notes: str = "") -> dict[str, Any]:
     person = contact_resolve(organization=ctx.organization, ref=contact).contact
+    ctx.concerns(person)
     cal = calendar_resolve(organization=ctx.organization, ref=calendar)
     if not cal.is_active:
         raise ToolError("invalid", f"Calendar {cal.name!r} is not taking bookings.", field="calendar",
@@ -392,6 +394,7 @@ def book_appointment(ctx: ToolContext, *, contact: str, calendar: str, start_tim
 
 def reschedule_appointment(ctx: ToolContext, *, appointment, start_time: str) -> dict[str, Any]:
     appt = appointment_resolve(organization=ctx.organization, ref=appointment)
+    ctx.concerns(appt.contact_id)
     cal = appt.calendar
     if not cal.allow_reschedule:
         raise ToolError("forbidden", f"Calendar {cal.name!r} does not allow rescheduling.", field="appointment",
@@ -412,6 +415,7 @@ def reschedule_appointment(ctx: ToolContext, *, appointment, start_time: str) ->
 
 def cancel_appointment(ctx: ToolContext, *, appointment) -> dict[str, Any]:
     appt = appointment_resolve(organization=ctx.organization, ref=appointment)
+    ctx.concerns(appt.contact_id)
     cal = appt.calendar
     if not cal.allow_cancellation:
         raise ToolError("forbidden", f"Calendar {cal.name!r} does not allow cancelling.", field="appointment",

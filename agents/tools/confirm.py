@@ -79,5 +79,12 @@ def push_wait(*, obj: models.Model, since, timeout: float | None = None) -> Push
     return PushResult("confirmed", remote_ids_for(obj=obj))
 
 
+def outbox_request_ids(*, organization_id: int, entry_ids: list[int]) -> list[str]:
+    """The remote request ids the pushes of these entries have made so far, in entry order."""
+    rows = (OutboxEntry.objects.for_org(organization_id).filter(pk__in=entry_ids).order_by("pk")
+            .values_list("request_ids", flat=True))
+    return list(dict.fromkeys(i for ids in rows for i in (ids or [])))
+
+
 def now():
     return timezone.now()

@@ -174,6 +174,7 @@ def find_contact(ctx: ToolContext, *, query: str, limit: int = 5) -> dict[str, A
 def get_contact_context(ctx: ToolContext, *, contact: str) -> dict[str, Any]:
     match = contact_resolve(organization=ctx.organization, ref=contact)
     person = match.contact
+    ctx.concerns(person)
     org = ctx.organization
     from .calendar import upcoming_appointments
     from .opportunities import contact_open_opportunities
@@ -242,11 +243,13 @@ def create_contact(ctx: ToolContext, **fields: Any) -> dict[str, Any]:
         contact = contact_create(organization=ctx.organization, **local)
     except ValidationError as exc:
         raise _invalid_from(exc)
+    ctx.concerns(contact)
     return _after_write(ctx, contact, since, {"existing": False, "changes": changes})
 
 
 def _existing(ctx: ToolContext, person: Contact, email: str, *, found_in: str) -> dict[str, Any]:
     ctx.outcome = "existing"
+    ctx.concerns(person)
     link = _links(ctx.organization, [person]).get(person.pk)
     if link is not None:
         ctx.ghl_refs.append(link.external_id)
@@ -257,6 +260,7 @@ def _existing(ctx: ToolContext, person: Contact, email: str, *, found_in: str) -
 def update_contact(ctx: ToolContext, *, contact: str, fields: dict[str, Any]) -> dict[str, Any]:
     match = contact_resolve(organization=ctx.organization, ref=contact)
     person = match.contact
+    ctx.concerns(person)
     local = _local_fields(person, fields, "fields.")
     try:
         from crm.services.contacts import contact_clean_fields
@@ -290,6 +294,7 @@ def _write_changes(ctx: ToolContext, person: Contact, match: Match, query: str, 
 def add_tags(ctx: ToolContext, *, contact: str, tags: list[str]) -> dict[str, Any]:
     match = contact_resolve(organization=ctx.organization, ref=contact)
     person = match.contact
+    ctx.concerns(person)
     have = {t.lower() for t in person.tags}
     added = list(dict.fromkeys(t.strip() for t in tags if t.strip() and t.strip().lower() not in have))
     changes = {"tags": {"from": list(person.tags), "to": [*person.tags, *added]}} if added else {}
@@ -300,6 +305,7 @@ def add_tags(ctx: ToolContext, *, contact: str, tags: list[str]) -> dict[str, An
 def remove_tags(ctx: ToolContext, *, contact: str, tags: list[str]) -> dict[str, Any]:
     match = contact_resolve(organization=ctx.organization, ref=contact)
     person = match.contact
+    ctx.concerns(person)
     drop = {t.strip().lower() for t in tags}
     present = [t for t in person.tags if t.lower() in drop]
     changes = {"tags": {"from": list(person.tags), "to": [t for t in person.tags if t.lower() not in drop]}} \

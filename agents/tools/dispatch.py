@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +21,10 @@ from jsonschema import Draft202012Validator
 
 from crm.events import agent_acting
 from crm.remote_calls import RemoteUnavailable, remote_calls_collected
+from crm.sync.outbox import outbox_caused_by, outbox_entries_recorded
 from tenancy.models import Organization
 
+from ..audit import tool_call_cause
 from ..models import Agent, ApiKey, IdempotencyRecord
 from ..services import api_key_authenticate, tool_call_record
 from .errors import ToolError, envelope_error, envelope_ok
@@ -48,9 +51,22 @@ class ToolContext:
     # The caller's idempotency key (writes): a tool whose remote side has no idempotency of its own (GHL)
     # keys its own command records with it, so a retry after a lost answer finds the first attempt.
     idempotency_key: str | None = None
-    # GHL ids (and request ids when known) this call touched or confirmed: copied into the audit row.
+    # GHL ids of the records this call touched or confirmed: copied into the audit row (`ghl_ids`).
     ghl_refs: list[str] = field(default_factory=list)
     outcome: str = ""
+    # The audit row's `call_id`: the outbox entries this call's writes record carry it, so the worker that
+    # pushes them later adds GHL's request ids to the row.
+    call_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    # GHL's traceIds of the requests made while the call ran, and the outbox entries its writes recorded.
+    request_ids: list[str] = field(default_factory=list)
+    outbox_entry_ids: list[int] = field(default_factory=list)
+    contact_id: int | None = None
+
+    def concerns(self, contact) -> None:
+        """Record the person this call is about (a resolved, created or matched contact; the contact of the deal
+        or appointment), for the audit and the contact's activity. The first one named wins."""
+        if self.contact_id is None and contact is not None:
+            self.contact_id = contact if isinstance(contact, int) else contact.pk
 
 
 def redact(value: Any) -> Any:
@@ -112,7 +128,9 @@ def write_policy_check(*, agent: Agent, tool: Tool, arguments: dict[str, Any],
 
     if ctx is None or not approval_needed(agent=agent, tool=tool):
         return None
-    preview = _run(tool, dataclasses.replace(ctx, dry_run=True, ghl_refs=[], outcome=""), arguments)
+    preview_ctx = dataclasses.replace(ctx, dry_run=True, ghl_refs=[], outcome="", request_ids=[], outbox_entry_ids=[])
+    preview = _run(tool, preview_ctx, arguments)
+    ctx.concerns(preview_ctx.contact_id)
     if not preview.get("ok"):
         return preview
     action = pending_action_create(agent=agent, surface=ctx.surface, tool=tool, arguments=arguments, preview=preview,
@@ -140,6 +158,7 @@ def tool_call(*, agent: Agent | None = None, tool_name: str, arguments: Any, sur
     if surface not in SURFACES:
         raise ValueError(f"unknown surface {surface!r}")
     started = time.perf_counter()
+    call_id = uuid.uuid4()
     key: ApiKey | None = None
     raw_input = arguments if isinstance(arguments, dict) else {"_input": arguments}
     if isinstance(arguments, dict) and idempotency_key and "idempotency_key" not in arguments:
@@ -150,7 +169,7 @@ def tool_call(*, agent: Agent | None = None, tool_name: str, arguments: Any, sur
             key = _authenticate(api_key)
             agent = key.agent
         envelope = _dispatch(agent=agent, key=key, tool_name=tool_name, arguments=arguments, surface=surface,
-                             set_ctx=holder.append)
+                             set_ctx=holder.append, call_id=call_id)
     except ToolError as exc:
         envelope = envelope_error(exc)
     except Exception:  # a bug: logged, audited, answered without details
@@ -167,7 +186,10 @@ def tool_call(*, agent: Agent | None = None, tool_name: str, arguments: Any, sur
             error_code=error.get("code", ""), outcome=(ctx.outcome if ctx else "") or _outcome_of(envelope),
             dry_run=bool(ctx.dry_run) if ctx else False,
             idempotency_key=str((arguments or {}).get("idempotency_key") or "") if isinstance(arguments, dict) else "",
-            ghl_request_ids=list(dict.fromkeys(ctx.ghl_refs)) if ctx else [], latency_ms=latency_ms,
+            ghl_ids=list(dict.fromkeys(ctx.ghl_refs)) if ctx else [],
+            ghl_request_ids=list(dict.fromkeys(ctx.request_ids)) if ctx else [], latency_ms=latency_ms,
+            call_id=call_id, contact_id=ctx.contact_id if ctx else None,
+            outbox_entry_ids=ctx.outbox_entry_ids if ctx else [],
         )
     return envelope
 
@@ -180,7 +202,7 @@ def _outcome_of(envelope: dict[str, Any]) -> str:
 
 
 def _dispatch(*, agent: Agent, key: ApiKey | None, tool_name: str, arguments: Any, surface: str,
-              set_ctx) -> dict[str, Any]:
+              set_ctx, call_id: uuid.UUID) -> dict[str, Any]:
     tool = registry.get(tool_name)
     if tool is None:
         raise ToolError("not_found", f"There is no tool named {tool_name!r}.", field="tool",
@@ -200,7 +222,7 @@ def _dispatch(*, agent: Agent, key: ApiKey | None, tool_name: str, arguments: An
     dry_run = bool(arguments.pop("dry_run", False)) if tool.writes else False
     idem_key = arguments.pop("idempotency_key", None) if tool.writes else None
     ctx = ToolContext(organization=agent.organization, agent=agent, surface=surface, dry_run=dry_run, api_key=key,
-                      idempotency_key=idem_key or None)
+                      idempotency_key=idem_key or None, call_id=call_id)
     set_ctx(ctx)
     if tool.writes and not dry_run:
         refused = write_policy_check(agent=agent, tool=tool, arguments=arguments, ctx=ctx)
@@ -214,7 +236,8 @@ def _dispatch(*, agent: Agent, key: ApiKey | None, tool_name: str, arguments: An
 
 
 def _run(tool: Tool, ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
-    with remote_calls_collected() as request_ids, agent_acting(ctx.agent.pk):
+    with remote_calls_collected() as request_ids, agent_acting(ctx.agent.pk), \
+            outbox_caused_by(tool_call_cause(ctx.call_id)), outbox_entries_recorded() as entry_ids:
         try:
             return envelope_ok(tool.fn(ctx, **arguments))
         except ToolError as exc:
@@ -222,7 +245,8 @@ def _run(tool: Tool, ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, A
         except RemoteUnavailable as exc:
             return envelope_error(ghl_unavailable_error(exc, tool))
         finally:
-            ctx.ghl_refs.extend(request_ids)
+            ctx.request_ids.extend(request_ids)
+            ctx.outbox_entry_ids.extend(entry_ids)
 
 
 def ghl_unavailable_error(exc: RemoteUnavailable, tool: Tool) -> ToolError:
@@ -257,7 +281,8 @@ def _run_idempotent(tool: Tool, ctx: ToolContext, arguments: dict[str, Any], ide
                             field="idempotency_key", hint="Retry in a second to get its answer.")
         ctx.outcome = "replayed"
         ctx.ghl_refs.extend(record.response.get("_ghl_refs", []))
-        return {k: v for k, v in record.response.items() if k != "_ghl_refs"}
+        ctx.concerns(record.response.get("_contact_id"))
+        return {k: v for k, v in record.response.items() if not k.startswith("_")}
     try:
         envelope = _run(tool, ctx, arguments)
     except Exception:
@@ -266,7 +291,8 @@ def _run_idempotent(tool: Tool, ctx: ToolContext, arguments: dict[str, Any], ide
     if not envelope["ok"] and envelope["error"]["code"] in ("rate_limited", "ghl_unavailable", "internal"):
         record.delete()  # transient: a retry with the same key must do the work
     else:
-        IdempotencyRecord.objects.filter(pk=record.pk).update(response={**envelope, "_ghl_refs": ctx.ghl_refs})
+        IdempotencyRecord.objects.filter(pk=record.pk).update(response={**envelope, "_ghl_refs": ctx.ghl_refs,
+                                                                      "_contact_id": ctx.contact_id})
     return envelope
 
 

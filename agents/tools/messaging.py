@@ -78,6 +78,7 @@ def send_message(ctx: ToolContext, *, contact: str, text: str, channel: str | No
                  html: str = "", attachments: list | None = None) -> dict[str, Any]:
     match = contact_resolve(organization=ctx.organization, ref=contact)
     person = match.contact
+    ctx.concerns(person)
     urls, files = _files(attachments or [])
     command = SendCommand(channel=channel or default_channel(person), text=text, subject=subject, html=html,
                           attachment_urls=urls, files=files)
@@ -161,6 +162,7 @@ def list_conversations(ctx: ToolContext, *, contact: str | None = None, unread_o
     from crm.selectors.conversations import conversation_list, messages_by_id
 
     person = contact_resolve(organization=ctx.organization, ref=contact).contact if contact else None
+    ctx.concerns(person)
     rows = list(conversation_list(organization=ctx.organization, contact=person, unread_only=unread_only)[:limit])
     last = messages_by_id(organization=ctx.organization, ids=[r.last_message_pk for r in rows])
     return {"conversations": [{
@@ -186,8 +188,12 @@ def _who(ctx: ToolContext, contact: str | None, conversation_id: int | None):
         raise ToolError("invalid", "`contact` is required (or `conversation_id`).", field="contact",
                         hint="Name the person, e.g. {\"contact\": \"Jane Doe\"}.")
     if conversation_id is not None:
-        return None, _conversation(ctx, conversation_id)
-    return contact_resolve(organization=ctx.organization, ref=contact).contact, None
+        conversation = _conversation(ctx, conversation_id)
+        ctx.concerns(conversation.contact_id)
+        return None, conversation
+    person = contact_resolve(organization=ctx.organization, ref=contact).contact
+    ctx.concerns(person)
+    return person, None
 
 
 def get_messages(ctx: ToolContext, *, contact: str | None = None, conversation_id: int | None = None,

@@ -322,6 +322,7 @@ def move_opportunity(ctx: ToolContext, *, opportunity: str, stage: str, pipeline
     org = ctx.organization
     target = pipeline_resolve(organization=org, ref=pipeline) if pipeline else None
     opp, resolved = opportunity_resolve(organization=org, ref=opportunity)
+    ctx.concerns(opp.contact_id)
     new_stage = stage_resolve(pipeline=target or opp.pipeline, ref=stage)
     resolved = {**resolved, "stage": new_stage.name, "stage_id": new_stage.pk, "pipeline": new_stage.pipeline.name}
     return _change(ctx, opp, resolved, stage=new_stage)
@@ -335,6 +336,7 @@ def update_opportunity(ctx: ToolContext, *, opportunity: str, name: str | None =
         raise ToolError("invalid", "Nothing to change.", hint="Give at least one of name, monetary_value, status, "
                         "lost_reason, assigned_to.")
     opp, resolved = opportunity_resolve(organization=org, ref=opportunity)
+    ctx.concerns(opp.contact_id)
     changes: dict[str, Any] = {"name": name, "status": status, "monetary_value": monetary_value}
     if lost_reason is not None:
         changes["lost_reason"] = lost_reason_resolve(organization=org, ref=lost_reason)
@@ -347,6 +349,7 @@ def create_opportunity(ctx: ToolContext, *, contact: str, name: str, pipeline: s
                        stage: str | None = None, monetary_value=None) -> dict[str, Any]:
     org = ctx.organization
     person = contact_resolve(organization=org, ref=contact).contact
+    ctx.concerns(person)
     in_pipeline = pipeline_resolve(organization=org, ref=pipeline)
     first = in_pipeline.stages.filter(is_archived=False).order_by("position", "id").first()
     at_stage = stage_resolve(pipeline=in_pipeline, ref=stage) if stage else first

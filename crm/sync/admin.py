@@ -11,7 +11,7 @@ class OutboxEntryAdmin(admin.ModelAdmin):
     list_display = ["id", "organization", "provider", "account_id", "content_type", "object_id", "status",
                     "attempts", "next_attempt_at", "short_error", "created_at", "finished_at"]
     list_filter = ["status", "provider", "content_type", "organization"]
-    search_fields = ["account_id", "=object_id", "remote_id", "last_error"]
+    search_fields = ["account_id", "=object_id", "remote_id", "last_error", "request_ids"]
     readonly_fields = [f.name for f in OutboxEntry._meta.fields]
     list_select_related = ["organization", "content_type"]
     actions = ["retry_now"]

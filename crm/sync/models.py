@@ -40,6 +40,11 @@ class OutboxEntry(TenantModel):
     claimed_until = models.DateTimeField(null=True, blank=True, help_text="Lease of the worker pushing it.")
     last_error = models.TextField(blank=True)
     remote_id = models.CharField(max_length=128, blank=True)
+    # Who asked for the change (opaque tags, e.g. an agent's tool call), carried through coalescing and
+    # superseding so the work that pushes it can be traced back to them (`outbox_caused_by`).
+    causes = models.JSONField(default=list, blank=True, help_text="Who asked for this change (e.g. a tool call).")
+    request_ids = models.JSONField(default=list, blank=True,
+                                   help_text="The remote's ids of the requests that pushed it (every attempt).")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -2,16 +2,26 @@
 
 Write side (called by `crm` services, never by providers): `outbox_record`.
 Worker side (called by the provider's push task): `outbox_claim_batch`, `outbox_mark_done`,
-`outbox_mark_failed`. Echo side (called by inbound apply): `is_echo`.
+`outbox_mark_failed`, `outbox_requests_noted`. Echo side (called by inbound apply): `is_echo`.
+
+Tracing (who asked, which requests did it): a write made inside `outbox_caused_by(tag)` stamps its entries with
+`tag` (kept through coalescing and superseding); `outbox_entries_recorded()` collects the ids of the entries a
+block recorded. The push worker reports the remote's request ids of each entry's push with
+`outbox_requests_noted`, which stores them on the entry and, after commit, sends `outbox_requests_sent`
+(keyword arguments `organization_id`, `entry_id`, `causes`, `request_ids`) for entries that have causes, so
+whoever stamped them (the agents' audit) can add the ids to its own record.
 """
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, models, transaction
 from django.db.models import Exists, OuterRef, Q
+from django.dispatch import Signal
 from django.utils import timezone
 
 from ..models import ExternalIdentity
@@ -28,7 +38,45 @@ BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 6 * 3600
 DEFAULT_LEASE_SECONDS = 300
 
+MAX_CAUSES = 20  # a record edited by many calls before one push keeps the first ones
+MAX_NOTED_REQUEST_IDS = 20  # per push attempt
+
 Status = OutboxEntry.Status
+
+outbox_requests_sent = Signal()
+_causes: ContextVar[tuple[str, ...]] = ContextVar("crm_outbox_causes", default=())
+_recorded: ContextVar[tuple[list[int], ...]] = ContextVar("crm_outbox_recorded", default=())
+
+
+@contextmanager
+def outbox_caused_by(tag: str) -> Iterator[None]:
+    """Stamp every entry recorded inside the block with ``tag`` (an opaque string naming who asked). Nests."""
+    token = _causes.set((*_causes.get(), tag))
+    try:
+        yield
+    finally:
+        _causes.reset(token)
+
+
+@contextmanager
+def outbox_entries_recorded() -> Iterator[list[int]]:
+    """Collect the ids of the entries recorded (created or merged into) inside the block. Nests."""
+    ids: list[int] = []
+    token = _recorded.set((*_recorded.get(), ids))
+    try:
+        yield ids
+    finally:
+        _recorded.reset(token)
+
+
+def _note_recorded(entry_id: int) -> None:
+    for ids in _recorded.get():
+        if entry_id not in ids:
+            ids.append(entry_id)
+
+
+def _merged_causes(existing: list | None, new: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys([*(existing or []), *new]))[:MAX_CAUSES]
 
 # provider → fn(account_id), called after the commit of a transaction that recorded entries for it.
 PushNotifier = Callable[[str], None]
@@ -93,16 +141,25 @@ def _record_one(*, organization_id: int, content_type: ContentType, object_id: i
             .filter(status__in=[Status.PENDING, Status.FAILED], **key)
             .first()
         )
+        causes = _causes.get()
         if open_entry is not None:
             open_entry.changed_fields = _merge_fields(open_entry.changed_fields, fields)
             open_entry.field_changed_at = _stamped(open_entry.field_changed_at, fields, edited_at)
             open_entry.change_count += 1
-            open_entry.save(update_fields=["changed_fields", "field_changed_at", "change_count", "updated_at"])
+            update = ["changed_fields", "field_changed_at", "change_count", "updated_at"]
+            if causes:
+                open_entry.causes = _merged_causes(open_entry.causes, causes)
+                update.append("causes")
+            open_entry.save(update_fields=update)
+            _note_recorded(open_entry.pk)
             return open_entry
         try:
             with transaction.atomic():
-                return OutboxEntry.objects.create(organization_id=organization_id, changed_fields=sorted(fields),
-                                                  field_changed_at=_stamped(None, fields, edited_at), **key)
+                entry = OutboxEntry.objects.create(organization_id=organization_id, changed_fields=sorted(fields),
+                                                   field_changed_at=_stamped(None, fields, edited_at),
+                                                   causes=list(causes), **key)
+            _note_recorded(entry.pk)
+            return entry
         except IntegrityError:
             # A concurrent transaction opened the entry first; merge into it on the next pass.
             logger.info("crm.sync.outbox.concurrent-open", extra={"object_id": object_id, "account_id": account_id})
@@ -157,12 +214,16 @@ def outbox_record_created_ids(*, model: type[models.Model], organization_id: int
         return 0
     content_type = ContentType.objects.get_for_model(model, for_concrete_model=True)
     fields = sorted(fields)
+    causes = list(_causes.get())
     rows = [
         OutboxEntry(organization_id=organization_id, provider=p, account_id=a, content_type=content_type,
-                    object_id=pk, changed_fields=fields)
+                    object_id=pk, changed_fields=fields, causes=causes)
         for pk in ids for p, a in targets
     ]
     OutboxEntry.objects.bulk_create(rows)
+    if _recorded.get():
+        for row in rows:
+            _note_recorded(row.pk)
     _notify_on_commit(targets)
     return len(rows)
 
@@ -343,7 +404,8 @@ def outbox_mark_failed(*, entry: OutboxEntry, error: str, retryable: bool = True
             if newer is not None:
                 newer.changed_fields = _merge_fields(newer.changed_fields, entry.changed_fields)
                 newer.change_count += entry.change_count
-                newer.save(update_fields=["changed_fields", "change_count", "updated_at"])
+                newer.causes = _merged_causes(newer.causes, entry.causes)
+                newer.save(update_fields=["changed_fields", "change_count", "causes", "updated_at"])
                 entry.status = Status.SUPERSEDED
                 entry.finished_at = now
             else:
@@ -352,6 +414,37 @@ def outbox_mark_failed(*, entry: OutboxEntry, error: str, retryable: bool = True
         entry.save(update_fields=["status", "last_error", "claimed_until", "next_attempt_at", "finished_at",
                                   "updated_at"])
     return entry
+
+
+def outbox_requests_noted(*, entry: OutboxEntry, request_ids: Iterable[str]) -> None:
+    """Record the remote's ids of the requests one push attempt of ``entry`` made (success or failure).
+
+    When the entry has causes, `outbox_requests_sent` follows the commit so the causes' owners
+    (e.g. an agent's audit row) get the ids too. A failing receiver is logged and changes nothing here.
+    """
+    ids = [str(i) for i in dict.fromkeys(request_ids) if i][:MAX_NOTED_REQUEST_IDS]
+    if not ids:
+        return
+    with transaction.atomic():
+        row = (OutboxEntry.objects.select_for_update().filter(pk=entry.pk)
+               .values("organization_id", "request_ids", "causes").first())
+        if row is None:
+            return
+        OutboxEntry.objects.filter(pk=entry.pk).update(request_ids=[*(row["request_ids"] or []), *ids])
+    organization_id, causes = row["organization_id"], row["causes"]
+    if not causes:
+        return
+
+    def send() -> None:
+        for receiver, result in outbox_requests_sent.send_robust(
+                sender=OutboxEntry, organization_id=organization_id, entry_id=entry.pk, causes=list(causes),
+                request_ids=ids):
+            if isinstance(result, Exception):
+                logger.warning("crm.sync.outbox.requests-receiver-failed",
+                               extra={"entry_id": entry.pk, "receiver": getattr(receiver, "__qualname__", ""),
+                                      "error": f"{type(result).__name__}: {result}"})
+
+    transaction.on_commit(send)
 
 
 def outbox_release(*, entry: OutboxEntry, reason: str = "", delay_seconds: float = 0) -> OutboxEntry:
@@ -378,7 +471,8 @@ def outbox_release(*, entry: OutboxEntry, reason: str = "", delay_seconds: float
         if newer is not None:
             newer.changed_fields = _merge_fields(newer.changed_fields, entry.changed_fields)
             newer.change_count += entry.change_count
-            newer.save(update_fields=["changed_fields", "change_count", "updated_at"])
+            newer.causes = _merged_causes(newer.causes, entry.causes)
+            newer.save(update_fields=["changed_fields", "change_count", "causes", "updated_at"])
             entry.status = Status.SUPERSEDED
             entry.finished_at = timezone.now()
         else:

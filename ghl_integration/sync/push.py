@@ -38,6 +38,7 @@ from django.db import OperationalError, models
 from django.db.models import Q
 from django.utils import timezone
 
+from crm.remote_calls import remote_calls_collected
 from crm.services.external_ids import ExternalIdConflict
 from crm.sync.locks import SyncBusy, sync_exclusive
 from crm.sync.models import OutboxEntry
@@ -47,6 +48,7 @@ from crm.sync.outbox import (
     outbox_mark_failed,
     outbox_release,
     outbox_renew_claims,
+    outbox_requests_noted,
 )
 
 from ..client import GhlApiError, GhlAuthError, GhlClient, GhlNotFound, GhlRateLimited, GhlValidationError
@@ -147,6 +149,14 @@ def _hold_unhandled(*, handled: dict[int, type[KindPusher]], account_id: str | N
     return held
 
 
+def _note_requests(entry: OutboxEntry, request_ids: list[str]) -> None:
+    try:
+        outbox_requests_noted(entry=entry, request_ids=request_ids)
+    except Exception as exc:  # tracing must never change a push's outcome (nor hide its own exception)
+        logger.warning("ghl.sync.push.request-ids-not-noted",
+                       extra={"entry_id": entry.pk, "error": f"{type(exc).__name__}: {exc}"})
+
+
 class PushDrain:
     """One drain of one connection's outbox: the client, the kinds' pushers and the counters they share."""
 
@@ -163,6 +173,15 @@ class PushDrain:
         return self._pushers[content_type_id]
 
     def push(self, entry: OutboxEntry) -> None:
+        # GHL's traceIds of this entry's requests go on the entry (and, through its causes, to the agent tool
+        # call that asked for the change), whatever the push's outcome.
+        with remote_calls_collected() as request_ids:
+            try:
+                self._push(entry)
+            finally:
+                _note_requests(entry, request_ids)
+
+    def _push(self, entry: OutboxEntry) -> None:
         pusher = self.pusher_for(entry.content_type_id)
         obj = pusher.model._default_manager.filter(pk=entry.object_id, organization_id=entry.organization_id).first()
         if obj is None:

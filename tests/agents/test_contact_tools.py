@@ -28,7 +28,7 @@ def test_create_contact_is_confirmed_by_ghl_with_its_id(connected, ghl, key, cal
     local = Contact.objects.for_org(connected.organization).get(pk=result["contact"]["contact_id"])
     assert (local.first_name, local.last_name, local.tags) == ("Ada", "Lovelace", ["vip"])
     audit = ToolCall.objects.get(tool="create_contact")
-    assert audit.ok and audit.outcome == "confirmed" and audit.surface == "rest" and ghl_id in audit.ghl_request_ids
+    assert audit.ok and audit.outcome == "confirmed" and audit.surface == "rest" and ghl_id in audit.ghl_ids
     assert audit.key_prefix == key.split("_")[1] and audit.input["email"] == "ada@example.com"
 
 
@@ -200,9 +200,9 @@ def test_create_contact_returns_a_person_ghl_has_but_the_mirror_has_not_seen(con
     [mirrored] = Contact.objects.for_org(connected.organization).filter(email="mary@example.com")
     assert mirrored.pk == result["contact"]["contact_id"] and mirrored.last_name == "Jackson"
     audit = ToolCall.objects.get(tool="create_contact")
-    assert audit.outcome == "existing" and remote_id in audit.ghl_request_ids
-    # GHL's traceId of the duplicate lookup (the sandbox answers with a UUID) is kept beside the contact id.
-    assert any(re.fullmatch(r"[0-9a-f-]{36}", ref) for ref in audit.ghl_request_ids), audit.ghl_request_ids
+    assert audit.outcome == "existing" and audit.ghl_ids == [remote_id] and audit.contact_id == mirrored.pk
+    # GHL's traceId of the duplicate lookup (the sandbox answers with a UUID) is kept apart from the record ids.
+    assert audit.ghl_request_ids and all(re.fullmatch(r"[0-9a-f-]{36}", ref) for ref in audit.ghl_request_ids)
 
 
 def test_a_dry_run_create_asks_ghl_nothing(connected, ghl, key, call):
