@@ -2,6 +2,8 @@
 
 Members read; owners and admins write. Every write goes through `crm.services.contacts`, so it is validated
 once and reaches the connected account through the outbox like any other local change."""
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
@@ -42,9 +44,13 @@ def _contact_or_404(request, contact_id: int) -> Contact:
 def contact_list_page(request):
     archived = request.GET.get("archived") == "1"
     page = contact_search(organization=request.organization, query=request.GET.get("q", "").strip(),
-                          page=_page_number(request), archived=archived)
+                          page=_page_number(request), archived=archived, tag=request.GET.get("tag", ""))
+    # What the pager and the tag links keep: the search, the tag and which list (a page number is theirs).
+    kept = {key: value for key, value in (("q", page.query), ("tag", page.tag), ("archived", "1" if archived else ""))
+            if value}
     return render(request, "crm/contacts/list.html", {
         "organization": request.organization, "page": page, "archived": archived,
+        "kept_query": urlencode(kept), "untagged_query": urlencode({k: v for k, v in kept.items() if k != "tag"}),
         "can_manage": request.membership.can_manage,
         "rows": [(contact, page.states.get(contact.pk)) for contact in page.contacts],
     })

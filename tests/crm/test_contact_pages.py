@@ -91,6 +91,65 @@ def test_archived_contacts_are_listed_apart(owner_client, org):
     assert "Gone" in archived and kept.first_name not in archived
 
 
+def test_the_list_filters_by_tag_combined_with_search_and_scoped_to_the_organization(owner_client, org, org_factory):
+    contact_create(organization=org, first_name="Jane", last_name="Vip", tags=["vip", "new"])
+    contact_create(organization=org, first_name="Jane", last_name="Plain", tags=["new"])
+    contact_create(organization=org, first_name="Bob", last_name="Vip", tags=["VIP", "vip-ish"])
+    contact_create(organization=org_factory("Elsewhere"), first_name="Jane", last_name="Stranger", tags=["vip"])
+
+    tagged = _list(owner_client, org, tag="vip")
+    both = _list(owner_client, org, tag="vip", q="jane")
+    nothing = _list(owner_client, org, tag="vip", q="bob")
+
+    assert "Jane Vip" in tagged and "Jane Plain" not in tagged and "Bob Vip" not in tagged
+    assert "Stranger" not in tagged
+    assert 'id="tag-filter"' in tagged and 'value="vip"' in tagged
+    assert "Jane Vip" in both and "Jane Plain" not in both
+    assert "No contact tagged “vip” matches “bob”." in nothing
+    # a tag in the list links to its filter, keeping the search
+    assert 'href="?q=jane&amp;tag=new"' in both
+
+
+def test_the_tag_filter_pages_and_keeps_the_search_and_tag_across_pages(owner_client, org):
+    for n in range(27):
+        contact_create(organization=org, first_name=f"Person {n:02d}", tags=["lead"])
+    contact_create(organization=org, first_name="Person untagged")
+
+    first = _list(owner_client, org, tag="lead", q="person")
+    second = _list(owner_client, org, tag="lead", q="person", page=2)
+
+    assert 'href="?q=person&amp;tag=lead&amp;page=2"' in first
+    assert "Person 25" in second and "Person 26" in second and "Person untagged" not in second
+    assert 'rel="next"' not in second
+
+
+def test_a_tag_filter_of_archived_contacts_and_an_unknown_tag(owner_client, org):
+    gone = contact_create(organization=org, first_name="Gone", tags=["vip"])
+    owner_client.post(f"/orgs/{org.pk}/contacts/{gone.pk}/archive/", follow=True)
+    contact_create(organization=org, first_name="Kept", tags=["vip"])
+
+    archived = _list(owner_client, org, tag="vip", archived="1")
+    unknown = _list(owner_client, org, tag="nope")
+
+    assert "Gone" in archived and "Kept" not in archived
+    assert "No contact is tagged “nope”." in unknown
+
+
+@pytest.mark.skipif(db_connection.vendor != "postgresql", reason="the GIN index is PostgreSQL's")
+def test_the_tag_filter_is_answered_by_the_tags_index(org):
+    from crm.selectors.contact_pages import _filter_tag
+
+    contact_create(organization=org, first_name="Jane", tags=["vip"])
+    query = _filter_tag(Contact.objects.all(), "vip")
+    with db_connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        sql, params = query.query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    assert "crm_contact_tags_gin" in plan
+
+
 def test_the_detail_page_shows_fields_custom_fields_tags_dnd_history_and_conflicts(owner_client, org):
     contact = contact_create(organization=org, first_name="Jane", email="jane@example.com", tags=["vip", "new"],
                              dnd_sms=True, custom_properties={"plan": "Gold"})
