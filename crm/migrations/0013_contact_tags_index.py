@@ -24,6 +24,6 @@ def _run(statements):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("crm", "0011_sync_by_kind")]
+    dependencies = [("crm", "0012_outbox_causes_request_ids")]
 
     operations = [migrations.RunPython(_run(FORWARD), _run(BACKWARD))]
