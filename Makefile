@@ -27,8 +27,8 @@ run: install
 	@echo "  'AgentLevel Demo Dental'); Connect GoHighLevel from your organization's settings page."
 	@echo "  Ctrl-C stops every process."
 	@echo ""
-	# honcho gives each process its own PORT (5000, 5100, ...): every process reads the web port from WEB_PORT.
-	WEB_PORT=$${PORT:-8000} DEBUG=$${DEBUG:-1} PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+	# config/devrun.py runs the Procfile; on Ctrl-C each process stops by itself (a worker finishes its task).
+	WEB_PORT=$${PORT:-8000} DEBUG=$${DEBUG:-1} PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m config.devrun -f Procfile
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -32,7 +32,7 @@ GHL_AUTHORIZE_URL = _env.str(
     if GHL_ALLOW_SANDBOX
     else "https://marketplace.gohighlevel.com/v2/oauth/chooselocation",
 )
-# The web server's port: WEB_PORT under `make run` (honcho hands each process its own PORT), else PORT.
+# The web server's port: WEB_PORT under `make run` (the Makefile sets it from PORT), else PORT.
 _WEB_PORT = _env.int("WEB_PORT", default=_env.int("PORT", default=8000))
 GHL_REDIRECT_URI = _env.str(
     "GHL_REDIRECT_URI",
