@@ -49,20 +49,6 @@ SCHEDULES = (
         _cron("*"),
     ),
     (
-        "ghl: drain webhook spool",
-        "ghl_integration.webhooks.drain_webhook_spool",
-        # "* * * * *": every minute; the spool only fills while the database refuses inserts.
-        _cron("*"),
-    ),
-    (
-        "ghl: sweep contact outbox",
-        "ghl_integration.sync.sweep_contact_outbox",
-        # "* * * * *": every minute (crontab's finest step). Pushes are queued right after each commit; the
-        # sweep only catches failed entries whose backoff (30 s and up) has passed, expired leases of dead
-        # workers and notifications lost with a broker outage, so a minute's extra wait is the worst case.
-        _cron("*"),
-    ),
-    (
         "ghl: prune webhook inbox",
         "ghl_integration.webhooks.prune_webhook_events",
         # "17 3 * * *": daily at 03:17 UTC, a quiet hour, off the top of the hour when other jobs pile up.
@@ -134,6 +120,23 @@ INTERVALS = (
         "ghl_integration.sync.resume_orphaned_pulls",
         # Every 15 s: a pull whose worker died (heartbeat silent 20 s, lock free) resumes from its cursor within
         # about 35 s; each run is one query per active location.
+        15,
+    ),
+    (
+        "ghl: drain webhook spool",
+        "ghl_integration.webhooks.drain_webhook_spool",
+        # Every 15 s: the spool only fills while the database refuses inserts, and what it holds must be in the
+        # inbox within a minute of the database coming back (a minute's crontab alone could take 60 s to start);
+        # an empty spool costs one directory listing.
+        15,
+    ),
+    (
+        "ghl: sweep contact outbox",
+        "ghl_integration.sync.sweep_contact_outbox",
+        # Every 15 s: pushes are queued right after each commit; the sweep catches failed entries whose backoff
+        # (30 s and up) has passed, expired leases of dead workers and notifications lost with a broker outage
+        # (bench/chaos.py scenario d: a minute's crontab made the catch-up after Redis returned up to ~65 s).
+        # Each run is one indexed query; a location whose drain runs gets a task that returns at once.
         15,
     ),
 )
