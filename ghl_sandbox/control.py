@@ -109,6 +109,16 @@ def change(sandbox, action: str, data: dict) -> dict:
         doc = _get(sandbox, "pipeline", _need(data, "pipelineId")[0])
         return {"pipeline": public(seed.pipeline_update(sandbox, doc, name=data.get("name"),
                                                         stages=data.get("stages")))}
+    if action == "customField.create":  # a field added in the location's settings (GHL sends no webhook)
+        location_id, name = _need(data, "locationId", "name")
+        _get(sandbox, "location", location_id)
+        model = data.get("model", "contact")
+        if model not in ("contact", "opportunity"):
+            raise ControlError(422, "model must be contact or opportunity")
+        key = data.get("key") or "_".join(name.lower().split())
+        return {"customField": public(seed.custom_field_create(
+            sandbox, location_id=location_id, name=name, key=key, data_type=data.get("dataType", "TEXT"),
+            model=model, options=data.get("picklistOptions")))}
     if action == "lostReason.create":
         location_id, name = _need(data, "locationId", "name")
         return {"lostReason": public(seed.lost_reason_create(sandbox, location_id=location_id, name=name))}

@@ -5,7 +5,6 @@ sends them and confirms them against the CRM) and announces stage and status cha
 commit. `opportunity_plan_change` says what a change would do without doing it (dry runs say old → new).
 """
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -15,8 +14,14 @@ from django.utils import timezone
 from tenancy.models import Organization
 
 from ..models import Contact, CrmUser, LostReason, Opportunity, Pipeline, PipelineStage
+from ..sync.mapping import CUSTOM_PREFIX
 from ..sync.outbox import outbox_record
-from .opportunity_sync import SYNCED_FIELDS, opportunity_announce_changes, opportunity_values
+from .opportunity_sync import (
+    SYNCED_FIELDS,
+    opportunity_announce_changes,
+    opportunity_set_value,
+    opportunity_values,
+)
 from .pipelines import _clean_money, opportunity_create
 
 STATUSES = tuple(Opportunity.Status.values)
@@ -52,9 +57,11 @@ def _shown(field: str, value: Any) -> Any:
 def opportunity_plan_change(
     *, opportunity: Opportunity, name: str | None = None, stage: PipelineStage | None = None,
     status: str | None = None, monetary_value: Any = None, lost_reason: LostReason | None = None,
-    assignee: CrmUser | None = None,
+    assignee: CrmUser | None = None, custom_properties: dict[str, Any] | None = None,
 ) -> dict[str, Change]:
-    """{field: Change} that the change would make (only what differs); `ValidationError` for bad input."""
+    """{field: Change} that the change would make (only what differs); `ValidationError` for bad input.
+    ``custom_properties`` sets the named keys (``None`` or "" empties one) and leaves the others; a custom
+    change is named ``custom_properties.<key>``."""
     org_id = opportunity.organization_id
     for label, row in (("stage", stage), ("lost_reason", lost_reason), ("assignee", assignee)):
         if row is not None and (row.organization_id != org_id or row.is_archived):
@@ -65,8 +72,14 @@ def opportunity_plan_change(
         raise ValidationError({"status": f"Status must be one of {', '.join(STATUSES)}."})
     if name is not None and not name.strip():
         raise ValidationError({"name": "An opportunity needs a name."})
-    before = opportunity_values(opportunity)
+    if custom_properties is not None:
+        if not isinstance(custom_properties, dict) or any(
+                not isinstance(k, str) or not k.strip() or isinstance(v, dict) for k, v in custom_properties.items()):
+            raise ValidationError({"custom_properties": "Custom properties are {key: value} with plain values."})
+    before = opportunity_values(opportunity, custom_keys=list(custom_properties or {}))
     after = dict(before)
+    for key, value in (custom_properties or {}).items():
+        after[f"{CUSTOM_PREFIX}{key}"] = None if value in ("", None, []) else value
     if name is not None:
         after["name"] = name.strip()[:255]
     if stage is not None:
@@ -84,7 +97,7 @@ def opportunity_plan_change(
     if assignee is not None:
         after["assignee"] = assignee.pk
     return {f: Change(f, before[f], after[f], _shown(f, before[f]), _shown(f, after[f]))
-            for f in SYNCED_FIELDS if after[f] != before[f]}
+            for f in after if after[f] != before[f]}
 
 
 def opportunity_change(*, opportunity: Opportunity, **changes: Any) -> dict[str, Change]:
@@ -96,15 +109,9 @@ def opportunity_change(*, opportunity: Opportunity, **changes: Any) -> dict[str,
             return {}
         before = opportunity_values(opp)
         now = timezone.now()
-        for field, change in raw.items():
-            if field in ("stage", "assignee", "lost_reason"):
-                setattr(opp, f"{field}_id", change.new)
-            elif field == "monetary_value":
-                opp.monetary_value = Decimal(change.new)
-            else:
-                setattr(opp, field, change.new)
-        if "stage" in raw:  # a stage of another pipeline moves the deal there
-            opp.pipeline_id = PipelineStage.objects.values_list("pipeline_id", flat=True).get(pk=raw["stage"].new)
+        for field, change in raw.items():  # a stage of another pipeline moves the deal there
+            opportunity_set_value(opp, field, change.new)
+        if "stage" in raw:
             opp.stage_changed_at = now
         if "status" in raw:
             opp.status_changed_at = now

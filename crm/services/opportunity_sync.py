@@ -6,15 +6,21 @@ The provider turns its record into a `RemoteOpportunity` (local rows already res
 * drops a state at or before the link's watermark (`remote_updated_at`): several webhooks for one edit carry
   one state, so the first applies and the rest are `stale`, in whatever order they come;
 * takes the remote's value of every field, except a field with a local edit not yet pushed (an open outbox
-  entry names it): there both sides changed since the last sync, and the account's conflict policy decides
-  (`crm.sync.conflict`); a remote win drops the field from the pending push;
+  entry names it): there both sides changed since the last sync, and the account's conflict policy for
+  opportunities decides (`crm.sync.conflict`, the ``opportunity`` kind's own policy rows); a remote win drops
+  the field from the pending push;
 * restores a row archived here that the remote still has, and announces stage and status changes
   (`crm.events`) once the transaction commits.
+
+Custom properties are compared, merged and snapshotted one key at a time (``custom_properties.<key>``, as the
+field mapping names them): a remote state carries the keys its mapping fills (``None``: empty there), and keys
+it does not carry are left as they are here.
 
 Writes run under the remote's sync origin, so nothing here is pushed back to where it came from.
 """
 import datetime as dt
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -29,6 +35,9 @@ from tenancy.models import Organization
 from .. import events
 from ..models import Contact, CrmUser, ExternalIdentity, LostReason, Opportunity, Pipeline, PipelineStage
 from ..sync.conflict import NO_BASE, policy_table_for, resolve_field
+from ..sync.hashing import canonical
+from ..sync.kinds import OPPORTUNITY
+from ..sync.mapping import CUSTOM_PREFIX
 from ..sync.models import OutboxEntry, SyncConflict
 from ..sync.origin import sync_origin
 from ..sync.outbox import outbox_discard_fields
@@ -36,9 +45,12 @@ from .external_ids import external_id_link
 
 logger = logging.getLogger(__name__)
 
-# The fields a remote opportunity carries, as compared and stored in the link's snapshot (ids for rows).
-SYNCED_FIELDS = ("name", "stage", "status", "monetary_value", "contact", "assignee", "lost_reason", "source",
-                 "custom_properties")
+# The standard fields a remote opportunity carries, as compared and stored in the link's snapshot (ids for rows);
+# custom properties come beside them, one ``custom_properties.<key>`` each.
+STANDARD_FIELDS = ("name", "stage", "status", "monetary_value", "contact", "assignee", "lost_reason", "source")
+# As the outbox names them: ``custom_properties`` stands for every mapped custom property.
+SYNCED_FIELDS = (*STANDARD_FIELDS, "custom_properties")
+LEGACY_CUSTOM = "custom_properties"  # snapshots written before custom properties were compared key by key
 OPEN_ENTRY = (OutboxEntry.Status.PENDING, OutboxEntry.Status.FAILED, OutboxEntry.Status.IN_PROGRESS)
 
 
@@ -54,7 +66,7 @@ class RemoteOpportunity:
     assignee: CrmUser | None = None
     lost_reason: LostReason | None = None
     source: str = ""
-    custom_properties: dict[str, Any] = field(default_factory=dict)
+    custom_properties: dict[str, Any] = field(default_factory=dict)  # {key: value or None (empty there)}
     updated_at: dt.datetime | None = None
     stage_changed_at: dt.datetime | None = None
     status_changed_at: dt.datetime | None = None
@@ -68,33 +80,84 @@ class ApplyOutcome:
     changed: tuple[str, ...] = ()
 
 
-def opportunity_values(opp: Opportunity) -> dict[str, Any]:
-    """The synced fields of a local opportunity in snapshot form (JSON: ids, money as a string)."""
-    return {"name": opp.name, "stage": opp.stage_id, "status": opp.status,
-            "monetary_value": str(Decimal(opp.monetary_value).quantize(Decimal("0.01"))),
-            "contact": opp.contact_id, "assignee": opp.assignee_id, "lost_reason": opp.lost_reason_id,
-            "source": opp.source, "custom_properties": dict(opp.custom_properties or {})}
+def _custom_value(value: Any) -> Any:
+    value = canonical(value)
+    return None if value in ("", [], {}) else value
+
+
+def opportunity_values(opp: Opportunity, *, custom_keys: Iterable[str] | None = None) -> dict[str, Any]:
+    """The synced fields of a local opportunity in snapshot form (JSON: ids, money as a string), with its custom
+    properties as ``custom_properties.<key>`` (those of ``custom_keys``, default: every one it holds)."""
+    values = {"name": opp.name, "stage": opp.stage_id, "status": opp.status,
+              "monetary_value": str(Decimal(opp.monetary_value).quantize(Decimal("0.01"))),
+              "contact": opp.contact_id, "assignee": opp.assignee_id, "lost_reason": opp.lost_reason_id,
+              "source": opp.source}
+    held = opp.custom_properties or {}
+    for key in (held if custom_keys is None else custom_keys):
+        values[f"{CUSTOM_PREFIX}{key}"] = _custom_value(held.get(key))
+    return values
 
 
 def remote_opportunity_values(remote: RemoteOpportunity) -> dict[str, Any]:
     """A remote state in snapshot form (see `opportunity_values`)."""
-    return {"name": remote.name[:255], "stage": remote.stage.pk, "status": remote.status,
-            "monetary_value": str(remote.monetary_value.quantize(Decimal("0.01"))),
-            "contact": remote.contact.pk if remote.contact else None,
-            "assignee": remote.assignee.pk if remote.assignee else None,
-            "lost_reason": remote.lost_reason.pk if remote.lost_reason else None,
-            "source": (remote.source or "")[:200], "custom_properties": dict(remote.custom_properties)}
+    values = {"name": remote.name[:255], "stage": remote.stage.pk, "status": remote.status,
+              "monetary_value": str(remote.monetary_value.quantize(Decimal("0.01"))),
+              "contact": remote.contact.pk if remote.contact else None,
+              "assignee": remote.assignee.pk if remote.assignee else None,
+              "lost_reason": remote.lost_reason.pk if remote.lost_reason else None,
+              "source": (remote.source or "")[:200]}
+    for key, value in remote.custom_properties.items():
+        values[f"{CUSTOM_PREFIX}{key}"] = _custom_value(value)
+    return values
 
 
-def _set(opp: Opportunity, name: str, value: Any) -> None:
+def opportunity_set_value(opp: Opportunity, name: str, value: Any) -> None:
+    """Set one synced field (snapshot form) on the unsaved row: rows by id, a stage with its pipeline, a custom
+    property by key (``None`` removes it)."""
     if name in ("stage", "contact", "assignee", "lost_reason"):
         setattr(opp, f"{name}_id", value)
         if name == "stage":
             opp.pipeline_id = PipelineStage.objects.values_list("pipeline_id", flat=True).get(pk=value)
     elif name == "monetary_value":
         opp.monetary_value = Decimal(value)
+    elif name.startswith(CUSTOM_PREFIX):
+        custom = dict(opp.custom_properties or {})
+        key = name[len(CUSTOM_PREFIX):]
+        if _custom_value(value) is None:
+            custom.pop(key, None)
+        else:
+            custom[key] = canonical(value)
+        opp.custom_properties = custom
+    elif name == LEGACY_CUSTOM and isinstance(value, dict):
+        opp.custom_properties = {**(opp.custom_properties or {}), **canonical(value)}
     else:
         setattr(opp, name, value)
+
+
+_set = opportunity_set_value
+
+
+def opportunity_write_values(opp: Opportunity, values: dict[str, Any]) -> set[str]:
+    """Write synced fields (snapshot form) to a saved row and announce a stage or status change; returns the
+    names that changed. The opportunity kind's ``update`` (a staff override of a recorded conflict uses it)."""
+    with transaction.atomic():
+        opp = Opportunity.objects.select_for_update().get(pk=opp.pk)
+        keys = [n[len(CUSTOM_PREFIX):] for n in values if n.startswith(CUSTOM_PREFIX)]
+        before = opportunity_values(opp, custom_keys=keys)
+        for name, value in values.items():
+            opportunity_set_value(opp, name, value)
+        after = opportunity_values(opp, custom_keys=keys)
+        changed = {name for name in after if after[name] != before[name]}
+        if not changed:
+            return set()
+        now = timezone.now()
+        if "stage" in changed:
+            opp.stage_changed_at = now
+        if "status" in changed:
+            opp.status_changed_at = now
+        opp.save()
+        opportunity_announce_changes(opportunity=opp, before=before)
+    return changed
 
 
 def _link(provider: str, account_id: str, external_id: str) -> ExternalIdentity | None:
@@ -140,6 +203,29 @@ def _pending_fields(opp: Opportunity, provider: str, account_id: str) -> dict[st
     return pending
 
 
+_NOT_PENDING = object()
+
+
+def _pending_edit(pending: dict[str, dt.datetime | None], name: str) -> Any:
+    """When ``name`` was edited here and not pushed yet (None: unknown), or `_NOT_PENDING`. A pending
+    ``custom_properties`` (every custom property, as a create or a repair queues them) covers each key."""
+    if name in pending:
+        return pending[name]
+    if name.startswith(CUSTOM_PREFIX) and LEGACY_CUSTOM in pending:
+        return pending[LEGACY_CUSTOM]
+    return _NOT_PENDING
+
+
+def _base_of(link: ExternalIdentity) -> dict[str, Any]:
+    """The link's snapshot with custom properties by key (a snapshot from before that holds them as one dict)."""
+    base = dict(link.synced_snapshot or {})
+    legacy = base.pop(LEGACY_CUSTOM, None)
+    if isinstance(legacy, dict):
+        for key, value in legacy.items():
+            base.setdefault(f"{CUSTOM_PREFIX}{key}", _custom_value(value))
+    return base
+
+
 def opportunity_apply_from_remote(*, organization: Organization, provider: str, account_id: str,
                                   remote: RemoteOpportunity, connection_id: int | None = None) -> ApplyOutcome:
     """Apply one remote state (see the module docstring). Safe to call again with the same state."""
@@ -171,19 +257,21 @@ def opportunity_apply_from_remote(*, organization: Organization, provider: str, 
                 link.object_id = opp.pk
             _mark_synced(link, values, remote.updated_at, connection_id)
             return ApplyOutcome("created", opp, tuple(values))
-        before = opportunity_values(opp)
-        base = dict(link.synced_snapshot or {})
+        before = opportunity_values(opp, custom_keys=remote.custom_properties)
+        base = _base_of(link)
         pending = _pending_fields(opp, provider, account_id)
-        policies = policy_table_for(organization=organization, provider=provider, account_id=account_id)
+        policies = policy_table_for(organization=organization, provider=provider, account_id=account_id,
+                                    object_type=OPPORTUNITY)
         final = dict(before)
         remote_won: list[str] = []
         conflicted = False
         for name, remote_value in values.items():
-            if name not in pending:
+            edited = _pending_edit(pending, name)
+            if edited is _NOT_PENDING:
                 final[name] = remote_value
                 continue
             decision = resolve_field(field=name, base=base.get(name, NO_BASE), local=before[name],
-                                     local_changed_at=pending[name], remote=remote_value,
+                                     local_changed_at=edited, remote=remote_value,
                                      remote_changed_at=remote.updated_at, policy=policies.policy_for(name))
             final[name] = decision.value
             if decision.winner == "remote":
@@ -191,8 +279,8 @@ def opportunity_apply_from_remote(*, organization: Organization, provider: str, 
             if decision.conflict:
                 conflicted = True
                 _record_conflict(opp, provider, account_id, remote.external_id, name, base.get(name), before[name],
-                                 remote_value, decision, pending[name], remote.updated_at)
-        changed = tuple(name for name in SYNCED_FIELDS if final[name] != before[name])
+                                 remote_value, decision, edited, remote.updated_at)
+        changed = tuple(name for name in values if final[name] != before[name])
         for name in changed:
             _set(opp, name, final[name])
         if "stage" in changed:

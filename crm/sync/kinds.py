@@ -28,6 +28,7 @@ from typing import Any
 from django.db import models
 
 CONTACT = "contact"  # the first kind; the default object_type everywhere for compatibility
+OPPORTUNITY = "opportunity"  # deals: mapped custom fields and conflict policies of their own
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,18 @@ from crm.services.opportunity_sync import (
     opportunity_apply_from_remote,
     opportunity_archive_from_remote,
 )
+from crm.sync.kinds import OPPORTUNITY
+from crm.sync.mapping import CUSTOM_PREFIX as LOCAL_CUSTOM_PREFIX
+from crm.sync.mapping import Mapping
+from crm.sync.models import FieldMapping
 
 from ..client import GhlClient, GhlNotFound
 from ..models import GhlConnection
+from ..sync.contact_shape import CUSTOM_PREFIX
 from ..sync.contacts_inbound import contact_apply_ghl_event
-from .mirror import PROVIDER, opportunity_custom_field_keys, opportunity_metadata_refresh
-from .shape import custom_values, money, parse_time, status_of
+from .mapping import opportunity_mapping_for
+from .mirror import PROVIDER, opportunity_metadata_refresh
+from .shape import custom_field_value, money, parse_time, status_of
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +58,8 @@ class OpportunityResolver:
         self.connection, self.client = connection, client
         self.refreshed = False
         self.requests = 0
-        self._custom_keys: dict[str, str] | None = None
+        self._mapping: Mapping | None = None
+        self._off: set[str] | None = None
 
     def _find(self, model, external_id: Any):
         if not isinstance(external_id, str) or not external_id:
@@ -66,7 +73,7 @@ class OpportunityResolver:
             return False
         self.refreshed = True
         self.requests += opportunity_metadata_refresh(connection=self.connection, client=self.client).requests
-        self._custom_keys = None
+        self._mapping = self._off = None
         return True
 
     def _find_or_refresh(self, model, external_id: Any):
@@ -75,14 +82,41 @@ class OpportunityResolver:
             row = self._find(model, external_id)
         return row
 
-    def custom_keys(self, doc: dict[str, Any]) -> dict[str, str]:
-        if self._custom_keys is None:
-            self._custom_keys = opportunity_custom_field_keys(connection=self.connection, client=self.client)
-        ids = {item.get("id") for item in doc.get("customFields") or [] if isinstance(item, dict)}
-        if ids - set(self._custom_keys) and not self.refreshed:
-            self.refresh()
-            self._custom_keys = opportunity_custom_field_keys(connection=self.connection, client=self.client)
-        return self._custom_keys
+    def mapping(self, doc: dict[str, Any] | None = None) -> Mapping:
+        """The opportunity custom-field mapping; a deal carrying a field no row knows refreshes the mirror
+        (which adds its row) once."""
+        if self._mapping is None:
+            self._mapping = opportunity_mapping_for(self.connection)
+        if doc is not None and not self.refreshed:
+            ids = {f"{CUSTOM_PREFIX}{item.get('id')}" for item in doc.get("customFields") or []
+                   if isinstance(item, dict) and item.get("id")}
+            known = set(self._mapping.by_remote) | self._switched_off()
+            if ids - known:
+                self.refresh()
+                self._mapping = opportunity_mapping_for(self.connection)
+        return self._mapping
+
+    def _switched_off(self) -> set[str]:
+        if self._off is None:
+            self._off = set(FieldMapping.objects.for_org(self.connection.organization).filter(
+                provider=PROVIDER, account_id=self.connection.location_id, object_type=OPPORTUNITY,
+                is_active=False).values_list("remote_key", flat=True))
+        return self._off
+
+    def custom_properties(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """The deal's mapped custom fields as {our key: value}: every inbound-mapped field, ``None`` when GHL
+        holds no value for it; a value its type refuses is left out (kept as it is here) and recorded on the
+        mapping row with the deal it came in."""
+        mapping = self.mapping(doc)
+        remote = {spec.remote_key: None for spec in mapping.specs if spec.inbound}
+        for item in doc.get("customFields") or []:
+            if isinstance(item, dict) and item.get("id"):
+                remote[f"{CUSTOM_PREFIX}{item['id']}"] = custom_field_value(item)
+        local = mapping.to_local(remote)
+        if mapping.errors:
+            mapping.record_errors(subject=f"{(doc.get('name') or '').strip()} (GHL opportunity {doc.get('id')})")
+        return {name[len(LOCAL_CUSTOM_PREFIX):]: value for name, value in local.items()
+                if name.startswith(LOCAL_CUSTOM_PREFIX)}
 
     def contact(self, external_id: Any) -> Contact | None:
         contact = self._find(Contact, external_id)
@@ -114,7 +148,7 @@ class OpportunityResolver:
             assignee=self._find_or_refresh(CrmUser, doc.get("assignedTo")),
             lost_reason=self._find_or_refresh(LostReason, doc.get("lostReasonId")) if status_of(doc) == "lost"
             else None,
-            source=doc.get("source") or "", custom_properties=custom_values(doc, self.custom_keys(doc)),
+            source=doc.get("source") or "", custom_properties=self.custom_properties(doc),
             updated_at=parse_time(doc.get("updatedAt")), stage_changed_at=parse_time(doc.get("lastStageChangeAt")),
             status_changed_at=parse_time(doc.get("lastStatusChangeAt")),
             currency=(self.connection.config or {}).get(CURRENCY_KEY) or DEFAULT_CURRENCY,

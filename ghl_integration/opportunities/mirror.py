@@ -1,5 +1,6 @@
 """What GHL owns around opportunities, mirrored: pipelines with their ordered stages, the location's users
-(so an assignee is a name) and lost reasons, and the opportunity custom fields' keys.
+(so an assignee is a name) and lost reasons, and the opportunity custom fields as field mapping rows
+(`mapping.py`).
 
 GHL sends no webhook for any of these, so `opportunity_metadata_refresh` runs on connect, in every
 reconciliation, and whenever an opportunity names a stage, user or lost reason we do not know yet. It costs
@@ -8,8 +9,6 @@ four requests per location (pipelines, users, lost reasons, custom fields).
 import logging
 from dataclasses import dataclass
 
-from django.core.cache import cache
-
 from crm.models import CrmUser, LostReason, Pipeline
 from crm.services.mirrors import crm_user_upsert_from_remote, lost_reason_upsert_from_remote, mirrored_archive_missing
 from crm.services.pipelines import RemoteStage, pipeline_upsert_from_remote
@@ -17,12 +16,11 @@ from crm.services.pipelines import RemoteStage, pipeline_upsert_from_remote
 from ..client import GhlAuthError, GhlClient
 from ..models import GhlConnection
 from ..provider import GHL
-from .shape import custom_key
+from .mapping import opportunity_mapping_refresh
 
 logger = logging.getLogger(__name__)
 
 PROVIDER = GHL.key
-CUSTOM_FIELDS_CACHE_SECONDS = 600  # a field added in GHL shows within this, or at once when a deal carries it
 
 
 @dataclass
@@ -32,24 +30,8 @@ class MetadataRefreshed:
     users: int = 0
     lost_reasons: int = 0
     archived: int = 0
+    custom_fields_added: int = 0
     requests: int = 0
-
-
-def _custom_fields_key(location_id: str) -> str:
-    return f"ghl:opportunity-custom-fields:{location_id}"
-
-
-def opportunity_custom_field_keys(*, connection: GhlConnection, client: GhlClient,
-                                  refresh: bool = False) -> dict[str, str]:
-    """{GHL custom field id: our custom property key} of the location's opportunity fields (cached)."""
-    key = _custom_fields_key(connection.location_id)
-    keys = None if refresh else cache.get(key)
-    if keys is None:
-        fields = client.locations.custom_fields(model="opportunity")
-        keys = {f["id"]: custom_key(f.get("fieldKey") or f["id"]) for f in fields
-                if f.get("id") and (f.get("model") in (None, "opportunity"))}
-        cache.set(key, keys, CUSTOM_FIELDS_CACHE_SECONDS)
-    return keys
 
 
 def opportunity_metadata_refresh(*, connection: GhlConnection, client: GhlClient) -> MetadataRefreshed:
@@ -91,7 +73,7 @@ def opportunity_metadata_refresh(*, connection: GhlConnection, client: GhlClient
     result.lost_reasons = len(reasons)
     result.archived += mirrored_archive_missing(model=LostReason, **common,
                                                 present_external_ids={r["id"] for r in reasons})
-    opportunity_custom_field_keys(connection=connection, client=client, refresh=True)
+    result.custom_fields_added = opportunity_mapping_refresh(connection=connection, client=client)
     result.requests += 1
     logger.info("ghl.opportunities.metadata-refreshed", extra={"connection_id": connection.pk, **result.__dict__})
     return result

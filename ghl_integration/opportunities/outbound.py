@@ -21,12 +21,16 @@ from crm.services.opportunity_sync import (
     opportunity_values,
     remote_opportunity_values,
 )
-from crm.sync.models import OutboxEntry
+from crm.sync.hashing import canonical
+from crm.sync.mapping import CUSTOM_PREFIX as LOCAL_CUSTOM_PREFIX
+from crm.sync.mapping import record_subject, to_local_value
+from crm.sync.models import DataType, OutboxEntry
 from crm.sync.outbox import outbox_mark_done
 
+from ..sync.contact_shape import CUSTOM_PREFIX
 from ..sync.push import KindPusher
 from .inbound import OpportunityResolver, UnknownReference
-from .mirror import PROVIDER, opportunity_custom_field_keys
+from .mirror import PROVIDER
 from .shape import money_out, parse_time
 
 logger = logging.getLogger(__name__)
@@ -83,12 +87,36 @@ class OpportunityPusher(KindPusher):
             body["assignedTo"] = self._ext(opp.assignee, "user") if opp.assignee_id else None
         if "source" in fields and opp.source:
             body["source"] = opp.source
-        if "custom_properties" in fields and opp.custom_properties:
-            ids = {key: fid for fid, key in
-                   opportunity_custom_field_keys(connection=self.connection, client=self.client).items()}
-            body["customFields"] = [{"id": ids[k], "field_value": v} for k, v in opp.custom_properties.items()
-                                    if k in ids]
+        custom = self._custom_fields(opp, fields)
+        if custom:
+            body["customFields"] = custom
         return body
+
+    def _custom_fields(self, opp: Opportunity, fields: set[str]) -> list[dict[str, Any]]:
+        """The outbound-mapped custom properties among ``fields`` (``custom_properties``: all of them) as GHL's
+        ``customFields`` write form; a value its type refuses is not sent and is recorded on its mapping row."""
+        mapping = self.resolver.mapping()
+        wanted = {f for f in fields if f.startswith(LOCAL_CUSTOM_PREFIX)} | (
+            {"custom_properties"} if "custom_properties" in fields else set())
+        if not wanted:
+            return []
+        values = mapping.to_remote(opp, wanted)
+        if mapping.errors:
+            mapping.record_errors(subject=record_subject(opp, noun="opportunity"))
+        return [{"id": key[len(CUSTOM_PREFIX):], "field_value": value} for key, value in values.items()
+                if key.startswith(CUSTOM_PREFIX)]
+
+    def _outbound_custom_names(self) -> set[str]:
+        return {s.local_field for s in self.resolver.mapping().specs
+                if s.outbound and s.local_field.startswith(LOCAL_CUSTOM_PREFIX)}
+
+    def _expand(self, fields) -> set[str]:
+        """The outbox's field names with ``custom_properties`` as each outbound-mapped custom property."""
+        names = set(fields)
+        if "custom_properties" in names:
+            names.discard("custom_properties")
+            names |= self._outbound_custom_names()
+        return names
 
     def _lost_reason_id(self, opp: Opportunity) -> str | None:
         if opp.status != Opportunity.Status.LOST or opp.lost_reason_id is None:
@@ -109,6 +137,8 @@ class OpportunityPusher(KindPusher):
                              if (o.get("name") or "").strip().lower() == opp.name.strip().lower()), None)
         if existing is None:
             body = {k: v for k, v in self._body(opp, set(SYNCED_FIELDS)).items() if v is not None}
+            if body.get("customFields"):  # a new deal has nothing to clear in GHL
+                body["customFields"] = [f for f in body["customFields"] if f["field_value"] not in (None, "", [])]
             body.update(contactId=contact_id, status=opp.status)
             created = self.client.opportunities.create(body)
             self.stats.created += 1
@@ -120,7 +150,26 @@ class OpportunityPusher(KindPusher):
             self.client.opportunities.update_status(ghl_id, "lost", lost_reason_id=self._lost_reason_id(opp))
         if existing is not None:  # bring the found deal to our values
             self.client.opportunities.update(ghl_id, self._body(opp, set(SYNCED_FIELDS) - {"custom_properties"}))
-        self._done(entry, ghl_id, sent=opportunity_values(opp))
+        self._done(entry, ghl_id, sent=self._ours(opp, self._expand(SYNCED_FIELDS)))
+
+    def _ours(self, opp: Opportunity, names: set[str]) -> dict[str, Any]:
+        """Our values of ``names`` (snapshot form), custom properties by key."""
+        keys = [n[len(LOCAL_CUSTOM_PREFIX):] for n in names if n.startswith(LOCAL_CUSTOM_PREFIX)]
+        values = opportunity_values(opp, custom_keys=keys)
+        types = {s.local_field: s.data_type for s in self.resolver.mapping().specs}
+        out = {}
+        for name in names:
+            if name not in values:
+                continue
+            out[name] = values[name]
+            if name in types and types[name] != DataType.REFERENCE:  # as GHL's value reads back ("5" is 5)
+                try:
+                    out[name] = canonical(to_local_value(values[name], types[name]))
+                except ValueError:
+                    pass
+                if out[name] in ("", []):
+                    out[name] = None
+        return out
 
     # -- update --------------------------------------------------------------------------------------------
     def _update(self, entry: OutboxEntry, opp: Opportunity, ghl_id: str) -> None:
@@ -131,9 +180,10 @@ class OpportunityPusher(KindPusher):
         if merged.outcome == "conflicted":
             self.stats.conflicts += 1
         opp.refresh_from_db()
-        ours = opportunity_values(opp)
+        ours = self._ours(opp, self._expand(entry.changed_fields))
         theirs = remote_opportunity_values(self.resolver.remote(current))
-        fields = {f for f in entry.changed_fields if f in ours and ours[f] != theirs.get(f)}
+        # a custom field GHL's reads are not mapped back from (outbound only) is sent as it is
+        fields = {f for f in ours if f not in theirs or ours[f] != theirs[f]}
         if "lost_reason" in fields and opp.status == Opportunity.Status.LOST:
             fields.add("status")
         if not fields:
@@ -166,7 +216,8 @@ class OpportunityPusher(KindPusher):
         base of the next merge and its ``updatedAt`` the watermark."""
         remote = current or self.client.opportunities.get(ghl_id)
         theirs = remote_opportunity_values(self.resolver.remote(remote))
-        disagree = [f for f, v in sent.items() if theirs.get(f) != v]
+        # what GHL reads back and we map back: a custom field pushed one way only is not read here
+        disagree = [f for f, v in sent.items() if f in theirs and theirs[f] != v]
         if disagree:
             logger.warning("ghl.sync.opportunity.not-kept", extra={"entry_id": entry.pk, "fields": disagree})
             self.fail(entry, f"GHL did not keep {', '.join(disagree)} as sent", retryable=True)

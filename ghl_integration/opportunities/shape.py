@@ -44,15 +44,9 @@ def custom_key(field_key: str) -> str:
     return field_key.removeprefix(CUSTOM_KEY_PREFIX)
 
 
-def custom_values(doc: dict[str, Any], keys_by_id: dict[str, str]) -> dict[str, Any]:
-    """``customFields`` as {our key: value}; fields the location no longer defines are left out."""
-    out = {}
-    for item in doc.get("customFields") or []:
-        if isinstance(item, dict) and item.get("id") in keys_by_id:
-            value = item.get("fieldValue", item.get("value", item.get("field_value")))
-            if value not in (None, ""):
-                out[keys_by_id[item["id"]]] = value
-    return out
+def custom_field_value(item: dict[str, Any]) -> Any:
+    """The value of one ``customFields`` item (GHL's reads say ``fieldValue``; writes take ``field_value``)."""
+    return item.get("fieldValue", item.get("value", item.get("field_value")))
 
 
 def status_of(doc: dict[str, Any]) -> str:

@@ -144,7 +144,7 @@ def test_a_create_whose_answer_was_lost_is_not_made_twice(ghl, org, connection, 
 def test_both_sides_changed_the_value_the_policy_decides(ghl, org, connection, pulled, policy, expected_here,
                                                          expected_ghl):
     conflict_policy_set(organization=org, provider="ghl", account_id=LOCATION, field="monetary_value",
-                        policy=policy)
+                        policy=policy, object_type="opportunity")
     opp = local(pulled["id"])
     opportunity_change(opportunity=opp, monetary_value=15000, name="Acme deal (2 sites)")
     ghl.control.change("opportunity.update", opportunityId=pulled["id"], monetaryValue=20000)  # webhook not seen
@@ -157,6 +157,25 @@ def test_both_sides_changed_the_value_the_policy_decides(ghl, org, connection, p
     assert remote["name"] == opp.name == "Acme deal (2 sites)"  # the field only we changed went out either way
     conflict = SyncConflict.objects.get(field="monetary_value")
     assert conflict.policy == policy and entry_of(opp).status == "done"
+
+
+def test_deals_follow_their_own_policy_not_the_contacts(ghl, org, connection, pulled):
+    # given: contacts say "local wins" for every field, opportunities "remote wins"
+    conflict_policy_set(organization=org, provider="ghl", account_id=LOCATION, field="*", policy="local_wins")
+    conflict_policy_set(organization=org, provider="ghl", account_id=LOCATION, field="*", policy="remote_wins",
+                        object_type="opportunity")
+    opp = local(pulled["id"])
+    opportunity_change(opportunity=opp, monetary_value=15000)
+    ghl.control.change("opportunity.update", opportunityId=pulled["id"], monetaryValue=20000)
+
+    # when
+    push(connection)
+
+    # then: the opportunity policy decided
+    opp.refresh_from_db()
+    assert opp.monetary_value == Decimal("20000.00")
+    assert ghl.control.objects("opportunity", pulled["id"])["monetaryValue"] == 20000
+    assert SyncConflict.objects.get(field="monetary_value").policy == "remote_wins"
 
 
 def test_a_deal_whose_contact_is_not_in_ghl_waits(ghl, org, connection, pulled):
