@@ -5,7 +5,10 @@
 * `opportunities_reconcile` (every 15 minutes): the mirror again (GHL sends no pipeline events: a stage
   renamed, removed or moved there shows here on the next run), then the opportunities updated since the last
   run (``POST /opportunities/search`` on ``date_updated`` ≥ since − overlap, oldest first, ``searchAfter``);
-  stale states are dropped by the watermark, so the overlap costs nothing but the read.
+  stale states are dropped by the watermark, so the overlap costs nothing but the read. Before that, the local
+  side: a deal changed here since then whose change never reached the outbox (a crash between the write and
+  its entry, an edit that bypassed the services) is queued for GHL (`opportunities_queue_unpushed`), so GHL's
+  state merges with it field by field instead of overwriting it.
 * `opportunities_deletion_sweep` (nightly): GHL has no deleted-since feed, so page every id and archive the
   linked local opportunities GHL no longer has; nothing is archived unless the listing reached GHL's total.
 
@@ -17,10 +20,13 @@ import logging
 from dataclasses import dataclass
 
 from django.contrib.contenttypes.models import ContentType
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from crm.models import ExternalIdentity, Opportunity
-from crm.sync.models import SyncRun
+from crm.services.opportunity_sync import SYNCED_FIELDS
+from crm.sync.models import OutboxEntry, SyncRun
+from crm.sync.outbox import outbox_record
 from crm.sync.runs import sync_run_advance, sync_run_finish, sync_run_start
 
 from ..client import GhlApiError, GhlClient
@@ -35,6 +41,7 @@ logger = logging.getLogger(__name__)
 OBJECT_TYPE = "opportunity"
 PAGE_SIZE = 100
 RECONCILE_OVERLAP = dt.timedelta(minutes=2)  # GHL's search lags its writes by a few seconds
+OPEN_OUTBOX = ("pending", "in_progress", "failed", "dead")  # a dead entry stays visible in admin instead
 COUNT_OF = {"created": "created", "updated": "updated", "conflicted": "conflicted", "unchanged": "unchanged",
             "stale": "unchanged", "archived": "archived"}
 
@@ -141,6 +148,9 @@ def opportunities_reconcile(*, connection: GhlConnection, client: GhlClient | No
     result = OpportunityRun(run=_start(connection, SyncRun.Kind.RECONCILE))
     resolver = OpportunityResolver(connection, client)
     window_ms = int((since - RECONCILE_OVERLAP).timestamp() * 1000)
+    # Local side first: GHL's newer state, applied below, must merge with our lost edit (three-way, as the
+    # entry's fields are pending), not overwrite it, and its apply would make the deal look synced.
+    queued = opportunities_queue_unpushed(connection=connection, since=since - RECONCILE_OVERLAP)
     try:
         resolver.refresh()
         after = None
@@ -156,7 +166,39 @@ def opportunities_reconcile(*, connection: GhlConnection, client: GhlClient | No
                 break
     except GhlApiError as exc:
         return _finish(result, resolver, {"since": since.isoformat()}, exc)
-    return _finish(result, resolver, {"since": started.isoformat()}, None)
+    return _finish(result, resolver, {"since": started.isoformat(), "queued_local": queued}, None)
+
+
+def opportunities_queue_unpushed(*, connection: GhlConnection, since: dt.datetime) -> int:
+    """Deals changed here since ``since`` whose change never reached the outbox: queue every synced field for
+    this location (the push merges with GHL's state three-way, so a field only GHL changed is not overwritten).
+    Returns how many were queued.
+
+    "Never reached" = no open entry for the location, and either not linked to it yet (and not archived) or
+    changed after the link last synced. Two queries, then one write per deal queued."""
+    content_type = ContentType.objects.get_for_model(Opportunity)
+    open_entries = OutboxEntry.objects.filter(provider=PROVIDER, account_id=connection.location_id,
+                                              content_type=content_type, status__in=OPEN_OUTBOX)
+    synced_at = ExternalIdentity.objects.filter(
+        provider=PROVIDER, account_id=connection.location_id, content_type=content_type, object_id=OuterRef("pk"),
+    ).values("last_synced_at")[:1]
+    unpushed = (
+        Opportunity.objects.for_org(connection.organization).filter(updated_at__gte=since)
+        .exclude(pk__in=open_entries.values("object_id"))
+        .annotate(synced_at=Subquery(synced_at), linked=Exists(synced_at))
+        # archived deals are GHL's deletions: nothing of ours to send
+        .filter(is_archived=False)
+        .filter(Q(linked=False) | Q(synced_at__isnull=True) | Q(updated_at__gt=F("synced_at")))
+        .only("pk", "organization_id")
+    )
+    queued = 0
+    for opp in unpushed:
+        queued += bool(outbox_record(obj=opp, fields=list(SYNCED_FIELDS), targets=[(PROVIDER, connection.location_id)],
+                                     local_edit=False))
+    if queued:
+        logger.info("ghl.opportunities.reconcile.queued-local",
+                    extra={"connection_id": connection.pk, "queued": queued})
+    return queued
 
 
 @one_per_location("opportunity_deletion_sweep")
