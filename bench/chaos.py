@@ -225,6 +225,7 @@ class World:
         self.sandbox, self.location_id, self.spool = sandbox, location_id, spool
         self.org = self.connection = None
         self.remote_email_dupes_at_start = 0
+        self.busy_until: dict[str, float] = {}
 
     def compare(self) -> Sides:
         from django.contrib.contenttypes.models import ContentType
@@ -295,15 +296,22 @@ class World:
         from django.db import connections
 
         sides, backlog = Sides(), {}
+        self.busy_until = {}  # what was still in flight, and until when (seconds after t0): the recovery's parts
         while True:
+            elapsed = time.monotonic() - t0
             try:
                 backlog = self.backlog()
+                for key in ("events", "pushes", "pulls", "spooled", "ghl_sending"):
+                    if backlog[key]:
+                        self.busy_until[key] = elapsed
                 if not any(backlog[k] for k in ("events", "pushes", "pulls", "spooled", "ghl_sending")):
                     sides = self.compare()
                     if sides.lost == len(sides.mismatched_ids & besides) and sides.duplicated == 0:
                         return time.monotonic() - t0, sides, backlog
+                    self.busy_until["sides_differ"] = elapsed
             except Exception as exc:  # noqa: BLE001 - the database may still be coming back
                 backlog = {"error": f"{type(exc).__name__}: {str(exc)[:120]}"}
+                self.busy_until["database"] = elapsed
                 connections.close_all()
             if time.monotonic() - t0 > timeout:
                 try:
@@ -322,12 +330,15 @@ class Outcome:
     sides: Sides
     backlog: dict
     notes: str = ""
+    busy_until: dict = field(default_factory=dict)
 
     def line(self, timeout: float) -> str:
         recovery = f"{self.recovery_s:.1f}" if self.recovery_s is not None else f">{timeout:.0f} (not settled)"
         extra = f" examples={self.sides.examples}" if self.sides.examples and self.sides.lost else ""
         left = "" if self.recovery_s is not None else f" left={self.backlog}"
-        return f"scenario {self.name}: recovery_s={recovery} {self.notes} | {self.sides.line()}{left}{extra}"
+        busy = ",".join(f"{key}@{at:.1f}" for key, at in sorted(self.busy_until.items(), key=lambda kv: kv[1]))
+        return (f"scenario {self.name}: recovery_s={recovery} {self.notes} busy_until=[{busy}] | "
+                f"{self.sides.line()}{left}{extra}")
 
 
 def _sample_remote_ids(world: World, share: float, count: int) -> list[str]:
@@ -629,6 +640,7 @@ def run(args) -> str:  # noqa: PLR0915 - one linear script: start, break, measur
         only = set(args.only.split(","))
         if "a" in only:
             outcomes.append(scenario_a(world, stack, owner, args))
+            outcomes[-1].busy_until = dict(world.busy_until)
         else:
             _connect(world, owner)
             world.settle(time.monotonic(), args.settle_timeout)
@@ -642,6 +654,7 @@ def run(args) -> str:  # noqa: PLR0915 - one linear script: start, break, measur
             result = scenario()
             if isinstance(result, tuple):
                 result, waits = result
+            result.busy_until = dict(world.busy_until)
             outcomes.append(result)
             print(result.line(args.settle_timeout), flush=True)
         final = world.compare()
