@@ -96,12 +96,24 @@ def connection_sync_settings(*, connection: GhlConnection) -> dict:
     }
 
 
-def agency_name_for(*, company_id: str) -> str:
-    """The agency's name as GHL's install events gave it ("" when no event named it yet)."""
+def agency_placeholder_name(company_id: str) -> str:
+    """What an agency connection is called until GHL names its company."""
+    return f"Agency {company_id}"
+
+
+def agency_name_for(*, organization, company_id: str) -> str:
+    """The agency's name: as GHL named the company when the organization's agency connected, else as GHL's
+    install events gave it ("" when neither did)."""
     from .models import GhlAppInstallState
 
     if not company_id:
         return ""
+    names = GhlConnection.objects.for_org(organization).filter(
+        company_id=company_id, token_level=GhlConnection.TokenLevel.COMPANY).order_by("-updated_at").values_list(
+        "location_name", flat=True)
+    for name in names:
+        if name and name != agency_placeholder_name(company_id):
+            return name
     for details in GhlAppInstallState.objects.filter(details__companyId=company_id).values_list("details", flat=True):
         if details.get("companyName"):
             return details["companyName"]

@@ -30,7 +30,9 @@ LOCATION_SCOPES = (
     "calendars.readonly calendars.write calendars/events.readonly calendars/events.write locations.readonly "
     "locations/customFields.readonly locations/customFields.write users.readonly"
 ).split()
-COMPANY_SCOPES = [*LOCATION_SCOPES, "oauth.readonly", "oauth.write"]
+# Granted to agency (Company) tokens only: a sub-account install asking for them gets a token without them.
+AGENCY_ONLY_SCOPES = ("companies.readonly",)
+COMPANY_SCOPES = [*LOCATION_SCOPES, "oauth.readonly", "oauth.write", *AGENCY_ONLY_SCOPES]
 
 DEMO_COMPANY_ID = "SbxDemoCompany000001"
 DEMO_LOCATION_ID = "SbxDemoLocation000001"

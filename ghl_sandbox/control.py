@@ -168,6 +168,8 @@ def issue_code(sandbox, data: dict) -> dict:
         default_scopes = c.COMPANY_SCOPES
     scope = data.get("scope")
     scopes = (scope.split() if isinstance(scope, str) else list(scope)) if scope else list(default_scopes)
+    if user_type == "Location":
+        scopes = [s for s in scopes if s not in c.AGENCY_ONLY_SCOPES]
     code = auth.issue_code(sandbox, client_id=client_id, redirect_uri=data.get("redirectUri"), user_type=user_type,
                            location_id=location_id, company_id=company_id, user_id=user_id or "", scopes=scopes)
     if data.get("install", False):

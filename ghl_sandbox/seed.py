@@ -38,7 +38,10 @@ DEFAULT_LOST_REASONS = ["Price too high", "Went with a competitor", "No response
 
 
 def company_create(sandbox, *, name: str, id: str | None = None, installed: bool = True) -> dict:
-    doc = {"id": id or new_id(), "name": name, "dateAdded": iso(), "_installed": installed}
+    doc = {"id": id or new_id(), "name": name, "email": "agency@example.com", "phone": "+15035550199",
+           "website": "https://example.com", "domain": "", "address": "1 Agency Way", "city": "Portland",
+           "state": "OR", "country": "US", "postalCode": "97201", "timezone": "America/New_York", "logoUrl": "",
+           "dateAdded": iso(), "_installed": installed}
     return sandbox.store.put("company", doc)
 
 

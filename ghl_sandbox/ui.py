@@ -67,6 +67,7 @@ def chooselocation(sandbox, request) -> Response:
         if loc is None:
             return _error("Unknown location")
         user_type, location_id, company_id, user_id = "Location", loc["id"], loc["companyId"], loc.get("_ownerUserId")
+        scopes = [s for s in scopes if s not in c.AGENCY_ONLY_SCOPES]
     code = auth.issue_code(sandbox, client_id=params["client_id"], redirect_uri=params["redirect_uri"],
                            user_type=user_type, location_id=location_id, company_id=company_id,
                            user_id=user_id or "", scopes=scopes)

@@ -47,7 +47,7 @@ GHL_SCOPES = _env.list(
         "contacts.readonly contacts.write conversations.readonly conversations.write "
         "conversations/message.readonly conversations/message.write opportunities.readonly opportunities.write "
         "calendars.readonly calendars/events.readonly calendars/events.write locations.readonly "
-        "locations/customFields.readonly users.readonly oauth.readonly oauth.write"
+        "locations/customFields.readonly users.readonly oauth.readonly oauth.write companies.readonly"
     ).split(),
 )
 GHL_REQUIRED_SCOPES = _env.list(

@@ -8,6 +8,8 @@ refreshes per connection (row lock) and persist the new pair atomically.
 
 ``/oauth/locationToken`` and ``/oauth/installedLocations`` need an agency (Company) token, passed as a
 ``token_provider`` like :class:`~ghl_integration.client.GhlClient` takes; they count against the company's quota.
+So does ``GET /companies/{companyId}`` (GHL's Companies API, ``companies.readonly``), the one agency-level read
+we make: the agency's name, which no token response carries.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 import requests
 
-from .base import VERSION_2021_07_28, GhlHttp, RetryPolicy, TokenProvider
+from .base import VERSION_2021_07_28, GhlHttp, RetryPolicy, TokenProvider, seg
 from .pagination import iter_offset
 from .ratelimit import RateLimiter
 from .types import InstalledLocation, TokenResponse
@@ -116,6 +118,18 @@ class GhlOAuth:
             # Minting a location token twice only yields two valid tokens: safe to retry.
             idempotent=True,
         )
+
+    def company(self, *, company_id: str, token_provider: TokenProvider) -> dict[str, Any]:
+        """``GET /companies/{companyId}`` (agency token, ``companies.readonly``) → the company (``id``, ``name``,
+        ``email``, ``phone``, ``website``, ``timezone``...)."""
+        data = self._http.request(
+            "GET",
+            f"/companies/{seg(company_id)}",
+            version=VERSION_2021_07_28,
+            token_provider=token_provider,
+            rate_limit_key=company_id,
+        )
+        return dict(data.get("company") or {})
 
     def installed_locations(
         self,

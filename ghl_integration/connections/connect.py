@@ -15,6 +15,7 @@ from tenancy.models import Organization
 from ..client import GhlApiError, GhlInvalidGrant
 from ..models import GhlConnection
 from ..provider import GHL
+from ..selectors import agency_placeholder_name
 from ..signals import connection_connected
 from .exceptions import ConnectError, ConnectionInactive
 from .install_state import app_install_state_record, connection_apply_install_details
@@ -23,6 +24,7 @@ from .tokens import oauth_client, token_expires_at
 logger = logging.getLogger(__name__)
 
 INCOMPLETE_ANSWER = "GoHighLevel sent an incomplete answer. Please try again."
+AGENCY_NAME_SCOPE = "companies.readonly"
 
 
 def _installation(connection: GhlConnection):
@@ -220,8 +222,29 @@ def _store_agency_connection(*, organization, user, tokens: dict) -> GhlConnecti
         ) or GhlConnection(organization=organization, company_id=tokens["companyId"])
         connection.token_level = GhlConnection.TokenLevel.COMPANY
         connection.location_id = ""
-        connection.location_name = connection.location_name or f"Agency {tokens['companyId']}"
+        connection.location_name = connection.location_name or agency_placeholder_name(tokens["companyId"])
         _activate_with_tokens(connection, tokens=tokens, user=user)
+    # After the commit: no HTTP call while the row is locked.
+    _agency_name_load(connection)
     connection_connected.send(sender=GhlConnection, connection=connection)
     logger.info("ghl.connection.agency-connected", extra={"connection_id": connection.pk})
     return connection
+
+
+def _agency_name_load(connection: GhlConnection) -> None:
+    """Name the agency connection after its GHL company (one request), so the settings page names the agency
+    at once rather than after an INSTALL event that may never come (an agency that installed earlier). Without
+    ``companies.readonly`` granted, or on failure, it keeps its earlier name."""
+    if AGENCY_NAME_SCOPE not in connection.scopes.split():
+        return
+    try:
+        name = (oauth_client().company(company_id=connection.company_id,
+                                       token_provider=_installation(connection).token_provider()).get("name") or "")
+    except (GhlApiError, ConnectionInactive) as exc:
+        logger.warning("ghl.oauth.agency-name-unavailable",
+                       extra={"company_id": connection.company_id, "error": str(exc)})
+        return
+    name = name.strip()
+    if name and name != connection.location_name:
+        connection.location_name = name
+        connection.save(update_fields=["location_name", "updated_at"])

@@ -53,7 +53,7 @@ def settings_page_render(request, *, extra: dict | None = None, status: int = 20
         "agency": agency if agency and agency.is_active else None,
         "scopes": (connection.scopes.split() if connection else []),
         **(contact_sync_status(connection=connection) if connection else {}),
-        "agency_name": agency_name_for(company_id=(agency.company_id if agency else "") or (
+        "agency_name": agency_name_for(organization=organization, company_id=(agency.company_id if agency else "") or (
             connection.company_id if connection and connection.agency_connection_id else "")),
         **(extra or {}),
     }

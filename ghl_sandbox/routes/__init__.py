@@ -2,9 +2,9 @@
 
 
 def all_routes():
-    from . import calendars, contacts, conversations, locations, oauth, opportunities, users
+    from . import calendars, companies, contacts, conversations, locations, oauth, opportunities, users
 
-    return [*oauth.ROUTES, *locations.ROUTES, *users.ROUTES, *contacts.ROUTES, *conversations.ROUTES,
+    return [*oauth.ROUTES, *companies.ROUTES, *locations.ROUTES, *users.ROUTES, *contacts.ROUTES, *conversations.ROUTES,
             *opportunities.ROUTES, *calendars.ROUTES]
 
 

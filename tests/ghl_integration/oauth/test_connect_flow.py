@@ -390,3 +390,24 @@ def test_an_agency_connection_is_announced_but_starts_no_sync(owner_org, api, se
     assert [pk for pk, _ in connected_signals] == [result.connection.pk]
     delay.assert_not_called()
     assert len(api.calls) == 1  # the token exchange: no custom fields fetched for an agency
+
+
+@pytest.mark.django_db
+def test_an_agency_is_named_from_its_company_and_a_failed_read_still_connects(owner_org, api, no_retries):
+    owner, org = owner_org
+    scope = ALL_SCOPES + " oauth.readonly oauth.write companies.readonly"
+    api.post(f"{api.base}/oauth/token", json=location_tokens(
+        9, userType="Company", locationId=None, companyId="comp-9", scope=scope))
+    api.get(f"{api.base}/companies/comp-9", json={"company": {"id": "comp-9", "name": "Bright Agency"}})
+
+    named = connection_connect_from_code(organization=org, user=owner, code="c1").connection
+
+    read = next(c for c in api.calls if "/companies/" in c.request.url)
+    assert read.request.headers["Authorization"] == "Bearer access-9"
+    assert read.request.headers["Version"] == "2021-07-28"
+    assert named.location_name == "Bright Agency"
+
+    # a reconnect whose company read fails keeps the name it had, and the connection
+    api.replace(responses.GET, f"{api.base}/companies/comp-9", status=500, json={"message": "boom"})
+    again = connection_connect_from_code(organization=org, user=owner, code="c2").connection
+    assert again.pk == named.pk and again.status == "active" and again.location_name == "Bright Agency"

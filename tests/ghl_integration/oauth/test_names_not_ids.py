@@ -19,30 +19,54 @@ from tenancy.services import user_create
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ghl" / "webhooks"
 
 
-@pytest.fixture
-def agency_org(sandbox, settings, org_factory):
+def _connect_agency(sandbox, settings, org_factory, *, scope: str | None = None):
     settings.GHL_API_BASE_URL = sandbox.base_url
     settings.GHL_APP_ID = sbx.SANDBOX_APP_ID
     owner = user_create(username="agency-owner", password="pw-agency-123456")
     org = org_factory("Bright Smiles", owner=owner)
     code = sandbox.control.issue_code(companyId=sbx.DEMO_COMPANY_ID, redirectUri=settings.GHL_REDIRECT_URI,
-                                      install=True)["code"]
+                                      install=True, **({"scope": scope} if scope is not None else {}))["code"]
     connection_connect_from_code(organization=org, user=owner, code=code)
     return org, owner
 
 
+@pytest.fixture
+def agency_org(sandbox, settings, org_factory):
+    return _connect_agency(sandbox, settings, org_factory)
+
+
 @pytest.mark.django_db
-def test_the_agency_is_named_and_its_card_follows_the_choice(client, agency_org):
+def test_the_agency_is_named_as_soon_as_it_connects_and_its_card_follows_the_choice(client, agency_org, sandbox):
     org, owner = agency_org
     client.force_login(owner)
     settings_url = f"/orgs/{org.pk}/integrations/ghl/"
 
-    # before GHL named the agency, and before a location is chosen
+    # right after connecting, before any install event and before a location is chosen
     page = client.get(settings_url).content.decode()
     assert sbx.DEMO_COMPANY_ID not in page
-    assert "your GoHighLevel agency" in page and "choose the location</a> this organization uses" in page
+    assert "Connected to the agency AgentLevel Demo Agency" in page
+    assert "choose the location</a> this organization uses" in page
+    assert sandbox.control.request_log(path=f"/companies/{sbx.DEMO_COMPANY_ID}")
 
-    # GHL's install event names the agency
+    client.post(f"/orgs/{org.pk}/integrations/ghl/choose-location/", {"location_id": sbx.DEMO_LOCATION_ID})
+
+    page = client.get(settings_url).content.decode()
+    assert '<dd id="via-agency">AgentLevel Demo Agency</dd>' in page
+    assert f"this organization uses its location <strong>{sbx.DEMO_LOCATION_NAME}</strong>" in page
+    assert "Use another location" in page and "choose the location</a>" not in page
+
+
+@pytest.mark.django_db
+def test_an_agency_that_did_not_grant_company_reads_is_named_by_the_install_event(client, sandbox, settings,
+                                                                                   org_factory):
+    scope = " ".join(s for s in sbx.COMPANY_SCOPES if s != "companies.readonly")
+    org, owner = _connect_agency(sandbox, settings, org_factory, scope=scope)
+    client.force_login(owner)
+    settings_url = f"/orgs/{org.pk}/integrations/ghl/"
+
+    page = client.get(settings_url).content.decode()
+    assert sbx.DEMO_COMPANY_ID not in page and "your GoHighLevel agency" in page
+
     payload = {**json.loads((FIXTURES / "AppInstall.json").read_text()), "companyId": sbx.DEMO_COMPANY_ID,
                "locationId": sbx.DEMO_LOCATION_ID}
     app_installed(location_id=sbx.DEMO_LOCATION_ID, company_id=sbx.DEMO_COMPANY_ID, at=timezone.now(),
@@ -51,8 +75,6 @@ def test_the_agency_is_named_and_its_card_follows_the_choice(client, agency_org)
 
     page = client.get(settings_url).content.decode()
     assert '<dd id="via-agency">Bright Smile Agency</dd>' in page
-    assert f"this organization uses its location <strong>{sbx.DEMO_LOCATION_NAME}</strong>" in page
-    assert "Use another location" in page and "choose the location</a>" not in page
 
 
 @pytest.mark.django_db

@@ -180,3 +180,25 @@ def test_the_chooser_offers_the_sub_account_first_and_the_agency_last(sandbox):
     assert options[0] == (c.DEMO_LOCATION_ID, " selected")  # approving without choosing installs the sub-account
     assert options[-1][0] == f"company:{c.DEMO_COMPANY_ID}" and not options[-1][1]
     assert "(every sub-account)" in page.text
+
+
+def test_an_agency_token_reads_its_own_company_and_nothing_else(sandbox, make_api, api):
+    other = sandbox.control.seed(name="Elsewhere", users=1, contacts=0)
+    agency = make_api(sandbox.company_token(c.DEMO_COMPANY_ID)["access_token"])
+    headers = {"Version": "2021-07-28"}
+
+    own = agency.get(f"/companies/{c.DEMO_COMPANY_ID}", headers=headers)
+    foreign = agency.get(f"/companies/{other['companyId']}", headers=headers)
+    as_location = api.get(f"/companies/{c.DEMO_COMPANY_ID}", headers=headers)
+
+    assert own.status_code == 200
+    assert own.json()["company"]["id"] == c.DEMO_COMPANY_ID
+    assert own.json()["company"]["name"] == "AgentLevel Demo Agency"
+    assert foreign.status_code == 403
+    assert as_location.status_code == 401
+
+
+def test_a_sub_account_install_is_not_granted_agency_only_scopes(sandbox):
+    code = sandbox.control.issue_code(locationId=c.DEMO_LOCATION_ID,
+                                      scope="contacts.readonly companies.readonly")["code"]
+    assert sandbox.exchange_code(code)["scope"] == "contacts.readonly"
