@@ -111,6 +111,8 @@ class ToolCall(TenantModel):
     contact = models.ForeignKey("crm.Contact", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
                                 help_text="The person the call concerned (resolved, created, or the contact of "
                                           "the deal or appointment).")
+    run = models.ForeignKey("agents.AgentRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                            help_text="The built-in agent's run that made the call (surface runner).")
     ghl_ids = models.JSONField(default=list, blank=True, help_text="GHL records this call touched or confirmed.")
     ghl_request_ids = models.JSONField(default=list, blank=True,
                                        help_text="GHL's traceIds of every request made for this call: during it, and "

@@ -77,14 +77,14 @@ def tool_call_record(*, organization_id: int, agent: Agent | None, key_prefix: s
                      dry_run: bool = False, idempotency_key: str = "", ghl_ids: list[str] | None = None,
                      ghl_request_ids: list[str] | None = None, latency_ms: float = 0,
                      call_id: uuid.UUID | None = None, contact_id: int | None = None,
-                     outbox_entry_ids: list[int] | None = None) -> ToolCall:
+                     outbox_entry_ids: list[int] | None = None, run_id: int | None = None) -> ToolCall:
     """Write the audit row of one call. `outbox_entry_ids`: the entries its writes recorded, whose pushes so far
     (by a worker, while the call waited) add their GHL request ids to the row (later ones: `agents.audit`)."""
     fields = dict(
         organization_id=organization_id, agent=agent, key_prefix=key_prefix, surface=surface, tool=tool[:64],
         input=input, ok=ok, error_code=error_code, outcome=outcome[:32], dry_run=dry_run,
         idempotency_key=idempotency_key[:255], ghl_ids=ghl_ids or [], ghl_request_ids=ghl_request_ids or [],
-        latency_ms=latency_ms, call_id=call_id or uuid.uuid4(), contact_id=contact_id,
+        latency_ms=latency_ms, call_id=call_id or uuid.uuid4(), contact_id=contact_id, run_id=run_id,
     )
     # Its own transaction: the audit row stays even when the tool's work rolled back.
     try:

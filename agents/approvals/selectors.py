@@ -3,6 +3,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Q
+
 from ..models import AgentRun, AgentRunStep, ToolCall, TriggerDelivery
 from .models import PendingAction
 
@@ -25,7 +27,11 @@ def activity_timeline(*, organization, agent_id: int | None = None, contact_id: 
             calls.filter(agent_id=agent_id)
         deliveries = deliveries.filter(trigger__agent_id=agent_id)
     if contact_id:
-        runs, deliveries = runs.filter(contact_id=contact_id), deliveries.filter(contact_id=contact_id)
+        # A run is about the contact when it was started for them (a trigger) or one of its calls concerned them
+        # (an owner's "text Jane"); its calls are shown inside it.
+        about = ToolCall.objects.for_org(organization).filter(contact_id=contact_id, run__isnull=False)
+        runs = runs.filter(Q(contact_id=contact_id) | Q(pk__in=about.values("run_id")))
+        deliveries = deliveries.filter(contact_id=contact_id)
         approvals = approvals.filter(contact_id=contact_id)
         # Calls of REST and MCP agents about this person; the runner's are shown inside their runs.
         calls = calls.filter(contact_id=contact_id).exclude(surface=ToolCall.Surface.RUNNER)

@@ -151,7 +151,8 @@ def _run_calls(run: AgentRun, recorder: _Recorder, parsed, by_name, *, deadline:
     if invalid:
         for call_id, name, arguments in parsed:
             if call_id in invalid:  # the dispatcher answers (and audits) the invalid input; nothing runs
-                envelope = tool_call(agent=run.agent, tool_name=name, arguments=arguments, surface="runner")
+                envelope = tool_call(agent=run.agent, tool_name=name, arguments=arguments, surface="runner",
+                                     run_id=run.pk)
             else:
                 envelope = envelope_error(ToolError("invalid", "Not run: another call of this turn had an invalid "
                                                     "input, so none of them ran.", hint="Fix that call and send "
@@ -168,7 +169,7 @@ def _run_calls(run: AgentRun, recorder: _Recorder, parsed, by_name, *, deadline:
         # A write is keyed by the run and the call: a repeated call of the same turn is not done twice.
         idem = f"run-{run.pk}-{call_id}"[:255] if by_name[name].writes else None
         envelope = tool_call(agent=run.agent, tool_name=name, arguments=arguments, surface="runner",
-                             idempotency_key=idem)
+                             idempotency_key=idem, run_id=run.pk)
         recorder.step(kind=AgentRunStep.Kind.TOOL, tool=name, call_id=call_id, arguments=arguments,
                       result=envelope, ok=bool(envelope.get("ok")), latency_ms=(time.perf_counter() - started) * 1000)
         text = json.dumps(envelope, default=str)

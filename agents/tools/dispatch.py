@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from jsonschema import Draft202012Validator
 
 from crm.events import agent_acting
-from crm.remote_calls import RemoteUnavailable, remote_calls_collected
+from crm.remote_calls import RemoteUnavailable, remote_calls_collected, remote_calls_within
 from crm.sync.outbox import outbox_caused_by, outbox_entries_recorded
 from tenancy.models import Organization
 
@@ -37,6 +37,9 @@ SURFACES = ("rest", "mcp", "runner")
 SECRET_NAME = re.compile(r"(token|secret|password|passwd|api[_-]?key|authorization|credential)", re.I)
 SECRET_VALUE = re.compile(r"\bal_[0-9a-f]{8}_[A-Za-z0-9_-]{20,}")
 REDACTED = "[redacted]"
+# GHL requests a tool makes while its caller waits (free slots, a duplicate check, a booking) take this long in
+# all; what does not fit answers `ghl_unavailable` (or, for a lookup that only helps, is skipped).
+TOOL_REMOTE_SECONDS = 6.0
 
 
 @dataclass
@@ -149,10 +152,11 @@ def _authenticate(api_key: ApiKey | str | None) -> ApiKey:
 
 
 def tool_call(*, agent: Agent | None = None, tool_name: str, arguments: Any, surface: str,
-              idempotency_key: str | None = None, api_key: ApiKey | str | None = None) -> dict[str, Any]:
+              idempotency_key: str | None = None, api_key: ApiKey | str | None = None,
+              run_id: int | None = None) -> dict[str, Any]:
     """Run one tool call and answer with its envelope. Never raises for bad input.
 
-    Pass `api_key` (raw bearer or an `ApiKey`) from REST/MCP; the runner passes `agent` alone.
+    Pass `api_key` (raw bearer or an `ApiKey`) from REST/MCP; the runner passes `agent` and its `run_id`.
     `idempotency_key` is the `Idempotency-Key` header (the input's own `idempotency_key` wins if both).
     """
     if surface not in SURFACES:
@@ -188,7 +192,7 @@ def tool_call(*, agent: Agent | None = None, tool_name: str, arguments: Any, sur
             idempotency_key=str((arguments or {}).get("idempotency_key") or "") if isinstance(arguments, dict) else "",
             ghl_ids=list(dict.fromkeys(ctx.ghl_refs)) if ctx else [],
             ghl_request_ids=list(dict.fromkeys(ctx.request_ids)) if ctx else [], latency_ms=latency_ms,
-            call_id=call_id, contact_id=ctx.contact_id if ctx else None,
+            call_id=call_id, contact_id=ctx.contact_id if ctx else None, run_id=run_id,
             outbox_entry_ids=ctx.outbox_entry_ids if ctx else [],
         )
     return envelope
@@ -237,7 +241,8 @@ def _dispatch(*, agent: Agent, key: ApiKey | None, tool_name: str, arguments: An
 
 def _run(tool: Tool, ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
     with remote_calls_collected() as request_ids, agent_acting(ctx.agent.pk), \
-            outbox_caused_by(tool_call_cause(ctx.call_id)), outbox_entries_recorded() as entry_ids:
+            remote_calls_within(TOOL_REMOTE_SECONDS), outbox_caused_by(tool_call_cause(ctx.call_id)), \
+            outbox_entries_recorded() as entry_ids:
         try:
             return envelope_ok(tool.fn(ctx, **arguments))
         except ToolError as exc:

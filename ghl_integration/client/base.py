@@ -14,7 +14,9 @@ Retry policy (why each case is or is not retried):
 
 Retries use exponential backoff with full jitter, honour ``Retry-After`` (seconds or HTTP date), and on a 429
 without it wait ``X-RateLimit-Interval-Milliseconds`` (scaled by jitter in [0.5, 1]). They are bounded in attempts
-and in total time (`RetryPolicy`).
+and in total time (`RetryPolicy`), and, when someone waits for the answer (`crm.remote_calls.remote_calls_within`,
+an agent's tool call), by the time left: no retry ends after it, an idempotent request's timeout is capped to it,
+and a request made with no time left raises `GhlNetworkError` unsent.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from crm.remote_calls import remote_call_noted
+from crm.remote_calls import remote_call_noted, remote_time_left
 
 from .exceptions import (
     GhlApiError,
@@ -69,6 +71,7 @@ OAUTH_ERROR_CODES = frozenset(
 )
 REQUEST_ID_HEADERS = ("X-Request-Id", "X-Trace-Id", "traceId", "X-Amzn-Trace-Id")
 POOL_SIZE = 20
+MIN_TIMEOUT_S = 0.2  # an attempt made with almost no time left still gets a chance to answer
 
 
 class TokenProvider(Protocol):
@@ -267,6 +270,10 @@ class GhlHttp:
         force_refresh = False
         refreshed = False
         while True:
+            left = remote_time_left()
+            if left is not None and left <= 0:
+                # Someone waits for this answer and its time is up (`crm.remote_calls.remote_calls_within`).
+                raise GhlNetworkError("no time left to wait for GHL", method=method, path=path)
             slot = None
             if key and self.rate_limiter is not None:
                 try:
@@ -285,7 +292,7 @@ class GhlHttp:
                 try:
                     response = self.session.request(
                         method, url, params=params, json=json, data=form, files=files, headers=headers,
-                        timeout=self.timeout,
+                        timeout=self._timeout_within(left) if idempotent else self.timeout,
                     )
                 except BaseException:
                     if slot is not None:
@@ -393,9 +400,21 @@ class GhlHttp:
                 return min(self.retry.cap_s, interval_s * self._rng.uniform(0.5, 1.0))
         return self._backoff(retries)
 
+    def _timeout_within(self, left: float | None):
+        """The attempt's timeout, capped to the time left when someone waits (safe: the request may be repeated)."""
+        if left is None:
+            return self.timeout
+        cap = max(MIN_TIMEOUT_S, left)
+        if isinstance(self.timeout, tuple):
+            return tuple(min(t, cap) for t in self.timeout)
+        return min(self.timeout, cap)
+
     def _may_retry(self, retries: int, started: float, delay: float) -> bool:
         if retries + 1 >= self.retry.max_attempts:
             return False
+        left = remote_time_left()
+        if left is not None and delay >= left:
+            return False  # the retry would answer after the caller stopped waiting
         return (self._clock() - started) + delay <= self.retry.max_total_s
 
     def _log_retry(self, method, path, status, detail, attempt, delay) -> None:

@@ -38,7 +38,7 @@ from django.db import OperationalError, models
 from django.db.models import Q
 from django.utils import timezone
 
-from crm.remote_calls import remote_calls_collected
+from crm.remote_calls import remote_calls_collected, remote_calls_within
 from crm.services.external_ids import ExternalIdConflict
 from crm.sync.locks import SyncBusy, sync_exclusive
 from crm.sync.models import OutboxEntry
@@ -175,7 +175,8 @@ class PushDrain:
     def push(self, entry: OutboxEntry) -> None:
         # GHL's traceIds of this entry's requests go on the entry (and, through its causes, to the agent tool
         # call that asked for the change), whatever the push's outcome.
-        with remote_calls_collected() as request_ids:
+        # A push has its own bounds (PUSH_RETRY), also when it runs inline inside a tool call's time bound.
+        with remote_calls_collected() as request_ids, remote_calls_within(None):
             try:
                 self._push(entry)
             finally:
