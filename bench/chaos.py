@@ -398,6 +398,7 @@ def scenario_a(world: World, stack: Stack, owner, args) -> Outcome:
     wait_until(resumed, "the pull to resume", timeout=args.settle_timeout, poll=0.2)
     resumed_s = time.monotonic() - t_kill
     settled_s, sides, backlog = world.settle(t_kill, args.settle_timeout)
+    busy = dict(world.busy_until)
     runs_before = pulls.count()
     # Redis hands an unacked message of a dead consumer to another after its visibility timeout (an hour): do
     # that now, for the pull task the killed worker held, and check that it does not pull a second time.
@@ -421,6 +422,7 @@ def scenario_a(world: World, stack: Stack, owner, args) -> Outcome:
              f"redelivered_copies={requeued} copy_answer={answer} second_pulls={second_pulls}")
     if after_copy is None:
         sides = sides_copy
+    world.busy_until = busy
     return Outcome("a (pulls worker SIGKILLed mid-pull)", resumed_s if settled_s is not None else None,
                    sides if second_pulls == 0 else _with_duplicate(sides, second_pulls), backlog, notes)
 
