@@ -416,6 +416,10 @@ class ExternalIdentity(TenantModel):
         default=dict, blank=True, help_text="Mapped field values as last synced: the base of three-way merges."
     )
     remote_updated_at = models.DateTimeField(null=True, blank=True, help_text="Remote watermark: newest applied.")
+    # Lets a push skip reading the record before writing it (the webhooks have told us its state).
+    remote_seen_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When a webhook last confirmed the remote state we hold; cleared by each push until its echo.")
     last_synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -77,6 +77,8 @@ class RemoteRecord:
     deleted: bool = False
     # Remote values the mapping refused before this record was built (remote key → message): reported with it.
     refused: dict[str, str] = field(default_factory=dict)
+    # A real-time event (a webhook), not a read: it confirms that the remote's events reach us (`remote_seen_at`).
+    live: bool = False
 
 
 @dataclass
@@ -98,7 +100,9 @@ class ApplyContext:
 
 
 def _advance_link(link: ExternalIdentity, *, ctx: ApplyContext, remote_updated_at, remote_hash: str,
-                  snapshot: dict | None = None) -> None:
+                  snapshot: dict | None = None, live: bool = False) -> None:
+    if live:
+        link.remote_seen_at = timezone.now()
     if remote_updated_at and (link.remote_updated_at is None or remote_updated_at > link.remote_updated_at):
         link.remote_updated_at = remote_updated_at  # the watermark only moves forwards
     if remote_hash:
@@ -112,7 +116,8 @@ def _advance_link(link: ExternalIdentity, *, ctx: ApplyContext, remote_updated_a
 
 
 def _merge(obj: models.Model, link: ExternalIdentity, cleaned: dict[str, Any], *, ctx: ApplyContext,
-           remote_updated_at, remote_hash: str, outcome: str, errors: dict[str, str]) -> ApplyResult:
+           remote_updated_at, remote_hash: str, outcome: str, errors: dict[str, str],
+           live: bool = False) -> ApplyResult:
     """Three-way merge of ``cleaned`` into ``obj`` against the link's snapshot, field by field."""
     contact = obj
     snapshot = dict(link.synced_snapshot or {})
@@ -159,7 +164,8 @@ def _merge(obj: models.Model, link: ExternalIdentity, cleaned: dict[str, Any], *
                       local_edit=False)  # the local value won; it was not edited again
     # The snapshot is the remote's state as we now know it: the base of the next three-way merge.
     snapshot.update({k: canonical(v) for k, v in cleaned.items()})
-    _advance_link(link, ctx=ctx, remote_updated_at=remote_updated_at, remote_hash=remote_hash, snapshot=snapshot)
+    _advance_link(link, ctx=ctx, remote_updated_at=remote_updated_at, remote_hash=remote_hash, snapshot=snapshot,
+                  live=live)
     if outcome == Outcome.UPDATED and not changed:
         outcome = Outcome.UNCHANGED
     return ApplyResult(outcome, contact, changed, conflicts, push_back, errors)
@@ -223,6 +229,10 @@ def apply_one(ctx: ApplyContext, record: RemoteRecord, *, defer_while_creating: 
         # Equal counts as stale: an event stamped with the time we already applied carries nothing newer.
         if record.remote_updated_at and link.remote_updated_at and record.remote_updated_at <= link.remote_updated_at:
             logger.info("crm.sync.stale-event", extra={"external_id": record.external_id})
+            if record.live and record.remote_updated_at == link.remote_updated_at and link.remote_seen_at is None:
+                # Stamped with our own push's time: its echo came back, so the remote's events reach us.
+                link.remote_seen_at = timezone.now()
+                link.save(update_fields=["remote_seen_at", "updated_at"])
             return ApplyResult(Outcome.STALE)
         contact = ctx.kind.model._default_manager.select_for_update().filter(
             organization=ctx.organization, pk=link.object_id).first()
@@ -231,14 +241,15 @@ def apply_one(ctx: ApplyContext, record: RemoteRecord, *, defer_while_creating: 
         if record.deleted:
             was = getattr(contact, "is_archived", False)
             ctx.kind.archive(contact)  # never destroyed
-            _advance_link(link, ctx=ctx, remote_updated_at=record.remote_updated_at, remote_hash="")
+            _advance_link(link, ctx=ctx, remote_updated_at=record.remote_updated_at, remote_hash="", live=record.live)
             return ApplyResult(Outcome.UNCHANGED if was else Outcome.ARCHIVED, contact)
         if is_echo(link=link, remote_hash=remote_hash):
-            _advance_link(link, ctx=ctx, remote_updated_at=record.remote_updated_at, remote_hash=remote_hash)
+            _advance_link(link, ctx=ctx, remote_updated_at=record.remote_updated_at, remote_hash=remote_hash,
+                          live=record.live)
             return ApplyResult(Outcome.ECHO, contact)
         cleaned, errors = ctx.kind.clean(ctx.organization, record.remote)
         return _merge(contact, link, cleaned, ctx=ctx, remote_updated_at=record.remote_updated_at,
-                      remote_hash=remote_hash, outcome=Outcome.UPDATED, errors=errors)
+                      remote_hash=remote_hash, outcome=Outcome.UPDATED, errors=errors, live=record.live)
     if record.deleted:
         return ApplyResult(Outcome.IGNORED)
     cleaned, errors = ctx.kind.clean(ctx.organization, record.remote)
@@ -298,6 +309,7 @@ def record_apply_remote(
     remote_hash: str = "",
     deleted: bool = False,
     defer_while_creating: bool = False,
+    live: bool = False,
 ) -> ApplyResult:
     """Apply one remote record of ``kind`` (``remote`` already in local names, from `Mapping.to_local`).
 
@@ -307,10 +319,11 @@ def record_apply_remote(
     matched on the kind's match keys before a new record is built, validated and saved. ``remote_hash``
     defaults to ``content_hash(remote)``. Runs in its own transaction; safe to call concurrently for one
     record. With ``defer_while_creating`` (real-time events), a record that would create a new local record
-    raises `CreatePushInFlight` while a create of ours to the account is in flight.
+    raises `CreatePushInFlight` while a create of ours to the account is in flight. ``live``: the record is a
+    real-time event (a webhook); applied (or our own push's echo), it sets the link's ``remote_seen_at``.
     """
     ctx = apply_context(organization, provider, account_id, connection_id, kind=kind)
-    record = RemoteRecord(external_id, remote, remote_updated_at, remote_hash, deleted)
+    record = RemoteRecord(external_id, remote, remote_updated_at, remote_hash, deleted, live=live)
     return apply_with_retry(ctx, lambda: apply_one(ctx, record, defer_while_creating=defer_while_creating),
                             external_id)
 

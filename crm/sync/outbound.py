@@ -18,7 +18,7 @@ from django.db import models, transaction
 
 from ..models import ExternalIdentity
 from .conflict import NO_BASE, policy_table_for, resolve_field
-from .hashing import canonical
+from .hashing import canonical, values_equal
 from .kinds import SyncKind, kind_for_model
 from .mapping import get_local_value
 from .models import SyncConflict
@@ -129,6 +129,43 @@ def record_apply_pushed_result(*, obj: models.Model, provider: str, account_id: 
         return kind.update(obj, values)
 
 
+def record_take_remote_only_changes(*, obj: models.Model, provider: str, account_id: str,
+                                    connection_id: int | None, remote: dict[str, Any],
+                                    exclude: set[str]) -> dict[str, Any]:
+    """Write locally the values of ``remote`` (the record as the remote returned it after our write, local
+    names) that only the remote changed since the last sync: the local value is still the link's snapshot
+    and the remote's differs. A field changed on both sides, or outside the snapshot, is left to the next
+    event or reconciliation, as are ``exclude`` (what we just pushed). Returns what was written.
+
+    Why: the response may carry a remote edit whose webhook has not reached us; that webhook, stamped before
+    our write, would then be dropped as stale, and the edit lost here."""
+    kind = _kind_of(obj)
+    content_type = ContentType.objects.get_for_model(kind.model, for_concrete_model=True)
+    with transaction.atomic():
+        link = ExternalIdentity.objects.select_for_update().filter(
+            provider=provider, account_id=account_id, content_type=content_type, object_id=obj.pk,
+        ).first()
+        if link is None:
+            return {}
+        obj = kind.model._default_manager.select_for_update().get(pk=obj.pk)
+        snapshot = link.synced_snapshot or {}
+        taken: dict[str, Any] = {}
+        for name, value in remote.items():
+            if name in exclude or name not in snapshot:
+                continue
+            local = canonical(get_local_value(obj, name))
+            if values_equal(name, local, snapshot[name]) and not values_equal(name, canonical(value), local):
+                taken[name] = value
+        if taken:
+            with sync_origin(provider=provider, account_id=account_id, connection_id=connection_id):
+                kind.update(obj, taken)
+            link.synced_snapshot = {**snapshot, **canonical(taken)}
+            link.save(update_fields=["synced_snapshot", "updated_at"])
+            logger.info("crm.sync.outbound-remote-changes-taken",
+                        extra={"object_type": kind.name, "object_id": obj.pk, "fields": sorted(taken)})
+    return taken
+
+
 def record_rejected_value(*, obj: models.Model, provider: str, account_id: str, external_id: str, field: str,
                           local_value: Any, remote_value: Any) -> SyncConflict:
     """Record that the remote kept its own value of ``field`` although we pushed ours (it ignored it).
@@ -155,6 +192,11 @@ def contact_prepare_push(*, contact, **kwargs: Any) -> PushPlan:
 def contact_apply_pushed_result(*, contact, **kwargs: Any) -> set[str]:
     """`record_apply_pushed_result` for a contact."""
     return record_apply_pushed_result(obj=contact, **kwargs)
+
+
+def contact_take_remote_only_changes(*, contact, **kwargs: Any) -> dict[str, Any]:
+    """`record_take_remote_only_changes` for a contact."""
+    return record_take_remote_only_changes(obj=contact, **kwargs)
 
 
 def contact_record_rejected_value(*, contact, **kwargs: Any) -> SyncConflict:

@@ -328,6 +328,7 @@ def outbox_mark_done(
     remote_values: dict[str, Any] | None = None,
     connection_id: int | None = None,
     remote_updated_at: datetime | None = None,
+    remote_changed: bool = True,
 ) -> OutboxEntry:
     """Record a successful push (echo suppression, part 2).
 
@@ -337,6 +338,8 @@ def outbox_mark_done(
     given, its hash is stored so the webhook echoing this push is recognised by `is_echo`.
     ``remote_updated_at``: the remote's modification time from the response; it moves the watermark, so
     a webhook about a state *older* than our push, arriving late, is dropped as stale.
+    ``remote_changed`` (default): the push wrote to the remote, so the link's ``remote_seen_at`` is cleared
+    until the echo of this write comes back; False when nothing was sent.
     """
     from ..services.external_ids import external_id_link
 
@@ -369,8 +372,10 @@ def outbox_mark_done(
                 link.connection_id = connection_id
             if remote_updated_at and (link.remote_updated_at is None or remote_updated_at > link.remote_updated_at):
                 link.remote_updated_at = remote_updated_at
+            if remote_changed:
+                link.remote_seen_at = None
             link.save(update_fields=["synced_snapshot", "content_hash", "last_synced_at", "connection_id",
-                                     "remote_updated_at", "updated_at"])
+                                     "remote_updated_at", "remote_seen_at", "updated_at"])
     return entry
 
 

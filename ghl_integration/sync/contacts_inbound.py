@@ -101,4 +101,5 @@ def contact_apply_ghl_event(*, connection: GhlConnection, payload: dict[str, Any
         connection_id=connection.pk, external_id=record.external_id, remote=record.remote,
         remote_updated_at=record.remote_updated_at, remote_hash=record.remote_hash, deleted=record.deleted,
         defer_while_creating=True,  # our own create's ContactCreate can arrive before the push links it
+        live=True,
     )

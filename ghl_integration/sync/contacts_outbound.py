@@ -4,8 +4,10 @@
 
 * unlinked → ``POST /contacts/`` (or ``/contacts/upsert``, see `CREATE_MODE_KEY`), then link the id; a create
   refused as a duplicate (400 + ``meta.contactId``) links to that contact and updates it instead;
-* linked → ``GET`` (conflict check, `crm.sync.outbound.contact_prepare_push`), tag diff through the tag
-  endpoints, then ``PUT`` with only the changed fields (never ``tags``: PUT replaces the whole list);
+* linked → ``GET`` (conflict check, `crm.sync.outbound.contact_prepare_push`) unless the policy does not need
+  GHL's state or the webhooks have already given it (`ContactPusher._needs_remote_state`), tag diff through the
+  tag endpoints, then ``PUT`` with only the changed fields (never ``tags``: PUT replaces the whole list); GHL
+  edits the PUT's response reveals on other fields are taken locally (`contact_take_remote_only_changes`);
 * archived → ``DELETE`` only when ``connection.config["delete_policy"] == "delete"`` (default: keep).
 """
 import logging
@@ -16,13 +18,21 @@ from django.utils.dateparse import parse_datetime
 
 from crm.models import Contact, ExternalIdentity
 from crm.services.external_ids import ExternalIdConflict
+from crm.sync.conflict import Policy, PolicyTable, policy_table_for
 from crm.sync.hashing import canonical, content_hash, values_equal
+from crm.sync.kinds import CONTACT
 from crm.sync.mapping import Mapping, get_local_value, record_subject
 from crm.sync.models import OutboxEntry
-from crm.sync.outbound import contact_apply_pushed_result, contact_prepare_push, contact_record_rejected_value
+from crm.sync.outbound import (
+    contact_apply_pushed_result,
+    contact_prepare_push,
+    contact_record_rejected_value,
+    contact_take_remote_only_changes,
+)
 from crm.sync.outbox import outbox_mark_done
 
 from ..client import GhlNotFound, GhlValidationError
+from ..webhooks.selectors import webhook_events_unapplied_for
 from .contact_shape import CUSTOM_PREFIX, flatten_ghl_contact, ghl_contact_payload
 from .contacts_inbound import WEBHOOK_KEYS
 from .mapping import contact_mapping_for
@@ -33,7 +43,7 @@ logger = logging.getLogger(__name__)
 # connection.config keys (per-connection policy, STYLE §3)
 DELETE_POLICY_KEY = "delete_policy"  # "keep" (default): a local archive leaves the GHL contact; "delete"
 CREATE_MODE_KEY = "contact_create_mode"  # "create" (default) or "upsert" (for locations allowing duplicates)
-CONFLICT_CHECK_KEY = "outbound_conflict_check"  # default True: GET before PUT, decide conflicts by policy
+CONFLICT_CHECK_KEY = "outbound_conflict_check"  # default True: decide conflicts by policy (GET when needed)
 DELETE_POLICIES = ("keep", "delete")
 
 
@@ -54,6 +64,14 @@ class ContactPusher(KindPusher):
         super().__init__(drain)
         self.mapping = contact_mapping_for(self.connection)
         self.contact_type = ContentType.objects.get_for_model(Contact, for_concrete_model=True)
+        self._policies: PolicyTable | None = None
+
+    @property
+    def policies(self) -> PolicyTable:
+        if self._policies is None:  # read once per drain, when an update first needs it
+            self._policies = policy_table_for(organization=self.connection.organization_id, provider=PROVIDER,
+                                              account_id=self.location_id, object_type=CONTACT)
+        return self._policies
 
     def push(self, entry: OutboxEntry, contact: Contact) -> None:
         link = ExternalIdentity.objects.filter(provider=PROVIDER, account_id=self.location_id,
@@ -76,7 +94,7 @@ class ContactPusher(KindPusher):
                 return
             self._create(entry, contact)
         else:
-            self._update(entry, contact, link.external_id, fields)
+            self._update(entry, contact, link.external_id, fields, link=link)
 
     # -- create / link -----------------------------------------------------------------------------------
     def _create(self, entry: OutboxEntry, contact: Contact) -> None:
@@ -129,17 +147,38 @@ class ContactPusher(KindPusher):
         self._update(entry, contact, ghl_id, all_fields, link_now=True)
 
     # -- update ------------------------------------------------------------------------------------------
+    def _needs_remote_state(self, link: ExternalIdentity | None, local_fields: list[str]) -> bool:
+        """Must GHL's contact be read before it is written? Only when the policy decides by GHL's values and
+        the webhooks have not already given them: a field GHL changed since the last sync can only be known
+        from a webhook or a read.
+
+        Not needed: the connection's conflict check is off; every field sent is ``local_wins`` (GHL's value
+        changes nothing); or our mirror holds GHL's latest state: a webhook confirmed it after our last write
+        (``remote_seen_at``, cleared by every push until its echo returns) and no event about the contact
+        waits in the inbox. Tags need no read either way: their diff against the last sync goes through the
+        add/remove endpoints, so a tag added in GHL meanwhile survives."""
+        if link is None:
+            return True  # linked just now: nothing is known of the GHL contact but its id
+        if not self.connection.config.get(CONFLICT_CHECK_KEY, True):
+            return False
+        if all(self.policies.policy_for(name) == Policy.LOCAL_WINS for name in local_fields):
+            return False
+        if link.remote_seen_at is None:
+            return True
+        return webhook_events_unapplied_for(location_id=self.location_id, object_id=link.external_id)
+
     def _update(self, entry: OutboxEntry, contact: Contact, ghl_id: str, fields: set[str], *,
-                link_now: bool = False) -> None:
+                link_now: bool = False, link: ExternalIdentity | None = None) -> None:
         wanted = self.mapping.to_remote(contact, fields)
         self.mapping.record_errors(subject=record_subject(contact))
         if not wanted:
-            outbox_mark_done(entry=entry, connection_id=self.connection.pk, remote_id=ghl_id if link_now else None)
+            outbox_mark_done(entry=entry, connection_id=self.connection.pk, remote_id=ghl_id if link_now else None,
+                             remote_changed=False)
             self.stats.unchanged += 1
             return
         current = None
         local_fields = [self.mapping.by_remote[k].local_field for k in wanted if k != "tags"]
-        if link_now or self.connection.config.get(CONFLICT_CHECK_KEY, True):
+        if link_now or self._needs_remote_state(link, local_fields):
             current = self.client.contacts.get(ghl_id)
             plan = contact_prepare_push(
                 contact=contact, provider=PROVIDER, account_id=self.location_id, connection_id=self.connection.pk,
@@ -165,7 +204,7 @@ class ContactPusher(KindPusher):
             remote = updated
         self.stats.updated += 1
         pushed = set(flat) | ({"tags"} if tags_pushed else set())
-        self._done(entry, contact, remote, pushed=pushed, ghl_id=ghl_id, wrote=bool(body))
+        self._done(entry, contact, remote, pushed=pushed, ghl_id=ghl_id, wrote=bool(body), link=link)
 
     def _push_tags(self, contact: Contact, ghl_id: str, current: dict | None) -> list[str] | None:
         """Send the tag diff since the last sync through add/remove (a tag added in GHL meanwhile survives)."""
@@ -194,13 +233,19 @@ class ContactPusher(KindPusher):
 
     # -- bookkeeping -------------------------------------------------------------------------------------
     def _done(self, entry: OutboxEntry, contact: Contact, remote: dict | None, *, pushed: set[str],
-              ghl_id: str | None = None, wrote: bool = True) -> None:
+              ghl_id: str | None = None, wrote: bool = True, link: ExternalIdentity | None = None) -> None:
         remote_id = (remote or {}).get("id") or ghl_id
         if remote is None or len(remote) <= 2:  # nothing but id/tags known: no full state to hash
             outbox_mark_done(entry=entry, remote_id=remote_id, connection_id=self.connection.pk)
             return
         flat = flatten_ghl_contact(remote)
         values = self.mapping.to_local(flat)
+        if wrote and link is not None:  # an update's PUT answered with the whole contact
+            pushed_local = {self.mapping.by_remote[k].local_field for k in pushed if k in self.mapping.by_remote}
+            if self._may_hold_remote_changes(contact, link, values, pushed_local):
+                contact_take_remote_only_changes(contact=contact, provider=PROVIDER, account_id=self.location_id,
+                                                 connection_id=self.connection.pk, remote=values,
+                                                 exclude=pushed_local)
         contact.refresh_from_db()
         remote_tags = values.get("tags")
         if remote_tags is not None and remote_tags != contact.tags and (
@@ -222,6 +267,21 @@ class ContactPusher(KindPusher):
                                                    object_id=contact.pk, external_id=remote_id).exists():
                 raise
             outbox_mark_done(**done)
+
+    @staticmethod
+    def _may_hold_remote_changes(contact: Contact, link: ExternalIdentity, values: dict[str, Any],
+                                 exclude: set[str]) -> bool:
+        """A check in memory (the link as the push began) before the locked one: the common answer holds
+        nothing new, and the push should not hold the contact's row longer for it."""
+        snapshot = link.synced_snapshot or {}
+        for name, value in values.items():
+            if name in exclude or name not in snapshot:
+                continue
+            local = canonical(get_local_value(contact, name))
+            if not values_equal(name, canonical(value), local) and not values_equal(name, canonical(value),
+                                                                                  snapshot[name]):
+                return True
+        return False
 
     def rejected(self, exc: GhlValidationError, obj: Contact | None = None) -> None:
         """Name the mapped field GHL complained about on its mapping row (clear error, not a silent drop)."""

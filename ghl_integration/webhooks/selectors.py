@@ -34,3 +34,15 @@ def webhook_events_needing_requeue(*, now: datetime, requeue_after: timedelta, l
         .order_by("queued_at")
         .values_list("pk", "status")[:limit]
     )
+
+
+# Events whose handler has not run yet (or will run again): what GHL told us that our mirror does not hold yet.
+UNAPPLIED = (WebhookEvent.Status.RECEIVED, WebhookEvent.Status.PROCESSING, WebhookEvent.Status.FAILED)
+
+
+def webhook_events_unapplied_for(*, location_id: str, object_id: str) -> bool:
+    """Is an event about the GHL record ``object_id`` of this location waiting in the inbox (received, claimed
+    or to be retried)? Such a record's remote state is newer than our mirror's. The inbox's unapplied part is
+    small (it drains within seconds), so the body's text is searched for the quoted id."""
+    return WebhookEvent.objects.filter(location_id=location_id, status__in=UNAPPLIED,
+                                       body__contains=f'"{object_id}"').exists()
