@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from tenancy.permissions import org_member_required
 
+from .currency import currency_for
 from .models import Opportunity, PipelineStage
 from .selectors.pipelines import STATUS_FILTERS, pipeline_board, pipelines_for_board
 from .services.opportunities import opportunity_change
@@ -42,6 +43,7 @@ def pipeline_board_page(request):
         "organization": request.organization, "pipelines": pipelines, "pipeline": pipeline, "columns": columns,
         "status": status, "statuses": STATUS_FILTERS, "error": error, "can_manage": request.membership.can_manage,
         "live_stages": [c.stage for c in columns if not c.stage.is_archived],
+        "currency": currency_for(request.organization),
     }, status=400 if error else 200)
 
 

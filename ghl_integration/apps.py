@@ -11,6 +11,7 @@ class GhlIntegrationConfig(AppConfig):
         from channels_app.providers.registry import registry as channel_registry
         from crm.calendar_backend import register_calendar_backend
         from crm.contact_remote_lookup import register_contact_remote_finder
+        from crm.currency import register_currency_finder
         from crm.sync.targets import register_target_resolver
 
         from . import messages_tasks  # noqa: F401
@@ -22,6 +23,7 @@ class GhlIntegrationConfig(AppConfig):
         from .channel import GhlChannelProvider
         from .contact_lookup import ghl_contact_remote_find
         from .opportunities import tasks as opportunity_tasks
+        from .opportunities.currency import organization_currency
         from .opportunities.outbound import OpportunityPusher
         from .provider import GHL
         from .signals import connection_connected
@@ -51,6 +53,8 @@ class GhlIntegrationConfig(AppConfig):
         connection_connected.connect(calendars_on_connected, dispatch_uid="ghl.calendars.on-connected")
         # Bookings on calendars mirrored from GHL go through GHL's calendar API (crm.services.appointments).
         register_calendar_backend(GHL.key, ghl_calendar_backend_for)
+        # Deals are in the currency of the GHL location they live in (crm.currency).
+        register_currency_finder(GHL.key, organization_currency)
         # A contact about to be created here is first looked up in GHL (crm.contact_remote_lookup).
         register_contact_remote_finder(GHL.key, ghl_contact_remote_find)
         # GHL carries SMS, email and WhatsApp for organizations connected to it (channels_app's router).

@@ -109,6 +109,14 @@ def change(sandbox, action: str, data: dict) -> dict:
         doc = _get(sandbox, "pipeline", _need(data, "pipelineId")[0])
         return {"pipeline": public(seed.pipeline_update(sandbox, doc, name=data.get("name"),
                                                         stages=data.get("stages")))}
+    if action == "location.update":  # the business profile edited in the location's settings (no webhook)
+        loc = _get(sandbox, "location", _need(data, "locationId")[0])
+        top = ("name", "address", "city", "state", "country", "postalCode", "website", "timezone", "email", "phone")
+        loc.update({k: data[k] for k in top if k in data})
+        if isinstance(data.get("business"), dict):
+            loc["business"] = {**loc.get("business", {}), **{k: v for k, v in data["business"].items()
+                                                              if k in (*top, "logoUrl")}}
+        return {"location": public(sandbox.store.put("location", loc, location_id=loc["id"]))}
     if action == "customField.create":  # a field added in the location's settings (GHL sends no webhook)
         location_id, name = _need(data, "locationId", "name")
         _get(sandbox, "location", location_id)

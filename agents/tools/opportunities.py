@@ -15,6 +15,7 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 from rapidfuzz import fuzz
 
+from crm.currency import currency_for, money_display
 from crm.models import CrmUser, ExternalIdentity, LostReason, Opportunity, Pipeline, PipelineStage
 from crm.services.opportunities import opportunity_change, opportunity_open, opportunity_plan_change
 
@@ -44,12 +45,14 @@ STAGE_REF = {"type": "string", "minLength": 1, "maxLength": 200,
                             "stage id."}
 PIPELINE_REF = {"type": "string", "minLength": 1, "maxLength": 200,
                 "description": "A pipeline's name (fuzzy), its pipeline_id or GHL pipeline id."}
-MONEY = {"type": ["number", "string"], "description": "An amount in the account's currency, e.g. 12500 or "
-                                                      "\"12500.50\" (no currency sign)."}
+MONEY = {"type": ["number", "string"], "description": "An amount in the account's currency (the `currency` of its "
+                                                      "deals, e.g. EUR), e.g. 12500 or \"12500.50\" (no currency "
+                                                      "sign)."}
 OPPORTUNITY_OUT = {"type": "object", "properties": {
     "opportunity_id": {"type": "integer"}, "ghl_opportunity_id": {"type": ["string", "null"]},
     "name": {"type": "string"}, "pipeline": {"type": "string"}, "stage": {"type": "string"},
     "status": {"type": "string"}, "monetary_value": {"type": "string"}, "currency": {"type": "string"},
+    "monetary_value_display": {"type": "string", "description": "The amount as said, with its currency sign."},
     "contact": {"type": ["object", "null"]}, "assigned_to": {"type": ["string", "null"]},
     "lost_reason": {"type": ["string", "null"]}, "synced_at": {"type": ["string", "null"]},
 }, "required": ["opportunity_id", "name", "pipeline", "stage", "status", "monetary_value"]}
@@ -76,6 +79,7 @@ def opportunity_out(opp: Opportunity, link: ExternalIdentity | None) -> dict[str
         "opportunity_id": opp.pk, "ghl_opportunity_id": link.external_id if link else None, "name": opp.name,
         "pipeline": opp.pipeline.name, "stage": opp.stage.name + (" (archived stage)" if opp.stage.is_archived else ""),
         "status": opp.status, "monetary_value": str(opp.monetary_value), "currency": opp.currency,
+        "monetary_value_display": money_display(opp.monetary_value, opp.currency),
         "contact": {"contact_id": contact.pk, "name": contact.full_name, "email": contact.email,
                     "phone": contact.phone} if contact else None,
         "assigned_to": str(opp.assignee) if opp.assignee_id else None,
@@ -96,7 +100,8 @@ def _opportunities(organization):
 
 def _candidate(opp: Opportunity, score: float | None = None) -> dict[str, Any]:
     return {"opportunity_id": opp.pk, "name": opp.name, "pipeline": opp.pipeline.name, "stage": opp.stage.name,
-            "status": opp.status, "monetary_value": str(opp.monetary_value),
+            "status": opp.status, "monetary_value": str(opp.monetary_value), "currency": opp.currency,
+            "monetary_value_display": money_display(opp.monetary_value, opp.currency),
             "contact": opp.contact.full_name if opp.contact_id else None,
             **({"score": score} if score is not None else {})}
 
@@ -258,15 +263,17 @@ def list_pipelines(ctx: ToolContext) -> dict[str, Any]:
     pipelines = Pipeline.objects.for_org(ctx.organization).filter(is_archived=False).order_by("name", "id")
     totals = {row["stage"]: row for row in _opportunities(ctx.organization).filter(status=Opportunity.Status.OPEN)
               .values("stage").annotate(n=Count("id"), value=Sum("monetary_value"))}
+    currency = currency_for(ctx.organization)
     out = []
     for pipeline in pipelines:
         stages = pipeline.stages.filter(is_archived=False).order_by("position", "id")
         out.append({"pipeline_id": pipeline.pk, "name": pipeline.name, "stages": [
             {"stage_id": s.pk, "name": s.name, "position": i,
              "open_opportunities": totals.get(s.pk, {}).get("n", 0),
-             "open_value": str(totals.get(s.pk, {}).get("value") or Decimal("0.00"))}
+             "open_value": str(totals.get(s.pk, {}).get("value") or Decimal("0.00")),
+             "open_value_display": money_display(totals.get(s.pk, {}).get("value") or 0, currency)}
             for i, s in enumerate(stages)]})
-    return {"pipelines": out, "count": len(out)}
+    return {"pipelines": out, "count": len(out), "currency": currency}
 
 
 def find_opportunity(ctx: ToolContext, *, query: str, pipeline: str | None = None,
@@ -378,9 +385,7 @@ def create_opportunity(ctx: ToolContext, *, contact: str, name: str, pipeline: s
 
 
 def _currency(org) -> str:
-    used = (Opportunity.objects.for_org(org).exclude(currency="").values_list("currency", flat=True)
-            .order_by("-updated_at").first())
-    return used or "USD"
+    return currency_for(org)
 
 
 # -- declarations ------------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from tenancy.models import Organization
 
+from ..currency import currency_for
 from ..models import Contact, CrmUser, LostReason, Opportunity, Pipeline, PipelineStage
 from ..sync.mapping import CUSTOM_PREFIX
 from ..sync.outbox import outbox_record
@@ -124,10 +125,11 @@ def opportunity_change(*, opportunity: Opportunity, **changes: Any) -> dict[str,
 
 def opportunity_open(
     *, organization: Organization, name: str, contact: Contact, pipeline: Pipeline,
-    stage: PipelineStage | None = None, monetary_value: Any = 0, currency: str = "USD",
+    stage: PipelineStage | None = None, monetary_value: Any = 0, currency: str | None = None,
     assignee: CrmUser | None = None,
 ) -> Opportunity:
-    """Create an open opportunity here and queue its creation in the CRM (stage: the pipeline's first)."""
+    """Create an open opportunity here and queue its creation in the CRM (stage: the pipeline's first; currency:
+    the CRM account's, `crm.currency.currency_for`)."""
     if contact.organization_id != organization.pk or contact.is_archived:
         raise ValidationError({"contact": "That contact is not one of this organization's."})
     if pipeline.is_archived:
@@ -138,7 +140,8 @@ def opportunity_open(
         raise ValidationError({"name": "An opportunity needs a name."})
     with transaction.atomic():
         opp = opportunity_create(organization=organization, name=name.strip()[:255], pipeline=pipeline, stage=stage,
-                                 contact=contact, monetary_value=monetary_value, currency=currency)
+                                 contact=contact, monetary_value=monetary_value,
+                                 currency=currency or currency_for(organization))
         if assignee is not None:
             opp.assignee = assignee
             opp.save(update_fields=["assignee", "updated_at"])

@@ -35,14 +35,13 @@ from ..client import GhlClient, GhlNotFound
 from ..models import GhlConnection
 from ..sync.contact_shape import CUSTOM_PREFIX
 from ..sync.contacts_inbound import contact_apply_ghl_event
+from .currency import connection_currency
 from .mapping import opportunity_mapping_for
 from .mirror import PROVIDER, opportunity_metadata_refresh
 from .shape import custom_field_value, money, parse_time, status_of
 
 logger = logging.getLogger(__name__)
 
-CURRENCY_KEY = "currency"  # connection.config: the location's ISO 4217 currency (GHL's API does not say it)
-DEFAULT_CURRENCY = "USD"
 ECHO_WINDOW = dt.timedelta(seconds=5)
 
 
@@ -151,7 +150,7 @@ class OpportunityResolver:
             source=doc.get("source") or "", custom_properties=self.custom_properties(doc),
             updated_at=parse_time(doc.get("updatedAt")), stage_changed_at=parse_time(doc.get("lastStageChangeAt")),
             status_changed_at=parse_time(doc.get("lastStatusChangeAt")),
-            currency=(self.connection.config or {}).get(CURRENCY_KEY) or DEFAULT_CURRENCY,
+            currency=connection_currency(self.connection),
         )
 
 

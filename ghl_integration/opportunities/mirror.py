@@ -1,10 +1,10 @@
 """What GHL owns around opportunities, mirrored: pipelines with their ordered stages, the location's users
-(so an assignee is a name) and lost reasons, and the opportunity custom fields as field mapping rows
-(`mapping.py`).
+(so an assignee is a name) and lost reasons, the opportunity custom fields as field mapping rows
+(`mapping.py`) and the location's currency (`currency.py`).
 
 GHL sends no webhook for any of these, so `opportunity_metadata_refresh` runs on connect, in every
 reconciliation, and whenever an opportunity names a stage, user or lost reason we do not know yet. It costs
-four requests per location (pipelines, users, lost reasons, custom fields).
+five requests per location (pipelines, users, lost reasons, custom fields, the location).
 """
 import logging
 from dataclasses import dataclass
@@ -16,6 +16,7 @@ from crm.services.pipelines import RemoteStage, pipeline_upsert_from_remote
 from ..client import GhlAuthError, GhlClient
 from ..models import GhlConnection
 from ..provider import GHL
+from .currency import location_currency_refresh
 from .mapping import opportunity_mapping_refresh
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class MetadataRefreshed:
     lost_reasons: int = 0
     archived: int = 0
     custom_fields_added: int = 0
+    currency: str = ""
     requests: int = 0
 
 
@@ -74,6 +76,8 @@ def opportunity_metadata_refresh(*, connection: GhlConnection, client: GhlClient
     result.archived += mirrored_archive_missing(model=LostReason, **common,
                                                 present_external_ids={r["id"] for r in reasons})
     result.custom_fields_added = opportunity_mapping_refresh(connection=connection, client=client)
+    result.requests += 1
+    result.currency = location_currency_refresh(connection=connection, client=client)
     result.requests += 1
     logger.info("ghl.opportunities.metadata-refreshed", extra={"connection_id": connection.pk, **result.__dict__})
     return result

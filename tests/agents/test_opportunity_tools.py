@@ -164,3 +164,22 @@ def test_get_contact_context_lists_open_deals(ghl, acme, key, call):
     [deal] = body["result"]["opportunities"]
     assert (deal["name"], deal["stage"], deal["status"], deal["ghl_opportunity_id"]) == (
         "Acme deal", "New Lead", "open", acme["id"])
+
+
+def test_answers_carry_the_locations_currency(ghl, connected, key, call):
+    # given: a location in Germany (its business profile), a deal there
+    ghl.control.change("location.update", locationId=LOCATION_ID, business={"country": "DE"})
+    make_deal(ghl, "Acme deal", contact=0, value=12500)
+    opportunities_pull(connection=connected)
+
+    found = call(key, "find_opportunity", {"query": "Acme"})[1]["result"]["matches"][0]
+    pipelines = call(key, "list_pipelines", {})[1]["result"]
+    person = ghl_contacts(ghl)[4]
+    mirror_contact(connected, person)
+    created = call(key, "create_opportunity", {"contact": person["email"], "name": "Whitening",
+                                               "monetary_value": 450})[1]["result"]
+
+    assert (found["currency"], found["monetary_value_display"]) == ("EUR", "€12,500.00")
+    assert pipelines["currency"] == "EUR" and pipelines["pipelines"][0]["stages"][0]["open_value_display"] == \
+        "€12,500.00"
+    assert created["opportunity"]["currency"] == "EUR"

@@ -51,7 +51,7 @@ def test_board_shows_stages_with_counts_totals_and_cards(client, sales):
     assert [(c.stage.name, c.count, c.total) for c in columns] == [
         ("New Lead", 2, Decimal("12599.50")), ("Proposal Sent", 0, Decimal("0")), ("Won", 0, Decimal("0"))]
     assert [d.name for d in columns[0].cards] == ["Acme deal", "Zeta"]
-    assert "12500.00 USD" in html and "Ann Lee" in html and "Rita Rep" in html and "Unassigned" in html
+    assert "$12,500.00" in html and "Ann Lee" in html and "Rita Rep" in html and "Unassigned" in html
     assert "Gone cold" not in html  # open deals by default
     assert f'href="/orgs/{org.pk}/pipelines/"' in html  # the nav link
 
