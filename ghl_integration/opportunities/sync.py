@@ -8,7 +8,8 @@
   stale states are dropped by the watermark, so the overlap costs nothing but the read. Before that, the local
   side: a deal changed here since then whose change never reached the outbox (a crash between the write and
   its entry, an edit that bypassed the services) is queued for GHL (`opportunities_queue_unpushed`), so GHL's
-  state merges with it field by field instead of overwriting it.
+  state merges with it field by field instead of overwriting it. Bounded to 50 s a task, handing over what is
+  left to a follow-up that continues from the cursor (`ghl_integration.sync.handover`).
 * `opportunities_deletion_sweep` (nightly): GHL has no deleted-since feed, so page every id and archive the
   linked local opportunities GHL no longer has; nothing is archived unless the listing reached GHL's total.
 
@@ -17,6 +18,7 @@ logged; counts go to the run's fields.
 """
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass
 
 from django.contrib.contenttypes.models import ContentType
@@ -33,6 +35,7 @@ from ..client import GhlApiError, GhlClient
 from ..installation import GhlInstallation
 from ..models import GhlConnection
 from ..sync.exclusive import one_per_location
+from ..sync.handover import Handover, claim_run, deadline_after, hand_over
 from .inbound import OpportunityResolver, UnknownReference, opportunity_apply_ghl, opportunity_archive_ghl
 from .mirror import PROVIDER
 
@@ -40,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 OBJECT_TYPE = "opportunity"
 PAGE_SIZE = 100
+RECONCILE_BUDGET_SECONDS = 50.0  # one task run of a reconciliation; then it hands over
 RECONCILE_OVERLAP = dt.timedelta(minutes=2)  # GHL's search lags its writes by a few seconds
 OPEN_OUTBOX = ("pending", "in_progress", "failed", "dead")  # a dead entry stays visible in admin instead
 COUNT_OF = {"created": "created", "updated": "updated", "conflicted": "conflicted", "unchanged": "unchanged",
@@ -52,6 +56,7 @@ class OpportunityRun:
     requests: int = 0
     seen: int = 0
     total: int | None = None
+    handover: Handover | None = None  # out of time: a follow-up continues the run
 
 
 def _start(connection: GhlConnection, kind: str) -> SyncRun:
@@ -137,36 +142,61 @@ def _reconcile_since(connection: GhlConnection) -> dt.datetime | None:
 
 
 @one_per_location("opportunity_reconcile")
-def opportunities_reconcile(*, connection: GhlConnection, client: GhlClient | None = None) -> OpportunityRun | None:
-    """Refresh the mirror and re-read what changed in GHL since the last run; None before the first pull."""
-    since = _reconcile_since(connection)
-    if since is None:
-        logger.info("ghl.opportunities.reconcile.no-pull-yet", extra={"connection_id": connection.pk})
+def opportunities_reconcile(*, connection: GhlConnection, client: GhlClient | None = None,
+                            page_size: int = PAGE_SIZE, budget_seconds: float | None = RECONCILE_BUDGET_SECONDS,
+                            handover: Handover | None = None) -> OpportunityRun | None:
+    """Refresh the mirror and re-read what changed in GHL since the last run; None before the first pull.
+
+    Bounded to ``budget_seconds`` (None: to the end): out of time, the run stays running with its cursor and
+    ``result.handover`` says what the follow-up continues (`ghl_integration.sync.handover`); the location's
+    unfinished reconciliation, if any, is continued instead of starting another."""
+    deadline = deadline_after(budget_seconds)
+    run, superseded = claim_run(connection, SyncRun.Kind.RECONCILE, handover, object_type=OBJECT_TYPE)
+    if superseded:
         return None
     client = _client(connection, client)
-    started = timezone.now()
-    result = OpportunityRun(run=_start(connection, SyncRun.Kind.RECONCILE))
     resolver = OpportunityResolver(connection, client)
-    window_ms = int((since - RECONCILE_OVERLAP).timestamp() * 1000)
-    # Local side first: GHL's newer state, applied below, must merge with our lost edit (three-way, as the
-    # entry's fields are pending), not overwrite it, and its apply would make the deal look synced.
-    queued = opportunities_queue_unpushed(connection=connection, since=since - RECONCILE_OVERLAP)
+    if run is None:
+        since = _reconcile_since(connection)
+        if since is None:
+            logger.info("ghl.opportunities.reconcile.no-pull-yet", extra={"connection_id": connection.pk})
+            return None
+        started = timezone.now()
+        result = OpportunityRun(run=_start(connection, SyncRun.Kind.RECONCILE))
+        # Local side first: GHL's newer state, applied below, must merge with our lost edit (three-way, as the
+        # entry's fields are pending), not overwrite it, and its apply would make the deal look synced.
+        queued = opportunities_queue_unpushed(connection=connection, since=since - RECONCILE_OVERLAP)
+        state = {"phase": "remote", "since": started.isoformat(), "failed_since": since.isoformat(),
+                 "window_ms": int((since - RECONCILE_OVERLAP).timestamp() * 1000), "search_after": None,
+                 "queued_local": queued, "requests": 0}
+        result.run = sync_run_advance(run=result.run, cursor=state)
+        try:
+            resolver.refresh()  # once per reconciliation; a continuation refreshes only for an unknown id
+        except GhlApiError as exc:
+            return _finish(result, resolver, {"since": state["failed_since"]}, exc)
+    else:
+        result = OpportunityRun(run=run, requests=int(run.cursor.get("requests", 0)))
+        state = dict(run.cursor)
     try:
-        resolver.refresh()
-        after = None
         while True:
             page = client.opportunities.search_advanced(
-                filters=[{"field": "date_updated", "operator": "range", "value": {"gte": window_ms}}],
-                sort=[{"field": "date_updated", "direction": "asc"}], limit=PAGE_SIZE, search_after=after)
+                filters=[{"field": "date_updated", "operator": "range", "value": {"gte": state["window_ms"]}}],
+                sort=[{"field": "date_updated", "direction": "asc"}], limit=page_size,
+                search_after=state["search_after"])
             result.requests += 1
             docs = list(page.get("opportunities") or [])
             _apply_page(connection, resolver, result, docs)
             after = docs[-1].get("searchAfter") if docs else None
-            if len(docs) < PAGE_SIZE or not after:
+            if len(docs) < page_size or not after:
                 break
+            state = {**state, "search_after": after}
+            if time.monotonic() >= deadline:
+                result.requests += resolver.requests
+                result.run, result.handover = hand_over(result.run, {**state, "requests": result.requests})
+                return result
     except GhlApiError as exc:
-        return _finish(result, resolver, {"since": since.isoformat()}, exc)
-    return _finish(result, resolver, {"since": started.isoformat(), "queued_local": queued}, None)
+        return _finish(result, resolver, {"since": state["failed_since"]}, exc)
+    return _finish(result, resolver, {"since": state["since"], "queued_local": state["queued_local"]}, None)
 
 
 def opportunities_queue_unpushed(*, connection: GhlConnection, since: dt.datetime) -> int:

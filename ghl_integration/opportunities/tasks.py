@@ -7,8 +7,10 @@ from django.db import transaction
 from crm.sync.locks import SyncBusy
 
 from ..models import GhlConnection
+from ..sync.handover import Handover
 from ..sync.reconcile import connections_for_sync
-from .sync import opportunities_deletion_sweep, opportunities_pull, opportunities_reconcile
+from . import sync as sync_module
+from .sync import opportunities_deletion_sweep, opportunities_pull
 
 logger = logging.getLogger(__name__)
 
@@ -36,11 +38,28 @@ def opportunities_pull_task(connection_id: int) -> str:
 
 
 @shared_task(name="ghl_integration.opportunities.reconcile")
-def opportunities_reconcile_task(connection_id: int) -> str:
-    status = _run(opportunities_reconcile, connection_id)
-    if status == "skipped":  # no successful pull yet (its message was lost, or it failed): pull instead
+def opportunities_reconcile_task(connection_id: int, run_id: int | None = None, handover: int | None = None) -> str:
+    """One bounded reconciliation; ``run_id``/``handover``: continue that run (queued by the run that ran out of
+    time, which is continued at most once per handover); what is still left goes to one more task."""
+    connection = _active(connection_id)
+    if connection is None:
+        return "inactive"
+    try:
+        result = sync_module.opportunities_reconcile(
+            connection=connection, budget_seconds=sync_module.RECONCILE_BUDGET_SECONDS,
+            page_size=sync_module.PAGE_SIZE, handover=Handover(run_id, handover) if run_id is not None else None)
+    except SyncBusy:  # the one running continues any handed-over run itself
+        logger.info("ghl.opportunities.already-running", extra={"connection_id": connection_id,
+                                                                "job": "opportunities_reconcile"})
+        return "already-running"
+    if result is None:
+        if run_id is not None:
+            return "superseded"  # continued already, or a redelivery
+        # no successful pull yet (its message was lost, or it failed): pull instead
         return _run(opportunities_pull, connection_id)
-    return status
+    if result.handover is not None:  # queued once the location's lock is free again (the service returned)
+        opportunities_reconcile_task.apply_async((connection_id, result.handover.run_id, result.handover.number))
+    return result.run.status
 
 
 @shared_task(name="ghl_integration.opportunities.deletion_sweep")

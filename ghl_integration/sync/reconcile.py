@@ -43,6 +43,7 @@ from ..installation import GhlInstallation
 from ..models import GhlConnection
 from .contacts_inbound import records_from_search_page
 from .exclusive import one_per_location
+from .handover import Handover, claim_run, deadline_after, hand_over
 from .mapping import PROVIDER, contact_mapping_for
 from .runs import contacts_reconcile_since
 
@@ -55,14 +56,6 @@ OPEN_OUTBOX = ("pending", "in_progress", "failed", "dead")  # dead entries stay 
 # One task run of a reconciliation or a sweep, as for a push drain: then it hands over (module docstring).
 RECONCILE_BUDGET_SECONDS = 50.0
 QUEUE_UNPUSHED_BATCH = 500  # local contacts queued between two looks at the clock
-
-
-@dataclass(frozen=True)
-class Handover:
-    """What a follow-up task needs to continue a run that ran out of time: the run and its handover number."""
-
-    run_id: int
-    number: int
 
 
 @dataclass
@@ -80,45 +73,6 @@ class ReconcileResult:
         return self.repaired_remote + self.queued_local
 
 
-def _unfinished(connection: GhlConnection, kind: str) -> SyncRun | None:
-    """The location's run of ``kind`` left ``running`` (handed over, or its worker died): the caller holds the
-    job's lock, so nobody else is running it."""
-    run = SyncRun.objects.for_org(connection.organization).filter(
-        provider=PROVIDER, account_id=connection.location_id, object_type="contact", kind=kind,
-    ).order_by("-started_at", "-id").first()
-    if run is None or run.status != SyncRun.Status.RUNNING:
-        return None
-    if not (run.cursor or {}).get("phase"):
-        # Left by a worker that died before runs kept a cursor to continue from: close it, start afresh.
-        sync_run_finish(run=run, status=SyncRun.Status.FAILED, error="its worker stopped; not resumable")
-        return None
-    return run
-
-
-def _claim(connection: GhlConnection, kind: str, handover: Handover | None) -> tuple[SyncRun | None, bool]:
-    """(the unfinished run to continue or None, superseded): a follow-up continues only its own handover."""
-    run = _unfinished(connection, kind)
-    if handover is None:
-        return run, False
-    if run is None or run.pk != handover.run_id or (run.cursor or {}).get("handover") != handover.number:
-        logger.info("ghl.sync.handover-superseded", extra={"connection_id": connection.pk, "kind": kind,
-                                                            "run_id": handover.run_id})
-        return None, True
-    return run, False
-
-
-def _hand_over(run: SyncRun, cursor: dict) -> tuple[SyncRun, Handover]:
-    number = int((run.cursor or {}).get("handover", 0)) + 1
-    run = sync_run_advance(run=run, cursor={**cursor, "handover": number})
-    logger.info("ghl.sync.handed-over", extra={"run_id": run.pk, "kind": run.kind, "phase": cursor.get("phase"),
-                                                "handover": number})
-    return run, Handover(run.pk, number)
-
-
-def _deadline(budget_seconds: float | None) -> float:
-    return float("inf") if budget_seconds is None else time.monotonic() + budget_seconds
-
-
 @one_per_location(SyncRun.Kind.RECONCILE)
 def contacts_reconcile(*, connection: GhlConnection, client: GhlClient | None = None,
                        page_size: int = RECONCILE_PAGE_SIZE,
@@ -130,8 +84,8 @@ def contacts_reconcile(*, connection: GhlConnection, client: GhlClient | None = 
     Does nothing (returns ``run=None``) before the first successful initial pull. `ConnectionInactive`
     marks the run cancelled and returns. `SyncBusy` (nothing done) while another reconciliation of the
     location runs. Out of time, returns with ``handover`` set (the run stays running)."""
-    deadline = _deadline(budget_seconds)
-    run, superseded = _claim(connection, SyncRun.Kind.RECONCILE, handover)
+    deadline = deadline_after(budget_seconds)
+    run, superseded = claim_run(connection, SyncRun.Kind.RECONCILE, handover)
     if superseded:
         return ReconcileResult(run=None, superseded=True)
     if run is None:
@@ -178,7 +132,7 @@ def contacts_reconcile(*, connection: GhlConnection, client: GhlClient | None = 
                 if last:
                     break
                 if time.monotonic() >= deadline:
-                    run, result.handover = _hand_over(run, state)
+                    run, result.handover = hand_over(run, state)
                     result.run = run
                     return _reconcile_logged(connection, result)
         result.repaired_remote = sum(result.counts.get(k, 0) for k in ("created", "updated", "linked", "archived"))
@@ -192,7 +146,7 @@ def contacts_reconcile(*, connection: GhlConnection, client: GhlClient | None = 
             if after_pk is None:
                 break
             if time.monotonic() >= deadline:
-                run, result.handover = _hand_over(run, state)
+                run, result.handover = hand_over(run, state)
                 result.run = run
                 return _reconcile_logged(connection, result)
         result.run = sync_run_finish(run=run)
@@ -267,8 +221,8 @@ def contacts_deletion_sweep(*, connection: GhlConnection, budget_seconds: float 
     ``budget_seconds`` (None: to the end); continues the location's unfinished sweep if there is one. Never
     destroys a row. `SyncBusy` (nothing done) while another sweep of the location runs. Out of time, returns
     with ``handover`` set: the ids listed so far are kept on the run, with the page to continue from."""
-    deadline = _deadline(budget_seconds)
-    run, superseded = _claim(connection, SyncRun.Kind.DELETION_SWEEP, handover)
+    deadline = deadline_after(budget_seconds)
+    run, superseded = claim_run(connection, SyncRun.Kind.DELETION_SWEEP, handover)
     if superseded:
         return ReconcileResult(run=None, superseded=True)
     if run is None:
@@ -300,7 +254,7 @@ def contacts_deletion_sweep(*, connection: GhlConnection, budget_seconds: float 
                 if time.monotonic() >= deadline:
                     # The ids are saved only here, with the page after them: a crash resumes from a
                     # consistent pair (the pages since are listed again), and a page costs no big write.
-                    run, result.handover = _hand_over(run, {**state, "search_after": cursor,
+                    run, result.handover = hand_over(run, {**state, "search_after": cursor,
                                                             "ids": sorted(remote_ids), "total": total})
                     result.run = run
                     return _sweep_logged(connection, result)
@@ -319,7 +273,7 @@ def contacts_deletion_sweep(*, connection: GhlConnection, budget_seconds: float 
         )
         for start in range(0, len(gone), 100):
             if start and time.monotonic() >= deadline:
-                run, result.handover = _hand_over(run, state)
+                run, result.handover = hand_over(run, state)
                 result.run = run
                 return _sweep_logged(connection, result)
             page_result = contact_apply_remote_page(
