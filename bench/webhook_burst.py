@@ -8,8 +8,15 @@ Starts (and always stops, also on Ctrl-C or error) gunicorn with the production 
 redis://127.0.0.1:6379/5, flushed first; also the REDIS_URL that debounces drain requests). A thread pool of keep-alive
 connections on loopback sends the burst, each body signed with the sandbox Ed25519 dev key. Prints
 acknowledgements per second, p50/p99 acknowledgement latency, non-2xx count, and the time from the last
-delivery until the worker(s) have finished every event. Last line:
-    acked_per_s=<x> p99_ms=<y> non_2xx=<n> processed_s=<z>
+delivery until the worker(s) have finished every event.
+
+The same gunicorn (same configuration, settings and middleware stack: `bench/webhook_burst_app.py`) also serves a
+bare Django view that reads the body and answers 200. The same bodies and headers are sent to it, over the same
+connections, once before the inbox burst and once after the worker has finished it; `ratio_to_bare` is the inbox's
+acknowledgements per second over the mean of the two bare rates, so it says what the inbox costs over the
+framework itself whatever the machine's speed (targets: ratio >= 0.7, p99 <= 50 ms, processed <= 60 s).
+Last line:
+    acked_per_s=<x> bare_per_s=<b> ratio_to_bare=<r> p99_ms=<y> non_2xx=<n> processed_s=<z>
 """
 
 import argparse
@@ -38,6 +45,8 @@ from config.settings.celery import WORKER_QUEUES  # noqa: E402  (a plain setting
 
 VENV_BIN = REPO / ".venv" / "bin"
 EXAMPLES_DIR = REPO / "tests" / "fixtures" / "ghl" / "webhooks"
+INBOX_PATH = "/webhooks/ghl/"
+BARE_PATH = "/bench/bare/"  # served by bench/webhook_burst_app.py
 DEV_KEY = REPO / "ghl_sandbox" / "dev_keys" / "ed25519_private.pem"
 EVENT_FILES = (
     "ContactCreate",
@@ -172,7 +181,18 @@ def wait_for_worker(broker_url: str, timeout: float = 60) -> None:
     raise RuntimeError("the Celery worker did not answer a ping")
 
 
-def send_burst(port: int, bodies: list[tuple[bytes, str]], concurrency: int, timeline: list | None = None):
+def cpu_baseline_ms() -> float:
+    """The fixed pure-Python loop every bench prints (bench/RESULTS.md compares machines by it)."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(2_000_000):
+        total += i * i % 7
+    return (time.perf_counter() - started) * 1000
+
+
+def send_burst(
+    port: int, bodies: list[tuple[bytes, str]], concurrency: int, timeline: list | None = None, path: str = INBOX_PATH
+):
     latencies: list[float] = []
     statuses: list[int] = []
     lock = threading.Lock()
@@ -191,7 +211,7 @@ def send_burst(port: int, bodies: list[tuple[bytes, str]], concurrency: int, tim
             try:
                 conn.request(
                     "POST",
-                    "/webhooks/ghl/",
+                    path,
                     body=body,
                     headers={"Content-Type": "application/json", "x-ghl-signature": signature},
                 )
@@ -229,6 +249,60 @@ def finished_count(db_url: str) -> int:
             "SELECT count(*) FROM ghl_integration_webhookevent WHERE status = ANY(%s)", (list(FINISHED),)
         ).fetchone()
     return row[0]
+
+
+class CpuMeter:
+    """CPU seconds spent by each part of the bench (its own process trees and database backends), between marks.
+
+    The machine is shared, so its load says little; these say where a round's CPU went: the web server, the
+    worker, this database's PostgreSQL backends, and the load generator itself.
+    """
+
+    def __init__(self, procs: Processes, db_url: str):
+        self.sessions = {proc.pid: name for name, proc in procs.children}  # each child leads its own session
+        self.db_url = db_url
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def snapshot(self) -> dict[str, float]:
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
+            backends = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            }
+            # Committed transactions (web and worker): how well the group commit shares them out.
+            commits = conn.execute(
+                "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+            ).fetchone()[0]
+        totals = {"web": 0.0, "web_sys": 0.0, "worker": 0.0, "postgres": 0.0}
+        roles = {"gunicorn": "web", "celery": "worker"}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = Path(entry.path, "stat").read_text()
+            except OSError:
+                continue  # gone meanwhile
+            fields = stat[stat.rindex(")") + 2 :].split()
+            session, ticks = int(fields[3]), int(fields[11]) + int(fields[12])
+            if int(entry.name) in backends:
+                totals["postgres"] += ticks / self.tick
+            elif session in self.sessions:
+                totals[roles[self.sessions[session]]] += ticks / self.tick
+                if self.sessions[session] == "gunicorn":
+                    totals["web_sys"] = totals.get("web_sys", 0.0) + int(fields[12]) / self.tick
+        own = os.times()
+        totals["client"] = own.user + own.system
+        totals["commits"] = commits / 1000  # shown per request like the others, hence the scale
+        return totals
+
+    @staticmethod
+    def per_request_ms(before: dict, after: dict, requests: int) -> str:
+        cpu = ", ".join(
+            f"{role} {(after[role] - before[role]) / requests * 1000:.2f}" for role in before if role != "commits"
+        )
+        return f"{cpu}; commits per request {(after['commits'] - before['commits']) / requests * 1000:.2f}"
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -278,7 +352,7 @@ def run(args, procs: Processes) -> str:
             str(VENV_BIN / "gunicorn"),
             "-c",
             str(REPO / "config" / "gunicorn.conf.py"),
-            "config.wsgi:application",
+            "bench.webhook_burst_app:application",  # config.wsgi's application plus the bare view
         ],
         {
             **env,
@@ -318,11 +392,20 @@ def run(args, procs: Processes) -> str:
 
     warmup = build_bodies(200)
     send_burst(port, warmup, args.concurrency)
+    send_burst(port, warmup, args.concurrency, path=BARE_PATH)
     bodies = build_bodies(args.events)
+    # Bare rounds run while the worker is idle (the warm-up's events finished first), so they are not slowed by it.
+    if wait_finished(db_url, len(warmup), args.processing_timeout) is None:
+        raise RuntimeError("the warm-up's events were not processed")
+    print(f"nproc={os.cpu_count()} cpu_baseline_ms={cpu_baseline_ms():.0f}")
     print(
         f"bench: gunicorn {args.web_workers}x{args.web_threads} gthread on :{port}, celery x{args.celery_concurrency}; "
         f"sending {args.events} signed events over {args.concurrency} keep-alive connections"
     )
+    meter = CpuMeter(procs, db_url)
+    bare_rates = [bare_round(port, bodies, args.concurrency, "before", meter)]
+
+    mark = meter.snapshot()
 
     timeline: list | None = [] if args.timeline else None
     elapsed, latencies, statuses = send_burst(port, bodies, args.concurrency, timeline)
@@ -336,27 +419,53 @@ def run(args, procs: Processes) -> str:
     p50 = percentile(latencies, 50) * 1000
     p99 = percentile(latencies, 99) * 1000
     print(
-        f"bench: burst took {elapsed:.2f}s; acked {acked}/{len(statuses)}; {acked_per_s:.0f} acked/s; "
+        f"bench: inbox burst took {elapsed:.2f}s; acked {acked}/{len(statuses)}; {acked_per_s:.0f} acked/s; "
         f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(latencies) * 1000:.1f} ms; non-2xx {non_2xx}"
     )
 
     expected = acked + len(warmup)
-    done = 0
-    while time.monotonic() - last_delivery < args.processing_timeout:
-        done = finished_count(db_url)
-        if done >= expected:
-            break
-        time.sleep(0.2)
-    processed_s = time.monotonic() - last_delivery
-    if done < expected:
-        print(f"bench: only {done}/{expected} events finished within {args.processing_timeout:.0f}s")
+    processed_s = wait_finished(db_url, expected, args.processing_timeout, since=last_delivery)
+    if processed_s is None:
+        print(f"bench: not all {expected} events finished within {args.processing_timeout:.0f}s")
         processed_s = float("inf")
     else:
         print(f"bench: all {expected} stored events finished {processed_s:.2f}s after the last delivery")
+    cpu = meter.per_request_ms(mark, meter.snapshot(), acked)
+    print(f"bench: inbox CPU ms per event (burst and processing): {cpu}")
+    bare_rates.append(bare_round(port, bodies, args.concurrency, "after", meter))
+    bare_per_s = sum(bare_rates) / len(bare_rates)
     if not args.keep_db:
         procs.stop_all()
         drop_database(admin_url, db_name)
-    return f"acked_per_s={acked_per_s:.0f} p99_ms={p99:.1f} non_2xx={non_2xx} processed_s={processed_s:.2f}"
+    return (
+        f"acked_per_s={acked_per_s:.0f} bare_per_s={bare_per_s:.0f} ratio_to_bare={acked_per_s / bare_per_s:.2f} "
+        f"p99_ms={p99:.1f} non_2xx={non_2xx} processed_s={processed_s:.2f}"
+    )
+
+
+def bare_round(port: int, bodies: list[tuple[bytes, str]], concurrency: int, label: str, meter: CpuMeter) -> float:
+    mark = meter.snapshot()
+    elapsed, latencies, statuses = send_burst(port, bodies, concurrency, path=BARE_PATH)
+    cpu = meter.per_request_ms(mark, meter.snapshot(), len(statuses))
+    ok = sum(1 for status in statuses if status == 200)
+    if ok != len(statuses):
+        raise RuntimeError(f"the bare view answered {len(statuses) - ok} requests with something else than 200")
+    rate = ok / elapsed
+    print(
+        f"bench: bare view {label} the burst: {rate:.0f}/s, p50 {percentile(latencies, 50) * 1000:.1f} ms, "
+        f"p99 {percentile(latencies, 99) * 1000:.1f} ms; CPU ms per request: {cpu}"
+    )
+    return rate
+
+
+def wait_finished(db_url: str, expected: int, timeout: float, since: float | None = None) -> float | None:
+    """Seconds from `since` (default now) until `expected` events are finished, or None after `timeout`."""
+    since = time.monotonic() if since is None else since
+    while time.monotonic() - since < timeout:
+        if finished_count(db_url) >= expected:
+            return time.monotonic() - since
+        time.sleep(0.2)
+    return None
 
 
 def main():
