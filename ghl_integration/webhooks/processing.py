@@ -102,7 +102,8 @@ class DrainResult:
 
 def webhook_inbox_drain(*, batch_size: int | None = None, max_seconds: float | None = None) -> DrainResult:
     """Process every `received` event, oldest first, claiming `batch_size` at a time (SKIP LOCKED, so several
-    drains share the work). After `max_seconds` it requests a fresh drain and returns. Raises only on database
+    drains share the work), until a claim comes back short. After `max_seconds` it requests a fresh drain and
+    returns. Raises only on database
     trouble (the task retries that)."""
     batch_size = batch_size or tuning.INBOX.drain_batch
     max_seconds = tuning.INBOX.drain_max_seconds if max_seconds is None else max_seconds
@@ -125,6 +126,12 @@ def webhook_inbox_drain(*, batch_size: int | None = None, max_seconds: float | N
             # at once. With the database gone this fails too; then the short lease frees them.
             webhook_events_release(events=events, batch=batch)  # finished ones are no longer `processing`
             raise
+        if len(events) < batch_size:
+            # Caught up. Every event stored since this drain started rang for a drain of its own (the doorbell
+            # was reset before the first claim), so stopping here leaves nothing behind; claiming again at
+            # once would, during a burst, spin on a few events per claim instead of letting the next drain
+            # take them as a batch.
+            return result
         if time.monotonic() >= deadline:
             webhook_inbox_drain_request(force=True)
             result.handed_over = True

@@ -189,6 +189,32 @@ class TestDebouncedDrainRequest:
         assert broker.drains == [DELAY]  # … and it rang anyway, so nothing depends on timing
         assert not WebhookEvent.objects.filter(status=S.RECEIVED).exists()
 
+    def test_a_drain_ends_on_a_short_batch_and_what_came_after_has_rung_for_the_next(self, deliver_payload, broker):
+        # given: a drain whose claim comes back short, and an event stored right after that claim
+        deliver_many(deliver_payload, ["NoteCreate"] * 2)
+        broker.drains.clear()
+        real_claim = webhook_events_claim_received
+        claims = []
+
+        def claim_then_an_event_arrives(*, limit):
+            events = real_claim(limit=limit)
+            claims.append(len(events))
+            if len(claims) == 1:
+                deliver_many(deliver_payload, ["NoteCreate"])
+            return events
+
+        # when
+        with mock.patch("ghl_integration.webhooks.processing.webhook_events_claim_received",
+                        claim_then_an_event_arrives):
+            statuses = broker.drain()
+
+        # then: the drain did not claim again, the late event rang for a drain of its own, and that drain runs it
+        assert claims == [2] and statuses == [S.IGNORED, S.IGNORED]
+        assert WebhookEvent.objects.filter(status=S.RECEIVED).count() == 1
+        assert broker.drains == [DELAY]
+        assert broker.run_all() == [S.IGNORED]
+        assert not WebhookEvent.objects.filter(status=S.RECEIVED).exists()
+
     def test_a_failed_publish_clears_the_flag_so_the_next_event_tries_again(self, deliver_payload, broker):
         from ghl_integration.webhooks.tasks import drain_webhook_inbox_task
 
@@ -241,6 +267,6 @@ def test_the_drain_claims_production_sized_batches(deliver_payload, broker):
     with mock.patch("ghl_integration.webhooks.processing.webhook_events_claim_received", recording_claim):
         result = webhook_inbox_drain()
 
-    # then: batches of 100, then the rest, then an empty claim ends it
-    assert claims == [100, 100, 50, 0]
+    # then: batches of 100, then the rest, and that short batch ends it
+    assert claims == [100, 100, 50]
     assert result.statuses == [S.IGNORED] * 250 and not result.handed_over
