@@ -8,6 +8,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
@@ -16,7 +17,8 @@ from django.utils import timezone
 
 from ghl_integration.models import WebhookEvent, WebhookRejection
 
-from .doorbell import webhook_inbox_drain_request
+from .doorbell import webhook_inbox_drain_request, webhook_inbox_drain_request_soon
+from .group_commit import GroupCommit, PendingRow
 from .parsing import EventMeta, clean_text, event_meta_of
 from .signature import ED25519_HEADER, RSA_HEADER, verify_signature
 from .spool import spool_write
@@ -128,33 +130,32 @@ _INSERT_COLUMNS = (
 )
 
 
-def _insert_sql() -> str:
+@lru_cache(maxsize=128)
+def _insert_sql(rows: int = 1) -> str:
     table = connection.ops.quote_name(WebhookEvent._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(c) for c in _INSERT_COLUMNS)
-    placeholders = ", ".join(["%s"] * len(_INSERT_COLUMNS))
-    # PostgreSQL and SQLite (>= 3.35) both support ON CONFLICT … DO NOTHING RETURNING.
+    values = ", ".join(["(" + ", ".join(["%s"] * len(_INSERT_COLUMNS)) + ")"] * rows)
+    # PostgreSQL and SQLite (>= 3.35) both support ON CONFLICT … DO NOTHING RETURNING, also for several rows
+    # (a key twice in one statement stores the first and skips the second, as DO NOTHING never updates).
     # Only model metadata is interpolated; every value is a bound parameter.
-    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT (dedup_key) DO NOTHING RETURNING id"  # noqa: S608, E501
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES {values} "  # noqa: S608
+        "ON CONFLICT (dedup_key) DO NOTHING RETURNING id, dedup_key"
+    )
 
 
-def webhook_event_store(
-    *, body: bytes, meta: EventMeta, headers: dict, signature_algorithm: str, received_at: datetime
-) -> StoreOutcome:
-    """One INSERT; a duplicate dedup key is reported, not raised. Database trouble raises DatabaseError.
-
-    Raw SQL on the hot path: `INSERT … ON CONFLICT (dedup_key) DO NOTHING RETURNING id` is one statement (no
-    savepoint, no exception for a duplicate) and, in autocommit, commits by itself before the 200 is sent.
-    """
+def _row_params(*, body: bytes, meta: EventMeta, headers: dict, signature_algorithm: str, received_at: datetime):
     adapt = connection.ops.adapt_datetimefield_value
-    params = (
+    received = adapt(received_at)
+    return (
         meta.dedup_key,
         meta.webhook_id,
         meta.event_type,
         meta.location_id,
         meta.company_id,
         adapt(meta.delivered_at),
-        adapt(received_at),
-        adapt(received_at),
+        received,
+        received,
         body.decode("utf-8"),
         json.dumps(headers),
         signature_algorithm,
@@ -162,18 +163,55 @@ def webhook_event_store(
         0,
         "",
     )
+
+
+def _insert_rows(rows: list[PendingRow]) -> list[tuple[int, str]]:
+    params = [value for row in rows for value in row.params]
     with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(), params)
-        row = cursor.fetchone()
-    if row is None:
+        cursor.execute(_insert_sql(len(rows)), params)
+        return cursor.fetchall()
+
+
+#: This process's group commit: concurrent requests share one INSERT and one doorbell ring (group_commit.py).
+INBOX_GROUP = GroupCommit()
+
+
+def webhook_event_store(
+    *, body: bytes, meta: EventMeta, headers: dict, signature_algorithm: str, received_at: datetime
+) -> StoreOutcome:
+    """Store one event; a duplicate dedup key is reported, not raised. Database trouble raises DatabaseError.
+
+    Raw SQL on the hot path: `INSERT … ON CONFLICT (dedup_key) DO NOTHING RETURNING` is one statement (no
+    savepoint, no exception for a duplicate) and, in autocommit, commits by itself before the 200 is sent. In
+    autocommit (a request) the row goes through the process's group commit, so requests arriving together share
+    the statement and the drain's ring; inside a transaction it is written alone and rings when that commits.
+    """
+    row = PendingRow(
+        params=_row_params(
+            body=body, meta=meta, headers=headers, signature_algorithm=signature_algorithm, received_at=received_at
+        ),
+        dedup_key=meta.dedup_key,
+    )
+    if connection.in_atomic_block:
+        _apply_alone(row)
+    else:
+        INBOX_GROUP.store(row, insert_many=_insert_rows, after_insert=webhook_inbox_drain_request_soon)
+    if row.duplicate:
         # The unique dedup key refused the row: GHL delivered this event before. Acknowledge, don't process.
         logger.info(
             "ghl.webhook.duplicate",
             extra={"webhook_id": meta.webhook_id, "dedup_key": meta.dedup_key, "event_type": meta.event_type},
         )
         return StoreOutcome(event_id=None, duplicate=True)
-    webhook_inbox_drain_request()  # runs at once in autocommit, else when the caller commits
-    return StoreOutcome(event_id=row[0], duplicate=False)
+    return StoreOutcome(event_id=row.event_id, duplicate=False)
+
+
+def _apply_alone(row: PendingRow) -> None:
+    returned = _insert_rows([row])
+    row.done = True
+    row.event_id = returned[0][0] if returned else None
+    if row.event_id is not None:
+        webhook_inbox_drain_request()  # when the caller's transaction commits
 
 
 def webhook_receive(*, body: bytes, headers) -> ReceiveResult:

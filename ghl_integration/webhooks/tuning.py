@@ -40,6 +40,9 @@ class DoorbellTuning:
     burst_window_seconds: float = 0.1
     #: The "drain queued" flag expires after this long, in case its broker message was lost.
     flag_ttl_seconds: int = 30
+    #: A web process rings for the rows it committed at most this often (doorbell.BellRinger): the first ring
+    #: after a quiet spell goes at once, the rings of a burst are coalesced.
+    ring_interval_seconds: float = 0.05
 
     @property
     def debounced(self) -> bool:
