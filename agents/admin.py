@@ -13,14 +13,27 @@ from .models import (
     TriggerDelivery,
 )
 from .services import api_key_create, api_key_revoke
+from .triggers.services import trigger_set_active
 
 
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
+    """Read here; an agent is added and its settings changed on the owner's agents page, whose services validate
+    them (write policy, business hours, limits). Keys are created through the service (shown once)."""
+
     list_display = ("name", "organization", "write_policy", "is_active", "created_at")
     list_filter = ("is_active", "write_policy")
     search_fields = ("name", "organization__name")
     actions = ["create_key"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # its runs, keys and audit rows stay attributable
 
     @admin.action(description="Create an API key (shown once)")
     def create_key(self, request, queryset):
@@ -124,13 +137,24 @@ class TriggerAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # on the owner's agents page, which validates it and shows the callback secret once
 
+    def get_readonly_fields(self, request, obj=None):
+        # Changed on the owner's agents page (validated by trigger_create); only switched on/off here.
+        return [f.name for f in self.model._meta.fields if f.name != "callback_secret"]
+
     @admin.action(description="Switch on")
     def switch_on(self, request, queryset):
-        queryset.update(is_active=True)
+        self._switch(request, queryset, True)
 
     @admin.action(description="Switch off")
     def switch_off(self, request, queryset):
-        queryset.update(is_active=False)
+        self._switch(request, queryset, False)
+
+    def _switch(self, request, queryset, active: bool) -> None:
+        triggers = list(queryset)
+        for trigger in triggers:
+            trigger_set_active(trigger=trigger, active=active)
+        self.message_user(request, f"Switched {'on' if active else 'off'} {len(triggers)} trigger(s).",
+                          messages.SUCCESS)
 
 
 @admin.register(TriggerDelivery)

@@ -43,9 +43,11 @@ class ExternalIdentityInline(GenericTabularInline):
 
 
 class ArchivableAdmin(admin.ModelAdmin):
-    """Admin for rows that are archived, never deleted."""
+    """Admin for rows that are archived, never deleted. No generic archive actions: a bulk `update()` would
+    bypass the services (validation, the outbox, the events), so a model offers archiving only through its own
+    service (contacts)."""
 
-    actions = ["archive_selected", "unarchive_selected"]
+    actions = []
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -55,15 +57,18 @@ class ArchivableAdmin(admin.ModelAdmin):
         actions.pop("delete_selected", None)
         return actions
 
-    @admin.action(description="Archive selected")
-    def archive_selected(self, request, queryset):
-        count = queryset.filter(is_archived=False).update(is_archived=True)
-        self.message_user(request, f"Archived {count}.", messages.SUCCESS)
 
-    @admin.action(description="Restore selected from archive")
-    def unarchive_selected(self, request, queryset):
-        count = queryset.filter(is_archived=True).update(is_archived=False, archived_at=None)
-        self.message_user(request, f"Restored {count}.", messages.SUCCESS)
+class MirrorAdmin(ArchivableAdmin):
+    """Read-only: rows mirrored from the CRM, which the sync keeps equal to GHL's. GHL's API offers no write for
+    them (pipelines, stages, users, lost reasons, calendars) or they are written through their own commands
+    (messages are sent, conversations follow them), so an edit or archive here would only diverge from GHL until
+    the next sync overwrote it. Edit them in GoHighLevel."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 class ContactAdminForm(forms.ModelForm):
@@ -96,6 +101,7 @@ class ContactAdmin(ArchivableAdmin):
     the connected accounts (the outbox) at once, not left for the reconciliation to notice."""
 
     form = ContactAdminForm
+    actions = ["archive_selected", "unarchive_selected"]
     list_display = ["full_name", "email", "phone", "company_name", "organization", "is_archived", "updated_at"]
     list_filter = ["organization", "is_archived", "dnd_all", "country", "source", "created_at"]
     search_fields = ["full_name", "first_name", "last_name", "email", "phone", "company_name"]
@@ -151,12 +157,20 @@ def _contacts(count: int) -> str:
 class PipelineStageInline(admin.TabularInline):
     model = PipelineStage
     extra = 0
-    fields = ["position", "name"]
+    fields = ["position", "name", "is_archived"]
+    readonly_fields = fields
     ordering = ["position"]
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Pipeline)
-class PipelineAdmin(ArchivableAdmin):
+class PipelineAdmin(MirrorAdmin):
     list_display = ["name", "organization", "stage_count", "is_archived", "updated_at"]
     list_filter = ["organization", "is_archived"]
     search_fields = ["name"]
@@ -166,15 +180,9 @@ class PipelineAdmin(ArchivableAdmin):
     def stage_count(self, obj):
         return obj.stages.count()
 
-    def save_formset(self, request, form, formset, change):
-        for instance in formset.save(commit=False):
-            instance.organization_id = form.instance.organization_id
-            instance.save()
-        formset.save_m2m()
-
 
 @admin.register(PipelineStage)
-class PipelineStageAdmin(admin.ModelAdmin):
+class PipelineStageAdmin(MirrorAdmin):
     list_display = ["name", "pipeline", "position", "is_archived", "organization"]
     list_filter = ["organization", "pipeline"]
     search_fields = ["name", "pipeline__name"]
@@ -269,7 +277,7 @@ class OpportunityAdmin(ArchivableAdmin):
 
 
 @admin.register(CrmUser)
-class CrmUserAdmin(ArchivableAdmin):
+class CrmUserAdmin(MirrorAdmin):
     """Mirrored from the CRM (GHL's users of the location): edit them there."""
 
     list_display = ["name", "email", "organization", "is_archived"]
@@ -279,7 +287,7 @@ class CrmUserAdmin(ArchivableAdmin):
 
 
 @admin.register(LostReason)
-class LostReasonAdmin(ArchivableAdmin):
+class LostReasonAdmin(MirrorAdmin):
     """Mirrored from the CRM (GHL's lost reasons): edit them there."""
 
     list_display = ["name", "organization", "is_archived"]
@@ -289,7 +297,7 @@ class LostReasonAdmin(ArchivableAdmin):
 
 
 @admin.register(Calendar)
-class CalendarAdmin(ArchivableAdmin):
+class CalendarAdmin(MirrorAdmin):
     list_display = ["name", "organization", "timezone", "slot_duration_minutes", "is_active"]
     list_filter = ["organization", "is_active", "is_archived"]
     search_fields = ["name"]
@@ -320,6 +328,10 @@ class AppointmentAdminForm(forms.ModelForm):
 
 @admin.register(Appointment)
 class AppointmentAdmin(ArchivableAdmin):
+    """Details (title, notes, status) are edited through the appointment service and queued for GHL. No adding
+    and no archiving here: a booking, a new time or a cancellation asks the calendar first (the owner's calendar
+    page, or an agent's booking tools)."""
+
     form = AppointmentAdminForm
     list_display = ["title", "contact", "calendar", "starts_at", "ends_at", "status"]
     list_filter = ["organization", "status", "calendar", "starts_at"]
@@ -334,9 +346,10 @@ class AppointmentAdmin(ArchivableAdmin):
             return super().get_readonly_fields(request, obj)
         return ["organization", "calendar", "contact", "starts_at", "ends_at", "location", "is_archived"]
 
+    def has_add_permission(self, request, obj=None):
+        return False
+
     def save_model(self, request, obj, form, change):
-        if not change:
-            return super().save_model(request, obj, form, change)
         appointment_change_details(
             appointment=Appointment.objects.get(pk=obj.pk),
             **{name: form.cleaned_data[name] for name in APPOINTMENT_DETAIL_FIELDS if name in form.changed_data})
@@ -353,7 +366,7 @@ class MessageInline(admin.TabularInline):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(ArchivableAdmin):
+class ConversationAdmin(MirrorAdmin):
     list_display = ["contact", "organization", "last_message_at", "unread_count"]
     list_filter = ["organization", "is_archived"]
     search_fields = ["contact__full_name", "contact__email", "contact__phone"]
@@ -363,7 +376,7 @@ class ConversationAdmin(ArchivableAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(MirrorAdmin):
     list_display = ["created_at", "conversation", "channel", "direction", "status", "short_body"]
     list_filter = ["organization", "channel", "direction", "status", "created_at"]
     search_fields = ["body", "subject", "provider_message_id", "conversation__contact__full_name"]
@@ -373,9 +386,6 @@ class MessageAdmin(admin.ModelAdmin):
     @admin.display(description="Body")
     def short_body(self, obj):
         return (obj.body[:77] + "…") if len(obj.body) > 80 else obj.body
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ExternalIdentity)

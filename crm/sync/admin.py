@@ -59,10 +59,21 @@ class FieldMappingAdmin(admin.ModelAdmin):
 
 @admin.register(ConflictPolicy)
 class ConflictPolicyAdmin(admin.ModelAdmin):
+    """Read-only here: the owner sets the policy on the connection's settings page, whose service validates it
+    for the kind of record and keeps one row per field."""
+
     list_display = ["field", "object_type", "policy", "provider", "account_id", "organization"]
     list_filter = ["policy", "object_type", "provider", "organization"]
     search_fields = ["field", "account_id"]
-    list_editable = ["policy"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(SyncConflict)
