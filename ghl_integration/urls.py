@@ -2,6 +2,7 @@ from django.urls import path
 
 from . import settings_views, sync_views
 from .oauth import views as oauth_views
+from .opportunities import settings_views as opportunity_settings
 
 urlpatterns = [
     path("orgs/<int:org_id>/integrations/ghl/", oauth_views.settings_page, name="ghl_settings"),
@@ -28,6 +29,14 @@ urlpatterns = [
         settings_views.custom_fields_refresh,
         name="ghl_custom_fields_refresh",
     ),
+    path("orgs/<int:org_id>/integrations/ghl/opportunities/policy/", opportunity_settings.opportunity_policy_update,
+         name="ghl_opportunity_policy"),
+    path("orgs/<int:org_id>/integrations/ghl/opportunities/mapping/", opportunity_settings.opportunity_mapping_update,
+         name="ghl_opportunity_mapping"),
+    path("orgs/<int:org_id>/integrations/ghl/opportunities/mapping/remove/",
+         opportunity_settings.opportunity_mapping_remove, name="ghl_opportunity_mapping_remove"),
+    path("orgs/<int:org_id>/integrations/ghl/opportunities/custom-fields/",
+         opportunity_settings.opportunity_custom_fields_refresh, name="ghl_opportunity_custom_fields_refresh"),
     path("integrations/ghl/oauth/callback/", oauth_views.oauth_callback, name="ghl_oauth_callback"),
     path("orgs/<int:org_id>/integrations/ghl/contacts/status/", sync_views.contact_sync_status,
          name="ghl_contact_sync_status"),

@@ -43,3 +43,31 @@ def ghl_contact_sync_settings(context, organization, connection):
         "mapping_form": context.get("mapping_form"),
         "dnd_keys": list(DND_MAPPINGS),
     }
+
+
+@register.inclusion_tag("ghl_integration/_opportunity_sync_settings.html", takes_context=True)
+def ghl_opportunity_sync_settings(context, organization, connection):
+    """The opportunity section: their own conflict policy and the mapping of GHL's opportunity custom fields."""
+    from crm.sync.conflict import policy_table_for
+    from crm.sync.kinds import OPPORTUNITY
+    from crm.sync.models import FieldMapping
+
+    from ..opportunities.mapping import PROVIDER, opportunity_custom_fields
+
+    if not (connection and connection.location_id):
+        return {"opportunity_sync": None}
+    rows = FieldMapping.objects.for_org(organization).filter(provider=PROVIDER, account_id=connection.location_id,
+                                                             object_type=OPPORTUNITY).order_by("remote_label", "id")
+    policy = policy_table_for(organization=organization, provider=PROVIDER, account_id=connection.location_id,
+                              object_type=OPPORTUNITY).policy_for("*")
+    return {
+        "csrf_token": context.get("csrf_token"),
+        "organization": organization,
+        "opportunity_sync": {"rows": list(rows), "conflict_policy": policy,
+                             "custom_fields": opportunity_custom_fields(connection)},
+        "policy_labels": POLICY_LABELS,
+        "data_types": DataType.choices,
+        "directions": Direction.choices,
+        "opportunity_policy_form": context.get("opportunity_policy_form"),
+        "opportunity_mapping_form": context.get("opportunity_mapping_form"),
+    }
