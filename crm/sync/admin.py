@@ -32,8 +32,9 @@ class OutboxEntryAdmin(admin.ModelAdmin):
 
 @admin.register(FieldMapping)
 class FieldMappingAdmin(admin.ModelAdmin):
-    """Read-only here: a mapping is changed on the owner's settings page, whose service keeps the rules (no
-    internal fields, DND always mapped, one GHL field per local field) and re-applies it to the contacts."""
+    """Read-only here: a mapping (contact or opportunity kind) is changed on the owner's settings page, whose
+    services keep the rules (no internal fields, DND always mapped, one GHL field per local field, an opportunity
+    custom field onto a custom property) and re-apply it to the records."""
 
     list_display = ["remote_key", "remote_label", "local_field", "object_type", "direction", "data_type", "is_active",
                     "provider", "account_id", "organization", "last_error_at"]

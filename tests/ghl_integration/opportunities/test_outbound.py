@@ -229,3 +229,22 @@ def test_a_move_made_while_the_previous_push_is_in_flight_goes_out_after_it(ghl,
     assert [e.status for e in entries] == ["done", "done"] and first["failed"] == 0
     assert ghl.control.objects("opportunity", pulled["id"])["pipelineStageId"] == external_id_for_object(
         obj=stage_named(org, "Won"), provider="ghl", account_id=LOCATION)
+
+
+def test_staff_override_of_a_deals_conflict_sends_the_local_value(ghl, org, connection, pulled):
+    from crm.sync.overrides import sync_conflict_override
+
+    conflict_policy_set(organization=org, provider="ghl", account_id=LOCATION, field="*", policy="remote_wins",
+                        object_type="opportunity")
+    opp = local(pulled["id"])
+    opportunity_change(opportunity=opp, monetary_value=15000)
+    ghl.control.change("opportunity.update", opportunityId=pulled["id"], monetaryValue=20000)
+    push(connection)
+    conflict = SyncConflict.objects.get(field="monetary_value")
+
+    sync_conflict_override(conflict=conflict, side="local")
+    push(connection)
+
+    opp.refresh_from_db()
+    assert opp.monetary_value == Decimal("15000.00")
+    assert ghl.control.objects("opportunity", pulled["id"])["monetaryValue"] == 15000
