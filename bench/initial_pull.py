@@ -3,8 +3,10 @@
 Starts its own sandbox (seeded with ``--contacts`` contacts, 100 requests / 10 s enforced), a fresh database
 (PostgreSQL when DATABASE_URL points at it, else SQLite), connects through the OAuth code exchange (which also
 loads the location's custom-field definitions into the field mapping), waits for the window to clear, and runs
-the same service the Celery task runs (`contacts_initial_pull`) with the production settings (two writer
-threads, pages walked from both ends, up to 5 pages per write).
+the same service the Celery task runs (`contacts_initial_pull`) with production's `PullTuning` (dateAdded slices,
+as many requests in flight as the first round trip calls for, two writer threads, up to 5 pages per write).
+``--latency-ms`` / ``--jitter-ms`` make the sandbox answer every API request that much later (uniform jitter on
+top), as GHL's 150–400 ms round trips do; the floor is the same, since the window counts requests at their start.
 
 The floor is the time GHL's limit alone imposes. The issue states it as ``max(0, requests − 100) / 10`` s (the
 client benchmark's formula), which is exact when ``requests − 100`` is a multiple of 100. Under the sliding
@@ -16,10 +18,11 @@ contacts they agree (20 s). Last line:
 
 (target ≤ 1.10 and 0). ``duplicates`` counts extra local contacts/links for one GHL contact, plus gaps.
 
-    python bench/initial_pull.py --contacts 30000 --page-size 100
+    python bench/initial_pull.py --contacts 30000 --page-size 100 --latency-ms 250 --jitter-ms 100
 """
 import argparse
 import math
+import os
 import sys
 import time
 
@@ -36,6 +39,15 @@ def main(args) -> int:
     return run_against_fresh_sandbox("initial-pull", run, args)
 
 
+def cpu_baseline_ms() -> float:
+    """The fixed pure-Python loop of 2,000,000 steps that bench/RESULTS.md compares machines and loads by."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(2_000_000):
+        total += i * i % 7
+    return (time.perf_counter() - started) * 1000
+
+
 def window_floor_seconds(requests: int, burst: int = 100, window_s: float = 10.0) -> float:
     """Least time ``requests`` can take under a sliding window of ``burst`` per ``window_s``."""
     return window_s * math.ceil(max(0, requests - burst) / burst)
@@ -48,7 +60,10 @@ def run(args, sandbox, location_id: str) -> int:
     seed_contacts(sandbox, location_id, args.contacts)
     connection = connect_location(sandbox, location_id)
     quiet_window(sandbox)
+    if args.latency_ms or args.jitter_ms:
+        sandbox.control.faults(seed=13, api={"latency_ms": args.latency_ms, "latency_jitter_ms": args.jitter_ms})
 
+    wall_started = time.time()
     started = time.perf_counter()
     result = contacts_initial_pull(connection=connection, page_size=args.page_size)
     seconds = time.perf_counter() - started
@@ -59,9 +74,22 @@ def run(args, sandbox, location_id: str) -> int:
     remote_ids = {c["id"] for c in sandbox.control.objects("contact", location_id=location_id)}
     links = list(ExternalIdentity.objects.filter(account_id=location_id).values_list("external_id", flat=True))
     contacts = Contact.objects.count()
+    slices = (result.run.cursor or {}).get("slices") or {}
     duplicates = (len(links) - len(set(links))) + (contacts - len(set(links))) + len(remote_ids - set(links))
     print(f"status={result.run.status} contacts={contacts} remote={len(remote_ids)} pages={result.pages} "
-          f"requests={requests} seconds={seconds:.2f} floor_s={floor:.2f} linear_floor_s={linear_floor:.2f}")
+          f"requests={requests} seconds={seconds:.2f} floor_s={floor:.2f} linear_floor_s={linear_floor:.2f} "
+          f"latency_ms={args.latency_ms} jitter_ms={args.jitter_ms} slices={len(slices)} "
+          f"nproc={os.cpu_count()} cpu_baseline_ms={cpu_baseline_ms():.0f}")
+    # Where the time went: request k + 100 cannot start before request k + 10 s, so the bursts' spread and the
+    # last answers set how far the pull lands above the floor.
+    log = sorted(api_requests(sandbox), key=lambda r: r["t"])
+    if log:
+        first_t = log[0]["t"]
+        marks = [n for n in (1, 100, 101, 200, 201, len(log)) if n <= len(log)]
+        answers = sorted(r["duration_ms"] for r in log)
+        print("requests start at " + " ".join(f"#{n}={log[n - 1]['t'] - first_t:.2f}s" for n in marks)
+              + f"; sandbox answer p50={answers[len(answers) // 2]:.0f} ms max={answers[-1]:.0f} ms"
+              + f"; first request {first_t - wall_started:.2f}s after the start, pull took {seconds:.2f}s")
     ratio = seconds / floor if floor else 0.0
     print(f"ratio_to_linear_floor={seconds / linear_floor if linear_floor else 0.0:.2f}")
     print(f"ratio_to_floor={ratio:.2f} duplicates={duplicates}")
@@ -72,4 +100,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--contacts", type=int, default=30_000)
     parser.add_argument("--page-size", type=int, default=100)
+    parser.add_argument("--latency-ms", type=int, default=0, help="added to every GHL answer (GHL: 150-400)")
+    parser.add_argument("--jitter-ms", type=int, default=0, help="uniform extra latency, 0 to this")
     sys.exit(main(parser.parse_args()))

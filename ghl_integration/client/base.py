@@ -185,10 +185,12 @@ def build_error(
     return cls(message, **kwargs)
 
 
-def make_session(base_url: str | None = None) -> requests.Session:
+def make_session(base_url: str | None = None, *, pool_size: int = POOL_SIZE) -> requests.Session:
+    """A pooled session; ``pool_size`` connections kept open per host (a pull with more requests in flight than
+    the default would otherwise open and drop a connection per request)."""
     session = requests.Session()
     # Retries are ours (see the module docstring); urllib3's own retries stay off.
-    adapter = HTTPAdapter(pool_connections=POOL_SIZE, pool_maxsize=POOL_SIZE, max_retries=0)
+    adapter = HTTPAdapter(pool_connections=POOL_SIZE, pool_maxsize=max(1, pool_size), max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     if base_url:

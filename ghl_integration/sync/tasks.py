@@ -9,8 +9,8 @@ from django.utils import timezone
 from crm.sync.locks import SyncBusy
 
 from ..models import GhlConnection
+from . import pull
 from . import reconcile as reconcile_module
-from .pull import contacts_initial_pull
 from .reconcile import Handover, connections_for_sync, contacts_deletion_sweep, contacts_reconcile
 from .runs import pull_orphaned, pull_served_since, pull_unfinished_since
 
@@ -45,11 +45,27 @@ def contacts_initial_pull_task(connection_id: int, resume: bool = True, requeste
         if not resume:
             resume = pull_unfinished_since(connection=connection, since=since)
     try:
-        return contacts_initial_pull(connection=connection, resume=resume).run.status
+        result = pull.contacts_initial_pull(connection=connection, resume=resume,
+                                            time_budget_s=pull.PULL_TASK_BUDGET_SECONDS)
     except SyncBusy:
         # That pull covers what this one would (a double click, or a redelivery while the first still runs).
         logger.info("ghl.sync.pull.already-running", extra={"connection_id": connection_id})
         return "already-running"
+    if result.handed_over:
+        _pull_follow_up(connection_id=connection_id, run_id=result.run.pk)
+        return "handed-over"
+    return result.run.status
+
+
+def _pull_follow_up(*, connection_id: int, run_id: int) -> None:
+    """Queue the resumption of a pull that ran out of its time budget, now that its lock is free. Its message
+    carries the time, like any pull request: once the run has succeeded, a second copy does nothing. If the
+    broker is down, the run (still running, its heartbeat stopped) is the orphan sweep's within ~35 s."""
+    try:
+        contacts_initial_pull_task.delay(connection_id, True, timezone.now().isoformat())
+    except Exception as exc:  # noqa: BLE001 - the orphan sweep resumes it
+        logger.warning("ghl.sync.pull.follow-up-failed", extra={"connection_id": connection_id, "run_id": run_id,
+                                                                "error": f"{type(exc).__name__}: {exc}"})
 
 
 @shared_task(name="ghl_integration.sync.contacts_reconcile")

@@ -24,9 +24,9 @@ from tests.factories import OrganizationFactory, sandbox_connect
 
 LOCATION = sbx.DEMO_LOCATION_ID
 
-#: One walk, one page per write, progress saved and the connection checked at every page: a test can stop or crash
+#: One slice, one page per write, progress saved and the connection checked at every page: a test can stop or crash
 #: a pull on an exact page and count its requests. Production's defaults are `PullTuning()`.
-STEP_BY_STEP = PullTuning(apply_workers=1, from_both_ends=False, pages_per_write=1, progress_seconds=0,
+STEP_BY_STEP = PullTuning(apply_workers=1, max_fetchers=1, pages_per_write=1, progress_seconds=0,
                           disconnect_check_seconds=0)
 
 
