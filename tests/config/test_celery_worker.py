@@ -33,6 +33,6 @@ def test_a_real_worker_runs_a_task_from_the_redis_broker(redis_broker):
                DJANGO_SETTINGS_MODULE="config.settings.test")
     queue = f"ci-ping-{os.getpid()}-{time.monotonic_ns()}"
     with celery_worker_process(env=env, queue=queue, output=subprocess.PIPE):
-        app = Celery(broker=redis_broker, backend=redis_broker)
+        app = Celery(broker=redis_broker, backend=redis_broker, set_as_current=False)  # leave the suite's app current
         result = app.send_task("agentlevel.ping", args=["hello from the test"], queue=queue)
         assert result.get(timeout=60) == "hello from the test"
