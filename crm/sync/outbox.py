@@ -329,6 +329,7 @@ def outbox_mark_done(
     connection_id: int | None = None,
     remote_updated_at: datetime | None = None,
     remote_changed: bool = True,
+    remote_values_partial: bool = False,
 ) -> OutboxEntry:
     """Record a successful push (echo suppression, part 2).
 
@@ -340,6 +341,8 @@ def outbox_mark_done(
     a webhook about a state *older* than our push, arriving late, is dropped as stale.
     ``remote_changed`` (default): the push wrote to the remote, so the link's ``remote_seen_at`` is cleared
     until the echo of this write comes back; False when nothing was sent.
+    ``remote_values_partial``: ``remote_values`` hold only some fields (a tags-only push): they update the
+    base, and the content hash of the last full state stays.
     """
     from ..services.external_ids import external_id_link
 
@@ -364,7 +367,8 @@ def outbox_mark_done(
         if link is not None:
             if remote_values is not None:
                 link.synced_snapshot = {**(link.synced_snapshot or {}), **canonical(remote_values)}
-                content_hash = content_hash or _hash(remote_values)
+                if not remote_values_partial:
+                    content_hash = content_hash or _hash(remote_values)
             if content_hash:
                 link.content_hash = content_hash
             link.last_synced_at = now

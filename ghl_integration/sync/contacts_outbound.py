@@ -236,7 +236,15 @@ class ContactPusher(KindPusher):
               ghl_id: str | None = None, wrote: bool = True, link: ExternalIdentity | None = None) -> None:
         remote_id = (remote or {}).get("id") or ghl_id
         if remote is None or len(remote) <= 2:  # nothing but id/tags known: no full state to hash
-            outbox_mark_done(entry=entry, remote_id=remote_id, connection_id=self.connection.pk)
+            base = None
+            if remote is not None and "tags" in remote:
+                # A tags-only push (no read, no PUT): the tags both sides now hold are the next diff's base,
+                # or a later removal would be diffed against the tags of the last full sync.
+                contact.refresh_from_db()
+                if values_equal("tags", canonical(contact.tags or []), canonical(remote["tags"])):
+                    base = {"tags": remote["tags"]}
+            outbox_mark_done(entry=entry, remote_id=remote_id, connection_id=self.connection.pk,
+                             remote_values=base, remote_values_partial=True)
             return
         flat = flatten_ghl_contact(remote)
         values = self.mapping.to_local(flat)

@@ -156,3 +156,19 @@ def test_a_ghl_edit_the_put_reveals_on_another_field_is_taken_here(ghl, connecte
     assert ghl_contact(ghl, ghl_id)["city"] == "Lyon"
     link = ExternalIdentity.objects.get(object_id=contact.pk)
     assert link.synced_snapshot["city"] == "Lyon"
+
+
+def test_tags_added_without_a_read_are_the_base_of_the_next_removal(ghl, connected):
+    # given a contact pushed, then tagged here twice with no read of GHL (nothing to decide: tags are a diff)
+    contact = contact_create(organization=connected.organization, first_name="Tag", email="tags-rbw@example.com")
+    outbox_push_pending(connection_id=connected.pk)
+    ghl_id = ExternalIdentity.objects.get(object_id=contact.pk, account_id=LOCATION_ID).external_id
+    contact_update(contact=contact, tags=["vip", "newsletter"])
+    outbox_push_pending(connection_id=connected.pk)
+    ghl.control.clear_request_log()
+    # when one tag is removed here
+    contact_update(contact=contact, tags=["newsletter"])
+    outbox_push_pending(connection_id=connected.pk)
+    # then GHL is told to remove it, and holds only the other
+    assert [r["method"] for r in ghl.control.request_log(path=f"/contacts/{ghl_id}/tags")] == ["DELETE"]
+    assert ghl_contact(ghl, ghl_id)["tags"] == ["newsletter"]
