@@ -90,7 +90,8 @@ def test_ctrl_c_stops_the_web_and_a_worker_cleanly(tmp_path):
         from celery import Celery
 
         # not set as current: the suite's own app stays the one shared tasks resolve to
-        Celery(broker=os.environ["CELERY_BROKER_URL"], set_as_current=False).send_task("agentlevel.ping", args=["hi"], queue=queue)
+        sender = Celery(broker=os.environ["CELERY_BROKER_URL"], set_as_current=False)
+        sender.send_task("agentlevel.ping", args=["hi"], queue=queue)
         assert _wait_for(lambda: any("agentlevel.ping" in line and "succeeded" in line for line in lines_out), 30)
 
         # when the owner presses Ctrl-C

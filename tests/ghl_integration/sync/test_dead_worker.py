@@ -14,6 +14,7 @@ from django.utils import timezone
 from crm.models import Contact, ExternalIdentity
 from crm.sync.models import SyncRun
 from ghl_integration.sync.tasks import contacts_initial_pull_task, resume_orphaned_pulls_task
+from ghl_sandbox.constants import RATE_LIMIT_INTERVAL_MS, RATE_LIMIT_MAX
 
 from .conftest import ghl_contacts, grow_demo_to
 
@@ -30,9 +31,11 @@ def _database_url() -> str:
 
 
 def test_a_killed_pull_is_resumed_within_a_minute_from_its_cursor_exactly_once(ghl, connection):
-    # given: 2,000 contacts behind a GHL answering in ~60 ms, pulled by a worker in its own process
+    # given: 2,000 contacts behind a GHL answering in ~60 ms and granting 5 requests a second (so the sliced
+    # pull takes seconds, not a fraction of one), pulled by a worker in its own process
     grow_demo_to(ghl, 2000)
     ghl.control.faults(api={"latency_ms": 60})
+    ghl.control.rate_limits(max=5, interval_ms=1000)
     requested_at = timezone.now().isoformat()
     script = ("import django; django.setup(); from ghl_integration.sync.tasks import contacts_initial_pull_task; "
               f"contacts_initial_pull_task({connection.pk}, False, {requested_at!r})")
@@ -60,6 +63,7 @@ def test_a_killed_pull_is_resumed_within_a_minute_from_its_cursor_exactly_once(g
                 time.sleep(15)
     assert pull_delay.called, "the dead pull was not resumed within a minute"
     ghl.control.clear_faults()
+    ghl.control.rate_limits(max=RATE_LIMIT_MAX, interval_ms=RATE_LIMIT_INTERVAL_MS)
     ghl.control.clear_request_log()
     assert contacts_initial_pull_task(*pull_delay.call_args.args) == "succeeded"  # a live worker runs it
     resumed = SyncRun.objects.get()
