@@ -34,3 +34,20 @@ def rate_limiter_per_test(settings):
     import uuid
 
     settings.GHL_RATE_LIMIT_KEY_PREFIX = f"ghl:rl:t:{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(autouse=True)
+def product_celery_app_stays_current():
+    """Every test leaves the product's Celery app the current one. A `Celery(...)` made in a test becomes current
+    unless told otherwise, and shared tasks then resolve to it (no eager mode, no routes): later tests' pushes
+    and drain rings silently go nowhere. Fail the test that did it, and put the product's app back."""
+    from celery import _state
+
+    from config.celery import app
+
+    yield
+    current = _state.get_current_app()
+    if current is not app:
+        app.set_current()
+        app.set_default()
+        pytest.fail(f"the test left another Celery app current ({current!r}): make it with set_as_current=False")
