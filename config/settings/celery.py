@@ -25,9 +25,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
     else {
         # An unacked message of a worker that died comes back after this long. Nothing waits for it: the sweeps
         # recover dead work within a minute (pulls by heartbeat, the inbox and outbox by short leases), and a
-        # late copy is harmless (claims; a pull request already served returns "already-done"). It stays above
-        # the longest countdown we publish (the inbox's retry backoff, 1 h), which Redis would otherwise
-        # redeliver in a loop.
+        # late copy is harmless (claims; a pull request already served returns "already-done"). A task with a
+        # countdown is held unacked until due, so Redis would hand it to another worker once per timeout
+        # passed: no task is published due later than half of it (config.celery.eta_within_visibility_timeout).
         "visibility_timeout": 3600,
         # A broker that is down or half-open must not hold a web request: connecting gives up after 0.5 s,
         # a command after 2 s (kombu's default waits forever), and the worker's BRPOP connection is checked.
