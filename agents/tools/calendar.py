@@ -183,10 +183,14 @@ def appointment_resolve(*, organization, ref) -> Appointment:
     """One appointment for a local id, a GHL appointment id, or a contact plus a date (exactly one that day)."""
     rows = Appointment.objects.for_org(organization).filter(is_archived=False).select_related("calendar", "contact")
     calendar = None
+    who_field = "appointment"
     if isinstance(ref, dict):
-        who, day = ref["contact"], _day(ref["date"], "appointment.date")
+        who, day, who_field = ref["contact"], _day(ref["date"], "appointment.date"), "appointment.contact"
         if ref.get("calendar"):
-            calendar = calendar_resolve(organization=organization, ref=ref["calendar"])
+            try:
+                calendar = calendar_resolve(organization=organization, ref=ref["calendar"])
+            except ToolError as exc:
+                raise exc.within("appointment.calendar") from None
     else:
         query = str(ref).strip()
         if query.isdigit() and len(query) <= LOCAL_ID_MAX_DIGITS:
@@ -206,7 +210,10 @@ def appointment_resolve(*, organization, ref) -> Appointment:
                             hint="Give its appointment_id (list_appointments shows them) or a contact plus a date, "
                                  "e.g. \"Maria Lopez 2027-03-16\".")
         who, day = match["who"], _day(match["day"], "appointment")
-    person = contact_resolve(organization=organization, ref=who).contact
+    try:
+        person = contact_resolve(organization=organization, ref=who).contact
+    except ToolError as exc:
+        raise exc.within(who_field) from None
     # Rows around the date in any zone, then kept when the date is theirs in their calendar's zone.
     near = rows.filter(contact=person, starts_at__gte=datetime.combine(day - timedelta(days=1), datetime.min.time(),
                                                                        tzinfo=calendar_time.UTC),

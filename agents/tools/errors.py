@@ -37,6 +37,11 @@ class ToolError(Exception):
             raise ValueError(f"unknown tool error code {self.code!r}")
         super().__init__(self.message)
 
+    def within(self, field: str) -> "ToolError":
+        """This error, answered about the caller's input `field`: a resolver nested in another reference (the
+        contact part of an appointment, the contact of a deal) names its own field, which the tool may not take."""
+        return dataclasses.replace(self, field=field)
+
     @property
     def http_status(self) -> int:
         return HTTP_STATUS[self.code]

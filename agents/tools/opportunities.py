@@ -129,8 +129,12 @@ def _ranked(query: str, rows, name_of, threshold: float = MATCH_THRESHOLD) -> li
     return [(s, r) for s, r in scored if s >= threshold]
 
 
+def _is_local_id(query: str) -> bool:
+    return query.isdigit() and len(query) <= LOCAL_ID_MAX_DIGITS
+
+
 def _by_ids(organization, model, query: str, queryset):
-    if query.isdigit() and len(query) <= LOCAL_ID_MAX_DIGITS:
+    if _is_local_id(query):
         return list(queryset.filter(pk=int(query)))
     if GHL_ID.match(query) or "-" in query:
         ct = ContentType.objects.get_for_model(model)
@@ -150,7 +154,8 @@ def opportunity_search(*, organization, query: str, pipeline: Pipeline | None = 
     if status:
         deals = deals.filter(status=status)
     exact = _by_ids(organization, Opportunity, query, deals)
-    if exact:
+    if exact or _is_local_id(query):
+        # A number is a deal's id or nothing: the contact with that id is not "their deal".
         return [(100.0, d, "id") for d in exact]
     named = [(s, d, "name") for s, d in _ranked(query, deals.order_by("id")[:NAME_SCAN_LIMIT], lambda d: d.name)]
     people = contact_search(organization=organization, query=query, limit=MAX_CANDIDATES)
@@ -175,6 +180,10 @@ def opportunity_resolve(*, organization, ref: str, pipeline: Pipeline | None = N
     exact = _by_ids(organization, Opportunity, query, deals)
     if len(exact) == 1:
         return exact[0], {"query": query, "matched_by": "id", "opportunity_id": exact[0].pk}
+    if _is_local_id(query):
+        # A number is a deal's id or nothing: never the contact (or, in another organization, the deal) with it.
+        raise ToolError("not_found", f"No deal has the id {query}.", field="opportunity",
+                        hint="Use an opportunity_id from find_opportunity, or the deal's name.")
     named = _ranked(query, deals.order_by("id")[:NAME_SCAN_LIMIT], lambda d: d.name)
     if named:
         close = [(s, d) for s, d in named if s >= named[0][0] - CLOSE_MARGIN]
@@ -188,7 +197,7 @@ def opportunity_resolve(*, organization, ref: str, pipeline: Pipeline | None = N
         person = contact_resolve(organization=organization, ref=query).contact
     except ToolError as exc:
         if exc.code == "ambiguous":
-            raise
+            raise exc.within("opportunity") from None
         person = None
     if person is not None:
         open_deals = list(deals.filter(contact=person, status=Opportunity.Status.OPEN).order_by("id"))
