@@ -13,6 +13,9 @@
 * `opportunities_deletion_sweep` (nightly): GHL has no deleted-since feed, so page every id and archive the
   linked local opportunities GHL no longer has; nothing is archived unless the listing reached GHL's total.
 
+The pull and the sweep are bounded in time too, when their task asks (``budget_seconds``): out of time, the run
+keeps the page to continue from (the sweep also the ids listed so far) and hands over, as the reconciliation does.
+
 The cost, ``requests``, is kept in each run's ``cursor`` (with ``since`` for the next reconciliation) and
 logged; counts go to the run's fields.
 """
@@ -43,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 OBJECT_TYPE = "opportunity"
 PAGE_SIZE = 100
-RECONCILE_BUDGET_SECONDS = 50.0  # one task run of a reconciliation; then it hands over
+RECONCILE_BUDGET_SECONDS = 50.0  # one task run of a reconciliation, a pull or a sweep; then it hands over
 RECONCILE_OVERLAP = dt.timedelta(minutes=2)  # GHL's search lags its writes by a few seconds
 OPEN_OUTBOX = ("pending", "in_progress", "failed", "dead")  # a dead entry stays visible in admin instead
 COUNT_OF = {"created": "created", "updated": "updated", "conflicted": "conflicted", "unchanged": "unchanged",
@@ -93,10 +96,11 @@ def _finish(result: OpportunityRun, resolver: OpportunityResolver | None, cursor
     return result
 
 
-def _all_pages(client: GhlClient, result: OpportunityRun):
-    """Every opportunity of every status, a page at a time (``GET /opportunities/search``, keyset); counts the
-    requests. The last page's ``meta.total`` is left in ``result.total``."""
-    cursor: dict = {}
+def _all_pages(client: GhlClient, result: OpportunityRun, cursor: dict | None = None):
+    """Every opportunity of every status from ``cursor`` on (None: the first page), a page at a time
+    (``GET /opportunities/search``, keyset): yields (the page's opportunities, the cursor of the next page, or
+    None after the last); counts the requests. The last page's ``meta.total`` is left in ``result.total``."""
+    cursor = cursor or {}
     while True:
         page = client.opportunities.search(status="all", limit=PAGE_SIZE, start_after=cursor.get("startAfter"),
                                            start_after_id=cursor.get("startAfterId"))
@@ -105,10 +109,24 @@ def _all_pages(client: GhlClient, result: OpportunityRun):
         meta = page.get("meta") or {}
         if isinstance(meta.get("total"), int):
             result.total = meta["total"]
-        yield docs
-        if not docs or not meta.get("startAfterId"):
+        last = not docs or not meta.get("startAfterId")
+        cursor = None if last else {"startAfter": meta.get("startAfter"), "startAfterId": meta.get("startAfterId")}
+        yield docs, cursor
+        if last:
             return
-        cursor = {"startAfter": meta.get("startAfter"), "startAfterId": meta.get("startAfterId")}
+
+
+def _claim(connection: GhlConnection, kind: str, handover: Handover | None, fresh_cursor) -> OpportunityRun | None:
+    """The run to work on: the location's unfinished ``kind`` run (the handed-over one, for a follow-up), else a
+    new one with ``fresh_cursor()``; None for a follow-up whose run was continued already."""
+    run, superseded = claim_run(connection, kind, handover, object_type=OBJECT_TYPE)
+    if superseded:
+        return None
+    if run is None:
+        result = OpportunityRun(run=_start(connection, kind))
+        result.run = sync_run_advance(run=result.run, cursor=fresh_cursor())
+        return result
+    return OpportunityRun(run=run, requests=int(run.cursor.get("requests", 0)), total=run.cursor.get("total"))
 
 
 def _client(connection: GhlConnection, client: GhlClient | None) -> GhlClient:
@@ -116,19 +134,33 @@ def _client(connection: GhlConnection, client: GhlClient | None) -> GhlClient:
 
 
 @one_per_location("opportunity_pull")
-def opportunities_pull(*, connection: GhlConnection, client: GhlClient | None = None) -> OpportunityRun:
-    """Mirror the pipelines, users and lost reasons, then every opportunity of the location."""
+def opportunities_pull(*, connection: GhlConnection, client: GhlClient | None = None,
+                       budget_seconds: float | None = None, handover: Handover | None = None) -> OpportunityRun | None:
+    """Mirror the pipelines, users and lost reasons, then every opportunity of the location; continues the
+    location's unfinished pull if there is one. Out of ``budget_seconds`` (None: to the end), returns with
+    ``handover`` set; None for a follow-up whose run was continued already."""
+    deadline = deadline_after(budget_seconds)
+    result = _claim(connection, SyncRun.Kind.INITIAL_PULL, handover,
+                    lambda: {"phase": "mirror", "since": timezone.now().isoformat(), "page": None, "requests": 0})
+    if result is None:
+        return None
     client = _client(connection, client)
-    result = OpportunityRun(run=_start(connection, SyncRun.Kind.INITIAL_PULL))
-    started = timezone.now()
+    state = dict(result.run.cursor)
     resolver = OpportunityResolver(connection, client)
     try:
-        resolver.refresh()
-        for docs in _all_pages(client, result):
+        if state["phase"] == "mirror":
+            resolver.refresh()  # a continuation refreshes only for an unknown id, as the reconciliation's
+            state["phase"] = "pages"
+        for docs, after in _all_pages(client, result, state["page"]):
             _apply_page(connection, resolver, result, docs)
+            if after is not None and time.monotonic() >= deadline:
+                result.requests += resolver.requests
+                result.run, result.handover = hand_over(result.run, {**state, "page": after,
+                                                                     "requests": result.requests})
+                return result
     except GhlApiError as exc:
-        return _finish(result, resolver, {"since": started.isoformat()}, exc)
-    return _finish(result, resolver, {"since": started.isoformat()}, None)
+        return _finish(result, resolver, {"since": state["since"]}, exc)
+    return _finish(result, resolver, {"since": state["since"]}, None)
 
 
 def _reconcile_since(connection: GhlConnection) -> dt.datetime | None:
@@ -232,15 +264,30 @@ def opportunities_queue_unpushed(*, connection: GhlConnection, since: dt.datetim
 
 
 @one_per_location("opportunity_deletion_sweep")
-def opportunities_deletion_sweep(*, connection: GhlConnection, client: GhlClient | None = None) -> OpportunityRun:
-    """Archive the linked opportunities whose GHL id is gone (see the module docstring)."""
+def opportunities_deletion_sweep(*, connection: GhlConnection, client: GhlClient | None = None,
+                                 budget_seconds: float | None = None,
+                                 handover: Handover | None = None) -> OpportunityRun | None:
+    """Archive the linked opportunities whose GHL id is gone (see the module docstring); continues the location's
+    unfinished sweep if there is one. Out of ``budget_seconds`` (None: to the end) while listing, returns with
+    ``handover`` set and the ids listed so far kept on the run; None for a follow-up continued already."""
+    deadline = deadline_after(budget_seconds)
+    result = _claim(connection, SyncRun.Kind.DELETION_SWEEP, handover,
+                    lambda: {"phase": "list", "page": None, "ids": [], "total": None, "requests": 0})
+    if result is None:
+        return None
     client = _client(connection, client)
-    started = timezone.now()
-    result = OpportunityRun(run=_start(connection, SyncRun.Kind.DELETION_SWEEP))
-    remote_ids: set[str] = set()
+    started = result.run.started_at  # links made after the listing began may be newer than it
+    state = dict(result.run.cursor)
+    remote_ids: set[str] = set(state["ids"])
     try:
-        for docs in _all_pages(client, result):
+        for docs, after in _all_pages(client, result, state["page"]):
             remote_ids |= {d["id"] for d in docs if d.get("id")}
+            if after is not None and time.monotonic() >= deadline:
+                # The ids are saved only here, with the page after them: a crash resumes from a consistent pair.
+                result.run, result.handover = hand_over(result.run, {
+                    **state, "page": after, "ids": sorted(remote_ids), "total": result.total,
+                    "requests": result.requests})
+                return result
     except GhlApiError as exc:
         return _finish(result, None, {}, exc)
     result.seen = len(remote_ids)

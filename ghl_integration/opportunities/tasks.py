@@ -20,21 +20,28 @@ def _active(connection_id: int) -> GhlConnection | None:
             .filter(pk=connection_id, status=GhlConnection.Status.ACTIVE).exclude(location_id="").first())
 
 
-def _run(fn, connection_id: int) -> str:
+def _bounded(task, fn, connection_id: int, run_id: int | None, handover: int | None) -> str:
+    """One run of ``fn`` bounded in time; ``run_id``/``handover``: continue that run (queued by the task that ran
+    out of time; continued at most once per handover). What is still left goes to one more ``task``."""
     connection = _active(connection_id)
     if connection is None:
         return "inactive"
     try:
-        result = fn(connection=connection)
-    except SyncBusy:  # the same job of this location is running: it covers what this one would do
+        result = fn(connection=connection, budget_seconds=sync_module.RECONCILE_BUDGET_SECONDS,
+                    handover=Handover(run_id, handover) if run_id is not None else None)
+    except SyncBusy:  # the one running continues any handed-over run itself
         logger.info("ghl.opportunities.already-running", extra={"connection_id": connection_id, "job": fn.__name__})
         return "already-running"
-    return result.run.status if result is not None else "skipped"
+    if result is None:
+        return "superseded"  # continued already, or a redelivery
+    if result.handover is not None:  # queued once the location's lock is free again (the service returned)
+        task.apply_async((connection_id, result.handover.run_id, result.handover.number))
+    return result.run.status
 
 
 @shared_task(name="ghl_integration.opportunities.pull", acks_late=True)
-def opportunities_pull_task(connection_id: int) -> str:
-    return _run(opportunities_pull, connection_id)
+def opportunities_pull_task(connection_id: int, run_id: int | None = None, handover: int | None = None) -> str:
+    return _bounded(opportunities_pull_task, opportunities_pull, connection_id, run_id, handover)
 
 
 @shared_task(name="ghl_integration.opportunities.reconcile")
@@ -56,15 +63,16 @@ def opportunities_reconcile_task(connection_id: int, run_id: int | None = None, 
         if run_id is not None:
             return "superseded"  # continued already, or a redelivery
         # no successful pull yet (its message was lost, or it failed): pull instead
-        return _run(opportunities_pull, connection_id)
+        return _bounded(opportunities_pull_task, opportunities_pull, connection_id, None, None)
     if result.handover is not None:  # queued once the location's lock is free again (the service returned)
         opportunities_reconcile_task.apply_async((connection_id, result.handover.run_id, result.handover.number))
     return result.run.status
 
 
 @shared_task(name="ghl_integration.opportunities.deletion_sweep")
-def opportunities_deletion_sweep_task(connection_id: int) -> str:
-    return _run(opportunities_deletion_sweep, connection_id)
+def opportunities_deletion_sweep_task(connection_id: int, run_id: int | None = None,
+                                      handover: int | None = None) -> str:
+    return _bounded(opportunities_deletion_sweep_task, opportunities_deletion_sweep, connection_id, run_id, handover)
 
 
 @shared_task(name="ghl_integration.opportunities.reconcile_all")
