@@ -8,8 +8,14 @@ event like a webhook (watermark, our own bookings, statuses, events announced on
 appointments of the window GHL did not list: each is fetched once (it may have moved out of the window) and archived
 when GHL no longer has it. The run is in the sync log (`SyncRun`, object type ``appointment``) with its counts and
 its cost: the HTTP requests it made, in its cursor.
+
+A task's run is bounded in time (#19): out of its budget after a calendar, the run keeps its window and the
+calendars done in its cursor and hands over to one follow-up (`ghl_integration.sync.handover`), which goes on with
+the next calendar; a run that finds one left unfinished (its follow-up lost, its worker dead) continues it,
+whatever window it was asked for.
 """
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -40,6 +46,7 @@ from ..client.exceptions import GhlNotFound
 from ..connections import ConnectionInactive
 from ..installation import GhlInstallation
 from ..models import GhlConnection
+from ..sync.handover import Handover, claim_run, deadline_after, hand_over
 from .appointments_inbound import AppointmentPayloadError, appointment_apply_ghl
 from .backend import PROVIDER
 from .mirror import calendars_refresh
@@ -52,6 +59,7 @@ INCREMENTAL_PAST = timedelta(days=2)
 INCREMENTAL_AHEAD = timedelta(days=60)
 FULL_PAST = timedelta(days=365)
 FULL_AHEAD = timedelta(days=365)
+BUDGET_SECONDS = 50.0  # one task's run; then it hands over
 # outcome of one apply -> SyncRun counter
 COUNTED = {CREATED: "created", UPDATED: "updated", UNCHANGED: "unchanged", STALE: "unchanged", GONE: "unchanged",
            ARCHIVED: "archived", NO_CALENDAR: "failed", NO_CONTACT: "failed"}
@@ -62,6 +70,7 @@ class AppointmentsReconciled:
     run: SyncRun
     requests: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    handover: Handover | None = None  # out of time: a follow-up continues the run
 
 
 def _count(counts: dict[str, int], outcome: str) -> None:
@@ -122,14 +131,20 @@ def _archive_vanished(connection, client, calendar_external_id: str, external_id
 
 
 def appointments_reconcile(*, connection: GhlConnection, full: bool = False, client: GhlClient | None = None,
-                           now: datetime | None = None) -> AppointmentsReconciled:
+                           now: datetime | None = None, budget_seconds: float | None = None,
+                           handover: Handover | None = None) -> AppointmentsReconciled | None:
     """One reconciliation of the connection's appointments (see the module docstring); ``full`` for the wide
-    window. `SyncBusy` (nothing done) while another appointment reconciliation of the location runs;
-    `ConnectionInactive` ends the run as cancelled."""
+    window. For at most ``budget_seconds`` (None: to the end): out of time, ``handover`` is set on the result;
+    None for a follow-up whose run was continued already. `SyncBusy` (nothing done) while another appointment
+    reconciliation of the location runs; `ConnectionInactive` ends the run as cancelled."""
     name = sync_job_name(provider=PROVIDER, account_id=connection.location_id, kind=SyncRun.Kind.RECONCILE,
                          object_type=OBJECT_TYPE)
     with sync_exclusive(name):
-        return _reconcile(connection=connection, full=full, client=client, now=now or timezone.now())
+        run, superseded = claim_run(connection, SyncRun.Kind.RECONCILE, handover, object_type=OBJECT_TYPE)
+        if superseded:
+            return None
+        return _reconcile(connection=connection, full=full, client=client, now=now or timezone.now(), run=run,
+                          deadline=deadline_after(budget_seconds))
 
 
 def _imported_before(connection: GhlConnection) -> bool:
@@ -138,16 +153,25 @@ def _imported_before(connection: GhlConnection) -> bool:
         status=SyncRun.Status.SUCCEEDED).exists()
 
 
-def _reconcile(*, connection, full, client, now) -> AppointmentsReconciled:
-    start, end = _window(full, now)
-    # The location's first pass imports what already existed: nothing happened, so nothing is announced.
-    announce = _imported_before(connection)
-    run = sync_run_start(organization=connection.organization, provider=PROVIDER, account_id=connection.location_id,
-                         kind=SyncRun.Kind.RECONCILE, connection_id=connection.pk, object_type=OBJECT_TYPE)
+def _reconcile(*, connection, full, client, now, run, deadline) -> AppointmentsReconciled:
+    if run is None:
+        start, end = _window(full, now)
+        # The location's first pass imports what already existed: nothing happened, so nothing is announced.
+        announce = _imported_before(connection)
+        run = sync_run_start(organization=connection.organization, provider=PROVIDER,
+                             account_id=connection.location_id, kind=SyncRun.Kind.RECONCILE,
+                             connection_id=connection.pk, object_type=OBJECT_TYPE)
+        cursor = {"phase": "calendars", "full": full, "window_start": start.isoformat(),
+                  "window_end": end.isoformat(), "import": not announce, "done": [], "requests": 0}
+        run = sync_run_advance(run=run, cursor=cursor)
+    else:  # continued: its own window, import flag and the calendars it has done
+        cursor = dict(run.cursor)
+        start, end = datetime.fromisoformat(cursor["window_start"]), datetime.fromisoformat(cursor["window_end"])
+        announce = not cursor["import"]
     result = AppointmentsReconciled(run=run)
-    cursor = {"full": full, "window_start": start.isoformat(), "window_end": end.isoformat(), "import": not announce}
+    done: list[str] = list(cursor["done"])
     own_client = client is None
-    requests_made = [0]
+    requests_made = [int(cursor.get("requests", 0))]
 
     def count_request(response, *args, **kwargs):
         requests_made[0] += 1
@@ -155,8 +179,16 @@ def _reconcile(*, connection, full, client, now) -> AppointmentsReconciled:
     try:
         client = client or GhlInstallation(connection).get_client()
         client.http.session.hooks["response"].append(count_request)
-        calendars_refresh(connection=connection, client=client)
+        if not done:
+            calendars_refresh(connection=connection, client=client)
+        worked = False  # each task does at least one calendar
         for calendar_external_id, calendar in _linked_calendars(connection).items():
+            if calendar_external_id in done:
+                continue
+            if worked and time.monotonic() >= deadline:
+                result.requests = requests_made[0]
+                result.run, result.handover = hand_over(run, {**cursor, "done": done, "requests": result.requests})
+                return result
             counts: dict[str, int] = {}
             refusals: dict[str, str] = {}
             listed: set[str] = set()
@@ -171,12 +203,15 @@ def _reconcile(*, connection, full, client, now) -> AppointmentsReconciled:
             for external_id, appt in _unlisted(connection, calendar, start, end, listed).items():
                 _archive_vanished(connection, client, calendar_external_id, external_id, appt, counts, refusals,
                                   announce)
+            done.append(calendar_external_id)
+            worked = True
             run = sync_run_advance(run=run, counts=counts, done=len(listed), refusals=refusals,
-                                   cursor={**cursor, "requests": requests_made[0]})
+                                   cursor={**cursor, "done": done, "requests": requests_made[0]})
             for key, value in counts.items():
                 result.counts[key] = result.counts.get(key, 0) + value
         result.requests = requests_made[0]
-        run = sync_run_advance(run=run, cursor={**cursor, "requests": result.requests})
+        finished = {key: value for key, value in cursor.items() if key not in ("phase", "done", "handover")}
+        run = sync_run_advance(run=run, cursor={**finished, "requests": result.requests})
         result.run = sync_run_finish(run=run)
     except ConnectionInactive as exc:
         result.run = sync_run_finish(run=run, status=SyncRun.Status.CANCELLED, error=f"connection inactive: {exc}")

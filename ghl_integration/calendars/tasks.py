@@ -6,9 +6,10 @@ from celery import shared_task
 from crm.sync.locks import SyncBusy
 
 from ..models import GhlConnection
+from ..sync.handover import Handover
 from ..sync.reconcile import connections_for_sync
+from . import reconcile as reconcile_module
 from .mirror import calendars_refresh, calendars_refresh_all
-from .reconcile import appointments_reconcile
 
 logger = logging.getLogger(__name__)
 
@@ -27,15 +28,23 @@ def calendars_refresh_all_task() -> dict[str, int]:
 
 
 @shared_task(name="ghl_integration.calendars.reconcile_appointments", ignore_result=True)
-def appointments_reconcile_task(connection_id: int, full: bool = False) -> None:
+def appointments_reconcile_task(connection_id: int, full: bool = False, run_id: int | None = None,
+                                handover: int | None = None) -> None:
+    """One bounded run; ``run_id``/``handover``: continue the run that ran out of time and queued this."""
     connection = GhlConnection.objects.filter(pk=connection_id, status=GhlConnection.Status.ACTIVE).first()
     if connection is None:
         return
     try:
-        appointments_reconcile(connection=connection, full=full)
+        result = reconcile_module.appointments_reconcile(
+            connection=connection, full=full, budget_seconds=reconcile_module.BUDGET_SECONDS,
+            handover=Handover(run_id, handover) if run_id is not None else None)
     except SyncBusy:
         # The running one covers the same window (or a wider one); the next run comes soon.
         logger.info("ghl.appointments.reconcile.already-running", extra={"connection_id": connection_id})
+        return
+    if result is not None and result.handover is not None:  # queued once the location's lock is free again
+        appointments_reconcile_task.apply_async((connection_id, full, result.handover.run_id,
+                                                 result.handover.number))
 
 
 @shared_task(name="ghl_integration.calendars.reconcile_all_appointments", ignore_result=True)

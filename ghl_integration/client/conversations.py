@@ -31,7 +31,7 @@ def normalise_messages_page(data: Mapping[str, Any]) -> MessagesPage:
     }
 
 
-def _sort_value(conversation: Mapping[str, Any]) -> Any:
+def conversation_sort_value(conversation: Mapping[str, Any]) -> Any:
     """The ``startAfterDate`` cursor for the next page: the item's sort value, else its last message date."""
     sort = conversation.get("sort")
     if isinstance(sort, list) and len(sort) == 1:
@@ -79,13 +79,16 @@ class ConversationsApi(Resource):
         }
         return self._get("/conversations/search", params)
 
-    def iter_search(self, *, page_size: int = SEARCH_PAGE_SIZE, **filters: Any) -> Iterator[Conversation]:
-        """Every conversation matching ``filters`` (same keywords as :meth:`search`), following ``startAfterDate``."""
+    def iter_search(self, *, page_size: int = SEARCH_PAGE_SIZE, start_after: Any = None,
+                    **filters: Any) -> Iterator[Conversation]:
+        """Every conversation matching ``filters`` (same keywords as :meth:`search`), following ``startAfterDate``;
+        ``start_after``: continue after the conversation of that `conversation_sort_value`."""
 
         def fetch(cursor: dict[str, Any]) -> dict[str, Any]:
             return self.search(limit=page_size, start_after_date=cursor.get("startAfterDate"), **filters)
 
-        return iter_sort_value(fetch, items_key="conversations", page_size=page_size, sort_key=_sort_value)
+        return iter_sort_value(fetch, items_key="conversations", page_size=page_size,
+                               sort_key=conversation_sort_value, start_after=start_after)
 
     def get(self, conversation_id: str) -> Conversation:
         """``GET /conversations/{id}`` → the conversation (GHL does not wrap this one)."""

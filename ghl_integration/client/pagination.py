@@ -101,9 +101,11 @@ def iter_sort_value(
     page_size: int,
     sort_key: Callable[[dict[str, Any]], Any],
     max_pages: int = MAX_PAGES,
+    start_after: Any = None,
 ) -> Iterator[dict[str, Any]]:
-    """Keyset by the last item's sort value (``GET /conversations/search``: ``startAfterDate``)."""
-    cursor: dict[str, Any] = {}
+    """Keyset by the last item's sort value (``GET /conversations/search``: ``startAfterDate``), from the item after
+    the one whose sort value is ``start_after`` (None: the first)."""
+    cursor: dict[str, Any] = {} if start_after is None else {"startAfterDate": start_after}
     for _ in range(max_pages):
         page = fetch(cursor)
         items = _items(page, items_key)

@@ -274,3 +274,43 @@ def test_dropped_duplicated_and_reordered_webhooks_then_reconciliation_end_ident
     assert max(announced.values()) == 1
     assert {e for (name, e) in announced if name == events.APPOINTMENT_NO_SHOW} == set(ids[0:2])
     assert {e for (name, e) in announced if name == events.APPOINTMENT_BOOKED} <= set(ids)
+
+
+def test_a_run_out_of_time_hands_over_and_the_follow_ups_finish_it_once(
+        ghl, org, connection, make_calendar, make_contact, monkeypatch, django_capture_on_commit_callbacks):
+    # given: three calendars with a booking each that no webhook brought; every task out of time after one calendar
+    from ghl_integration.calendars import reconcile as reconcile_module
+    from ghl_integration.calendars import tasks
+
+    day = next_weekday(NY, 2)
+    _, contact_ext = make_contact()
+    remotes = [make_calendar(name=f"Chair {i}")[1] for i in range(3)]
+    reconcile(connection, django_capture_on_commit_callbacks)  # the location's first pass (its import)
+    booked = [book_in_ghl(ghl, remote["id"], contact_ext, at(day, 9 + i)) for i, remote in enumerate(remotes)]
+    monkeypatch.setattr(reconcile_module, "BUDGET_SECONDS", 0)
+    calendars = Calendar.objects.for_org(org).filter(is_archived=False).count()
+    ghl.control.clear_request_log()
+
+    # when: the task, then each follow-up it queues, as workers would
+    queued: list[tuple] = []
+    task = tasks.appointments_reconcile_task
+    with mock.patch.object(task, "apply_async", side_effect=lambda args: queued.append(tuple(args))), \
+            django_capture_on_commit_callbacks(execute=True):
+        task(connection.pk)
+        for args in queued:  # grows while the follow-ups run
+            task(*args)
+
+    # then: one run, one task per calendar, each calendar's window listed once, every booking here
+    runs = SyncRun.objects.filter(object_type="appointment", kind="reconcile").order_by("pk")
+    run = runs.last()
+    assert runs.count() == 2 and run.status == "succeeded"
+    assert [number for *_, number in queued] == list(range(1, calendars))
+    listings = [r for r in ghl.control.request_log() if r["path"] == "/calendars/events"]
+    assert len(listings) == 2 * calendars  # two 31-day pieces of the window per calendar, read once
+    assert all(local(b["id"]) is not None for b in booked) and run.created == 3
+    assert "done" not in run.cursor and run.cursor["requests"] >= len(listings)
+
+    # and: a redelivered follow-up does nothing
+    ghl.control.clear_request_log()
+    task(*queued[0])
+    assert ghl.control.request_log() == [] and runs.count() == 2

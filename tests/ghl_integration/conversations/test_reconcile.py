@@ -57,3 +57,56 @@ def test_the_cost_follows_the_conversations_that_changed(ghl, receiver, ana, con
     assert (result.conversations, result.recovered) == (1, 1)
     listed = [r["path"] for r in ghl.control.request_log() if r["path"].endswith("/messages")]
     assert len(listed) == 1 and Message.objects.filter(body="new").count() == 1
+
+
+def test_a_run_out_of_time_hands_over_and_the_follow_ups_finish_the_walk_once(ghl, receiver, ana, connection,
+                                                                            monkeypatch):
+    # given: 5 people texted and every webhook was lost; conversations listed 2 a page, each task out of time
+    # after one conversation
+    from unittest import mock
+
+    from django.utils import timezone
+
+    from ghl_integration import messages_reconcile as module
+    from ghl_integration import messages_tasks
+    from tests.ghl_integration.sync.conftest import LOCATION
+
+    people = [ghl.control.change_contact("create", locationId=LOCATION, firstName=f"P{i}",
+                                         phone=f"+1503555031{i}")["contact"]["id"] for i in range(5)]
+    for i, person in enumerate(people):
+        ghl.control.inbound_message(person, f"lost {i}")
+    recorded(ghl, receiver)  # never delivered
+    monkeypatch.setattr(module, "BUDGET_SECONDS", 0)
+    monkeypatch.setattr(module, "PAGE_SIZE", 2)
+    ghl.control.clear_request_log()
+    before = timezone.now()
+
+    # when: the beat's task, then each follow-up it queues, as workers would
+    queued: list[tuple] = []
+    queued_at: list = []
+
+    def queue(args):
+        queued.append(tuple(args))
+        queued_at.append(timezone.now())
+
+    task = messages_tasks.messages_reconcile_task
+    with mock.patch.object(task, "apply_async", side_effect=queue):
+        task(connection.pk)
+        for args in queued:  # grows while the follow-ups run
+            task(*args)
+
+    # then: one task per conversation, every lost message here once, each conversation's messages read once
+    assert [number for _, number in queued] == [1, 2, 3, 4, 5]
+    assert sorted(Message.objects.filter(body__startswith="lost").values_list("body", flat=True)) == [
+        f"lost {i}" for i in range(5)]
+    listed = [r["path"] for r in ghl.control.request_log() if r["path"].endswith("/messages")]
+    assert len(listed) == len(set(listed)) == 5
+    connection.refresh_from_db()
+    assert module.RESUME_KEY not in connection.config
+    watermark = module.dt.datetime.fromisoformat(connection.config[module.WATERMARK_KEY])
+    assert before <= watermark <= queued_at[0]  # the first task's start: what came since is the next run's
+
+    # and: a redelivered follow-up does nothing
+    ghl.control.clear_request_log()
+    task(*queued[0])
+    assert ghl.control.request_log() == [] and Message.objects.filter(body__startswith="lost").count() == 5
