@@ -72,14 +72,13 @@ def calendars_on_connected(sender, *, connection: GhlConnection, **kwargs) -> No
     calendars_sync_on_connect(connection=connection)
 
 
-def calendars_refresh_all() -> dict[str, int]:
-    """Every active location connection, one at a time; a failing one is logged and skipped."""
-    done = failed = 0
-    for connection in GhlConnection.objects.filter(status=GhlConnection.Status.ACTIVE).exclude(location_id=""):
-        try:
-            calendars_refresh(connection=connection)
-            done += 1
-        except Exception:  # noqa: BLE001 - one location's failure must not stop the others
-            failed += 1
-            logger.warning("ghl.calendars.refresh-failed", extra={"connection_id": connection.pk}, exc_info=True)
-    return {"refreshed": done, "failed": failed}
+def calendars_refresh_queue_all() -> int:
+    """Queue one refresh per active location connection (each its own task on the pulls queue, so the beat's
+    task stays short however many locations there are, and a failing or slow one holds up no other)."""
+    from .tasks import calendars_refresh_task
+
+    connections = list(GhlConnection.objects.filter(status=GhlConnection.Status.ACTIVE).exclude(location_id="")
+                       .values_list("pk", flat=True))
+    for connection_id in connections:
+        calendars_refresh_task.delay(connection_id)
+    return len(connections)

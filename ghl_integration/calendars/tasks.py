@@ -9,7 +9,7 @@ from ..models import GhlConnection
 from ..sync.handover import Handover
 from ..sync.reconcile import connections_for_sync
 from . import reconcile as reconcile_module
-from .mirror import calendars_refresh, calendars_refresh_all
+from .mirror import calendars_refresh, calendars_refresh_queue_all
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +23,9 @@ def calendars_refresh_task(connection_id: int) -> None:
 
 
 @shared_task(name="ghl_integration.calendars.refresh_all_calendars", ignore_result=True)
-def calendars_refresh_all_task() -> dict[str, int]:
-    return calendars_refresh_all()
+def calendars_refresh_all_task() -> int:
+    """Beat (hourly): one calendar refresh task per active location connection."""
+    return calendars_refresh_queue_all()
 
 
 @shared_task(name="ghl_integration.calendars.reconcile_appointments", ignore_result=True)

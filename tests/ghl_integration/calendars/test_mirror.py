@@ -1,8 +1,11 @@
 from unittest import mock
 
+import pytest
+
 from crm.models import Calendar
-from ghl_integration.calendars.mirror import calendars_refresh, calendars_refresh_all, calendars_sync_on_connect
+from ghl_integration.calendars.mirror import calendars_refresh, calendars_refresh_queue_all, calendars_sync_on_connect
 from ghl_sandbox import constants as sbx
+from tests.factories import GhlConnectionFactory
 
 from .conftest import LOCATION
 
@@ -42,10 +45,23 @@ def test_refresh_updates_in_place_and_archives_what_ghl_dropped(ghl, org, connec
         "Consults", 45, False, False)
 
 
-def test_refresh_all_skips_a_failing_location(ghl, org, connection):
-    with mock.patch("ghl_integration.calendars.mirror.calendars_refresh", side_effect=[RuntimeError("boom")]):
-        assert calendars_refresh_all() == {"refreshed": 0, "failed": 1}
-    assert calendars_refresh_all() == {"refreshed": 1, "failed": 0}
+def test_refresh_all_queues_one_task_per_location_and_a_failing_one_stops_no_other(ghl, org, connection):
+    from ghl_integration.calendars.tasks import calendars_refresh_task
+
+    other = GhlConnectionFactory()  # another location; an agency and a disconnected one have no calendars to read
+    GhlConnectionFactory(agency=True)
+    GhlConnectionFactory(status="disconnected")
+    with mock.patch.object(calendars_refresh_task, "delay") as delay:
+        assert calendars_refresh_queue_all() == 2
+    queued = sorted(call.args[0] for call in delay.call_args_list)
+    assert queued == sorted([connection.pk, other.pk])
+
+    with mock.patch("ghl_integration.calendars.tasks.calendars_refresh", side_effect=[RuntimeError("boom"), None]) \
+            as refresh:
+        with pytest.raises(RuntimeError):
+            calendars_refresh_task(queued[0])
+        calendars_refresh_task(queued[1])  # its own task: the first one's failure changes nothing for it
+    assert [call.kwargs["connection"].pk for call in refresh.call_args_list] == queued
 
 
 def test_on_connect_hook_queues_the_refresh_after_commit(ghl, org, connection, django_capture_on_commit_callbacks):
