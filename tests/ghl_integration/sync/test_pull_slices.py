@@ -16,11 +16,13 @@ from ghl_integration.client import GhlServerError
 from ghl_integration.client.contacts import ContactsApi
 from ghl_integration.sync import pull as pull_module
 from ghl_integration.sync.pull import contacts_initial_pull
+from ghl_integration.sync.reconcile import contacts_reconcile
 from ghl_integration.sync.tasks import contacts_initial_pull_task
 
 from .conftest import (
     LOCATION,
     STEP_BY_STEP,
+    deliver,
     ghl_contacts,
     ghl_total_capped_at,
     grow_demo_to,
@@ -292,3 +294,89 @@ def test_a_handed_over_pull_whose_follow_up_was_lost_is_resumed_by_the_beat(ghl,
     assert run.status == "running" and run.cursor["slices"] and pull_orphaned(connection=connection) is None
     SyncRun.objects.update(heartbeat_at=timezone.now() - dt.timedelta(seconds=60))
     assert pull_orphaned(connection=connection).pk == run.pk
+
+
+def _create_in_ghl(ghl, name: str) -> str:
+    created = ghl.control.change_contact("create", locationId=LOCATION, firstName=name, lastName="Added",
+                                         email=f"{name.lower()}@example.com")
+    return created["contact"]["id"]
+
+
+def _local_copies(external_id: str) -> int:
+    links = ExternalIdentity.objects.filter(provider="ghl", account_id=LOCATION, external_id=external_id)
+    return Contact.objects.filter(pk__in=links.values("object_id")).count() if links.count() == 1 else links.count()
+
+
+def test_a_contact_added_in_ghl_during_a_sliced_pull_is_here_once_whether_its_webhook_or_the_page_comes_first(
+        ghl, connection, receiver):
+    # given: 2,000 contacts; as the pull's first page comes back (before the location is cut into slices), two
+    # contacts are added in GHL (dateAdded now: the open last slice). The first one's webhook is applied just
+    # before the pull writes the page holding it, the second one's after the pull.
+    grow_demo_to(ghl, 2000)
+    real_search, real_apply = ContactsApi.search, pull_module.contact_apply_remote_page
+    added: list[str] = []
+    seen_by_pull: list[str] = []
+
+    def search(api, **kwargs):
+        page = real_search(api, **kwargs)
+        if not added:
+            added.extend([_create_in_ghl(ghl, "Early"), _create_in_ghl(ghl, "Late")])
+        return page
+
+    def apply(**kwargs):
+        ids = [r.external_id for r in kwargs["records"]]
+        if added[0] in ids:
+            assert ghl.control.wait_webhooks()
+            assert deliver([d for d in receiver.received if d["json"].get("id") == added[0]]) == ["processed"]
+            assert _local_copies(added[0]) == 1
+        seen_by_pull.extend(ids)
+        return real_apply(**kwargs)
+
+    # when
+    with mock.patch.object(ContactsApi, "search", search), \
+            mock.patch.object(pull_module, "contact_apply_remote_page", apply):
+        result = contacts_initial_pull(connection=connection, tuning=SLICED)
+    assert ghl.control.wait_webhooks()
+    statuses = deliver([d for d in receiver.received if d["json"].get("id") == added[1]])
+    reconciled = contacts_reconcile(connection=connection)
+
+    # then: the pull read each once, the webhooks and the reconciliation found them linked: one local contact
+    # each, like every other GHL contact
+    assert result.run.status == "succeeded" and reconciled.run.status == "succeeded"
+    assert [seen_by_pull.count(external_id) for external_id in added] == [1, 1] and statuses == ["processed"]
+    assert result.run.created == 2001  # the early one was the webhook's
+    assert [_local_copies(external_id) for external_id in added] == [1, 1]
+    _every_contact_once(ghl, connection)
+
+
+def test_a_contact_added_in_ghl_after_the_pull_read_its_slice_comes_by_webhook_or_else_by_the_reconciliation(
+        ghl, connection, receiver):
+    # given: 2,000 contacts; once the pull has read and written every slice, before it ends, two contacts are
+    # added in GHL: one's webhook arrives, the other's is lost
+    grow_demo_to(ghl, 2000)
+    real_finish = pull_module.sync_run_finish
+    added: list[str] = []
+
+    def finish(**kwargs):
+        if not added:
+            ghl.control.faults(webhook={"drop": 1.0})
+            added.append(_create_in_ghl(ghl, "Unheard"))
+            assert ghl.control.wait_webhooks()
+            ghl.control.clear_faults()
+            added.append(_create_in_ghl(ghl, "Heard"))
+        return real_finish(**kwargs)
+
+    # when
+    with mock.patch.object(pull_module, "sync_run_finish", finish):
+        result = contacts_initial_pull(connection=connection, tuning=SLICED)
+    assert ghl.control.wait_webhooks()
+    statuses = deliver(receiver.received)
+    after_webhooks = [_local_copies(external_id) for external_id in added]
+    reconciled = contacts_reconcile(connection=connection)
+
+    # then: the webhook brought one, the reconciliation the other; each is here once, like every other contact
+    assert result.run.status == "succeeded" and result.run.created == 2000
+    assert reconciled.run.status == "succeeded"
+    assert statuses == ["processed"] and after_webhooks == [0, 1]
+    assert [_local_copies(external_id) for external_id in added] == [1, 1]
+    _every_contact_once(ghl, connection)
