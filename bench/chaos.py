@@ -289,10 +289,8 @@ class World:
             "ghl_sending": not self.sandbox.control.wait_webhooks(timeout=0),
         }
 
-    def settle(self, t0: float, timeout: float, *,
-               besides: frozenset = frozenset()) -> tuple[float | None, Sides, dict]:
-        """Seconds from ``t0`` until nothing is in flight and both sides agree (None: not within ``timeout``),
-        except that GHL contacts in ``besides`` may differ (a known loss, reported on its own)."""
+    def settle(self, t0: float, timeout: float) -> tuple[float | None, Sides, dict]:
+        """Seconds from ``t0`` until nothing is in flight and both sides agree (None: not within ``timeout``)."""
         from django.db import connections
 
         sides, backlog = Sides(), {}
@@ -306,7 +304,7 @@ class World:
                         self.busy_until[key] = elapsed
                 if not any(backlog[k] for k in ("events", "pushes", "pulls", "spooled", "ghl_sending")):
                     sides = self.compare()
-                    if sides.lost == len(sides.mismatched_ids & besides) and sides.duplicated == 0:
+                    if sides.lost == 0 and sides.duplicated == 0:
                         return time.monotonic() - t0, sides, backlog
                     self.busy_until["sides_differ"] = elapsed
             except Exception as exc:  # noqa: BLE001 - the database may still be coming back
@@ -562,9 +560,9 @@ def scenario_e(world: World, owner, args) -> Outcome:
              if not r["path"].startswith("/oauth")]
     _connect(world, owner)
     t0 = time.monotonic()
-    # Recovery is that of the pushes pending at the disconnect; edits made while disconnected are counted apart.
+    # Recovery = every edit in GHL: the pushes pending at the disconnect and the edits made while disconnected.
     offline = frozenset(ids[args.reconnect_edits:])
-    recovery, sides, backlog = world.settle(t0, args.settle_timeout, besides=offline)
+    recovery, sides, backlog = world.settle(t0, args.settle_timeout)
     offline_lost = len(sides.mismatched_ids & offline)
     notes = (f"edits_before={len(first)} edits_while_disconnected={len(second)} "
              f"requests_after_disconnect={len(after)} offline_edits_not_in_ghl={offline_lost}")

@@ -154,9 +154,9 @@ class ContactPusher(KindPusher):
 
         Not needed: the connection's conflict check is off; every field sent is ``local_wins`` (GHL's value
         changes nothing); or our mirror holds GHL's latest state: a webhook confirmed it after our last write
-        (``remote_seen_at``, cleared by every push until its echo returns) and no event about the contact
-        waits in the inbox. Tags need no read either way: their diff against the last sync goes through the
-        add/remove endpoints, so a tag added in GHL meanwhile survives."""
+        (``remote_seen_at``, cleared by every push until its echo returns, and since the connection last
+        connected) and no event about the contact waits in the inbox. Tags need no read either way: their diff
+        against the last sync goes through the add/remove endpoints, so a tag added in GHL meanwhile survives."""
         if link is None:
             return True  # linked just now: nothing is known of the GHL contact but its id
         if not self.connection.config.get(CONFLICT_CHECK_KEY, True):
@@ -165,6 +165,9 @@ class ContactPusher(KindPusher):
             return False
         if link.remote_seen_at is None:
             return True
+        connected_at = self.connection.connected_at
+        if connected_at is not None and link.remote_seen_at < connected_at:
+            return True  # seen before a reconnect: GHL's events while the location was away were never applied
         return webhook_events_unapplied_for(location_id=self.location_id, object_id=link.external_id)
 
     def _update(self, entry: OutboxEntry, contact: Contact, ghl_id: str, fields: set[str], *,

@@ -1,5 +1,6 @@
 """Two-way first sync: after a pull has matched every GHL contact it could (email, phone), the contacts that
-exist only here are sent to GHL, per the connection's outbound policy, and the owner is told how many."""
+exist only here are sent to GHL, per the connection's outbound policy, and the owner is told how many. Before it
+starts, the linked contacts changed here since they last synced (a reconnect's offline edits) are queued."""
 import logging
 
 from django.contrib.contenttypes.models import ContentType
@@ -15,10 +16,12 @@ from crm.sync.targets import sync_targets_for
 
 from ..models import GhlConnection
 from .mapping import PROVIDER
+from .reconcile import contacts_queue_unpushed
 
 logger = logging.getLogger(__name__)
 
 LOCAL_ONLY_KEY = "local_only_contacts"  # {"found", "queued", "at"} of the last pull, for the settings page
+QUEUE_CHANGED_BATCH = 500  # contacts looked at per query
 
 
 def contacts_push_local_only(*, connection: GhlConnection) -> dict:
@@ -47,3 +50,20 @@ def contacts_push_local_only(*, connection: GhlConnection) -> dict:
         locked.save(update_fields=["config", "updated_at"])
     logger.info("ghl.sync.local-only-queued", extra={"connection_id": connection.pk, **summary})
     return summary
+
+
+def contacts_queue_changed_here(*, connection: GhlConnection) -> int:
+    """Queue for GHL every linked contact changed here after its link last synced, with no push open: the edits
+    made while the location was disconnected (no entry is recorded for an inactive connection), or lost between
+    a write and its entry. Called as a pull starts, before GHL's state is applied: a contact GHL did not change
+    meanwhile is skipped by the pull (its content hash is the link's), so without this its edit would stay here
+    only. The push decides by the conflict policy what both sides changed. Unlinked contacts wait for
+    `contacts_push_local_only`, after the pull has matched what it can. Returns how many were queued."""
+    queued, after_pk = 0, 0
+    while after_pk is not None:
+        count, after_pk = contacts_queue_unpushed(connection=connection, since=None, after_pk=after_pk,
+                                                  limit=QUEUE_CHANGED_BATCH, linked_only=True)
+        queued += count
+    if queued:
+        logger.info("ghl.sync.changed-here-queued", extra={"connection_id": connection.pk, "queued": queued})
+    return queued

@@ -51,7 +51,7 @@ from ..installation import GhlInstallation
 from ..models import GhlConnection
 from .contacts_inbound import records_from_search_page
 from .exclusive import one_per_location
-from .first_sync import contacts_push_local_only
+from .first_sync import contacts_push_local_only, contacts_queue_changed_here
 from .mapping import PROVIDER, contact_mapping_ensure_defaults, contact_mapping_for
 from .runs import sync_run_reset_progress
 
@@ -226,6 +226,8 @@ def contacts_initial_pull(
         slices = _slices_from_cursor(run)
         if not slices and run.progress_done:
             run = sync_run_reset_progress(run=run)
+        if not slices:  # local side first: what changed here while GHL was out of reach goes to GHL
+            contacts_queue_changed_here(connection=connection)
         fetcher = _SlicedFetcher(client, slices=slices or [_Slice(id=0)], page_size=page_size, max_ahead=max_ahead,
                                  tuning=tuning, plan=not slices)
         deadline = None if time_budget_s is None else time.monotonic() + time_budget_s

@@ -5,7 +5,8 @@ RECONCILE_OVERLAP`` and sorted by ``dateUpdated``, paged with ``searchAfter``; e
 bulk apply (unchanged records are recognised by their content hash, older ones by the watermark). GHL's
 search lags writes by a few seconds, hence the overlap. Then the local side: contacts changed here since
 then but never pushed (no open outbox entry, changed after the link last synced, or never linked) get an
-outbox entry. The cursor (``{"since": <start of this run>}``) is stored on the run.
+outbox entry (a linked one with the fields that differ from its link's snapshot). The cursor
+(``{"since": <start of this run>}``) is stored on the run.
 
 Both jobs are bounded in time (``budget_seconds``, `RECONCILE_BUDGET_SECONDS`): out of time, the run stays
 ``running`` with a cursor saying where to continue (the search's ``searchAfter``, the phase, for the sweep the
@@ -29,12 +30,16 @@ from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from crm.models import Contact, ExternalIdentity
+from crm.sync.conflict import NO_BASE
+from crm.sync.hashing import canonical, values_equal
 from crm.sync.inbound import RemoteRecord
 from crm.sync.inbound_page import contact_apply_remote_page
 from crm.sync.mapping import CUSTOM_PREFIX as LOCAL_CUSTOM_PREFIX
+from crm.sync.mapping import get_local_value
 from crm.sync.models import OutboxEntry, SyncRun
 from crm.sync.outbox import outbox_record
 from crm.sync.runs import sync_run_advance, sync_run_finish, sync_run_start
+from crm.sync.targets import sync_targets_for
 
 from ..client import GhlClient
 from ..client.contacts import SEARCH_MAX_PAGE_LIMIT
@@ -169,49 +174,84 @@ def _reconcile_logged(connection: GhlConnection, result: ReconcileResult) -> Rec
     return result
 
 
-def contacts_queue_unpushed(*, connection: GhlConnection, since: dt.datetime, after_pk: int = 0,
-                            limit: int | None = None) -> tuple[int, int | None]:
-    """Local contacts changed since ``since`` whose change never reached the outbox: queue them, in id order
-    from ``after_pk``, at most ``limit``. Returns (how many were queued, the id to continue after, or None when
-    none are left).
+def contacts_queue_unpushed(*, connection: GhlConnection, since: dt.datetime | None, after_pk: int = 0,
+                            limit: int | None = None, linked_only: bool = False) -> tuple[int, int | None]:
+    """Local contacts changed since ``since`` (None: ever) whose change never reached the outbox: queue them, in
+    id order from ``after_pk``, at most ``limit`` looked at. Returns (how many were queued, the id to continue
+    after, or None when none are left). Nothing is queued when the connection does not push contacts.
 
-    "Never pushed" = no open outbox entry for this location, and either no link to it yet or changed after
-    the link last synced. One query plus one write per contact queued.
+    "Never pushed" = no open outbox entry for this location, and either no link to it yet (unless
+    ``linked_only``) or changed after the link last synced. A linked contact is queued with the fields whose
+    value differs from the link's snapshot (the base of the three-way merge), so the push sends what changed
+    here and nothing else: a field only GHL changed meanwhile is not overwritten with our older value. One
+    query plus one write per contact queued.
     """
+    if (PROVIDER, connection.location_id) not in sync_targets_for(connection.organization_id):
+        return 0, None  # inactive, or its outbound contact sync is switched off
     content_type = ContentType.objects.get_for_model(Contact, for_concrete_model=True)
     open_entries = OutboxEntry.objects.filter(provider=PROVIDER, account_id=connection.location_id,
                                               content_type=content_type, status__in=OPEN_OUTBOX)
-    synced_at = ExternalIdentity.objects.filter(
-        provider=PROVIDER, account_id=connection.location_id, content_type=content_type, object_id=OuterRef("pk"),
-    ).values("last_synced_at")[:1]
+    links = ExternalIdentity.objects.filter(
+        provider=PROVIDER, account_id=connection.location_id, content_type=content_type, object_id=OuterRef("pk"))
+    contacts = Contact.objects.for_org(connection.organization).filter(pk__gt=after_pk)
+    if since is not None:
+        contacts = contacts.filter(updated_at__gte=since)
+    changed_since_sync = (Q(linked=True, synced_at__isnull=True) | Q(linked=True, updated_at__gt=F("synced_at")))
     unpushed = (
-        Contact.objects.for_org(connection.organization).filter(updated_at__gte=since, pk__gt=after_pk)
-        .exclude(pk__in=open_entries.values("object_id"))
-        .annotate(synced_at=Subquery(synced_at), linked=Exists(synced_at))
+        contacts.exclude(pk__in=open_entries.values("object_id"))
+        .annotate(synced_at=Subquery(links.values("last_synced_at")[:1]), linked=Exists(links),
+                  snapshot=Subquery(links.values("synced_snapshot")[:1]))
         # never linked (and not archived: nothing to delete in GHL), or changed after the link last synced
-        .filter(Q(linked=False, is_archived=False) | Q(linked=True, synced_at__isnull=True)
-                | Q(linked=True, updated_at__gt=F("synced_at")))
-        .only("pk", "organization_id", "is_archived").order_by("pk")
+        .filter(changed_since_sync if linked_only else Q(linked=False, is_archived=False) | changed_since_sync)
+        .order_by("pk")
     )
     batch = list(unpushed[:limit + 1] if limit is not None else unpushed)
     more = limit is not None and len(batch) > limit
     batch = batch[:limit] if more else batch
-    fields = _outbound_fields(contact_mapping_for(connection)) if batch else []
+    mapping = contact_mapping_for(connection) if batch else None
+    all_fields = _outbound_fields(mapping) if batch else []
+    queued = 0
     for contact in batch:
-        outbox_record(obj=contact, fields=fields if not contact.is_archived else ["is_archived"],
-                      targets=[(PROVIDER, connection.location_id)], local_edit=False)
-    if batch:
-        logger.info("ghl.sync.reconcile.queued-local", extra={"connection_id": connection.pk, "queued": len(batch)})
-    return len(batch), (batch[-1].pk if more else None)
+        if contact.is_archived:
+            fields = ["is_archived"]  # the delete policy decides what GHL does with it
+        elif contact.linked:
+            fields = _changed_since_snapshot(mapping, contact, contact.snapshot)
+        else:
+            fields = all_fields
+        if fields:
+            queued += bool(outbox_record(obj=contact, fields=fields, targets=[(PROVIDER, connection.location_id)],
+                                         local_edit=False))
+    if queued:
+        logger.info("ghl.sync.reconcile.queued-local", extra={"connection_id": connection.pk, "queued": queued})
+    return queued, (batch[-1].pk if more else None)
 
 
 def _outbound_fields(mapping) -> list[str]:
     """Every outbound-mapped local field, as the outbox names them (custom properties as one field)."""
-    names = {spec.local_field for spec in mapping.specs if spec.outbound}
+    return _outbox_names({spec.local_field for spec in mapping.specs if spec.outbound})
+
+
+def _outbox_names(names: set[str]) -> list[str]:
     fields = {n for n in names if not n.startswith(LOCAL_CUSTOM_PREFIX)} | {"full_name"}
     if any(n.startswith(LOCAL_CUSTOM_PREFIX) for n in names):
         fields.add("custom_properties")
     return sorted(fields)
+
+
+def _changed_since_snapshot(mapping, contact: Contact, snapshot: dict | None) -> list[str]:
+    """The outbound fields whose local value is not the one both sides held at the last sync (the link's
+    snapshot); a field the snapshot lacks counts when it holds a value here. Empty: nothing to push (the row
+    was saved without a synced field changing)."""
+    snapshot = snapshot or {}
+    changed = set()
+    for spec in mapping.specs:
+        if not spec.outbound:
+            continue
+        local = canonical(get_local_value(contact, spec.local_field))
+        base = snapshot.get(spec.local_field, NO_BASE)
+        if (local not in (None, "", [], {})) if base is NO_BASE else not values_equal(spec.local_field, local, base):
+            changed.add(spec.local_field)
+    return _outbox_names(changed) if changed else []
 
 
 @one_per_location(SyncRun.Kind.DELETION_SWEEP)

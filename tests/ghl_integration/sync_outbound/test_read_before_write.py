@@ -172,3 +172,31 @@ def test_tags_added_without_a_read_are_the_base_of_the_next_removal(ghl, connect
     # then GHL is told to remove it, and holds only the other
     assert [r["method"] for r in ghl.control.request_log(path=f"/contacts/{ghl_id}/tags")] == ["DELETE"]
     assert ghl_contact(ghl, ghl_id)["tags"] == ["newsletter"]
+
+
+def test_after_a_reconnect_a_push_reads_ghl_first_its_webhooks_meanwhile_were_skipped(ghl, connected, receiver,
+                                                                                      owner):
+    from ghl_integration.connections import connection_disconnect
+    from tests.factories import sandbox_connect
+
+    # given: GHL's state confirmed by the echo, then an edit here still waiting when the owner disconnected
+    contact, ghl_id = _pushed_and_echoed(ghl, connected, receiver)
+    contact_update(contact=contact, first_name="FromHere")
+    connection_disconnect(connection=connected)
+    # and: while disconnected, GHL changes the same name; its webhook reaches us but is not applied
+    ghl.control.change_contact("update", contactId=ghl_id, firstName="FromGhl")
+    assert _inbox(ghl, receiver) == ["skipped"]
+    ghl.control.clear_request_log()
+
+    # when: the owner connects again and the waiting push goes
+    sandbox_connect(ghl, organization=connected.organization, user=owner, location_id=LOCATION_ID)
+    outbox_push_pending(connection_id=connected.pk)
+
+    # then: GHL was read first, and its newer name kept as the policy (newest wins) says, with the conflict
+    assert (_contact_reads(ghl, ghl_id), _contact_puts(ghl, ghl_id)) == (1, 0)
+    assert ghl_contact(ghl, ghl_id)["firstName"] == "FromGhl"
+    contact.refresh_from_db()
+    assert contact.first_name == "FromGhl"
+    conflict = SyncConflict.objects.get()
+    assert (conflict.field, conflict.local_value, conflict.remote_value, conflict.decision) == (
+        "first_name", "FromHere", "FromGhl", "remote")
