@@ -1,7 +1,9 @@
 """Opportunity sync runs of one location, each one `SyncRun` (``object_type="opportunity"``) in the sync log.
 
 * `opportunities_pull` (on connect): the mirror (pipelines, users, lost reasons), then every opportunity of
-  every status (``GET /opportunities/search``, 100 a page, keyset).
+  every status (``GET /opportunities/search``, 100 a page, keyset). On a reconnect it first queues the deals
+  changed here since the last run (`opportunities_queue_unpushed`, as below): while the location was
+  disconnected no outbox entry was recorded for them.
 * `opportunities_reconcile` (every 15 minutes): the mirror again (GHL sends no pipeline events: a stage
   renamed, removed or moved there shows here on the next run), then the opportunities updated since the last
   run (``POST /opportunities/search`` on ``date_updated`` ≥ since − overlap, oldest first, ``searchAfter``);
@@ -33,6 +35,7 @@ from crm.services.opportunity_sync import SYNCED_FIELDS
 from crm.sync.models import OutboxEntry, SyncRun
 from crm.sync.outbox import outbox_record
 from crm.sync.runs import sync_run_advance, sync_run_finish, sync_run_start
+from crm.sync.targets import sync_targets_for
 
 from ..client import GhlApiError, GhlClient
 from ..installation import GhlInstallation
@@ -140,8 +143,7 @@ def opportunities_pull(*, connection: GhlConnection, client: GhlClient | None = 
     location's unfinished pull if there is one. Out of ``budget_seconds`` (None: to the end), returns with
     ``handover`` set; None for a follow-up whose run was continued already."""
     deadline = deadline_after(budget_seconds)
-    result = _claim(connection, SyncRun.Kind.INITIAL_PULL, handover,
-                    lambda: {"phase": "mirror", "since": timezone.now().isoformat(), "page": None, "requests": 0})
+    result = _claim(connection, SyncRun.Kind.INITIAL_PULL, handover, lambda: _fresh_pull_cursor(connection))
     if result is None:
         return None
     client = _client(connection, client)
@@ -159,8 +161,19 @@ def opportunities_pull(*, connection: GhlConnection, client: GhlClient | None = 
                                                                      "requests": result.requests})
                 return result
     except GhlApiError as exc:
-        return _finish(result, resolver, {"since": state["since"]}, exc)
-    return _finish(result, resolver, {"since": state["since"]}, None)
+        return _finish(result, resolver, {"since": state["since"], "queued_local": state.get("queued_local", 0)}, exc)
+    return _finish(result, resolver, {"since": state["since"], "queued_local": state.get("queued_local", 0)}, None)
+
+
+def _fresh_pull_cursor(connection: GhlConnection) -> dict:
+    """A new pull's cursor, once the local side is done, as in the reconciliation: the deals changed here since the
+    last run and never pushed (a reconnect's: no entry is recorded while the location is disconnected) are queued
+    first, so GHL's state applied by the pull merges with them field by field instead of overwriting them. A
+    location never synced has nothing of ours to send."""
+    started = timezone.now()
+    since = _reconcile_since(connection)
+    queued = opportunities_queue_unpushed(connection=connection, since=since - RECONCILE_OVERLAP) if since else 0
+    return {"phase": "mirror", "since": started.isoformat(), "page": None, "requests": 0, "queued_local": queued}
 
 
 def _reconcile_since(connection: GhlConnection) -> dt.datetime | None:
@@ -238,6 +251,9 @@ def opportunities_queue_unpushed(*, connection: GhlConnection, since: dt.datetim
 
     "Never reached" = no open entry for the location, and either not linked to it yet (and not archived) or
     changed after the link last synced. Two queries, then one write per deal queued."""
+    if (PROVIDER, connection.location_id) not in sync_targets_for(connection.organization_id,
+                                                                  object_type=OBJECT_TYPE):
+        return 0  # inactive, or its outbound sync is switched off
     content_type = ContentType.objects.get_for_model(Opportunity)
     open_entries = OutboxEntry.objects.filter(provider=PROVIDER, account_id=connection.location_id,
                                               content_type=content_type, status__in=OPEN_OUTBOX)

@@ -86,3 +86,31 @@ def test_a_deal_with_an_open_entry_or_archived_is_left_alone(ghl, org, connectio
 
     assert result.run.cursor["queued_local"] == 0
     assert len(entries(opp)) == 1 and entries(local(other["id"])) == []
+
+
+def test_deal_edits_made_while_disconnected_reach_ghl_after_the_reconnects_pull(ghl, org, connection, pulled):
+    from crm.services.opportunities import opportunity_change
+    from ghl_integration.connections import connection_disconnect
+    from tests.factories import sandbox_connect
+
+    # given: the location disconnected; a deal's value changed here (no entry: the connection is inactive),
+    # and its name in GHL
+    connection_disconnect(connection=connection)
+    opp = local(pulled["id"])
+    opportunity_change(opportunity=opp, monetary_value=15000)
+    assert entries(opp) == []
+    ghl.control.change("opportunity.update", opportunityId=pulled["id"], name="Acme deal (2 sites)")
+
+    # when: connected again, the pull it queues runs, then the push worker
+    again = sandbox_connect(ghl, organization=org, location_id=LOCATION)
+    result = opportunities_pull(connection=again)
+    outbox_push_pending(connection_id=again.pk)
+
+    # then: both changes are on both sides, each sent once
+    remote = ghl.control.objects("opportunity", pulled["id"])
+    opp.refresh_from_db()
+    assert (remote["monetaryValue"], remote["name"]) == (15000, "Acme deal (2 sites)")
+    assert (opp.monetary_value, opp.name) == (15000, "Acme deal (2 sites)")
+    assert result.run.cursor["queued_local"] == 1
+    assert [e.status for e in entries(opp)] == ["done"]
+    assert opportunities_reconcile(connection=again).run.cursor["queued_local"] == 0
