@@ -135,3 +135,25 @@ def test_a_staff_edit_in_admin_changes_details_only_and_is_pushed(ghl, org, conn
     response = admin_client.post(f"/admin/crm/appointment/{appt.pk}/change/", {**data, "status": "cancelled"})
     assert response.status_code == 200 and "cancel command" in response.content.decode()
     assert Appointment.objects.get(pk=appt.pk).status == "showed"
+
+
+def test_details_changed_while_disconnected_wait_and_reach_ghl_once_after_the_reconnect(ghl, org, connection, booked):
+    from ghl_integration.calendars.reconcile import appointments_reconcile
+    from ghl_integration.connections import connection_disconnect
+    from tests.factories import sandbox_connect
+
+    # given: the location disconnected, then the appointment renamed here (queued to its own account, waiting)
+    connection_disconnect(connection=connection)
+    appt, _ = appointment_change_details(appointment=booked.appointment, title="Cleaning (offline)")
+    assert not any(outbox_push_pending(connection_id=connection.pk).values())  # nothing leaves meanwhile
+    ghl.control.clear_request_log()
+
+    # when: connected again, the reconciliation it queues runs, then the push worker
+    again = sandbox_connect(ghl, organization=org, location_id=LOCATION)
+    appointments_reconcile(connection=again, full=True)
+    outbox_push_pending(connection_id=again.pk)
+
+    # then: GHL's older title did not undo ours, which reached GHL in one PUT
+    appt.refresh_from_db()
+    assert (appt.title, in_ghl(ghl, booked.external_id)["title"]) == ("Cleaning (offline)", "Cleaning (offline)")
+    assert len(puts(ghl)) == 1
