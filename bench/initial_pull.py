@@ -55,7 +55,7 @@ def window_floor_seconds(requests: int, burst: int = 100, window_s: float = 10.0
 
 def run(args, sandbox, location_id: str) -> int:
     from crm.models import Contact, ExternalIdentity
-    from ghl_integration.sync.pull import contacts_initial_pull
+    from ghl_integration.contacts.pull import contacts_initial_pull
 
     seed_contacts(sandbox, location_id, args.contacts)
     connection = connect_location(sandbox, location_id)

@@ -30,8 +30,8 @@ def main(args) -> int:
 
 def run(args, sandbox, location_id: str) -> int:
     from crm.models import Contact, ExternalIdentity
-    from ghl_integration.sync.pull import contacts_initial_pull
-    from ghl_integration.sync.reconcile import contacts_reconcile
+    from ghl_integration.contacts.pull import contacts_initial_pull
+    from ghl_integration.contacts.reconcile import contacts_reconcile
 
     seed_contacts(sandbox, location_id, args.contacts)
     connection = connect_location(sandbox, location_id)

@@ -11,9 +11,9 @@ from .connections import (
     connection_disconnect,
     connection_refresh_tokens,
 )
+from .contacts.runs import sync_run_current_pull
+from .contacts.services import contacts_reconcile_request, contacts_resync_request
 from .models import GhlAgencyLocation, GhlAppInstallState, GhlConnection
-from .sync.runs import sync_run_current_pull
-from .sync.services import contacts_reconcile_request, contacts_resync_request
 
 
 class GhlAgencyLocationInline(admin.TabularInline):

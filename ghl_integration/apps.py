@@ -14,21 +14,21 @@ class GhlIntegrationConfig(AppConfig):
         from crm.currency import register_currency_finder
         from crm.sync.targets import register_target_resolver
 
-        from . import messages_tasks  # noqa: F401
         from . import tasks as connection_tasks  # noqa: F401
         from .calendars import tasks as calendar_tasks  # noqa: F401
         from .calendars.backend import ghl_calendar_backend_for
         from .calendars.mirror import calendars_on_connected
         from .calendars.outbound import AppointmentPusher
-        from .channel import GhlChannelProvider
-        from .contact_lookup import ghl_contact_remote_find
+        from .contacts import tasks as contact_tasks  # noqa: F401
+        from .contacts.outbound import ContactPusher
+        from .contacts.remote_lookup import ghl_contact_remote_find
+        from .conversations import tasks as conversation_tasks  # noqa: F401
+        from .conversations.channel import GhlChannelProvider
         from .opportunities import tasks as opportunity_tasks
         from .opportunities.currency import organization_currency
         from .opportunities.outbound import OpportunityPusher
         from .provider import GHL
         from .signals import connection_connected
-        from .sync import tasks as sync_tasks  # noqa: F401
-        from .sync.contacts_outbound import ContactPusher
         from .sync.push import register_pusher
         from .sync.targets import ghl_contact_sync_targets
         from .sync.wiring import connect_lifecycle, connect_outbound

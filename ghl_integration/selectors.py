@@ -59,8 +59,8 @@ def connection_sync_settings(*, connection: GhlConnection) -> dict:
     from crm.sync.kinds import CONTACT
     from crm.sync.models import FieldMapping
 
+    from .contacts.outbound import DELETE_POLICY_KEY, contact_mapping_for
     from .services.sync_settings import CUSTOM_FIELDS_KEY
-    from .sync.contacts_outbound import DELETE_POLICY_KEY, contact_mapping_for
 
     table = policy_table_for(organization=connection.organization_id, provider=PROVIDER,
                              account_id=connection.location_id)
@@ -68,7 +68,7 @@ def connection_sync_settings(*, connection: GhlConnection) -> dict:
         provider=PROVIDER, account_id=connection.location_id, object_type=CONTACT)}
     mapping = contact_mapping_for(connection)
     custom = {f"customFields.{f['id']}": f for f in (connection.config or {}).get(CUSTOM_FIELDS_KEY, [])}
-    from .sync.contact_shape import STANDARD_CONTACT_FIELDS
+    from .contacts.shape import STANDARD_CONTACT_FIELDS
 
     def label_of(key: str, row) -> str:
         return (custom.get(key) or {}).get("name") or (row.remote_label if row is not None else "")

@@ -17,6 +17,8 @@ from tenancy.permissions import org_manager_required
 
 from .client import GhlApiError
 from .connections import ConnectionInactive
+from .contacts.outbound import DELETE_POLICIES
+from .contacts.shape import STANDARD_CONTACT_FIELDS
 from .selectors import connection_current_for_org
 from .services.sync_settings import (
     CONNECTION_POLICIES,
@@ -25,8 +27,6 @@ from .services.sync_settings import (
     field_mapping_remove,
     field_mapping_set,
 )
-from .sync.contact_shape import STANDARD_CONTACT_FIELDS
-from .sync.contacts_outbound import DELETE_POLICIES
 
 logger = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ from crm.sync.locks import SyncBusy
 from tenancy.permissions import org_manager_required
 
 from .connections import ConnectionInactive
+from .contacts.runs import contact_sync_status as contact_sync_status_read
+from .contacts.runs import sync_run_current_pull, sync_runs_recent
+from .contacts.services import contacts_resync_request
 from .selectors import connection_current_for_org
-from .sync.runs import contact_sync_status as contact_sync_status_read
-from .sync.runs import sync_run_current_pull, sync_runs_recent
-from .sync.services import contacts_resync_request
 
 RUN_COUNTS = ("created", "updated", "linked", "archived", "conflicted", "failed", "unchanged", "refused")
 

@@ -1,4 +1,4 @@
-"""The interface every channel provider implements (GHL's lives in `ghl_integration/channel.py`).
+"""The interface every channel provider implements (GHL's lives in `ghl_integration/conversations/channel.py`).
 
 A provider is stateless; what it needs for one organization comes in a `Binding` (which provider serves which
 organization and channel type, and the provider account it sends from). Credentials are the provider's

@@ -18,7 +18,6 @@ from tenancy.models import Organization
 
 from ..models import Contact, ExternalIdentity
 from .bulk_copy import contacts_copy_insert, copy_supported, new_contact_row
-from .contact_kind import contact_build, contact_clean_remote, created_fields_of
 from .hashing import CANONICAL_AS_IS, canonical, content_hash
 from .inbound import (
     OUTCOME_COUNTER,
@@ -30,6 +29,7 @@ from .inbound import (
     apply_with_retry,
 )
 from .kinds import CONTACT
+from .kinds.contact import contact_build, contact_clean_remote, created_fields_of
 from .outbox import hash_is_echo, outbox_record_created_ids
 from .sql import in_values, json_literal
 

@@ -5,9 +5,9 @@ from celery import shared_task
 
 from crm.sync.locks import SyncBusy
 
+from ..contacts.reconcile import connections_for_sync
 from ..models import GhlConnection
 from ..sync.handover import Handover
-from ..sync.reconcile import connections_for_sync
 from . import reconcile as reconcile_module
 from .mirror import calendars_refresh, calendars_refresh_queue_all
 

@@ -17,10 +17,10 @@ from ..connections import (
     connection_connect_from_code,
     connection_disconnect,
 )
+from ..contacts.runs import contact_sync_status
 from ..models import GhlConnection
 from ..provider import GHL
 from ..selectors import agency_name_for, connection_agency_for_org, connection_current_for_org
-from ..sync.runs import contact_sync_status
 from .state import OAuthStateError, state_consume, state_issue
 
 logger = logging.getLogger(__name__)

@@ -32,9 +32,9 @@ from crm.sync.mapping import Mapping
 from crm.sync.models import FieldMapping
 
 from ..client import GhlClient, GhlNotFound
+from ..contacts.inbound import contact_apply_ghl_event
+from ..contacts.shape import CUSTOM_PREFIX
 from ..models import GhlConnection
-from ..sync.contact_shape import CUSTOM_PREFIX
-from ..sync.contacts_inbound import contact_apply_ghl_event
 from .currency import connection_currency
 from .mapping import opportunity_mapping_for
 from .mirror import PROVIDER, opportunity_metadata_refresh

@@ -28,9 +28,9 @@ from crm.sync.mapping import Mapping, mapping_for, validate_local_field
 from crm.sync.models import DataType, Direction, FieldMapping
 
 from ..client import GhlClient
+from ..contacts.mapping import GHL_FIELD_TYPES
+from ..contacts.shape import CUSTOM_PREFIX
 from ..models import GhlConnection
-from ..sync.contact_shape import CUSTOM_PREFIX
-from ..sync.mapping import GHL_FIELD_TYPES
 from .shape import custom_key
 
 logger = logging.getLogger(__name__)

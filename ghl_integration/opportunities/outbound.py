@@ -27,7 +27,7 @@ from crm.sync.mapping import record_subject, to_local_value
 from crm.sync.models import DataType, OutboxEntry
 from crm.sync.outbox import outbox_mark_done
 
-from ..sync.contact_shape import CUSTOM_PREFIX
+from ..contacts.shape import CUSTOM_PREFIX
 from ..sync.push import KindPusher
 from .inbound import OpportunityResolver, UnknownReference
 from .mirror import PROVIDER

@@ -6,9 +6,9 @@ from django.db import transaction
 
 from crm.sync.locks import SyncBusy
 
+from ..contacts.reconcile import connections_for_sync
 from ..models import GhlConnection
 from ..sync.handover import Handover
-from ..sync.reconcile import connections_for_sync
 from . import sync as sync_module
 from .sync import opportunities_deletion_sweep, opportunities_pull
 

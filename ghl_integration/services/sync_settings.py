@@ -15,11 +15,11 @@ from crm.sync.mapping import infer_data_type, validate_local_field
 from crm.sync.models import DataType, Direction, FieldMapping
 
 from ..connections import ConnectionInactive
+from ..contacts.mapping import GHL_FIELD_TYPES
+from ..contacts.outbound import DELETE_POLICIES, DELETE_POLICY_KEY, PROVIDER
+from ..contacts.shape import CUSTOM_PREFIX, STANDARD_CONTACT_FIELDS
 from ..installation import GhlInstallation
 from ..models import GhlConnection
-from ..sync.contact_shape import CUSTOM_PREFIX, STANDARD_CONTACT_FIELDS
-from ..sync.contacts_outbound import DELETE_POLICIES, DELETE_POLICY_KEY, PROVIDER
-from ..sync.mapping import GHL_FIELD_TYPES
 
 CONNECTION_POLICIES = ("remote_wins", "local_wins", "newest_wins")
 CUSTOM_FIELDS_KEY = "contact_custom_fields"
@@ -111,7 +111,7 @@ def field_mapping_validate(*, connection: GhlConnection, remote_key: str, local_
 
 def _mapped_from(connection: GhlConnection, local_field: str, *, other_than: str) -> str | None:
     """The GHL key another active mapping fills ``local_field`` from, if any."""
-    from ..sync.mapping import contact_mapping_for
+    from ..contacts.mapping import contact_mapping_for
 
     for spec in contact_mapping_for(connection).specs:
         if spec.local_field == local_field and spec.remote_key != other_than:
@@ -163,7 +163,7 @@ def field_mapping_remove(*, connection: GhlConnection, remote_key: str) -> Mappi
 def _reapply(connection: GhlConnection) -> list[str]:
     """After a mapping change: every linked contact is applied again by a fresh pull (watermarks forgotten, or
     the pull would skip records it has seen), so no contact keeps values of the old mapping."""
-    from ..sync.services import contacts_resync_request
+    from ..contacts.services import contacts_resync_request
 
     external_ids_forget_remote_state(organization=connection.organization, provider=PROVIDER,
                                      account_id=connection.location_id, model=Contact)

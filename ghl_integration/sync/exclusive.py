@@ -4,7 +4,7 @@ import functools
 from crm.sync.locks import sync_exclusive, sync_is_busy, sync_job_name
 
 from ..models import GhlConnection
-from .mapping import PROVIDER
+from .targets import PROVIDER
 
 
 def location_job_name(connection: GhlConnection, kind: str) -> str:

@@ -14,7 +14,7 @@ from crm.sync.models import SyncRun
 from crm.sync.runs import sync_run_advance, sync_run_finish
 
 from ..models import GhlConnection
-from .mapping import PROVIDER
+from .targets import PROVIDER
 
 logger = logging.getLogger(__name__)
 

@@ -16,12 +16,12 @@ from crm.sync.outbox import register_push_notifier
 
 from ..client import GhlApiError
 from ..connections import ConnectionInactive
+from ..contacts.mapping import contact_mapping_ensure_defaults
+from ..contacts.tasks import contacts_initial_pull_queue
 from ..installation import GhlInstallation
 from ..models import GhlConnection
 from ..provider import GHL
 from ..signals import connection_connected
-from .mapping import contact_mapping_ensure_defaults
-from .tasks import contacts_initial_pull_queue
 
 logger = logging.getLogger(__name__)
 

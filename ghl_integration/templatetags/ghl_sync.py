@@ -5,10 +5,10 @@ from crm.models import Contact
 from crm.sync.mapping import validate_local_field
 from crm.sync.models import DataType, Direction
 
+from ..contacts.shape import STANDARD_CONTACT_FIELDS
 from ..selectors import connection_sync_settings
 from ..services.sync_settings import DND_MAPPINGS
 from ..settings_views import DELETE_LABELS, POLICY_LABELS
-from ..sync.contact_shape import STANDARD_CONTACT_FIELDS
 
 register = template.Library()
 

@@ -113,7 +113,7 @@ def test_a_lost_reason_without_lost_is_refused(ghl, acme, key, call):
 
 def mirror_contact(connection, remote: dict) -> None:
     """What the contact sync would have done for this GHL contact."""
-    from ghl_integration.sync.contacts_inbound import contact_apply_ghl_event
+    from ghl_integration.contacts.inbound import contact_apply_ghl_event
 
     contact_apply_ghl_event(connection=connection, payload=remote, delivered_at=None)
 

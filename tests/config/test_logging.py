@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _record(msg="ghl.sync.pull.enqueue-failed", exc_info=None, **extra):
-    record = logging.LogRecord("ghl_integration.sync.tasks", logging.WARNING, __file__, 1, msg, None, exc_info)
+    record = logging.LogRecord("ghl_integration.contacts.tasks", logging.WARNING, __file__, 1, msg, None, exc_info)
     record.__dict__.update(extra)
     return record
 
@@ -19,7 +19,7 @@ def _record(msg="ghl.sync.pull.enqueue-failed", exc_info=None, **extra):
 def test_the_context_follows_the_event_name_as_key_value_pairs():
     line = ContextFormatter("%(levelname)s %(name)s %(message)s").format(
         _record(connection_id=3, error="ConnectionError: Error 111 connecting", fields=["first_name"]))
-    assert line == ('WARNING ghl_integration.sync.tasks ghl.sync.pull.enqueue-failed connection_id=3 '
+    assert line == ('WARNING ghl_integration.contacts.tasks ghl.sync.pull.enqueue-failed connection_id=3 '
                     'error="ConnectionError: Error 111 connecting" fields=["first_name"]')
 
 

@@ -103,6 +103,6 @@ def _product_modules():
 
 def test_product_code_gets_clients_only_through_the_installation():
     modules = dict(_product_modules())
-    assert "ghl_integration/sync/pull.py" in modules  # the scan sees product code
+    assert "ghl_integration/contacts/pull.py" in modules  # the scan sees product code
     offenders = [call for name, path in modules.items() if name not in ALLOWED for call in _builder_calls(path)]
     assert offenders == []

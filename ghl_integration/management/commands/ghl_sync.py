@@ -7,9 +7,9 @@ from tqdm import tqdm
 from crm.sync.locks import SyncBusy
 from crm.sync.models import SyncRun
 from ghl_integration.client.contacts import SEARCH_MAX_PAGE_LIMIT
+from ghl_integration.contacts.pull import PULL_PAGE_SIZE, contacts_initial_pull
+from ghl_integration.contacts.reconcile import contacts_deletion_sweep, contacts_reconcile
 from ghl_integration.models import GhlConnection
-from ghl_integration.sync.pull import PULL_PAGE_SIZE, contacts_initial_pull
-from ghl_integration.sync.reconcile import contacts_deletion_sweep, contacts_reconcile
 from tenancy.models import Organization
 
 

@@ -10,7 +10,7 @@ import logging
 
 from crm.sync.inbound import CreatePushInFlight
 
-from ...sync.contacts_inbound import contact_apply_ghl_event
+from ...contacts.inbound import contact_apply_ghl_event
 from .base import HandlerRegistry, PermanentWebhookError, RetryableWebhookError
 
 logger = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ import logging
 from channels_app.inbound import SendInFlight
 
 from ...client.exceptions import GhlApiError
-from ...messages_inbound import MessagePayloadError, message_apply_ghl, message_status_apply_ghl, unread_apply_ghl
+from ...conversations.inbound import MessagePayloadError, message_apply_ghl, message_status_apply_ghl, unread_apply_ghl
 from .base import HandlerRegistry, PermanentWebhookError, RetryableWebhookError
 
 logger = logging.getLogger(__name__)

@@ -22,8 +22,8 @@ from ghl_integration.opportunities.sync import opportunities_pull
 from ghl_sandbox import constants as sbx
 from tests.agents.conftest import LOCATION_ID
 from tests.agents.fake_model import call, say
+from tests.ghl_integration.contacts.conftest import deliver, receiver  # noqa: F401  (the webhook receiver fixture)
 from tests.ghl_integration.conversations.conftest import recorded, signed
-from tests.ghl_integration.sync.conftest import deliver, receiver  # noqa: F401  (the webhook receiver fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 NY = ZoneInfo("America/New_York")

@@ -11,8 +11,8 @@ from agents.triggers.services import trigger_create
 from config.celery import app as celery_app
 from crm import events
 from tests.celery_worker import celery_worker_process
+from tests.ghl_integration.contacts.conftest import deliver, receiver  # noqa: F401
 from tests.ghl_integration.conversations.conftest import recorded
-from tests.ghl_integration.sync.conftest import deliver, receiver  # noqa: F401
 
 from .test_end_to_end import answer_rule, cleanings, person, sms_in_ghl  # noqa: F401  (cleanings: a fixture)
 

@@ -10,9 +10,9 @@ from django.utils import timezone
 from crm.models import Contact, ExternalIdentity
 from crm.sync import inbound_page
 from crm.sync.bulk_copy import contacts_copy_insert, new_contact_row
-from crm.sync.contact_kind import contact_build, contact_clean_remote
 from crm.sync.inbound import RemoteRecord
 from crm.sync.inbound_page import contact_apply_remote_page
+from crm.sync.kinds.contact import contact_build, contact_clean_remote
 from crm.sync.models import OutboxEntry
 
 from .conftest import PROVIDER

@@ -128,7 +128,7 @@ def test_the_connect_flow_queues_them_when_first_pulls_are_on(ghl, org, settings
     code = ghl.control.issue_code(locationId=LOCATION, redirectUri=settings.GHL_REDIRECT_URI)["code"]
     with mock.patch("ghl_integration.calendars.tasks.calendars_refresh_task.delay") as refresh, \
             mock.patch("ghl_integration.calendars.tasks.appointments_reconcile_task.delay") as appointments, \
-            mock.patch("ghl_integration.sync.tasks.contacts_initial_pull_task.delay"), \
+            mock.patch("ghl_integration.contacts.tasks.contacts_initial_pull_task.delay"), \
             mock.patch("ghl_integration.opportunities.tasks.opportunities_pull_task.delay"), \
             django_capture_on_commit_callbacks(execute=True):
         connection = connection_connect_from_code(organization=org, user=org.memberships.first().user,

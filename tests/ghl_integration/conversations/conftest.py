@@ -5,7 +5,7 @@ import pytest
 from crm import events
 from crm.models import Contact
 from crm.services.external_ids import external_id_link
-from tests.ghl_integration.sync.conftest import LOCATION, connection, deliver, ghl, org, receiver  # noqa: F401
+from tests.ghl_integration.contacts.conftest import LOCATION, connection, deliver, ghl, org, receiver  # noqa: F401
 from tests.ghl_integration.webhooks.conftest import compact, fresh, sign_ed25519
 
 

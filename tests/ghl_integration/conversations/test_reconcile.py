@@ -4,7 +4,7 @@ import pytest
 
 from crm import events
 from crm.models import Message
-from ghl_integration.messages_reconcile import messages_reconcile
+from ghl_integration.conversations.reconcile import messages_reconcile
 
 from .conftest import deliver, recorded
 
@@ -37,8 +37,8 @@ def test_a_dropped_inbound_message_is_recovered_once(ghl, receiver, ana, heard, 
 
 
 def test_the_cost_follows_the_conversations_that_changed(ghl, receiver, ana, connection, monkeypatch):
-    from ghl_integration import messages_reconcile as module
-    from tests.ghl_integration.sync.conftest import LOCATION
+    from ghl_integration.conversations import reconcile as module
+    from tests.ghl_integration.contacts.conftest import LOCATION
 
     monkeypatch.setattr(module, "OVERLAP", module.dt.timedelta(0))  # GHL's lag does not matter here
     local, ghl_id = ana
@@ -67,9 +67,9 @@ def test_a_run_out_of_time_hands_over_and_the_follow_ups_finish_the_walk_once(gh
 
     from django.utils import timezone
 
-    from ghl_integration import messages_reconcile as module
-    from ghl_integration import messages_tasks
-    from tests.ghl_integration.sync.conftest import LOCATION
+    from ghl_integration.conversations import reconcile as module
+    from ghl_integration.conversations import tasks as messages_tasks
+    from tests.ghl_integration.contacts.conftest import LOCATION
 
     people = [ghl.control.change_contact("create", locationId=LOCATION, firstName=f"P{i}",
                                          phone=f"+1503555031{i}")["contact"]["id"] for i in range(5)]

@@ -5,9 +5,9 @@ import time
 
 import pytest
 
+from ghl_integration.contacts.outbound import contacts_push_pending
+from ghl_integration.contacts.pull import contacts_initial_pull
 from ghl_integration.models import GhlConnection
-from ghl_integration.sync.contacts_outbound import contacts_push_pending
-from ghl_integration.sync.pull import contacts_initial_pull
 from ghl_sandbox import constants as sbx
 from tenancy.services import organization_create, user_create
 

@@ -382,7 +382,7 @@ def test_an_agency_connection_is_announced_but_starts_no_sync(owner_org, api, se
     api.post(f"{api.base}/oauth/token", json=location_tokens(
         9, userType="Company", locationId=None, companyId="comp-9", scope=ALL_SCOPES + " oauth.readonly oauth.write"))
 
-    with mock.patch("ghl_integration.sync.tasks.contacts_initial_pull_task.delay") as delay, \
+    with mock.patch("ghl_integration.contacts.tasks.contacts_initial_pull_task.delay") as delay, \
             django_capture_on_commit_callbacks(execute=True):
         result = connection_connect_from_code(organization=org, user=owner, code="agency-code")
 

@@ -76,8 +76,8 @@ def another_ghl_contact(ghl, connection, deals_contact):
     """A GHL contact with no deal yet (GHL keeps one deal per contact and pipeline), brought here."""
     from crm.models import Contact
     from crm.selectors.external_ids import local_object_for_external_id
+    from ghl_integration.contacts.inbound import contact_apply_ghl_event
     from ghl_integration.installation import GhlInstallation
-    from ghl_integration.sync.contacts_inbound import contact_apply_ghl_event
 
     other = ghl.control.objects("contact", location_id=LOCATION)[3]
     with GhlInstallation(connection).get_client() as client:

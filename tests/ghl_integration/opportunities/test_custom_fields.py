@@ -18,7 +18,7 @@ from ghl_integration.opportunities.mapping import (
 )
 from ghl_integration.opportunities.sync import opportunities_pull, opportunities_reconcile
 from ghl_integration.sync.push import outbox_push_pending
-from tests.ghl_integration.sync.conftest import deliver
+from tests.ghl_integration.contacts.conftest import deliver
 
 from .conftest import LOCATION, make_deal, wait_received
 from .test_inbound import local

@@ -12,7 +12,7 @@ from ghl_integration.installation import GhlInstallation
 from ghl_integration.opportunities.inbound import OpportunityResolver, opportunity_apply_ghl
 from ghl_integration.opportunities.sync import opportunities_deletion_sweep, opportunities_pull, opportunities_reconcile
 from ghl_sandbox import constants as sbx
-from tests.ghl_integration.sync.conftest import deliver
+from tests.ghl_integration.contacts.conftest import deliver
 
 from .conftest import LOCATION, PIPELINE, make_deal, stages, wait_received
 

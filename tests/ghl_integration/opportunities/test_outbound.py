@@ -15,7 +15,7 @@ from ghl_integration.client.exceptions import GhlServerError
 from ghl_integration.client.opportunities import OpportunitiesApi
 from ghl_integration.opportunities.sync import opportunities_pull
 from ghl_integration.sync.push import outbox_push_pending
-from tests.ghl_integration.sync.conftest import deliver
+from tests.ghl_integration.contacts.conftest import deliver
 
 from .conftest import LOCATION, make_deal, wait_received
 from .test_inbound import local
@@ -87,8 +87,8 @@ def test_a_deal_made_here_is_created_in_ghl_once_even_when_its_echo_comes_first(
     person = local_object_for_external_id(model=Contact, provider="ghl", account_id=LOCATION,
                                           external_id=other["id"])
     if person is None:  # the contact sync would have it; the pull fetched only the deals' contacts
+        from ghl_integration.contacts.inbound import contact_apply_ghl_event
         from ghl_integration.installation import GhlInstallation
-        from ghl_integration.sync.contacts_inbound import contact_apply_ghl_event
 
         with GhlInstallation(connection).get_client() as client:
             contact_apply_ghl_event(connection=connection, payload=client.contacts.get(other["id"]), delivered_at=None)

@@ -7,8 +7,8 @@ from crm.models import Contact, Opportunity, Pipeline
 from crm.selectors.external_ids import local_object_for_external_id
 from crm.services.opportunities import opportunity_open
 from crm.sync.models import OutboxEntry
+from ghl_integration.contacts.inbound import contact_apply_ghl_event
 from ghl_integration.opportunities.sync import opportunities_pull, opportunities_reconcile
-from ghl_integration.sync.contacts_inbound import contact_apply_ghl_event
 from ghl_integration.sync.push import outbox_push_pending
 
 from .conftest import LOCATION, make_deal
