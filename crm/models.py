@@ -82,7 +82,7 @@ class Contact(ArchivableModel):
             models.Index(fields=["organization", "updated_at"], name="crm_contact_org_updated"),
             models.Index(fields=["organization", "full_name", "id"], name="crm_contact_org_name"),  # lists
             # The few contacts with additional emails or phones, which a synced page is matched against too
-            # (`crm.sync.inbound_page._bulk_match`): the same condition as that query, so it need not scan
+            # (`crm.sync.kinds.contact_page._bulk_match`): the same condition as that query, so it need not scan
             # every contact of the organisation on each page.
             models.Index(fields=["organization"], condition=~models.Q(additional_emails=[], additional_phones=[]),
                          name="crm_contact_org_more_ids"),

@@ -37,8 +37,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from crm.sync.bulk_copy import sync_tables_analyze
-from crm.sync.inbound_page import contact_apply_remote_page
+from crm.sync.kinds.contact_copy import sync_tables_analyze
+from crm.sync.kinds.contact_page import contact_apply_remote_page
 from crm.sync.mapping import Mapping
 from crm.sync.models import SyncRun
 from crm.sync.runs import sync_run_advance, sync_run_finish, sync_run_start

@@ -33,7 +33,7 @@ from crm.models import Contact, ExternalIdentity
 from crm.sync.conflict import NO_BASE
 from crm.sync.hashing import canonical, values_equal
 from crm.sync.inbound import RemoteRecord
-from crm.sync.inbound_page import contact_apply_remote_page
+from crm.sync.kinds.contact_page import contact_apply_remote_page
 from crm.sync.mapping import CUSTOM_PREFIX as LOCAL_CUSTOM_PREFIX
 from crm.sync.mapping import get_local_value
 from crm.sync.models import OutboxEntry, SyncRun

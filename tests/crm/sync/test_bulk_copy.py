@@ -8,11 +8,11 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from crm.models import Contact, ExternalIdentity
-from crm.sync import inbound_page
-from crm.sync.bulk_copy import contacts_copy_insert, new_contact_row
 from crm.sync.inbound import RemoteRecord
-from crm.sync.inbound_page import contact_apply_remote_page
+from crm.sync.kinds import contact_page as inbound_page
 from crm.sync.kinds.contact import contact_build, contact_clean_remote
+from crm.sync.kinds.contact_copy import contacts_copy_insert, new_contact_row
+from crm.sync.kinds.contact_page import contact_apply_remote_page
 from crm.sync.models import OutboxEntry
 
 from .conftest import PROVIDER
@@ -145,7 +145,7 @@ def test_fast_row_equals_full_clean(org, remote):
 
 @needs_postgres
 def test_sync_tables_analyze_refreshes_the_planner_statistics(org):
-    from crm.sync.bulk_copy import sync_tables_analyze
+    from crm.sync.kinds.contact_copy import sync_tables_analyze
 
     _apply(org, "loc1", [RemoteRecord(f"ext-{i}", {"first_name": "A"}, T0) for i in range(30)])
     sync_tables_analyze()

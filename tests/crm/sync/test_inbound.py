@@ -8,7 +8,7 @@ from crm.services.contacts import contact_create, contact_update
 from crm.sync.conflict import conflict_policy_set
 from crm.sync.hashing import content_hash
 from crm.sync.inbound import Outcome, RemoteRecord, contact_apply_remote
-from crm.sync.inbound_page import contact_apply_remote_page
+from crm.sync.kinds.contact_page import contact_apply_remote_page
 from crm.sync.models import OutboxEntry, SyncConflict
 from crm.sync.outbox import outbox_claim_batch, outbox_mark_done
 from crm.sync.overrides import sync_conflict_override

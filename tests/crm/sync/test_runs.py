@@ -5,7 +5,7 @@ from django.db import connection
 from crm.models import Contact, ExternalIdentity
 from crm.services.contacts import contact_create
 from crm.sync.inbound import RemoteRecord, contact_apply_remote
-from crm.sync.inbound_page import contact_apply_remote_page
+from crm.sync.kinds.contact_page import contact_apply_remote_page
 from crm.sync.models import SyncRun
 from crm.sync.outbox import outbox_claim_batch, outbox_mark_failed
 from crm.sync.runs import sync_run_advance, sync_run_finish, sync_run_resumable, sync_run_start

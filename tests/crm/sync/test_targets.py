@@ -6,7 +6,7 @@ import pytest
 from crm.models import Contact
 from crm.sync import targets as targets_module
 from crm.sync.inbound import RemoteRecord
-from crm.sync.inbound_page import contact_apply_remote_page
+from crm.sync.kinds.contact_page import contact_apply_remote_page
 from crm.sync.models import OutboxEntry
 from crm.sync.targets import SyncTargetsCache
 

@@ -19,7 +19,7 @@ from ghl_integration.contacts.pull import contacts_initial_pull
 from ghl_integration.contacts.reconcile import contacts_reconcile
 from ghl_integration.contacts.tasks import contacts_initial_pull_task
 
-from ..contacts.conftest import (
+from .conftest import (
     LOCATION,
     STEP_BY_STEP,
     deliver,

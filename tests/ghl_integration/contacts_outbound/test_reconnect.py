@@ -20,7 +20,7 @@ from ghl_integration.models import GhlConnection
 from ghl_integration.sync.push import outbox_push_pending
 from tests.factories import sandbox_connect
 
-from ..contacts_outbound.conftest import LOCATION_ID, contact_writes, ghl_contact
+from .conftest import LOCATION_ID, contact_writes, ghl_contact
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -16,10 +16,9 @@ from django.utils import timezone
 
 from tenancy.models import Organization
 
-from ..models import Contact, ExternalIdentity
-from .bulk_copy import contacts_copy_insert, copy_supported, new_contact_row
-from .hashing import CANONICAL_AS_IS, canonical, content_hash
-from .inbound import (
+from ...models import Contact, ExternalIdentity
+from ..hashing import CANONICAL_AS_IS, canonical, content_hash
+from ..inbound import (
     OUTCOME_COUNTER,
     ApplyContext,
     ApplyResult,
@@ -28,10 +27,11 @@ from .inbound import (
     apply_one,
     apply_with_retry,
 )
-from .kinds import CONTACT
-from .kinds.contact import contact_build, contact_clean_remote, created_fields_of
-from .outbox import hash_is_echo, outbox_record_created_ids
-from .sql import in_values, json_literal
+from ..outbox import hash_is_echo, outbox_record_created_ids
+from ..sql import in_values, json_literal
+from . import CONTACT
+from .contact import contact_build, contact_clean_remote, created_fields_of
+from .contact_copy import contacts_copy_insert, copy_supported, new_contact_row
 
 logger = logging.getLogger(__name__)
 

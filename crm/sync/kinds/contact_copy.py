@@ -20,9 +20,9 @@ from typing import Any
 from django.core.validators import MaxLengthValidator, validate_email
 from django.db import connection, models
 
-from ..models import Contact, ExternalIdentity
-from ..services.contacts import full_name_for
-from .mapping import CUSTOM_PREFIX, split_custom
+from ...models import Contact, ExternalIdentity
+from ...services.contacts import full_name_for
+from ..mapping import CUSTOM_PREFIX, split_custom
 
 # Contact columns `new_contact_row` fills; the rest (id, organization, archive flags, timestamps) are set on write.
 _SET_ON_WRITE = frozenset({"id", "organization_id", "is_archived", "archived_at", "created_at", "updated_at"})
