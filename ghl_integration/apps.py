@@ -29,6 +29,7 @@ class GhlIntegrationConfig(AppConfig):
         from .opportunities.outbound import OpportunityPusher
         from .provider import GHL
         from .signals import connection_connected
+        from .sync import push_tasks  # noqa: F401
         from .sync.push import register_pusher
         from .sync.targets import ghl_contact_sync_targets
         from .sync.wiring import connect_lifecycle, connect_outbound

@@ -316,7 +316,7 @@ def _push_location(connection: GhlConnection, pushers: dict[int, type[KindPusher
 
 
 def _reschedule(connection_id: int, *, countdown: float) -> None:
-    from ..tasks import outbox_push_pending_task  # tasks import this module: keep the cycle lazy
+    from .push_tasks import outbox_push_pending_task  # push_tasks imports this module: keep the cycle lazy
 
     try:
         outbox_push_pending_task.apply_async((connection_id,), countdown=countdown)
@@ -335,7 +335,7 @@ def _release_quietly(entries: list[OutboxEntry], *, reason: str) -> None:
 
 def outbox_push_queue(*, location_id: str) -> int:
     """Queue a push task for each active connection of ``location_id`` (called after commit); returns how many."""
-    from ..tasks import outbox_push_pending_task  # tasks import this module: keep the cycle lazy
+    from .push_tasks import outbox_push_pending_task  # push_tasks imports this module: keep the cycle lazy
 
     ids = list(GhlConnection.objects.filter(location_id=location_id, status=GhlConnection.Status.ACTIVE)
                .values_list("pk", flat=True))

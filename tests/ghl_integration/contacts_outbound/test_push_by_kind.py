@@ -7,8 +7,8 @@ from crm.models import ExternalIdentity, Opportunity, Pipeline, PipelineStage
 from crm.services.contacts import contact_create
 from crm.sync.models import OutboxEntry
 from crm.sync.outbox import MAX_PUSH_ATTEMPTS, outbox_mark_done, outbox_record
-from ghl_integration import tasks
 from ghl_integration.sync import push as push_engine
+from ghl_integration.sync import push_tasks as tasks
 from ghl_integration.sync.push import KindPusher, outbox_push_pending, outbox_push_sweep
 from ghl_sandbox import constants as sbx
 

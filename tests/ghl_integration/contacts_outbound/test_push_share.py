@@ -4,7 +4,7 @@ import pytest
 
 from crm.services.contacts import contact_create
 from crm.sync.models import OutboxEntry
-from ghl_integration import tasks
+from ghl_integration.sync import push_tasks as tasks
 from ghl_integration.sync.exclusive import location_job_name
 from ghl_integration.sync.push import PUSH_JOB, outbox_push_pending
 from tests.ghl_integration.contacts.conftest import held_elsewhere

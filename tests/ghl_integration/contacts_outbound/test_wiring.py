@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from crm.services.contacts import contact_create
 from crm.sync.models import OutboxEntry
-from ghl_integration import tasks
+from ghl_integration.sync import push_tasks as tasks
 from ghl_integration.sync import wiring
 from ghl_integration.sync.push import outbox_push_sweep
 
