@@ -24,26 +24,20 @@ Targets: reply_net_p99_ms ≤ 2,000 ms, step_overhead_p95_ms ≤ 50 ms, replies_
 import argparse
 import os
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.harness import (  # noqa: E402
-    Processes,
     cpu_baseline_ms,
-    drop_database,
-    free_port,
-    fresh_database,
-    migrate,
+    demo_organization,
     percentile,
     percentiles,
+    product_stack,
     run_main,
-    wait_http,
 )
 
 TIMEOUT_S = 30.0
@@ -126,53 +120,25 @@ def _conversation(sandbox, ghl_id: str, i: int, args, last_sent: dict) -> None:
 
 
 def main(args) -> str:
-    baseline_ms = cpu_baseline_ms()
-    queue = f"bench-agent-runner-{uuid.uuid4().hex[:8]}"
-    database_url = fresh_database("agent_runner")
-    broker = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/2")
-    model = _fake_model()
-    env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="config.settings.test",
-               CELERY_BROKER_URL=broker, BENCH_CELERY_QUEUE=queue, PYTHONPATH=str(ROOT),
-               AGENT_LLM_BASE_URL=model.base_url, AGENT_LLM_MODEL="fake-instant", AGENT_WRITE_CONFIRM_SECONDS="4")
-    migrate(env)
-
     from ghl_sandbox import constants as sbx
-    from ghl_sandbox.testing import SandboxProcess
 
-    procs = Processes("agent_runner")
-    port = free_port()
+    baseline_ms = cpu_baseline_ms()
     location = sbx.DEMO_LOCATION_ID
+    model = _fake_model()
     try:
-        with tempfile.TemporaryDirectory(prefix="agent-runner-") as tmpdir, SandboxProcess(
-            state=Path(tmpdir) / "sandbox.sqlite3", seed="demo",
-            webhook_urls=(f"http://127.0.0.1:{port}/webhooks/ghl/",),
-        ) as sandbox:
-            env["GHL_API_BASE_URL"] = sandbox.base_url
-            procs.gunicorn(env, port)
-            procs.celery_worker(env, app="bench.agent_runner_celery", queues=queue, concurrency=args.workers)
-            wait_http(f"http://127.0.0.1:{port}/accounts/login/")
-            os.environ.update({k: env[k] for k in ("DATABASE_URL", "GHL_API_BASE_URL", "DJANGO_SETTINGS_MODULE",
-                                                   "CELERY_BROKER_URL", "BENCH_CELERY_QUEUE", "AGENT_LLM_BASE_URL",
-                                                   "AGENT_LLM_MODEL")})
-            from bench.sync_wiring import celery_application
-
-            celery_application()
+        with product_stack("agent_runner", worker_app="bench.agent_runner_celery", worker_concurrency=args.workers,
+                           extra_env={"AGENT_LLM_BASE_URL": model.base_url, "AGENT_LLM_MODEL": "fake-instant",
+                                      "AGENT_WRITE_CONFIRM_SECONDS": "4"}) as stack:
+            sandbox = stack.sandbox
             import logging
 
             logging.disable(logging.INFO)
-            from django.conf import settings
-
             from agents.models import AgentRun, AgentRunStep
             from agents.services import agent_create
             from agents.triggers.services import trigger_create
             from crm import events
-            from ghl_integration.connections import connection_connect_from_code
-            from tenancy.services import organization_create, user_create
 
-            owner = user_create(username="bench-owner", password="bench-password-123")
-            org = organization_create(name="Runner Clinic", owner=owner)
-            code = sandbox.control.issue_code(locationId=location, redirectUri=settings.GHL_REDIRECT_URI)["code"]
-            connection_connect_from_code(organization=org, user=owner, code=code)
+            _, org, _ = demo_organization(sandbox, "Runner Clinic")
             agent = agent_create(organization=org, name="Front desk")
             if args.burst_seconds is not None:
                 agent.burst_seconds = args.burst_seconds
@@ -224,9 +190,7 @@ def main(args) -> str:
             return (f"burst_s={burst_s} reply_p99_ms={p99:.0f} reply_net_p99_ms={p99 - window_ms:.0f} "
                     f"step_overhead_p95_ms={overhead_p95:.1f} replies_max={replies_max}")
     finally:
-        procs.stop_all()
         model.stop()
-        drop_database(database_url)
 
 
 if __name__ == "__main__":

@@ -16,11 +16,9 @@ growth <= 1.5, write p95 <= 500 ms plus GHL's own time.
     python bench/agent_tools.py [--reads 150] [--writes 40] [--big 100000] [--small 1000]
 """
 import argparse
-import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -29,15 +27,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.harness import (  # noqa: E402
-    Processes,
-    cpu_baseline_ms,
-    drop_database,
-    free_port,
-    fresh_database,
-    migrate,
+    bench_owner,
+    connect_demo_location,
+    machine_line,
     percentile,
+    product_stack,
     run_main,
-    wait_http,
 )
 
 LOCALES = ["en_US", "es_ES", "fr_FR", "de_DE", "pt_BR", "it_IT"]  # accents, several naming cultures
@@ -139,86 +134,54 @@ def _measure_writes(session, base: str, key: str, sandbox, n: int) -> tuple[list
 
 
 def main(args) -> str:
-    queue = f"bench-agents-{uuid.uuid4().hex[:8]}"
-    database_url = fresh_database("agent_tools")
-    broker = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/2")
-    env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="config.settings.test",
-               CELERY_BROKER_URL=broker, BENCH_CELERY_QUEUE=queue, PYTHONPATH=str(ROOT))
-    migrate(env)
-
     import requests
 
-    from ghl_sandbox import constants as sbx
-    from ghl_sandbox.testing import SandboxProcess
+    with product_stack("agent_tools", web_workers=1, web_threads=4, webhooks=False) as stack:
+        sandbox, base = stack.sandbox, stack.base_url
+        from django.db import connection
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory(prefix="agent-tools-") as tmpdir, SandboxProcess(
-        state=Path(tmpdir) / "sandbox.sqlite3", seed="demo",
-    ) as sandbox, Processes("agent_tools") as procs:
-        env["GHL_API_BASE_URL"] = sandbox.base_url
-        try:
-            procs.gunicorn(env, port, workers=1, threads=4)
-            procs.celery_worker(env, app="bench.sync_celery", queues=queue, concurrency=2)
-            wait_http(f"{base}/accounts/login/")
+        from agents.models import ApiKey
+        from agents.services import agent_create, api_key_create
+        from tenancy.services import organization_create
 
-            os.environ.update(DATABASE_URL=database_url, GHL_API_BASE_URL=sandbox.base_url,
-                              DJANGO_SETTINGS_MODULE="config.settings.test", CELERY_BROKER_URL=broker,
-                              BENCH_CELERY_QUEUE=queue)
-            from bench.sync_wiring import celery_application
+        owner = bench_owner()
+        keys = {}
+        people = {}
+        for size, seed in ((args.small, 1), (args.big, 2)):
+            org = organization_create(name=f"Mirror {size}", owner=owner)
+            started = time.monotonic()
+            people[size] = _fill(org, size, seed)
+            print(f"mirror {size}: filled in {time.monotonic() - started:.1f} s", flush=True)
+            keys[size] = api_key_create(agent=agent_create(organization=org, name="bench"))[1]
+        ApiKey.objects.update(rate_limit_per_minute=1_000_000)
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE crm_contact")  # what autovacuum does after a bulk load
 
-            celery_application()
-            from django.conf import settings
-            from django.db import connection
+        session = requests.Session()
+        session.trust_env = False
+        p95 = {}
+        for size in (args.small, args.big):
+            queries = _read_queries(people[size], args.reads, seed=size)
+            _measure_reads(session, base, keys[size], queries[:20])  # warm up
+            samples = _measure_reads(session, base, keys[size], queries)
+            for tool, values in samples.items():
+                print(f"read {tool} @{size}: n={len(values)} p50={statistics.median(values):.1f} ms "
+                      f"p95={percentile(values, 0.95):.1f} ms", flush=True)
+            p95[size] = percentile([v for values in samples.values() for v in values], 0.95)
 
-            from agents.models import ApiKey
-            from agents.services import agent_create, api_key_create
-            from ghl_integration.connections import connection_connect_from_code
-            from tenancy.services import organization_create, user_create
-
-            owner = user_create(username="bench-owner", password="bench-password-123")
-            keys = {}
-            people = {}
-            for size, seed in ((args.small, 1), (args.big, 2)):
-                org = organization_create(name=f"Mirror {size}", owner=owner)
-                started = time.monotonic()
-                people[size] = _fill(org, size, seed)
-                print(f"mirror {size}: filled in {time.monotonic() - started:.1f} s", flush=True)
-                keys[size] = api_key_create(agent=agent_create(organization=org, name="bench"))[1]
-            ApiKey.objects.update(rate_limit_per_minute=1_000_000)
-            with connection.cursor() as cursor:
-                cursor.execute("VACUUM ANALYZE crm_contact")  # what autovacuum does after a bulk load
-
-            session = requests.Session()
-            session.trust_env = False
-            p95 = {}
-            for size in (args.small, args.big):
-                queries = _read_queries(people[size], args.reads, seed=size)
-                _measure_reads(session, base, keys[size], queries[:20])  # warm up
-                samples = _measure_reads(session, base, keys[size], queries)
-                for tool, values in samples.items():
-                    print(f"read {tool} @{size}: n={len(values)} p50={statistics.median(values):.1f} ms "
-                          f"p95={percentile(values, 0.95):.1f} ms", flush=True)
-                p95[size] = percentile([v for values in samples.values() for v in values], 0.95)
-
-            writer_org = organization_create(name="Writer", owner=owner)
-            code = sandbox.control.issue_code(locationId=sbx.DEMO_LOCATION_ID,
-                                              redirectUri=settings.GHL_REDIRECT_URI)["code"]
-            connection_connect_from_code(organization=writer_org, user=owner, code=code)
-            writer_key = api_key_create(agent=agent_create(organization=writer_org, name="writer"))[1]
-            ApiKey.objects.update(rate_limit_per_minute=1_000_000)
-            _measure_writes(session, base, writer_key, sandbox, 2)  # warm up
-            totals, own = _measure_writes(session, base, writer_key, sandbox, args.writes)
-            print(f"writes: n={len(totals)} total p50={statistics.median(totals):.0f} ms "
-                  f"p95={percentile(totals, 0.95):.0f} ms; GHL's own time excluded: "
-                  f"p50={statistics.median(own):.0f} ms "
-                  f"p95={percentile(own, 0.95):.0f} ms", flush=True)
-            print(f"nproc={os.cpu_count()} cpu_baseline_ms={cpu_baseline_ms():.0f}", flush=True)
-            return (f"read_p95_ms={max(p95.values()):.1f} growth={p95[args.big] / p95[args.small]:.2f} "
-                    f"write_p95_ms={percentile(own, 0.95):.0f}")
-        finally:
-            procs.stop_all()
-            drop_database(database_url)
+        writer_org = organization_create(name="Writer", owner=owner)
+        connect_demo_location(sandbox, organization=writer_org, user=owner)
+        writer_key = api_key_create(agent=agent_create(organization=writer_org, name="writer"))[1]
+        ApiKey.objects.update(rate_limit_per_minute=1_000_000)
+        _measure_writes(session, base, writer_key, sandbox, 2)  # warm up
+        totals, own = _measure_writes(session, base, writer_key, sandbox, args.writes)
+        print(f"writes: n={len(totals)} total p50={statistics.median(totals):.0f} ms "
+              f"p95={percentile(totals, 0.95):.0f} ms; GHL's own time excluded: "
+              f"p50={statistics.median(own):.0f} ms "
+              f"p95={percentile(own, 0.95):.0f} ms", flush=True)
+        print(machine_line(), flush=True)
+        return (f"read_p95_ms={max(p95.values()):.1f} growth={p95[args.big] / p95[args.small]:.2f} "
+                f"write_p95_ms={percentile(own, 0.95):.0f}")
 
 
 if __name__ == "__main__":

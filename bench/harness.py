@@ -1,4 +1,5 @@
-"""What the benchmarks that start processes share: fresh databases, free ports, child processes, waits, figures.
+"""What the benchmarks that start processes share: fresh databases, free ports, child processes, the product's
+stack (`product_stack`: sandbox, web server, worker), a connected demo location, paced measurements, waits, figures.
 
 Child processes run in their own process group with their output in a log under ``var/bench/`` (never on the
 terminal, so a worker's shutdown message cannot land after a bench's figure line), and a `Processes` group
@@ -10,8 +11,14 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,6 +170,85 @@ def interrupt_on_signals() -> None:
         signal.signal(signum, on_signal)
 
 
+# -- the product's stack -------------------------------------------------------------------------------------
+@dataclass
+class Stack:
+    """What `product_stack` started: the GHL sandbox, the product's base URL, the children's environment."""
+
+    sandbox: Any
+    base_url: str
+    env: dict
+    procs: Processes
+    database_url: str
+
+
+@contextmanager
+def product_stack(bench: str, *, worker_app: str = "bench.sync_celery", worker_concurrency: int = 2,
+                  web_workers: int = 2, web_threads: int = 4, webhooks: bool = True,
+                  extra_env: dict | None = None) -> Iterator[Stack]:
+    """A fresh ``<DATABASE_URL name>_<bench>`` PostgreSQL database, a GHL sandbox (seeded with the demo location,
+    its webhooks sent to the product unless ``webhooks`` is off), the product under gunicorn on a free port and a
+    Celery worker of ``worker_app`` on a private queue (broker ``CELERY_BROKER_URL``, default
+    ``redis://127.0.0.1:6379/2``). This process is set up as the product too (Django on the same database, its
+    Celery app queueing to the worker), so a bench can make changes as a user or an agent would. Everything is
+    stopped and the database dropped on the way out, whatever happens."""
+    queue = f"bench-{bench}-{uuid.uuid4().hex[:8]}"
+    database_url = fresh_database(bench)
+    broker = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/2")
+    env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="config.settings.test",
+               CELERY_BROKER_URL=broker, BENCH_CELERY_QUEUE=queue, PYTHONPATH=str(ROOT), **(extra_env or {}))
+    try:
+        migrate(env)
+        from ghl_sandbox.testing import SandboxProcess
+
+        port = free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        webhook_urls = (f"{base_url}/webhooks/ghl/",) if webhooks else ()
+        with tempfile.TemporaryDirectory(prefix=f"{bench}-") as tmpdir, SandboxProcess(
+            state=Path(tmpdir) / "sandbox.sqlite3", seed="demo", webhook_urls=webhook_urls,
+        ) as sandbox, Processes(bench) as procs:
+            env["GHL_API_BASE_URL"] = sandbox.base_url
+            procs.gunicorn(env, port, workers=web_workers, threads=web_threads)
+            procs.celery_worker(env, app=worker_app, queues=queue, concurrency=worker_concurrency)
+            wait_http(f"{base_url}/accounts/login/")
+            os.environ.update({key: env[key] for key in (
+                "DATABASE_URL", "GHL_API_BASE_URL", "DJANGO_SETTINGS_MODULE", "CELERY_BROKER_URL",
+                "BENCH_CELERY_QUEUE", *(extra_env or {}))})
+            from bench.sync_wiring import celery_application
+
+            celery_application()  # this process queues pushes after its own local changes
+            yield Stack(sandbox=sandbox, base_url=base_url, env=env, procs=procs, database_url=database_url)
+    finally:
+        drop_database(database_url)
+
+
+def bench_owner():
+    """The user who owns the bench's organizations."""
+    from tenancy.services import user_create
+
+    return user_create(username="bench-owner", password="bench-password-123")
+
+
+def connect_demo_location(sandbox, *, organization, user):
+    """Connect ``organization`` to the sandbox's demo location through the OAuth code flow, as its owner would."""
+    from django.conf import settings
+
+    from ghl_integration.connections import connection_connect_from_code
+    from ghl_sandbox import constants as sbx
+
+    code = sandbox.control.issue_code(locationId=sbx.DEMO_LOCATION_ID, redirectUri=settings.GHL_REDIRECT_URI)["code"]
+    return connection_connect_from_code(organization=organization, user=user, code=code).connection
+
+
+def demo_organization(sandbox, name: str):
+    """(owner, organization, connection) for a new organization ``name`` connected to the demo location."""
+    from tenancy.services import organization_create
+
+    owner = bench_owner()
+    org = organization_create(name=name, owner=owner)
+    return owner, org, connect_demo_location(sandbox, organization=org, user=owner)
+
+
 # -- waiting -------------------------------------------------------------------------------------------------
 def wait_http(url: str, timeout: float = 30.0) -> None:
     import requests
@@ -197,6 +283,28 @@ def percentile(samples: list[float], q: float) -> float:
 def percentiles(samples: list[float]) -> tuple[float, float]:
     """(p50, p99)."""
     return statistics.median(samples), percentile(samples, 0.99)
+
+
+def paced_latencies_ms(count: int, interval: float, change: Callable[[int], float], *,
+                       clock: Callable[[], float] = time.monotonic) -> list[float]:
+    """Make ``count`` changes at most one per ``interval`` seconds (GHL's rate budget): ``change(i)`` makes the
+    i-th and returns when (on ``clock``) its effect was seen; the latency of each, in ms."""
+    samples = []
+    for i in range(count):
+        started = clock()
+        samples.append((change(i) - started) * 1000)
+        time.sleep(max(0.0, interval - (clock() - started)))
+    return samples
+
+
+def latency_summary(label: str, samples: list[float]) -> str:
+    p50, p99 = percentiles(samples)
+    return f"{label}: n={len(samples)} p50={p50:.0f} ms p99={p99:.0f} ms max={max(samples):.0f} ms"
+
+
+def machine_line() -> str:
+    """The machine's size and load, printed before a figure line (bench/RESULTS.md keeps both)."""
+    return f"nproc={os.cpu_count()} cpu_baseline_ms={cpu_baseline_ms():.0f}"
 
 
 def cpu_baseline_ms() -> float:

@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -25,15 +24,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.harness import (  # noqa: E402
-    Processes,
-    cpu_baseline_ms,
-    drop_database,
-    free_port,
-    fresh_database,
-    migrate,
+    demo_organization,
+    machine_line,
+    paced_latencies_ms,
     percentiles,
+    product_stack,
     run_main,
-    wait_http,
 )
 
 TIMEOUT_S = 15.0
@@ -58,47 +54,17 @@ def _wait_event(client, key: str, seen: list[dict], body: str) -> float:
 def main(args) -> str:
     import redis
 
-    queue = f"bench-inbound-{uuid.uuid4().hex[:8]}"
     events_key = f"bench:inbound-message:{uuid.uuid4().hex[:8]}"
-    database_url = fresh_database("inbound_message")
-    broker = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/2")
-    events_redis = os.environ.get("REDIS_URL") or broker
-    env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="config.settings.test",
-               CELERY_BROKER_URL=broker, BENCH_CELERY_QUEUE=queue, PYTHONPATH=str(ROOT),
-               BENCH_EVENTS_REDIS=events_redis, BENCH_EVENTS_KEY=events_key)
-    migrate(env)
+    events_redis = os.environ.get("REDIS_URL") or os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/2")
     client = redis.Redis.from_url(events_redis)
+    try:
+        with product_stack("inbound_message", worker_app="bench.inbound_message_celery",
+                           worker_concurrency=args.workers,
+                           extra_env={"BENCH_EVENTS_REDIS": events_redis, "BENCH_EVENTS_KEY": events_key}) as stack:
+            sandbox = stack.sandbox
+            from ghl_sandbox import constants as sbx
 
-    from ghl_sandbox import constants as sbx
-    from ghl_sandbox.testing import SandboxProcess
-
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="inbound-message-") as tmpdir, SandboxProcess(
-        state=Path(tmpdir) / "sandbox.sqlite3", seed="demo",
-        webhook_urls=(f"http://127.0.0.1:{port}/webhooks/ghl/",),
-    ) as sandbox, Processes("inbound_message") as procs:
-        env["GHL_API_BASE_URL"] = sandbox.base_url
-        try:
-            procs.gunicorn(env, port)
-            procs.celery_worker(env, app="bench.inbound_message_celery", queues=queue, concurrency=args.workers)
-            wait_http(f"http://127.0.0.1:{port}/accounts/login/")
-
-            os.environ.update(DATABASE_URL=database_url, GHL_API_BASE_URL=sandbox.base_url,
-                              DJANGO_SETTINGS_MODULE="config.settings.test", CELERY_BROKER_URL=broker,
-                              BENCH_CELERY_QUEUE=queue)
-            from bench.sync_wiring import celery_application
-
-            celery_application()
-            from django.conf import settings
-
-            from ghl_integration.connections import connection_connect_from_code
-            from tenancy.services import organization_create, user_create
-
-            owner = user_create(username="bench-owner", password="bench-password-123")
-            org = organization_create(name="Inbound Clinic", owner=owner)
-            code = sandbox.control.issue_code(locationId=sbx.DEMO_LOCATION_ID,
-                                              redirectUri=settings.GHL_REDIRECT_URI)["code"]
-            connection_connect_from_code(organization=org, user=owner, code=code)
+            demo_organization(sandbox, "Inbound Clinic")
             ghl_id = sandbox.control.change_contact("create", locationId=sbx.DEMO_LOCATION_ID, firstName="Texting",
                                                     lastName="Customer", phone="+15035550100")["contact"]["id"]
             seen: list[dict] = []
@@ -108,14 +74,14 @@ def main(args) -> str:
                 _wait_event(client, events_key, seen, body)
             sandbox.control.faults(seed=7, webhook={"duplicate": args.duplicate})
 
-            samples, bodies = [], []
-            for i in range(args.messages):
-                body = f"message {i} {uuid.uuid4().hex[:6]}"
-                bodies.append(body)
-                started = time.time()
-                sandbox.control.inbound_message(ghl_id, body)
-                samples.append((_wait_event(client, events_key, seen, body) - started) * 1000)
-                time.sleep(max(0.0, args.interval - (time.time() - started)))
+            bodies: list[str] = []
+
+            def message(i: int) -> float:  # the subscriber's clock is the wall clock, in another process
+                bodies.append(f"message {i} {uuid.uuid4().hex[:6]}")
+                sandbox.control.inbound_message(ghl_id, bodies[-1])
+                return _wait_event(client, events_key, seen, bodies[-1])
+
+            samples = paced_latencies_ms(args.messages, args.interval, message, clock=time.time)
             sandbox.control.wait_webhooks(timeout=30)
             time.sleep(2)  # let late duplicate deliveries be processed
             seen.extend(_events(client, events_key, len(seen)))
@@ -127,12 +93,10 @@ def main(args) -> str:
             p50, p99 = percentiles(samples)
             print(f"messages={len(samples)} p50={p50:.0f} ms p99={p99:.0f} ms max={max(samples):.0f} ms "
                   f"ghl_repeated_deliveries={repeats} missing={len(missing)}", flush=True)
-            print(f"nproc={os.cpu_count()} cpu_baseline_ms={cpu_baseline_ms():.0f}", flush=True)
+            print(machine_line(), flush=True)
             return f"trigger_p99_ms={p99:.0f} duplicates={duplicates}"
-        finally:
-            client.delete(events_key)
-            procs.stop_all()
-            drop_database(database_url)
+    finally:
+        client.delete(events_key)
 
 
 if __name__ == "__main__":

@@ -16,26 +16,21 @@ Targets: p99 ≤ 1,000 ms inbound, ≤ 2,000 ms outbound. Everything started is 
     python bench/sync_latency.py [--changes 200] [--interval 0.25] [--workers 4]
 """
 import argparse
-import os
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.harness import (  # noqa: E402
-    Processes,
-    cpu_baseline_ms,
-    drop_database,
-    free_port,
-    fresh_database,
-    migrate,
+    demo_organization,
+    latency_summary,
+    machine_line,
+    paced_latencies_ms,
     percentiles,
+    product_stack,
     run_main,
-    wait_http,
     wait_until,
 )
 
@@ -43,101 +38,54 @@ from bench.harness import (  # noqa: E402
 def _measure_outbound(sandbox, contact, ghl_id: str, changes: int, interval: float) -> list[float]:
     from crm.services.contacts import contact_update
 
-    samples = []
-    for i in range(changes):
+    def change(i: int) -> float:
         value = f"Out{i}"
-        started = time.monotonic()
         contact_update(contact=contact, first_name=value)
-        seen = wait_until(lambda v=value: sandbox.control.objects("contact", ghl_id)["firstName"] == v,
-                           f"outbound change {i}")
-        samples.append((seen - started) * 1000)
-        time.sleep(max(0.0, interval - (time.monotonic() - started)))
-    return samples
+        return wait_until(lambda: sandbox.control.objects("contact", ghl_id)["firstName"] == value,
+                          f"outbound change {i}")
+
+    return paced_latencies_ms(changes, interval, change)
 
 
 def _measure_inbound(sandbox, contact_pk: int, ghl_id: str, changes: int, interval: float) -> list[float]:
     from crm.models import Contact
 
-    samples = []
-    for i in range(changes):
+    def change(i: int) -> float:
         value = f"In{i}"
-        started = time.monotonic()
         sandbox.control.change_contact("update", contactId=ghl_id, lastName=value)
-        seen = wait_until(
-            lambda v=value: Contact.objects.filter(pk=contact_pk, last_name=v).exists(), f"inbound change {i}")
-        samples.append((seen - started) * 1000)
-        time.sleep(max(0.0, interval - (time.monotonic() - started)))
-    return samples
+        return wait_until(lambda: Contact.objects.filter(pk=contact_pk, last_name=value).exists(),
+                          f"inbound change {i}")
+
+    return paced_latencies_ms(changes, interval, change)
 
 
 def main(args) -> str:
-    queue = f"bench-sync-{uuid.uuid4().hex[:8]}"
-    database_url = fresh_database("sync_latency")
-    broker = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/2")
-    env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="config.settings.test",
-               CELERY_BROKER_URL=broker, BENCH_CELERY_QUEUE=queue, PYTHONPATH=str(ROOT))
-    migrate(env)
+    with product_stack("sync_latency", worker_concurrency=args.workers) as stack:
+        sandbox = stack.sandbox
+        from crm.models import ExternalIdentity
+        from crm.services.contacts import contact_create
+        from ghl_integration.webhooks import dispatch
 
-    from ghl_sandbox import constants as sbx
-    from ghl_sandbox.testing import SandboxProcess
+        _, org, _ = demo_organization(sandbox, "Latency Clinic")
+        contact = contact_create(organization=org, first_name="Bench", last_name="Mark", email="bench@example.com")
+        wait_until(lambda: ExternalIdentity.objects.filter(object_id=contact.pk).exists(), "first push")
+        ghl_id = ExternalIdentity.objects.get(object_id=contact.pk).external_id
+        sandbox.control.wait_webhooks(timeout=10)
 
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="sync-latency-") as tmpdir, SandboxProcess(
-        state=Path(tmpdir) / "sandbox.sqlite3", seed="demo",
-        webhook_urls=(f"http://127.0.0.1:{port}/webhooks/ghl/",),
-    ) as sandbox, Processes("sync_latency") as procs:
-        env["GHL_API_BASE_URL"] = sandbox.base_url
-        try:
-            procs.gunicorn(env, port)
-            procs.celery_worker(env, app="bench.sync_celery", queues=queue, concurrency=args.workers)
-            wait_http(f"http://127.0.0.1:{port}/accounts/login/")
+        outbound = _measure_outbound(sandbox, contact, ghl_id, args.changes, args.interval)
+        print(latency_summary("outbound", outbound), flush=True)
+        sandbox.control.wait_webhooks(timeout=10)
+        time.sleep(1)
 
-            os.environ.update(DATABASE_URL=database_url, GHL_API_BASE_URL=sandbox.base_url,
-                              DJANGO_SETTINGS_MODULE="config.settings.test", CELERY_BROKER_URL=broker,
-                              BENCH_CELERY_QUEUE=queue)
-            from bench.sync_wiring import celery_application
-
-            celery_application()  # this process queues pushes after its own local changes
-            from django.conf import settings
-
-            from crm.models import ExternalIdentity
-            from crm.services.contacts import contact_create
-            from ghl_integration.connections import connection_connect_from_code
-            from ghl_integration.webhooks import dispatch
-            from tenancy.services import organization_create, user_create
-
-            owner = user_create(username="bench-owner", password="bench-password-123")
-            org = organization_create(name="Latency Clinic", owner=owner)
-            code = sandbox.control.issue_code(locationId=sbx.DEMO_LOCATION_ID,
-                                              redirectUri=settings.GHL_REDIRECT_URI)["code"]
-            connection_connect_from_code(organization=org, user=owner, code=code)
-            contact = contact_create(organization=org, first_name="Bench", last_name="Mark",
-                                     email="bench@example.com")
-            wait_until(lambda: ExternalIdentity.objects.filter(object_id=contact.pk).exists(), "first push")
-            ghl_id = ExternalIdentity.objects.get(object_id=contact.pk).external_id
-            sandbox.control.wait_webhooks(timeout=10)
-
-            outbound = _measure_outbound(sandbox, contact, ghl_id, args.changes, args.interval)
-            o50, o99 = percentiles(outbound)
-            print(f"outbound: n={len(outbound)} p50={o50:.0f} ms p99={o99:.0f} ms max={max(outbound):.0f} ms",
-                  flush=True)
-            sandbox.control.wait_webhooks(timeout=10)
-            time.sleep(1)
-
-            inbound_p99 = "NA"
-            if "ContactUpdate" in dispatch.EVENT_HANDLERS:
-                inbound = _measure_inbound(sandbox, contact.pk, ghl_id, args.changes, args.interval)
-                i50, i99 = percentiles(inbound)
-                inbound_p99 = f"{i99:.0f}"
-                print(f"inbound: n={len(inbound)} p50={i50:.0f} ms p99={i99:.0f} ms max={max(inbound):.0f} ms",
-                      flush=True)
-            else:
-                print("inbound: not measurable (no ContactUpdate webhook handler registered yet)", flush=True)
-            print(f"nproc={os.cpu_count()} cpu_baseline_ms={cpu_baseline_ms():.0f}", flush=True)
-            return f"inbound_p99_ms={inbound_p99} outbound_p99_ms={o99:.0f}"
-        finally:
-            procs.stop_all()
-            drop_database(database_url)
+        inbound_p99 = "NA"
+        if "ContactUpdate" in dispatch.EVENT_HANDLERS:
+            inbound = _measure_inbound(sandbox, contact.pk, ghl_id, args.changes, args.interval)
+            inbound_p99 = f"{percentiles(inbound)[1]:.0f}"
+            print(latency_summary("inbound", inbound), flush=True)
+        else:
+            print("inbound: not measurable (no ContactUpdate webhook handler registered yet)", flush=True)
+        print(machine_line(), flush=True)
+        return f"inbound_p99_ms={inbound_p99} outbound_p99_ms={percentiles(outbound)[1]:.0f}"
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from config.settings.celery import WORKER_QUEUES  # noqa: E402  (a plain settings module: no Django set up)
 
-VENV_BIN = REPO / ".venv" / "bin"
+VENV_BIN = Path(sys.executable).parent  # the interpreter running the bench: a worktree has no .venv of its own
 EXAMPLES_DIR = REPO / "tests" / "fixtures" / "ghl" / "webhooks"
 INBOX_PATH = "/webhooks/ghl/"
 BARE_PATH = "/bench/bare/"  # served by bench/webhook_burst_app.py
