@@ -73,7 +73,7 @@ GHL_WEBHOOK_EVENT_RETENTION_DAYS = _env.int("GHL_WEBHOOK_EVENT_RETENTION_DAYS", 
 # Where events go when the database refuses the insert; empty disables the spool (then the answer is 429).
 GHL_WEBHOOK_SPOOL_DIR = _env.str("GHL_WEBHOOK_SPOOL_DIR", default=str(_BASE_DIR / "var" / "webhook-spool"))
 
-# --- Contact sync (ghl_integration/sync/README.md) ------------------------------------------------------
+# --- Contact sync (ghl_integration/contacts/README.md) ------------------------------------------------------
 # Queue the initial contact pull when a location is connected (after commit).
 GHL_SYNC_PULL_ON_CONNECT = _env.bool("GHL_SYNC_PULL_ON_CONNECT", default=True)
 # How a pull spends threads and round trips is tuning, in sync/pull.py (`PullTuning`).

@@ -1,11 +1,11 @@
 """Inbound: apply a remote record's state to the local mirror (webhooks, pulls, reconciliation), any kind.
 
 Provider handlers map the remote payload with `Mapping.to_local` and call `record_apply_remote` (one record
-of a kind, see `kinds.py`; `contact_apply_remote` for contacts) or `inbound_page.contact_apply_remote_page` (a
+of a kind, see `kinds/`; `contact_apply_remote` for contacts) or `kinds.contact_page.contact_apply_remote_page` (a
 page of contacts of an initial pull / reconciliation). Every write here runs under `sync_origin`, so it is not
 queued back to the account it came from.
 
-Internal API for bulk paths of one kind (`inbound_page.py`): `ApplyContext` / `apply_context`, `apply_one`
+Internal API for bulk paths of one kind (`kinds/contact_page.py`): `ApplyContext` / `apply_context`, `apply_one`
 (one record inside the caller's transaction) and `apply_with_retry` (a transaction under the sync origin,
 retried when a concurrent apply linked the same record first).
 """

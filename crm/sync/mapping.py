@@ -8,7 +8,7 @@ Local field names are fields of the kind's model or ``custom_properties.<key>``;
 them flat (``{"first_name": "Ann", "custom_properties.plan": "gold"}``) so a remote that sends one custom
 field never wipes the others, and conflicts are decided per custom key.
 
-Rows and mappings are per kind of record (``object_type``, see `kinds.py`): ``name`` of a contact and of an
+Rows and mappings are per kind of record (``object_type``, see `kinds/`): ``name`` of a contact and of an
 opportunity are two mappings. A ``reference`` field is a foreign key carried by the remote as the referenced
 record's remote id (an opportunity's ``contactId``): inbound it becomes the local row's id through that
 account's `ExternalIdentity` links (a remote id nobody linked is refused, like any invalid value), outbound

@@ -1,4 +1,4 @@
-"""Outbound contact sync: the contact kind's pusher (see OUTBOUND.md for the whole flow).
+"""Outbound contact sync: the contact kind's pusher (see this package's README, "Outbound", for the whole flow).
 
 `push.outbox_push_pending` drains a location's outbox and hands each contact entry to `ContactPusher.push`:
 
@@ -49,7 +49,7 @@ DELETE_POLICIES = ("keep", "delete")
 
 def webhook_hash(mapping: Mapping, flat: dict[str, Any]) -> str:
     """The content hash of a GHL contact as its Contact* webhook would carry it (local names); the same
-    field set `contacts_inbound.record_from_ghl` hashes, so the webhook our push causes is an echo."""
+    field set `inbound.record_from_ghl` hashes, so the webhook our push causes is an echo."""
     shaped = {k: v for k, v in flat.items() if k in WEBHOOK_KEYS or k.startswith(CUSTOM_PREFIX)}
     return content_hash(mapping.to_local(shaped))
 

@@ -5,7 +5,7 @@ loads each entry's local object inside the entry's organisation and calls its ki
 kind without a pusher is never claimed: it stays pending, its ``last_error`` says why, and the drain logs
 ``ghl.sync.push.no-pusher``; it is pushed by the first drain after its pusher is registered (never dead).
 
-Pusher contract (one per kind of record; contacts: `contacts_outbound.ContactPusher`)::
+Pusher contract (one per kind of record; contacts: `ghl_integration.contacts.outbound.ContactPusher`)::
 
     class OpportunityPusher(KindPusher):
         model = Opportunity          # the kind's model; entries are matched by its content type

@@ -1,7 +1,7 @@
 """Contacts, the first kind of record the sync engine serves: what the engine needs to know about them.
 
 Registered from `CrmConfig.ready()`. Matching an unlinked remote contact tries its email (a contact's main
-one, then its additional ones), then its E.164 phone likewise; the bulk page path (`inbound_page.py`) does the
+one, then its additional ones), then its E.164 phone likewise; the bulk page path (`contact_page.py`) does the
 same in one query.
 """
 from typing import Any

@@ -1,4 +1,4 @@
-"""New contacts and their links written with PostgreSQL `COPY`, for `inbound_page` (initial pull, reconciliation).
+"""New contacts and their links written with PostgreSQL `COPY`, for `contact_page` (initial pull, reconciliation).
 
 Why: an initial pull is GIL-bound, and GHL's sliding window delivers its last 100 pages within about a second,
 so every page must be written in a few milliseconds of CPU. The ORM's `bulk_create` spent most of a page's

@@ -1,7 +1,7 @@
 """Inbound in bulk: apply a page of remote contacts (initial pull, reconciliation) with few queries.
 
 New records with no local match are bulk-inserted (contacts, then links; with `COPY` on PostgreSQL, see
-`bulk_copy.py`); linked records whose content hash is unchanged are skipped; matches, updates and deletes
+`contact_copy.py`); linked records whose content hash is unchanged are skipped; matches, updates and deletes
 go through the single-record path of `inbound.py`, inside the same transaction.
 """
 import json
