@@ -48,7 +48,9 @@ class FieldMappingForm(forms.Form):
     is_active = forms.BooleanField(required=False, initial=True)
 
 
-def _connection_or_redirect(request):
+def location_connection_or_message(request):
+    """The organisation's location connection, or None with a message saying to connect first (the settings
+    forms of every kind use it)."""
     connection = connection_current_for_org(organization=request.organization)
     if connection is None or not connection.location_id:
         messages.error(request, "Connect GoHighLevel first.")
@@ -56,7 +58,7 @@ def _connection_or_redirect(request):
     return connection
 
 
-def _invalid(request, form, name: str):
+def settings_page_with_errors(request, form, name: str):
     """The settings page again, ``form``'s errors beside its fields and what was typed kept."""
     from .oauth.views import settings_page_render
 
@@ -70,12 +72,12 @@ class FieldMappingRemoveForm(forms.Form):
 @require_POST
 @org_manager_required
 def sync_policy_update(request):
-    connection = _connection_or_redirect(request)
+    connection = location_connection_or_message(request)
     if connection is None:
         return redirect("ghl_settings", org_id=request.organization.pk)
     form = SyncPolicyForm(request.POST)
     if not form.is_valid():
-        return _invalid(request, form, "policy_form")
+        return settings_page_with_errors(request, form, "policy_form")
     connection_sync_policy_set(connection=connection, **form.cleaned_data)
     messages.success(request, "Sync policy saved.")
     return redirect("ghl_settings", org_id=request.organization.pk)
@@ -84,7 +86,7 @@ def sync_policy_update(request):
 @require_POST
 @org_manager_required
 def field_mapping_update(request):
-    connection = _connection_or_redirect(request)
+    connection = location_connection_or_message(request)
     if connection is None:
         return redirect("ghl_settings", org_id=request.organization.pk)
     form = FieldMappingForm(request.POST)
@@ -96,7 +98,7 @@ def field_mapping_update(request):
             for name, errors in exc.message_dict.items():
                 form.add_error(name if name in form.fields else None, errors)
     if change is None:
-        return _invalid(request, form, "mapping_form")
+        return settings_page_with_errors(request, form, "mapping_form")
     messages.success(request, f"Mapping of {form.cleaned_data['remote_key']} saved; contacts are being updated "
                               "to follow it.")
     for warning in change.warnings:
@@ -108,7 +110,7 @@ def field_mapping_update(request):
 @org_manager_required
 def field_mapping_remove_action(request):
     """“Reset to default” (a GHL standard field) or “Delete” (a custom field) of one mapping row."""
-    connection = _connection_or_redirect(request)
+    connection = location_connection_or_message(request)
     if connection is None:
         return redirect("ghl_settings", org_id=request.organization.pk)
     form = FieldMappingRemoveForm(request.POST)
@@ -131,7 +133,7 @@ def field_mapping_remove_action(request):
 @require_POST
 @org_manager_required
 def custom_fields_refresh(request):
-    connection = _connection_or_redirect(request)
+    connection = location_connection_or_message(request)
     if connection is not None:
         try:
             fields = connection_custom_fields_refresh(connection=connection)

@@ -22,7 +22,7 @@ from ..client import GhlApiError
 from ..connections import ConnectionInactive
 from ..installation import GhlInstallation
 from ..services.sync_settings import CONNECTION_POLICIES
-from ..settings_views import POLICY_LABELS, _connection_or_redirect, _invalid
+from ..settings_views import POLICY_LABELS, location_connection_or_message, settings_page_with_errors
 from .mapping import (
     PROVIDER,
     opportunity_field_mapping_remove,
@@ -56,12 +56,12 @@ def _back(request):
 @require_POST
 @org_manager_required
 def opportunity_policy_update(request):
-    connection = _connection_or_redirect(request)
+    connection = location_connection_or_message(request)
     if connection is None:
         return _back(request)
     form = OpportunityPolicyForm(request.POST)
     if not form.is_valid():
-        return _invalid(request, form, "opportunity_policy_form")
+        return settings_page_with_errors(request, form, "opportunity_policy_form")
     conflict_policy_set(organization=connection.organization, provider=PROVIDER, account_id=connection.location_id,
                         field="*", policy=form.cleaned_data["opportunity_conflict_policy"], object_type=OPPORTUNITY)
     messages.success(request, "Opportunity conflict policy saved.")
@@ -71,7 +71,7 @@ def opportunity_policy_update(request):
 @require_POST
 @org_manager_required
 def opportunity_mapping_update(request):
-    connection = _connection_or_redirect(request)
+    connection = location_connection_or_message(request)
     if connection is None:
         return _back(request)
     form = OpportunityMappingForm(request.POST)
@@ -84,7 +84,7 @@ def opportunity_mapping_update(request):
             for name, errors in exc.message_dict.items():
                 form.add_error(name if name in form.fields else None, errors)
     if not saved:
-        return _invalid(request, form, "opportunity_mapping_form")
+        return settings_page_with_errors(request, form, "opportunity_mapping_form")
     messages.success(request, f"Mapping of {form.cleaned_data['remote_key']} saved; opportunities are being updated "
                               "to follow it.")
     return _back(request)
@@ -94,7 +94,7 @@ def opportunity_mapping_update(request):
 @org_manager_required
 def opportunity_mapping_remove(request):
     """“Switch off” one opportunity custom field: it is no longer synced (and stays off)."""
-    connection = _connection_or_redirect(request)
+    connection = location_connection_or_message(request)
     if connection is None:
         return _back(request)
     form = OpportunityMappingRemoveForm(request.POST)
@@ -113,7 +113,7 @@ def opportunity_mapping_remove(request):
 @require_POST
 @org_manager_required
 def opportunity_custom_fields_refresh(request):
-    connection = _connection_or_redirect(request)
+    connection = location_connection_or_message(request)
     if connection is not None:
         try:
             with GhlInstallation(connection).get_client() as client:
