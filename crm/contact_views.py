@@ -14,6 +14,7 @@ from tenancy.permissions import org_member_required
 
 from .contact_forms import ContactForm
 from .models import Contact
+from .selectors.contact_custom_fields import contact_custom_field_definitions
 from .selectors.contact_pages import contact_file, contact_search
 from .services.contacts import contact_archive, contact_create, contact_unarchive, contact_update
 
@@ -64,7 +65,7 @@ def contact_detail_page(request, contact_id: int):
         raise Http404("No such contact")
     return render(request, "crm/contacts/detail.html", {
         "organization": request.organization, "file": file, "contact": file.contact,
-        "can_manage": request.membership.can_manage,
+        "can_manage": request.membership.can_manage, "custom_field_definitions": file.definitions,
     })
 
 
@@ -72,7 +73,8 @@ def contact_detail_page(request, contact_id: int):
 @org_member_required
 def contact_create_page(request):
     _require_manager(request)
-    form = ContactForm(request.POST or None)
+    form = ContactForm(request.POST or None,
+                       custom_fields=contact_custom_field_definitions(organization=request.organization))
     if request.method == "POST" and form.is_valid():
         try:
             contact = contact_create(organization=request.organization, **form.service_fields(only_changed=False))
@@ -91,7 +93,8 @@ def contact_create_page(request):
 def contact_edit_page(request, contact_id: int):
     _require_manager(request)
     contact = _contact_or_404(request, contact_id)
-    form = ContactForm(request.POST or None, contact=contact)
+    form = ContactForm(request.POST or None, contact=contact,
+                       custom_fields=contact_custom_field_definitions(organization=request.organization))
     if request.method == "POST" and form.is_valid():
         try:
             contact, changed = contact_update(contact=contact, **form.service_fields(only_changed=True))

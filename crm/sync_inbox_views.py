@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 from tenancy.permissions import org_manager_required
 
 from .models import Contact
+from .selectors.contact_custom_fields import contact_custom_field_definitions, contact_field_label
 from .selectors.sync_inbox import sync_inbox
 from .sync.models import OutboxEntry, SyncConflict
 from .sync.outbox import outbox_retry_now
@@ -17,8 +18,9 @@ from .sync.overrides import sync_conflict_override
 @require_GET
 @org_manager_required
 def sync_inbox_page(request):
-    return render(request, "crm/sync_inbox.html", {"organization": request.organization,
-                                                   "inbox": sync_inbox(organization=request.organization)})
+    return render(request, "crm/sync_inbox.html", {
+        "organization": request.organization, "inbox": sync_inbox(organization=request.organization),
+        "custom_field_definitions": contact_custom_field_definitions(organization=request.organization)})
 
 
 @require_POST
@@ -35,7 +37,9 @@ def sync_conflict_resolve(request, conflict_id: int):
     else:
         conflict = sync_conflict_override(conflict=conflict, side=side, user=request.user)
         kept = "ours" if side == SyncConflict.Decision.LOCAL else f"{conflict.provider.upper()}'s"
-        messages.success(request, f"{conflict.field} of {conflict.local_object}: kept {kept}.")
+        label = contact_field_label(conflict.field,
+                                    contact_custom_field_definitions(organization=request.organization))
+        messages.success(request, f"{label} of {conflict.local_object}: kept {kept}.")
     return redirect("sync_inbox", org_id=request.organization.pk)
 
 

@@ -110,6 +110,8 @@ def _resolved(match: Match, query: str) -> dict[str, Any]:
 def _invalid_from(exc: ValidationError, prefix: str = "") -> ToolError:
     field, messages = next(iter(exc.message_dict.items())) if hasattr(exc, "error_dict") else ("", exc.messages)
     field = {"custom_properties": "custom_fields", "full_name": "name"}.get(field, field)
+    if field.startswith("custom_properties."):  # one custom field refused by its type or allowed values
+        field = f"custom_fields.{field.removeprefix('custom_properties.')}"
     name = f"{prefix}{field}" if field else prefix.rstrip(".") or None
     return ToolError("invalid", f"`{name}`: {' '.join(messages)}" if name else " ".join(messages), field=name,
                      hint=f"Correct `{name}` and call again." if name else None)
@@ -212,9 +214,9 @@ def create_contact(ctx: ToolContext, **fields: Any) -> dict[str, Any]:
     if tags:
         local["tags"] = tags
     try:
-        from crm.services.contacts import contact_clean_fields
+        from crm.services.contacts import contact_clean_local_edit
 
-        cleaned = contact_clean_fields(organization=ctx.organization, data=local)
+        cleaned = contact_clean_local_edit(organization=ctx.organization, data=local)
     except ValidationError as exc:
         raise _invalid_from(exc)
     email, phone = cleaned.get("email", ""), cleaned.get("phone", "")
@@ -263,9 +265,9 @@ def update_contact(ctx: ToolContext, *, contact: str, fields: dict[str, Any]) ->
     ctx.concerns(person)
     local = _local_fields(person, fields, "fields.")
     try:
-        from crm.services.contacts import contact_clean_fields
+        from crm.services.contacts import contact_clean_local_edit
 
-        cleaned = contact_clean_fields(organization=ctx.organization, data=local)
+        cleaned = contact_clean_local_edit(organization=ctx.organization, data=local, contact=person)
     except ValidationError as exc:
         raise _invalid_from(exc, "fields.")
     changes = _changes(person, cleaned)

@@ -12,6 +12,7 @@ from tenancy.models import Organization
 
 from ..models import Contact, ExternalIdentity
 from ..sync.models import OutboxEntry, SyncConflict, SyncRun
+from .contact_custom_fields import CustomFieldDefinition, contact_custom_field_definitions
 
 PAGE_SIZE = 25
 # A trigram index needs three characters; a shorter search would read every contact of the organization.
@@ -135,6 +136,7 @@ class ContactFile:
     history: list[OutboxEntry]
     conflicts: list[SyncConflict]
     refusals: list[dict[str, Any]]
+    definitions: dict[str, CustomFieldDefinition] = field(default_factory=dict)  # the custom fields, by key
 
     @property
     def dnd(self) -> list[tuple[str, bool]]:
@@ -144,7 +146,20 @@ class ContactFile:
 
     @property
     def custom_fields(self) -> list[tuple[str, Any]]:
-        return sorted((self.contact.custom_properties or {}).items())
+        """(name, value) of the connected accounts' custom fields, by name, then any other custom property under
+        its key; a list reads as its items joined."""
+        values = self.contact.custom_properties or {}
+        shown = [(d.label, values.get(key)) for key, d in self.definitions.items()]
+        shown += sorted((key, value) for key, value in values.items() if key not in self.definitions)
+        return [(name, _readable(value)) for name, value in shown]
+
+
+def _readable(value: Any) -> str:
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return "" if value is None else str(value)
 
 
 def contact_file(*, organization: Organization, contact_id: int) -> ContactFile | None:
@@ -161,7 +176,8 @@ def contact_file(*, organization: Organization, contact_id: int) -> ContactFile 
         "-decided_at", "-id")[:HISTORY_LIMIT])
     return ContactFile(contact=contact, state=contact_sync_states(organization=organization, contacts=[contact])[
         contact.pk], links=links, history=history, conflicts=conflicts,
-        refusals=_refusals_of(organization, {link.external_id for link in links}))
+        refusals=_refusals_of(organization, {link.external_id for link in links}),
+        definitions=contact_custom_field_definitions(organization=organization))
 
 
 def _refusals_of(organization: Organization, external_ids: set[str]) -> list[dict[str, Any]]:

@@ -11,6 +11,11 @@ from .. import events
 from ..emails import email_is_valid
 from ..models import Contact
 from ..phones import normalize_phone
+from ..selectors.contact_custom_fields import CustomFieldDefinition, contact_custom_field_definitions
+from ..sync.hashing import canonical
+from ..sync.mapping import CUSTOM_PREFIX, to_local_value
+from ..sync.models import DataType
+from ..sync.origin import current_origin
 from ..sync.outbox import outbox_record
 
 # Fields a caller may set through `contact_create` / `contact_update`.
@@ -94,6 +99,77 @@ def contact_clean_fields(*, organization: Organization, data: dict[str, Any]) ->
     return cleaned
 
 
+# Types a local edit can be checked and normalised by (a reference is a remote record's id: not typed here).
+CHECKED_CUSTOM_TYPES = frozenset({DataType.TEXT, DataType.NUMBER, DataType.DATE, DataType.BOOLEAN, DataType.LIST,
+                                  DataType.PHONE, DataType.EMAIL, DataType.DATETIME})
+
+
+def _custom_value(value: Any, definition: CustomFieldDefinition, region: str) -> Any:
+    """One custom property as its field's type stores it; ValueError with a readable reason."""
+    if definition.data_type not in CHECKED_CUSTOM_TYPES:
+        return value
+    if definition.is_list and isinstance(value, str):
+        value = [part.strip() for part in value.replace("\n", ",").split(",")]
+    converted = canonical(to_local_value(value, definition.data_type, region=region))
+    if not definition.options or converted in (None, "", []):
+        return converted
+    allowed = {option.casefold(): option for option in definition.options}
+    chosen = converted if isinstance(converted, list) else [converted]
+    unknown = [str(v) for v in chosen if str(v).casefold() not in allowed]
+    if unknown:
+        raise ValueError(f"“{'”, “'.join(unknown)}” {'is' if len(unknown) == 1 else 'are'} not among this field's "
+                         f"values: {', '.join(definition.options)}")
+    spelled = [allowed[str(v).casefold()] for v in chosen]  # the field's own spelling of each value
+    return spelled if isinstance(converted, list) else spelled[0]
+
+
+def contact_custom_properties_clean(*, organization: Organization, values: dict[str, Any],
+                                    keys: set[str]) -> dict[str, Any]:
+    """``values`` with the custom properties ``keys`` checked and normalised by the type and allowed values their
+    field mapping gives them (a key no mapping knows is kept as given); raises `ValidationError` keyed
+    ``custom_properties.<key>``."""
+    definitions = contact_custom_field_definitions(organization=organization) if keys else {}
+    cleaned, errors = dict(values), {}
+    for key in sorted(keys & set(definitions)):
+        try:
+            cleaned[key] = _custom_value(values.get(key), definitions[key], organization.default_phone_region)
+        except ValueError as exc:
+            reason = str(exc)
+            errors[f"{CUSTOM_PREFIX}{key}"] = [f"{reason[:1].upper()}{reason[1:]}."]
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def _check_local_custom_properties(organization: Organization, cleaned: dict[str, Any],
+                                   before: dict[str, Any]) -> None:
+    """A local edit (a person, an agent, admin) of custom properties is checked like any other field; a remote's
+    values were converted by its mapping already, and refusing one here would lose it."""
+    if current_origin() is not None or not isinstance(cleaned.get("custom_properties"), dict):
+        return
+    after = cleaned["custom_properties"]
+    edited = {key for key in after if key not in before or before[key] != after[key]}
+    cleaned["custom_properties"] = contact_custom_properties_clean(organization=organization, values=after,
+                                                                   keys=edited)
+
+
+def contact_clean_local_edit(*, organization: Organization, data: dict[str, Any],
+                             contact: Contact | None = None) -> dict[str, Any]:
+    """`contact_clean_fields` for a local write (of ``contact``, or a new one), custom properties included: what
+    `contact_create` / `contact_update` will refuse, found before writing (a dry run, a duplicate check)."""
+    cleaned = contact_clean_fields(organization=organization, data=data)
+    _check_local_custom_properties(organization, cleaned, dict(contact.custom_properties or {}) if contact else {})
+    return cleaned
+
+
+def _outbox_fields(changed: set[str], before: dict[str, Any], after: dict[str, Any]) -> set[str]:
+    """The outbox's names of ``changed``: custom properties one by one, so a push sends only the edited ones."""
+    if "custom_properties" not in changed:
+        return changed
+    keys = {key for key in set(before) | set(after) if before.get(key) != after.get(key)}
+    return (changed - {"custom_properties"}) | {f"{CUSTOM_PREFIX}{key}" for key in keys} if keys else changed
+
+
 def full_name_for(*, first_name: str, last_name: str, full_name: str, explicit_full_name: bool) -> str:
     """The full name to store: an explicit, non-empty one as given, else first and last name joined."""
     if explicit_full_name and full_name:
@@ -110,6 +186,7 @@ def _fill_full_name(contact: Contact, explicit_full_name: bool) -> None:
 @transaction.atomic
 def contact_create(*, organization: Organization, **fields: Any) -> Contact:
     cleaned = contact_clean_fields(organization=organization, data=fields)
+    _check_local_custom_properties(organization, cleaned, {})
     contact = Contact(organization=organization, **cleaned)
     _fill_full_name(contact, explicit_full_name="full_name" in cleaned)
     contact.full_clean(exclude=["organization"])
@@ -130,6 +207,8 @@ def contact_announce_created(*, contact: Contact) -> None:
 def contact_update(*, contact: Contact, **fields: Any) -> tuple[Contact, set[str]]:
     """Apply `fields`; returns the contact and the names of the fields that actually changed."""
     cleaned = contact_clean_fields(organization=contact.organization, data=fields)
+    custom_before = dict(contact.custom_properties or {})
+    _check_local_custom_properties(contact.organization, cleaned, custom_before)
     changed = {name for name, value in cleaned.items() if getattr(contact, name) != value}
     tags_before = list(contact.tags or [])
     for name in changed:
@@ -142,7 +221,7 @@ def contact_update(*, contact: Contact, **fields: Any) -> tuple[Contact, set[str
     if changed:
         contact.full_clean(exclude=["organization"])
         contact.save()
-        outbox_record(obj=contact, fields=changed)
+        outbox_record(obj=contact, fields=_outbox_fields(changed, custom_before, contact.custom_properties or {}))
     if "tags" in changed:
         for tag in [t for t in contact.tags if t not in tags_before]:
             events.emit(events.CONTACT_TAG_ADDED, organization_id=contact.organization_id, contact_id=contact.pk,

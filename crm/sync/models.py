@@ -105,6 +105,8 @@ class FieldMapping(TenantModel):
     local_field = models.CharField(max_length=128, help_text="e.g. first_name or custom_properties.plan")
     direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.BOTH)
     data_type = models.CharField(max_length=12, choices=DataType.choices, default=DataType.TEXT)
+    options = models.JSONField(default=list, blank=True,
+                               help_text="The values the remote allows (a picklist); empty: any value of the type.")
     is_active = models.BooleanField(default=True)
     last_error = models.TextField(blank=True, help_text="Why the remote (or validation) last rejected this field.")
     last_error_at = models.DateTimeField(null=True, blank=True)

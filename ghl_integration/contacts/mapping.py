@@ -28,6 +28,16 @@ GHL_FIELD_TYPES = {
     "NUMERICAL": DataType.NUMBER, "MONETORY": DataType.NUMBER, "DATE": DataType.DATE, "PHONE": DataType.PHONE,
     "EMAIL": DataType.EMAIL,
 }
+# The GHL types whose value is one (or, for the list types, several) of the field's picklistOptions. A
+# TEXTBOX_LIST's options name its boxes, not the values allowed in them.
+GHL_PICKLIST_TYPES = frozenset({"SINGLE_OPTIONS", "RADIO", "MULTIPLE_OPTIONS", "CHECKBOX"})
+
+
+def ghl_field_options(field: dict) -> list[str]:
+    """The values a GHL custom field allows (empty: any value of its type)."""
+    if field.get("dataType") not in GHL_PICKLIST_TYPES:
+        return []
+    return [str(option) for option in field.get("picklistOptions") or [] if str(option).strip()]
 
 
 def contact_mapping_for(connection: GhlConnection) -> Mapping:
@@ -62,6 +72,7 @@ def contact_mapping_ensure_defaults(*, connection: GhlConnection, client: GhlCli
             object_type=CONTACT, remote_key=f"{CUSTOM_PREFIX}{field_id}", remote_label=(field.get("name") or "")[:200],
             local_field=f"custom_properties.{custom_field_local_key(field_key)}", direction=Direction.BOTH,
             data_type=GHL_FIELD_TYPES.get(field.get("dataType") or "", DataType.TEXT),
+            options=ghl_field_options(field),
         ))
     with transaction.atomic():
         FieldMapping.objects.bulk_create(new, ignore_conflicts=True)

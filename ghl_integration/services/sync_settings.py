@@ -15,7 +15,7 @@ from crm.sync.mapping import infer_data_type, validate_local_field
 from crm.sync.models import DataType, Direction, FieldMapping
 
 from ..connections import ConnectionInactive
-from ..contacts.mapping import GHL_FIELD_TYPES
+from ..contacts.mapping import GHL_FIELD_TYPES, ghl_field_options
 from ..contacts.outbound import DELETE_POLICIES, DELETE_POLICY_KEY, PROVIDER
 from ..contacts.shape import CUSTOM_PREFIX, STANDARD_CONTACT_FIELDS
 from ..installation import GhlInstallation
@@ -49,27 +49,49 @@ def connection_sync_policy_set(*, connection: GhlConnection, conflict_policy: st
 
 
 def connection_custom_fields_refresh(*, connection: GhlConnection) -> list[dict[str, Any]]:
-    """Fetch the location's contact custom fields from GHL and keep them on the connection (for the mapping form)."""
+    """Fetch the location's contact custom fields from GHL and keep them on the connection (for the mapping form);
+    the mapping rows of those fields take GHL's current names and allowed values (the contact form offers them)."""
     fields = [
         {"id": f.get("id"), "name": f.get("name", ""), "fieldKey": f.get("fieldKey", ""),
-         "dataType": f.get("dataType", "")}
+         "dataType": f.get("dataType", ""), "options": ghl_field_options(f)}
         for f in GhlInstallation(connection).get_client().locations.custom_fields(model="contact")
     ]
     with transaction.atomic():
         locked = GhlConnection.objects.select_for_update().get(pk=connection.pk)
         locked.config = {**(locked.config or {}), CUSTOM_FIELDS_KEY: fields}
         locked.save(update_fields=["config", "updated_at"])
+        rows = {row.remote_key: row for row in FieldMapping.objects.for_org(connection.organization).filter(
+            provider=PROVIDER, account_id=connection.location_id, object_type=CONTACT,
+            remote_key__startswith=CUSTOM_PREFIX).select_for_update()}
+        for field in fields:
+            row = rows.get(f"{CUSTOM_PREFIX}{field['id']}")
+            label = (field["name"] or "")[:200]
+            if row is not None and (row.options != field["options"] or row.remote_label != label):
+                row.options, row.remote_label = field["options"], label
+                row.save(update_fields=["options", "remote_label", "updated_at"])
     return fields
+
+
+def _listed_field(connection: GhlConnection, remote_key: str) -> dict[str, Any] | None:
+    """GHL's custom field behind ``customFields.<id or key>`` in the connection's last listing."""
+    ref = remote_key[len(CUSTOM_PREFIX):]
+    for field in (connection.config or {}).get(CUSTOM_FIELDS_KEY, []):
+        if ref in (field["id"], field["fieldKey"], field["fieldKey"].removeprefix("contact.")):
+            return field
+    return None
+
+
+def _listed_options(connection: GhlConnection, remote_key: str) -> dict[str, list[str]]:
+    """``{"options": [...]}`` from the listing of GHL's field, or nothing when the listing does not say."""
+    field = _listed_field(connection, remote_key) if remote_key.startswith(CUSTOM_PREFIX) else None
+    return {"options": field["options"]} if field and "options" in field else {}
 
 
 def _expected_type(connection: GhlConnection, remote_key: str) -> str | None:
     if remote_key in STANDARD_CONTACT_FIELDS:
         return infer_data_type(Contact, STANDARD_CONTACT_FIELDS[remote_key])
-    ref = remote_key[len(CUSTOM_PREFIX):]
-    for field in (connection.config or {}).get(CUSTOM_FIELDS_KEY, []):
-        if ref in (field["id"], field["fieldKey"], field["fieldKey"].removeprefix("contact.")):
-            return GHL_FIELD_TYPES.get(field["dataType"])
-    return None
+    field = _listed_field(connection, remote_key) if remote_key.startswith(CUSTOM_PREFIX) else None
+    return GHL_FIELD_TYPES.get(field["dataType"]) if field else None
 
 
 def field_mapping_validate(*, connection: GhlConnection, remote_key: str, local_field: str, data_type: str,
@@ -138,7 +160,8 @@ def field_mapping_set(*, connection: GhlConnection, remote_key: str, local_field
         organization=connection.organization, provider=PROVIDER, account_id=connection.location_id,
         object_type=CONTACT, remote_key=remote_key,
         defaults={"local_field": local_field, "data_type": data_type, "direction": direction,
-                  "is_active": is_active, "last_error": "", "last_error_at": None},
+                  "is_active": is_active, "last_error": "", "last_error_at": None,
+                  **_listed_options(connection, remote_key)},
     )
     warnings = []
     default = STANDARD_CONTACT_FIELDS.get(remote_key)

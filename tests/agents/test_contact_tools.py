@@ -210,3 +210,17 @@ def test_a_dry_run_create_asks_ghl_nothing(connected, ghl, key, call):
     assert status == 200 and body["result"]["status"] == "dry_run"
     assert ghl.control.request_log() == []
     assert not Contact.objects.for_org(connected.organization).filter(email="dry@example.com").exists()
+
+
+def test_a_custom_field_value_of_the_wrong_type_names_the_field(org, key, call, people):
+    from crm.sync.models import FieldMapping
+
+    FieldMapping.objects.create(organization=org, provider="ghl", account_id=LOCATION_ID, object_type="contact",
+                                remote_key="customFields.visits", remote_label="Visits",
+                                local_field="custom_properties.visits", data_type="number")
+
+    status, body = call(key, "update_contact", {"contact": "Jane Doe", "fields": {"custom_fields": {"visits": "many"}}})
+
+    assert status == 400 and body["error"]["code"] == "invalid"
+    assert body["error"]["field"] == "fields.custom_fields.visits" and "is not a number" in body["error"]["message"]
+    assert people["Jane Doe"].custom_properties == {}

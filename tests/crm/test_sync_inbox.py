@@ -61,7 +61,7 @@ def test_keep_ours_writes_our_value_and_queues_it_for_ghl(owner_client, org, tar
     conflict.refresh_from_db()
     assert jane.city == "Portland" and conflict.override_decision == "local"
     assert OutboxEntry.objects.filter(object_id=jane.pk, changed_fields__contains=["city"]).exists()
-    assert "city of Jane: kept ours." in response.content.decode()
+    assert "City of Jane: kept ours." in response.content.decode()
 
 
 def test_keep_ghls_writes_their_value(owner_client, org):

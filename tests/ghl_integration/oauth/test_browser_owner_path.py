@@ -1,5 +1,5 @@
 """The owner's path in a real browser: log in, connect, watch the first pull move without a reload, find a
-contact, edit it, and see the edit in GHL (the sandbox) within seconds."""
+contact, edit it (a standard field and a GHL custom field), and see the edit in GHL (the sandbox) within seconds."""
 import threading
 import time
 
@@ -40,6 +40,9 @@ def test_owner_connects_watches_the_pull_finds_and_edits_a_contact(open_browser,
     settings.GHL_REDIRECT_URI = f"{live_server.url}/integrations/ghl/oauth/callback/"
     owner = user_create(username="demo-owner", password="demo-password")
     org = organization_create(name="Demo Dental", owner=owner)
+    preferred_time = sandbox.control.change("customField.create", locationId=sbx.DEMO_LOCATION_ID,
+                                            name="Preferred time", dataType="SINGLE_OPTIONS",
+                                            picklistOptions=["Morning", "Afternoon"])["customField"]
     page = open_browser()
 
     # log in and connect
@@ -75,6 +78,7 @@ def test_owner_connects_watches_the_pull_finds_and_edits_a_contact(open_browser,
     page.locator("#contacts tbody a").first.click()
     page.click("#contact-edit")
     page.fill("#id_city", "Bright City")
+    page.select_option("#id_cf_preferred_time", "Afternoon")  # a GHL custom field, offered with its values
     started = time.monotonic()
     page.click("#contact-save")
     page.wait_for_selector("text=was saved")
@@ -82,7 +86,9 @@ def test_owner_connects_watches_the_pull_finds_and_edits_a_contact(open_browser,
     # the push (a worker's job) sends it to GHL
     _in_thread(_push_for, org_id=org.pk).join()
     seconds = time.monotonic() - started
-    assert sandbox.control.objects("contact", target["id"])["city"] == "Bright City"
+    remote = sandbox.control.objects("contact", target["id"])
+    assert remote["city"] == "Bright City"
+    assert {"id": preferred_time["id"], "value": "Afternoon"} in remote["customFields"]
     assert seconds < EDIT_SECONDS
 
 
