@@ -21,7 +21,7 @@ from .services.appointment_changes import appointment_change_details, appointmen
 from .services.contacts import (
     CONTACT_FIELDS,
     contact_archive,
-    contact_clean_fields,
+    contact_clean_local_edit,
     contact_create,
     contact_unarchive,
     contact_update,
@@ -86,9 +86,12 @@ class ContactAdminForm(forms.ModelForm):
             return cleaned
         data = {name: cleaned[name] for name in CONTACT_FIELDS if name in cleaned}
         try:
-            normalised = contact_clean_fields(organization=organization, data=data)
+            normalised = contact_clean_local_edit(organization=organization, data=data,
+                                                  contact=self.instance if self.instance.pk else None)
         except ValidationError as exc:
             for name, errors in exc.message_dict.items():
+                if name.startswith("custom_properties."):  # one key of the JSON: say which
+                    name, errors = "custom_properties", [f"{name.split('.', 1)[1]}: {e}" for e in errors]
                 self.add_error(name if name in self.fields else None, errors)
             return cleaned
         cleaned.update(normalised)

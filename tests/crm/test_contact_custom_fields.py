@@ -179,3 +179,18 @@ def test_sync_history_and_conflicts_name_fields_not_keys(owner_client, org, sync
     assert "<td>Visits</td>" in detail and "<td>Preferred time</td>" in detail
     assert "custom_properties." not in detail
     assert "<td>Preferred time</td>" in inbox and "custom_properties." not in inbox
+
+
+def test_admin_refuses_a_bad_custom_value_on_the_field_naming_the_key(admin_client, org):
+    contact = contact_create(organization=org, first_name="Jane", custom_properties={"visits": 2})
+
+    response = admin_client.post(f"/admin/crm/contact/{contact.pk}/change/", {
+        "organization": org.pk, "first_name": "Jane", "full_name": "Jane", "additional_emails": "[]",
+        "additional_phones": "[]", "tags": "[]", "custom_properties": '{"visits": "many"}',
+        "crm-externalidentity-content_type-object_id-TOTAL_FORMS": "0",
+        "crm-externalidentity-content_type-object_id-INITIAL_FORMS": "0"})
+
+    assert response.status_code == 200
+    assert "visits: &#x27;many&#x27; is not a number." in response.content.decode()
+    contact.refresh_from_db()
+    assert contact.custom_properties == {"visits": 2}
