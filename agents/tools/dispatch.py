@@ -14,9 +14,11 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from jsonschema import Draft202012Validator
 
 from crm.events import agent_acting
@@ -40,6 +42,12 @@ REDACTED = "[redacted]"
 # GHL requests a tool makes while its caller waits (free slots, a duplicate check, a booking) take this long in
 # all; what does not fit answers `ghl_unavailable` (or, for a lookup that only helps, is skipped).
 TOOL_REMOTE_SECONDS = 6.0
+# A second call with the idempotency key of one still running waits this long for its answer (longer than a write's
+# GHL requests and confirmation wait), polling; a claim older than IDEMPOTENCY_ABANDONED_SECONDS without an answer
+# belongs to a call that died (its worker killed), and is taken over.
+IDEMPOTENCY_WAIT_SECONDS = 15.0
+IDEMPOTENCY_POLL_SECONDS = 0.1
+IDEMPOTENCY_ABANDONED_SECONDS = 300
 
 
 @dataclass
@@ -268,26 +276,9 @@ def ghl_unavailable_error(exc: RemoteUnavailable, tool: Tool) -> ToolError:
 
 def _run_idempotent(tool: Tool, ctx: ToolContext, arguments: dict[str, Any], idem_key: str,
                     body_hash: str) -> dict[str, Any]:
-    scope = IdempotencyRecord.objects.for_org(ctx.organization).filter(agent=ctx.agent, key=idem_key)
-    try:
-        with transaction.atomic():
-            record = IdempotencyRecord.objects.create(organization=ctx.organization, agent=ctx.agent, key=idem_key,
-                                                      tool=tool.name, request_hash=body_hash)
-    except IntegrityError:
-        record = scope.first()
-        if record is None:  # removed meanwhile (its first request failed unexpectedly): treat as new
-            return _run_idempotent(tool, ctx, arguments, idem_key, body_hash)
-        if record.tool != tool.name or record.request_hash != body_hash:
-            raise ToolError("conflict", "This idempotency_key was already used with a different input.",
-                            field="idempotency_key",
-                            hint="Use a new idempotency_key for a new request, or resend the first input unchanged.")
-        if record.response is None:
-            raise ToolError("conflict", "A request with this idempotency_key is still running.",
-                            field="idempotency_key", hint="Retry in a second to get its answer.")
-        ctx.outcome = "replayed"
-        ctx.ghl_refs.extend(record.response.get("_ghl_refs", []))
-        ctx.concerns(record.response.get("_contact_id"))
-        return {k: v for k, v in record.response.items() if not k.startswith("_")}
+    record = _idempotency_claim(tool, ctx, idem_key, body_hash)
+    if not isinstance(record, IdempotencyRecord):
+        return record  # the first answer, replayed
     try:
         envelope = _run(tool, ctx, arguments)
     except Exception:
@@ -299,6 +290,45 @@ def _run_idempotent(tool: Tool, ctx: ToolContext, arguments: dict[str, Any], ide
         IdempotencyRecord.objects.filter(pk=record.pk).update(response={**envelope, "_ghl_refs": ctx.ghl_refs,
                                                                       "_contact_id": ctx.contact_id})
     return envelope
+
+
+def _idempotency_claim(tool: Tool, ctx: ToolContext, idem_key: str, body_hash: str) -> IdempotencyRecord | dict:
+    """This call's claim on `idem_key` (a new record, or one a call that died without answering left behind), or
+    the first call's answer to replay. Raises `conflict` for another input, or a first call still running."""
+    scope = IdempotencyRecord.objects.for_org(ctx.organization).filter(agent=ctx.agent, key=idem_key)
+    deadline = time.monotonic() + IDEMPOTENCY_WAIT_SECONDS
+    while True:
+        try:
+            with transaction.atomic():
+                return IdempotencyRecord.objects.create(organization=ctx.organization, agent=ctx.agent,
+                                                        key=idem_key, tool=tool.name, request_hash=body_hash)
+        except IntegrityError:
+            record = scope.first()
+        if record is None:  # removed meanwhile (its first request failed): claim it again
+            continue
+        if record.tool != tool.name or record.request_hash != body_hash:
+            raise ToolError("conflict", "This idempotency_key was already used with a different input.",
+                            field="idempotency_key",
+                            hint="Use a new idempotency_key for a new request, or resend the first input unchanged.")
+        if record.response is not None:
+            ctx.outcome = "replayed"
+            ctx.ghl_refs.extend(record.response.get("_ghl_refs", []))
+            ctx.concerns(record.response.get("_contact_id"))
+            return {k: v for k, v in record.response.items() if not k.startswith("_")}
+        now = timezone.now()
+        if now - record.created_at > timedelta(seconds=IDEMPOTENCY_ABANDONED_SECONDS):
+            # Its call died without answering (a killed worker): the first to move the claim on does the work;
+            # the tools' own checks (the mirror, GHL's duplicate search, the send command) keep it from doubling.
+            if scope.filter(pk=record.pk, response__isnull=True, created_at=record.created_at).update(created_at=now):
+                logger.warning("agents.idempotency.abandoned-claim-taken",
+                               extra={"tool": tool.name, "agent_id": ctx.agent.pk, "claimed_at": record.created_at})
+                record.created_at = now
+                return record
+            continue
+        if time.monotonic() >= deadline:
+            raise ToolError("conflict", "A request with this idempotency_key is still running.",
+                            field="idempotency_key", hint="Retry in a few seconds to get its answer.")
+        time.sleep(IDEMPOTENCY_POLL_SECONDS)  # the same request sent twice at once: answer both with its answer
 
 
 # The runner checks a whole turn of tool calls before it runs any of them.
