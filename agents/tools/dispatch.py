@@ -37,7 +37,15 @@ logger = logging.getLogger(__name__)
 
 SURFACES = ("rest", "mcp", "runner")
 SECRET_NAME = re.compile(r"(token|secret|password|passwd|api[_-]?key|authorization|credential)", re.I)
-SECRET_VALUE = re.compile(r"\bal_[0-9a-f]{8}_[A-Za-z0-9_-]{20,}")
+# Secrets inside any text of an input: our own API keys, a bearer credential, a JWT (GHL's OAuth access and refresh
+# tokens are JWTs) and GHL's Private Integration Tokens (pit-<uuid>).
+SECRET_VALUE = re.compile(
+    r"\bal_[0-9a-f]{8}_[A-Za-z0-9_-]{20,}"
+    r"|(?<=Bearer )\s*[A-Za-z0-9._~+/=-]{8,}"
+    r"|\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}"
+    r"|\bpit-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b",
+    re.I,
+)
 REDACTED = "[redacted]"
 # GHL requests a tool makes while its caller waits (free slots, a duplicate check, a booking) take this long in
 # all; what does not fit answers `ghl_unavailable` (or, for a lookup that only helps, is skipped).

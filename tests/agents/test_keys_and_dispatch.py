@@ -125,3 +125,17 @@ def test_a_write_tool_sees_the_callers_idempotency_key_and_its_events_name_the_a
     assert envelope["ok"], envelope
     assert seen == {"key": "k-1", "agent": agent.pk, "arguments": {}}
     assert events.acting_agent_id() is None
+
+
+def test_token_like_strings_inside_any_input_text_are_redacted_in_the_audit(agent, key, call, people):
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJsb2NhdGlvbklkIjoiMSJ9.c2lnbmF0dXJlLXBhcnQ"
+    pit = "pit-0f8e2c4a-1b2c-4d5e-8f90-123456789abc"
+    note = f"token for the CRM: Bearer opaque-Secret_123 / {jwt} / {pit}; ask {key}"
+    call(key, "update_contact", {"contact": "Jane Doe", "fields": {"custom_fields": {"note": note}},
+                                 "idempotency_key": "note-1"})
+    row = ToolCall.objects.get(tool="update_contact")
+    stored = str(row.input)
+    for secret in ("opaque-Secret_123", jwt, pit, key):
+        assert secret not in stored
+    assert "token for the CRM: Bearer [redacted]" in stored and row.idempotency_key == "note-1"
+    assert row.input["fields"]["custom_fields"]["note"].count("[redacted]") == 4
