@@ -140,3 +140,23 @@ def test_the_openapi_schema_is_valid_openapi_3_1(tmp_path):
     out = tmp_path / "schema.yaml"
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
     assert out.read_text().startswith("openapi: 3.1.0")
+
+
+def test_rate_limited_carries_retry_after_on_rest_and_mcp(client, agent, key, mcp_url):
+    from django.core.cache import cache
+
+    from agents.models import ApiKey
+
+    ApiKey.objects.filter(agent=agent).update(rate_limit_per_minute=1)
+    cache.clear()
+    arguments = {"query": "x"}
+    assert client.post("/api/agent/tools/find_contact/", data=arguments, content_type="application/json",
+                       HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 200
+    response = client.post("/api/agent/tools/find_contact/", data=arguments, content_type="application/json",
+                           HTTP_AUTHORIZATION=f"Bearer {key}")
+    error = response.json()["error"]
+    assert response.status_code == 429 and error["code"] == "rate_limited"
+    assert 1 <= error["retry_after"] <= 60 and response["Retry-After"] == str(error["retry_after"])
+    result = mcp_session(mcp_url, key, lambda c: c.call_tool("find_contact", arguments))
+    assert result.is_error and result.structured_content["error"]["code"] == "rate_limited"
+    assert 1 <= result.structured_content["error"]["retry_after"] <= 60
