@@ -6,8 +6,8 @@ class GhlIntegrationConfig(AppConfig):
     verbose_name = "GoHighLevel integration"
 
     def ready(self):
-        # Explicit imports, no autodiscovery magic: the webhook handler families (via dispatch), the webhook
-        # Celery tasks (outside `ghl_integration/tasks.py`) and the contact sync tasks.
+        # Explicit imports, no autodiscovery magic (it finds only `ghl_integration/tasks.py`): the webhook handler
+        # families (via dispatch) and every package's Celery tasks (webhooks, the push worker, each kind's).
         from channels_app.providers.registry import registry as channel_registry
         from crm.calendar_backend import register_calendar_backend
         from crm.contact_remote_lookup import register_contact_remote_finder
