@@ -6,12 +6,13 @@ transaction, re-checks after the lock, calls GHL and stores the new pair before 
 Product code does not call `connection_token_provider` itself: `GhlInstallation(connection)` does.
 """
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from ..client import GhlApiError, GhlAuthError, GhlInvalidGrant, GhlOAuth, TokenProvider
@@ -154,19 +155,27 @@ def _mark_needs_reauthorization(connection: GhlConnection, *, reason: str) -> No
     logger.warning("ghl.connection.needs-reauthorization", extra={"connection_id": connection.pk, "reason": reason})
 
 
-def connections_refresh_expiring() -> dict[str, int]:
-    """Refresh every active connection whose token expires within the margin (the beat task's body).
+def connections_refresh_expiring(*, budget_seconds: float | None = None) -> dict[str, int]:
+    """Refresh every active connection whose token expires within the margin (the beat task's body), the
+    soonest to expire first, for at most ``budget_seconds`` (None: all of them); out of time, ``left`` says how
+    many are still due (they stay due: the next sweep, or the follow-up the task queues, takes them).
 
     Idle connections are covered too: refresh tokens rotate on use and live about a year, so refreshing
     daily keeps a connection nobody used for months alive.
     """
+    deadline = float("inf") if budget_seconds is None else time.monotonic() + budget_seconds
     horizon = timezone.now() + timedelta(seconds=settings.GHL_TOKEN_REFRESH_MARGIN_S)
     due = GhlConnection.objects.filter(status=GhlConnection.Status.ACTIVE).filter(
         Q(token_expires_at__lte=horizon) | Q(token_expires_at__isnull=True)
     )
     counts = {"refreshed": 0, "failed": 0, "needs_reauthorization": 0}
     # Agency connections first: minted location tokens depend on them.
-    for connection_id in due.order_by("-token_level", "pk").values_list("pk", flat=True):
+    ids = list(due.order_by("-token_level", F("token_expires_at").asc(nulls_first=True), "pk")
+               .values_list("pk", flat=True))
+    for done, connection_id in enumerate(ids):
+        if done and time.monotonic() >= deadline:
+            counts["left"] = len(ids) - done
+            break
         try:
             connection_refresh_tokens(connection_id=connection_id)
             counts["refreshed"] += 1
