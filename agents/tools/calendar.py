@@ -62,6 +62,7 @@ APPOINTMENT_OUT = {"type": "object", "properties": {
     "contact": {"type": "object"}, "title": {"type": "string"},
     "starts_at": {"type": "string"}, "ends_at": {"type": "string"}, "timezone": {"type": "string"},
     "status": {"type": "string"},
+    "synced_at": {"type": ["string", "null"], "description": "When the mirror last agreed with GHL about it."},
 }}
 WRITE_OUT = {"type": "object", "required": ["status"], "properties": {
     "status": {"type": "string", "enum": ["confirmed", "existing", "unchanged", "dry_run", "cancelled"],
@@ -87,18 +88,25 @@ def calendar_out(calendar: Calendar, ghl_id: str | None) -> dict[str, Any]:
             "is_active": calendar.is_active}
 
 
+def _synced_at(link: ExternalIdentity | None) -> str | None:
+    return link.last_synced_at.isoformat() if link is not None and link.last_synced_at else None
+
+
 def appointments_out(organization, appointments: list[Appointment]) -> list[dict[str, Any]]:
     """Appointments as tools show them: times with the calendar's offset, GHL ids, the contact."""
-    ghl_ids = _external_ids(organization, Appointment, [a.pk for a in appointments])
+    ct = ContentType.objects.get_for_model(Appointment)
+    links = {row.object_id: row for row in ExternalIdentity.objects.for_org(organization).filter(
+        provider=GHL, content_type=ct, object_id__in=[a.pk for a in appointments])}
     out = []
     for appt in appointments:
         tz = calendar_zone(appt.calendar)
         out.append({
-            "appointment_id": appt.pk, "ghl_appointment_id": ghl_ids.get(appt.pk),
+            "appointment_id": appt.pk, "ghl_appointment_id": links[appt.pk].external_id if appt.pk in links else None,
             "calendar": appt.calendar.name, "calendar_id": appt.calendar_id,
             "contact": {"contact_id": appt.contact_id, "name": appt.contact.full_name},
             "title": appt.title, "starts_at": appt.starts_at.astimezone(tz).isoformat(),
             "ends_at": appt.ends_at.astimezone(tz).isoformat(), "timezone": tz.key, "status": appt.status,
+            "synced_at": _synced_at(links.get(appt.pk)),
         })
     return out
 

@@ -239,3 +239,13 @@ def test_another_organizations_appointment_is_not_found(cleanings, maria, ghl, k
         status, body = call(stranger, "cancel_appointment", {"appointment": ref})
         assert status == 404 and body["error"]["field"] == "appointment"
     assert in_ghl(ghl, cleanings["id"])[0]["appointmentStatus"] != "cancelled"
+
+
+def test_appointment_reads_say_how_fresh_the_mirror_is(cleanings, maria, ghl, key, call, day):
+    booked = ok(call(key, "book_appointment", {"contact": "Maria Lopez", "calendar": "Cleanings",
+                                               "start_time": at(day, 11).isoformat()}))["appointment"]
+    [listed] = ok(call(key, "list_appointments", {"contact": "Maria Lopez"}))["appointments"]
+    [upcoming] = ok(call(key, "get_contact_context", {"contact": "Maria Lopez"}))["upcoming_appointments"]
+    assert listed["appointment_id"] == upcoming["appointment_id"] == booked["appointment_id"]
+    assert listed["synced_at"] and listed["synced_at"] == upcoming["synced_at"]
+    assert datetime.fromisoformat(listed["synced_at"]) <= datetime.now(tz=NY)
