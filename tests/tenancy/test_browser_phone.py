@@ -2,6 +2,7 @@
 import pytest
 
 from crm.services.contacts import contact_create
+from crm.sync.models import FieldMapping
 from tenancy.services import organization_create, user_create
 from tests.ghl_integration.oauth.test_browser_connect import open_browser  # noqa: F401  (the browser fixture)
 
@@ -17,6 +18,15 @@ def test_no_page_is_wider_than_a_phone(open_browser, live_server):  # noqa: F811
                              email="maximiliana.featherstonehaugh-worthington@a-very-long-domain.example",
                              phone="+15035550142", tags=["vip", "invisalign", "new-patient", "referral"],
                              custom_properties={"preferred_dentist": "Dr. Bartholomew Montgomery-Smythe"})
+    # GHL custom fields the contact form offers: a picklist with long values and several checkboxes
+    for n, (key, label, data_type, options) in enumerate((
+            ("preferred_dentist", "Preferred dentist", "text", []),
+            ("insurance", "Insurance provider of the primary policy holder", "text",
+             ["Blue Cross Blue Shield of Oregon Federal Employee Program", "Delta Dental"]),
+            ("services", "Services of interest", "list", ["Cleaning", "Whitening", "Invisalign clear aligners"]))):
+        FieldMapping.objects.create(organization=org, provider="ghl", account_id="loc-phone", object_type="contact",
+                                    remote_key=f"customFields.F{n}", remote_label=label,
+                                    local_field=f"custom_properties.{key}", data_type=data_type, options=options)
     pages = ["/", f"/orgs/{org.pk}/contacts/", f"/orgs/{org.pk}/contacts/{contact.pk}/",
              f"/orgs/{org.pk}/contacts/{contact.pk}/edit/", f"/orgs/{org.pk}/integrations/ghl/",
              f"/orgs/{org.pk}/sync/inbox/", f"/orgs/{org.pk}/calendars/", "/no/such/page/"]
