@@ -75,3 +75,18 @@ def test_custom_fields_set_and_edited_on_the_page_are_in_ghl(client, ghl, connec
         "Preferred time": "Afternoon", "Services": ["Cleaning", "Braces"], "Visits": 2, "Last visit": "2026-11-30"}
     page = client.get(f"/orgs/{org.pk}/contacts/{contact.pk}/").content.decode()
     assert "<dt>Preferred time</dt><dd>Afternoon</dd>" in page and ">Synced<" in page
+
+
+def test_load_custom_fields_gives_existing_rows_ghls_names_and_allowed_values(client, connected_with_fields, owner):
+    org = connected_with_fields.organization
+    # rows made before the allowed values were kept, or renamed in GHL since
+    FieldMapping.objects.filter(organization=org, remote_label="Preferred time").update(options=[], remote_label="x")
+    client.force_login(owner)
+
+    response = client.post(f"/orgs/{org.pk}/integrations/ghl/sync/custom-fields/")
+
+    assert response.status_code == 302
+    row = FieldMapping.objects.get(organization=org, local_field="custom_properties.preferred_time")
+    assert (row.remote_label, row.options) == ("Preferred time", ["Morning", "Afternoon"])
+    form = client.get(f"/orgs/{org.pk}/contacts/new/").content.decode()
+    assert '<option value="Afternoon">Afternoon</option>' in form
