@@ -22,6 +22,7 @@ class GhlIntegrationConfig(AppConfig):
         from .contacts import tasks as contact_tasks  # noqa: F401
         from .contacts.outbound import ContactPusher
         from .contacts.remote_lookup import ghl_contact_remote_find
+        from .contacts.services import contacts_on_connected
         from .conversations import tasks as conversation_tasks  # noqa: F401
         from .conversations.channel import GhlChannelProvider
         from .opportunities import tasks as opportunity_tasks
@@ -45,7 +46,9 @@ class GhlIntegrationConfig(AppConfig):
         register_pusher(OpportunityPusher)
         # Queue the push task right after a local contact change commits (the minute sweep is the safety net).
         connect_outbound()
-        # Load the field mapping and queue the initial pull when a connection becomes active.
+        # Load the field mapping and queue the initial pull when a connection becomes active, then (after it,
+        # so the pull queues first) push what waited while it was away.
+        connection_connected.connect(contacts_on_connected, dispatch_uid="ghl.sync.contacts-on-connected")
         connect_lifecycle()
         # Mirror the pipelines, users and opportunities when a location connects.
         connection_connected.connect(opportunity_tasks.opportunities_on_connected,

@@ -1,11 +1,20 @@
-"""Entry points the settings page and admin call to start contact sync work."""
+"""Entry points that start contact sync work: the settings page and admin, and the connection becoming active."""
+import logging
+
+from django.conf import settings
+
 from crm.sync.locks import SyncBusy
 from crm.sync.models import SyncRun
 
+from ..client import GhlApiError
 from ..connections import ConnectionInactive
+from ..installation import GhlInstallation
 from ..models import GhlConnection
 from ..sync.exclusive import location_job_busy, location_job_name
+from .mapping import contact_mapping_ensure_defaults
 from .tasks import contacts_initial_pull_queue, contacts_reconcile_task
+
+logger = logging.getLogger(__name__)
 
 
 def _refuse_unless_syncable(connection: GhlConnection) -> None:
@@ -39,3 +48,21 @@ def _refuse_if_running(connection: GhlConnection, kind: str) -> None:
     # The task would skip itself anyway (it takes the same lock); saying so now tells the person who asked.
     if location_job_busy(connection, kind):
         raise SyncBusy(location_job_name(connection, kind))
+
+
+def contacts_on_connected(sender, *, connection: GhlConnection, **kwargs) -> None:
+    """Receiver of `connection_connected` for a location: turn its contact custom fields into mapping rows (one
+    request, so the owner's settings page shows the whole field mapping at once and the pull starts on its
+    pages; if GHL fails here the pull fetches them itself), then queue the initial pull after the commit
+    (``GHL_SYNC_PULL_ON_CONNECT``)."""
+    if connection.is_agency:
+        return
+    try:
+        with GhlInstallation(connection).get_client() as client:
+            contact_mapping_ensure_defaults(connection=connection, client=client)
+    except (GhlApiError, ConnectionInactive) as exc:
+        logger.warning("ghl.connection.mapping-deferred",
+                       extra={"connection_id": connection.pk, "location_id": connection.location_id,
+                              "error": str(exc)})
+    if settings.GHL_SYNC_PULL_ON_CONNECT:
+        contacts_initial_pull_queue(connection_id=connection.pk)

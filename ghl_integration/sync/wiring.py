@@ -1,24 +1,19 @@
-"""Hooks GHL's contact sync into `crm.sync` and into the connection lifecycle (call from
+"""Hooks GHL's sync into `crm.sync` and into the connection lifecycle (call from
 `GhlIntegrationConfig.ready()`; idempotent).
 
 * `connect_outbound()`: after a transaction that recorded outbox entries for a GHL location commits, queue
   that location's push task at once (the ≤ 2 s promise), instead of waiting for the minute sweep.
-* `connect_lifecycle()`: when a connection becomes active (`connection_connected`), `contacts_on_connected`
-  and `outbox_on_connected` (a reconnect pushes what waited while it was away at once, not at the next sweep).
+* `connect_lifecycle()`: when a connection becomes active (`connection_connected`), `outbox_on_connected` (a
+  reconnect pushes what waited while it was away at once, not at the next sweep). Each kind's own on-connect
+  receiver (contacts: `contacts.services.contacts_on_connected`) is connected in `apps.py`, before this one.
 (The sync target resolver, `targets.ghl_contact_sync_targets`, is registered in `apps.py` itself.)
 """
 import logging
 
-from django.conf import settings
 from django.db import transaction
 
 from crm.sync.outbox import register_push_notifier
 
-from ..client import GhlApiError
-from ..connections import ConnectionInactive
-from ..contacts.mapping import contact_mapping_ensure_defaults
-from ..contacts.tasks import contacts_initial_pull_queue
-from ..installation import GhlInstallation
 from ..models import GhlConnection
 from ..provider import GHL
 from ..signals import connection_connected
@@ -36,24 +31,6 @@ def _notify(account_id: str) -> None:
 
 def connect_outbound() -> None:
     register_push_notifier(PROVIDER, _notify)
-
-
-def contacts_on_connected(sender, *, connection: GhlConnection, **kwargs) -> None:
-    """Receiver of `connection_connected` for a location: turn its contact custom fields into mapping rows (one
-    request, so the owner's settings page shows the whole field mapping at once and the pull starts on its
-    pages; if GHL fails here the pull fetches them itself), then queue the initial pull after the commit
-    (``GHL_SYNC_PULL_ON_CONNECT``)."""
-    if connection.is_agency:
-        return
-    try:
-        with GhlInstallation(connection).get_client() as client:
-            contact_mapping_ensure_defaults(connection=connection, client=client)
-    except (GhlApiError, ConnectionInactive) as exc:
-        logger.warning("ghl.connection.mapping-deferred",
-                       extra={"connection_id": connection.pk, "location_id": connection.location_id,
-                              "error": str(exc)})
-    if settings.GHL_SYNC_PULL_ON_CONNECT:
-        contacts_initial_pull_queue(connection_id=connection.pk)
 
 
 def outbox_on_connected(sender, *, connection: GhlConnection, **kwargs) -> None:
@@ -76,5 +53,4 @@ def outbox_on_connected(sender, *, connection: GhlConnection, **kwargs) -> None:
 
 
 def connect_lifecycle() -> None:
-    connection_connected.connect(contacts_on_connected, dispatch_uid="ghl.sync.contacts-on-connected")
     connection_connected.connect(outbox_on_connected, dispatch_uid="ghl.sync.outbox-on-connected")

@@ -142,10 +142,10 @@ def test_connecting_loads_the_field_mapping_so_the_pull_asks_only_for_pages(ghl,
 
 def test_if_ghl_fails_the_mapping_load_the_connect_succeeds_and_the_pull_loads_it(ghl, org, settings):
     from ghl_integration.client import GhlServerError
-    from ghl_integration.sync import wiring
+    from ghl_integration.contacts import services
 
     # The connect's receiver (`contacts_on_connected`) loads the mapping; the pull loads it again if needed.
-    with mock.patch.object(wiring, "contact_mapping_ensure_defaults",
+    with mock.patch.object(services, "contact_mapping_ensure_defaults",
                            side_effect=GhlServerError("GHL is down", status=503)):
         connection = connect(ghl, org, settings)
     assert connection.is_active

@@ -216,7 +216,7 @@ def test_connecting_queues_the_pull(ghl, org, settings, django_capture_on_commit
     settings.GHL_SYNC_PULL_ON_CONNECT = True
     queued = []
     monkeypatch.setattr("ghl_integration.opportunities.tasks.opportunities_pull_task.delay", queued.append)
-    monkeypatch.setattr("ghl_integration.sync.wiring.contacts_initial_pull_queue", lambda **kw: None)
+    monkeypatch.setattr("ghl_integration.contacts.services.contacts_initial_pull_queue", lambda **kw: None)
     from tests.factories import sandbox_connect
 
     with django_capture_on_commit_callbacks(execute=True):
