@@ -1,6 +1,6 @@
 """Reads of GHL connection state, always scoped to one organization."""
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Case, IntegerField, Value, When
+from django.db.models import Case, Count, IntegerField, Value, When
 
 from crm.models import ExternalIdentity
 
@@ -37,20 +37,23 @@ def connection_agency_for_org(*, organization) -> GhlConnection | None:
 
 
 def connection_synced_counts(*, connection: GhlConnection) -> dict[str, int]:
-    """How many local rows are linked to this connection's location, per object type."""
+    """How many local rows are linked to this connection's location, per object type in words ("1 pipeline",
+    "50 contacts"), most first. Counted in the database: the live card asks every 2 s, and a location of
+    100,000 contacts has as many links."""
     if not connection.location_id:
         return {}
     rows = (
         ExternalIdentity.objects.for_org(connection.organization_id)
         .filter(provider=PROVIDER, account_id=connection.location_id)
-        .values_list("content_type_id", flat=True)
+        .values("content_type_id").annotate(linked=Count("id")).values_list("content_type_id", "linked")
     )
     counts: dict[str, int] = {}
-    for content_type_id in rows:
+    for content_type_id, linked in rows:
         model = ContentType.objects.get_for_id(content_type_id).model_class()
-        label = model._meta.verbose_name_plural if model else "other"
-        counts[str(label)] = counts.get(str(label), 0) + 1
-    return counts
+        meta = model._meta if model else None
+        label = str((meta.verbose_name if linked == 1 else meta.verbose_name_plural) if meta else "other")
+        counts[label] = counts.get(label, 0) + linked
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def connection_sync_settings(*, connection: GhlConnection) -> dict:

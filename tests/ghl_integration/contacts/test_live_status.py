@@ -75,3 +75,29 @@ def test_members_cannot_read_the_card(client, connection, org):
 
     client.force_login(MembershipFactory(organization=org, role="member").user)
     assert client.get(reverse("ghl_contact_sync_status_card", kwargs={"org_id": org.pk})).status_code == 403
+
+
+def test_synced_counts_read_in_words_one_query(owner_client, connection, org, django_assert_max_num_queries):
+    from django.contrib.contenttypes.models import ContentType
+
+    from crm.models import Contact, ExternalIdentity, Pipeline
+    from crm.services.contacts import contact_create
+    from crm.services.pipelines import pipeline_create
+    from ghl_integration.selectors import connection_synced_counts
+
+    def link(obj, n):
+        ExternalIdentity.objects.create(organization=org, provider="ghl", account_id=connection.location_id,
+                                        external_id=f"g{n}", content_type=ContentType.objects.get_for_model(obj),
+                                        object_id=obj.pk)
+
+    for n in range(3):
+        link(contact_create(organization=org, first_name=f"P{n}"), n)
+    link(pipeline_create(organization=org, name="Sales", stage_names=["New"]), 9)
+    ContentType.objects.get_for_models(Contact, Pipeline)  # the content type cache is warm in a running site
+
+    with django_assert_max_num_queries(1):
+        counts = connection_synced_counts(connection=connection)
+
+    assert counts == {"contacts": 3, "pipeline": 1}
+    card = owner_client.get(reverse("ghl_contact_sync_status_card", kwargs={"org_id": org.pk})).content.decode()
+    assert "Synced records: 3 contacts, 1 pipeline</p>" in card
