@@ -4,7 +4,7 @@ Starts its own sandbox (seeded with ``--contacts`` contacts, 100 requests / 10 s
 (PostgreSQL when DATABASE_URL points at it, else SQLite), connects through the OAuth code exchange (which also
 loads the location's custom-field definitions into the field mapping), waits for the window to clear, and runs
 the same service the Celery task runs (`contacts_initial_pull`) with production's `PullTuning` (dateAdded slices,
-as many requests in flight as the first round trip calls for, two writer threads, up to 5 pages per write).
+as many requests in flight as the first round trip calls for, four writer threads, up to 5 pages per write).
 ``--latency-ms`` / ``--jitter-ms`` make the sandbox answer every API request that much later (uniform jitter on
 top), as GHL's 150–400 ms round trips do; the floor counts the least of them where a client must wait for one.
 

@@ -226,7 +226,7 @@ def _ms(iso: str) -> int:
 def test_a_pull_at_production_defaults_slices_and_writes_in_parallel(ghl, connection):
     # given: production's tuning, outside any transaction, and GHL answering in 100-150 ms
     assert pull_module.PULL_DEFAULTS == pull_module.PullTuning(
-        apply_workers=2, max_fetchers=48, burst_spread_seconds=0.5, min_slice_pages=2, split_min_pages=3,
+        apply_workers=4, max_fetchers=48, burst_spread_seconds=0.5, min_slice_pages=2, split_min_pages=3,
         pages_per_write=5, progress_seconds=0.5, disconnect_check_seconds=1.0)
     grow_demo_to(ghl, 3000)
     ghl.control.faults(seed=3, api={"latency_ms": 100, "latency_jitter_ms": 50})
@@ -242,10 +242,10 @@ def test_a_pull_at_production_defaults_slices_and_writes_in_parallel(ghl, connec
         result = contacts_initial_pull(connection=connection)
     ghl.control.clear_faults()
 
-    # then: the round trip called for many requests at once (100 × ~0.13 s / 0.5 s), so many slices; both
-    # writer threads wrote; no more requests than pages; every contact once
+    # then: the round trip called for many requests at once (100 × ~0.13 s / 0.5 s), so many slices; several
+    # writer threads wrote (four at most); no more requests than pages; every contact once
     assert len(searches.ranges()) >= 10
-    assert len(writer_threads) == 2 and all(name.startswith("ghl-pull-write") for name in writer_threads)
+    assert 2 <= len(writer_threads) <= 4 and all(name.startswith("ghl-pull-write") for name in writer_threads)
     assert result.run.status == "succeeded" and result.requests == len(searches.calls) <= 30
     assert result.run.progress_done == result.run.progress_total == result.run.created == 3000
     _every_contact_once(ghl, connection)
