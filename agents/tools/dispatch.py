@@ -88,16 +88,44 @@ class ToolContext:
             self.contact_id = contact if isinstance(contact, int) else contact.pk
 
 
+def storable(text: str) -> str:
+    """`text` as PostgreSQL can store it: a NUL or a lone surrogate (neither is text) becomes U+FFFD."""
+    return text.replace("\x00", "\ufffd").encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+def _is_storable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
 def redact(value: Any) -> Any:
-    """`value` with secret-looking keys' values and our own API keys replaced (for the audit)."""
+    """`value` with secret-looking keys' values and our own API keys replaced (for the audit), storable."""
     if isinstance(value, dict):
-        return {k: REDACTED if SECRET_NAME.search(str(k)) and k != "idempotency_key" else redact(v)
+        return {storable(str(k)): REDACTED if SECRET_NAME.search(str(k)) and k != "idempotency_key" else redact(v)
                 for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v) for v in value]
     if isinstance(value, str):
-        return SECRET_VALUE.sub(REDACTED, value)
+        return storable(SECRET_VALUE.sub(REDACTED, value))
     return value
+
+
+def _unstorable_text(value: Any, path: str = "") -> str | None:
+    """The path of the first name or text in `value` holding a NUL or a lone surrogate ("" for the top), or None."""
+    if isinstance(value, str):
+        return None if _is_storable(value) else path
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        where = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and not _is_storable(key):
+            return storable(where)
+        found = _unstorable_text(item, where)
+        if found is not None:
+            return found
+    return None
 
 
 def request_hash(arguments: dict[str, Any]) -> str:
@@ -109,6 +137,10 @@ def _validation_error(tool: Tool, arguments: Any) -> ToolError | None:
     if not isinstance(arguments, dict):
         return ToolError("invalid", "The input must be a JSON object.", hint=f"Send the arguments of {tool.name} "
                          "as an object, e.g. {\"contact\": \"Jane Doe\"}.")
+    bad_text = _unstorable_text(arguments)
+    if bad_text is not None:
+        return ToolError("invalid", f"`{bad_text}` holds a NUL character or a broken (lone surrogate) character.",
+                         field=bad_text, hint="Remove the control character, or send the text as valid UTF-8.")
     validator = Draft202012Validator(tool.input_schema)
     error = next(iter(sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))), None)
     if error is None:
@@ -127,7 +159,7 @@ def _validation_error(tool: Tool, arguments: Any) -> ToolError | None:
         return ToolError("invalid", f"`{name}` is not an input of {tool.name}.", field=name,
                          hint=f"Remove it; the accepted names are: {allowed}.")
     top = str(error.absolute_path[0]) if error.absolute_path else ""
-    expected = props.get(top, {}).get("description", "")
+    expected = props.get(top, {}).get("description", "").rstrip(".")
     return ToolError("invalid", f"`{path or 'input'}`: {error.message}", field=path or None,
                      hint=f"Fix `{path}`{': ' + expected if expected else ''}." if path else None)
 
@@ -202,10 +234,11 @@ def tool_call(*, agent: Agent | None = None, tool_name: str, arguments: Any, sur
         error = envelope.get("error") or {}
         tool_call_record(
             organization_id=agent.organization_id, agent=agent, key_prefix=key.prefix if key else "",
-            surface=surface, tool=tool_name, input=redact(raw_input), ok=bool(envelope.get("ok")),
+            surface=surface, tool=storable(str(tool_name)), input=redact(raw_input), ok=bool(envelope.get("ok")),
             error_code=error.get("code", ""), outcome=(ctx.outcome if ctx else "") or _outcome_of(envelope),
             dry_run=bool(ctx.dry_run) if ctx else False,
-            idempotency_key=str((arguments or {}).get("idempotency_key") or "") if isinstance(arguments, dict) else "",
+            idempotency_key=storable(str((arguments or {}).get("idempotency_key") or ""))
+            if isinstance(arguments, dict) else "",
             ghl_ids=list(dict.fromkeys(ctx.ghl_refs)) if ctx else [],
             ghl_request_ids=list(dict.fromkeys(ctx.request_ids)) if ctx else [], latency_ms=latency_ms,
             call_id=call_id, contact_id=ctx.contact_id if ctx else None, run_id=run_id,

@@ -139,3 +139,29 @@ def test_token_like_strings_inside_any_input_text_are_redacted_in_the_audit(agen
         assert secret not in stored
     assert "token for the CRM: Bearer [redacted]" in stored and row.idempotency_key == "note-1"
     assert row.input["fields"]["custom_fields"]["note"].count("[redacted]") == 4
+
+
+@pytest.mark.parametrize("tool, arguments, field", [
+    ("find_contact", {"query": "Jane\u0000"}, "query"),
+    ("find_contact", {"query": "Jane \ud800Doe"}, "query"),                                  # a lone surrogate
+    ("update_contact", {"contact": "Jane Doe", "fields": {"custom_fields": {"n\u0000": "x"}}},
+     "fields.custom_fields.n\ufffd"),
+    ("add_tags", {"contact": "Jane Doe", "tags": ["ok", "b\u0000d"], "idempotency_key": "k\u0000"}, "tags.1"),
+])
+def test_text_postgresql_cannot_store_is_invalid_and_still_audited(agent, key, call, people, tool, arguments, field):
+    status, body = call(key, tool, arguments)
+    assert status == 400 and body["error"]["code"] == "invalid" and body["error"]["field"] == field, body
+    row = ToolCall.objects.get(tool=tool)
+    assert row.error_code == "invalid" and "\ufffd" in str(row.input)
+
+
+def test_a_form_or_plain_text_body_is_refused_with_the_envelope(client, key, people):
+    for content_type, data in (("multipart/form-data; boundary=BoUnDaRy",
+                                "--BoUnDaRy\r\nContent-Disposition: form-data; name=\"query\"\r\n\r\njane\r\n"
+                                "--BoUnDaRy--\r\n"),
+                               ("text/plain", "query=jane")):
+        response = client.generic("POST", "/api/agent/tools/find_contact/", data, content_type=content_type,
+                                  HTTP_AUTHORIZATION=f"Bearer {key}")
+        body = response.json()
+        assert response.status_code == 400 and body["ok"] is False and body["error"]["code"] == "invalid", body
+        assert "application/json" in body["error"]["hint"]
