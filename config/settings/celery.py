@@ -61,6 +61,7 @@ WORKER_QUEUES = ("webhooks", "pushes", "pulls", "maintenance", "default")
 CELERY_TASK_ROUTES = {
     "ghl_integration.webhooks.drain_webhook_inbox": {"queue": "webhooks"},
     "ghl_integration.webhooks.process_webhook_event": {"queue": "webhooks"},
+    "ghl_integration.opportunities.confirm": {"queue": "webhooks"},
     "ghl_integration.sync.push_contacts": {"queue": "pushes"},
     "ghl_integration.sync.contacts_initial_pull": {"queue": "pulls"},
     "ghl_integration.sync.contacts_reconcile": {"queue": "pulls"},

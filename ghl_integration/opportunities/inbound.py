@@ -5,8 +5,10 @@ A webhook is only a ring of the bell: `opportunity_apply_ghl_event` reads the op
 orders them), no custom fields and no lost reason. One edit in GHL fires several events (stage, status, value,
 the generic update); each reads the same state with the same ``updatedAt``, so the first applies it and the
 others are stale, in any order. An event whose summary equals the state we hold, sent within seconds of it
-(our own push's echo, the rest of a burst), is recognised without the read. A 404 there, or an
-``OpportunityDelete``, archives the local row.
+(our own push's echo, the rest of a burst), is not read at once: its summary cannot show a change to a custom
+field or the lost reason, so one read of the deal is queued a few seconds later instead, shared by every such
+event of the deal until it runs (`opportunity_confirm_schedule`). A 404 there, or an ``OpportunityDelete``,
+archives the local row.
 
 An id we do not know (a stage added in GHL, a new user, a lost reason) refreshes the mirror once
 (`mirror.opportunity_metadata_refresh`); a contact we do not have yet is read and applied through the contact
@@ -17,6 +19,8 @@ import logging
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
+from django.core.cache import cache
+from django.db import transaction
 
 from crm.models import Contact, CrmUser, ExternalIdentity, LostReason, Opportunity, Pipeline, PipelineStage
 from crm.selectors.external_ids import local_object_for_external_id
@@ -43,6 +47,11 @@ from .shape import custom_field_value, money, parse_time, status_of
 logger = logging.getLogger(__name__)
 
 ECHO_WINDOW = dt.timedelta(seconds=5)
+# Long enough for the rest of one edit's burst (or our push's echoes) to fold into the one read, short enough
+# that an edit the summary cannot show (a custom field, the lost reason) still arrives within seconds.
+CONFIRM_DELAY_SECONDS = 2.0
+# A queued read whose message was lost stops holding the slot after this, so a later event queues another.
+CONFIRM_SLOT_SECONDS = 30
 
 
 class UnknownReference(Exception):
@@ -174,7 +183,8 @@ def _is_known_state(connection: GhlConnection, external_id: str, payload: dict[s
     """The event repeats the state we hold: sent within `ECHO_WINDOW` after the GHL change we last applied or
     pushed, and its summary (name, stage, status, value, contact, assignee) equal to that state. It is the echo
     of our own push, or one more event of the edit just applied; reading the deal again would only spend GHL's
-    rate budget (a custom field changed in GHL within that window waits for the reconciliation)."""
+    rate budget. The summary has no custom fields and no lost reason, so the caller still queues one read to
+    confirm (`opportunity_confirm_schedule`)."""
     if delivered_at is None:
         return False
     link = (ExternalIdentity.objects.filter(provider=PROVIDER, account_id=connection.location_id,
@@ -209,9 +219,48 @@ def opportunity_apply_ghl_event(*, connection: GhlConnection, client: GhlClient,
     if deleted:
         return opportunity_archive_ghl(connection=connection, external_id=external_id, at=delivered_at)
     if payload is not None and _is_known_state(connection, external_id, payload, delivered_at):
+        opportunity_confirm_schedule(connection=connection, external_id=external_id)
         return ApplyOutcome("echo", None)
+    return opportunity_read_and_apply(connection=connection, client=client, external_id=external_id,
+                                      at=delivered_at)
+
+
+def opportunity_read_and_apply(*, connection: GhlConnection, client: GhlClient, external_id: str,
+                               at: dt.datetime | None = None) -> ApplyOutcome:
+    """Read the deal from GHL and apply that state (a 404 archives it)."""
     try:
         doc = client.opportunities.get(external_id)
     except GhlNotFound:  # deleted since the event was sent: its OpportunityDelete says the same
-        return opportunity_archive_ghl(connection=connection, external_id=external_id, at=delivered_at)
+        return opportunity_archive_ghl(connection=connection, external_id=external_id, at=at)
     return opportunity_apply_ghl(connection=connection, doc=doc, resolver=OpportunityResolver(connection, client))
+
+
+def _confirm_slot(connection_id: int, external_id: str) -> str:
+    return f"ghl:opportunity-confirm:{connection_id}:{external_id}"
+
+
+def opportunity_confirm_schedule(*, connection: GhlConnection, external_id: str) -> bool:
+    """Queue one read of the deal `CONFIRM_DELAY_SECONDS` from now, unless one is queued and has not started;
+    True when this call queued it. A broker that refuses it is logged: the reconciliation reads the deal."""
+    slot = _confirm_slot(connection.pk, external_id)
+    if not cache.add(slot, 1, timeout=CONFIRM_SLOT_SECONDS):
+        return False
+    from .tasks import opportunity_confirm_task  # the tasks module imports the sync, which imports this one
+
+    def send() -> None:
+        try:
+            opportunity_confirm_task.apply_async((connection.pk, external_id), countdown=CONFIRM_DELAY_SECONDS)
+        except Exception as exc:
+            cache.delete(slot)
+            logger.warning("ghl.opportunities.confirm-enqueue-failed", extra={
+                "connection_id": connection.pk, "external_id": external_id, "error": f"{type(exc).__name__}: {exc}"})
+
+    transaction.on_commit(send)
+    return True
+
+
+def opportunity_confirm(*, connection: GhlConnection, client: GhlClient, external_id: str) -> ApplyOutcome:
+    """The queued read: frees the slot first (an event arriving during the read queues the next one), then reads
+    and applies; an unchanged deal is stale by its ``updatedAt`` and writes nothing."""
+    cache.delete(_confirm_slot(connection.pk, external_id))
+    return opportunity_read_and_apply(connection=connection, client=client, external_id=external_id)

@@ -4,12 +4,16 @@ import logging
 from celery import shared_task
 from django.db import transaction
 
+from crm.sync.inbound import CreatePushInFlight
 from crm.sync.locks import SyncBusy
 
+from ..client import GhlApiError
 from ..contacts.reconcile import connections_for_sync
+from ..installation import GhlInstallation
 from ..models import GhlConnection
 from ..sync.handover import Handover
 from . import sync as sync_module
+from .inbound import UnknownReference, opportunity_confirm
 from .sync import opportunities_deletion_sweep, opportunities_pull
 
 logger = logging.getLogger(__name__)
@@ -42,6 +46,27 @@ def _bounded(task, fn, connection_id: int, run_id: int | None, handover: int | N
 @shared_task(name="ghl_integration.opportunities.pull", acks_late=True)
 def opportunities_pull_task(connection_id: int, run_id: int | None = None, handover: int | None = None) -> str:
     return _bounded(opportunities_pull_task, opportunities_pull, connection_id, run_id, handover)
+
+
+@shared_task(name="ghl_integration.opportunities.confirm", bind=True, acks_late=True, max_retries=3)
+def opportunity_confirm_task(self, connection_id: int, external_id: str) -> str:
+    """The read queued by an event that repeated the state we hold (`inbound.opportunity_confirm_schedule`)."""
+    connection = _active(connection_id)
+    if connection is None:
+        return "inactive"
+    log_extra = {"connection_id": connection_id, "external_id": external_id}
+    try:
+        with GhlInstallation(connection).get_client() as client:
+            return opportunity_confirm(connection=connection, client=client, external_id=external_id).outcome
+    except (CreatePushInFlight, GhlApiError) as exc:
+        if isinstance(exc, GhlApiError) and not (exc.retryable or exc.status is None or exc.status >= 500
+                                                 or exc.status in (401, 403)):
+            logger.warning("ghl.opportunities.confirm-refused", extra={**log_extra, "error": str(exc)})
+            return "refused"
+        raise self.retry(exc=exc, countdown=5) from exc
+    except UnknownReference as exc:  # the reconciliation reads it again with a fresh mirror
+        logger.warning("ghl.opportunities.confirm-unknown-reference", extra={**log_extra, "error": str(exc)})
+        return "unknown-reference"
 
 
 @shared_task(name="ghl_integration.opportunities.reconcile")

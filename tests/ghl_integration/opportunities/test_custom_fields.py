@@ -214,3 +214,27 @@ def test_custom_properties_input_is_checked():
     with pytest.raises(ValidationError) as exc:
         opportunity_plan_change(opportunity=opp, custom_properties={"plan": {"nested": 1}})
     assert "custom_properties" in exc.value.message_dict
+
+
+def test_a_custom_field_changed_in_ghl_right_after_another_edit_arrives_within_seconds(
+        ghl, org, connection, pulled, receiver, django_capture_on_commit_callbacks, monkeypatch):
+    from ghl_integration.opportunities import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.opportunity_confirm_task, "apply_async",
+                        lambda args, countdown=None, **kw: queued.append((tuple(args), countdown)))
+    # given: a value edit here, pushed: GHL's echoes of it come within the window
+    opportunity_change(opportunity=local(pulled["id"]), monetary_value=Decimal("13000"))
+    outbox_push_pending(connection_id=connection.pk)
+    receiver.received.clear()
+
+    # when: someone in GHL changes only a custom field a moment later (the summary shows the state we hold)
+    ghl.control.change("opportunity.update", opportunityId=pulled["id"],
+                       customFields=[{"id": field_id(ghl, "treatment_interest"), "field_value": "aligners"}])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliver(wait_received(receiver, 1)) == ["processed"]
+
+    # then: the queued read (seconds later, as a worker runs it) brings the value
+    assert len(queued) == 1 and queued[0][1] <= 5
+    assert tasks.opportunity_confirm_task.run(*queued[0][0]) == "updated"
+    assert local(pulled["id"]).custom_properties["treatment_interest"] == "aligners"

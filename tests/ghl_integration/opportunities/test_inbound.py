@@ -223,3 +223,51 @@ def test_connecting_queues_the_pull(ghl, org, settings, django_capture_on_commit
         connection = sandbox_connect(ghl, organization=org, location_id=sbx.DEMO_LOCATION_ID)
 
     assert queued == [connection.pk]
+
+
+@pytest.fixture
+def queued_confirms(monkeypatch):
+    """The confirmation reads queued for a worker: [(args, countdown)]; `run_confirms` runs them as it would."""
+    from ghl_integration.opportunities import tasks
+
+    queued: list[tuple[tuple, float]] = []
+    monkeypatch.setattr(tasks.opportunity_confirm_task, "apply_async",
+                        lambda args, countdown=None, **kw: queued.append((tuple(args), countdown)))
+    return queued
+
+
+def run_confirms(queued) -> list[str]:
+    from ghl_integration.opportunities.tasks import opportunity_confirm_task
+
+    outcomes = [opportunity_confirm_task.run(*args) for args, _ in queued]
+    queued.clear()
+    return outcomes
+
+
+def test_an_edit_the_event_summary_cannot_show_arrives_within_seconds_of_the_last_one(
+        ghl, org, connection, receiver, queued_confirms, django_capture_on_commit_callbacks):
+    # given: a stage move in GHL applied a moment ago, so the deal's next events fall in the echo window
+    deal = make_deal(ghl)
+    opportunities_pull(connection=connection)
+    receiver.received.clear()
+    ghl.control.change("opportunity.update", opportunityId=deal["id"], pipelineStageId=stages(ghl)[1]["id"])
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(wait_received(receiver, 2))
+    run_confirms(queued_confirms)
+    receiver.received.clear()
+
+    # when: a second edit in GHL that only marks it lost... then one that only changes the lost reason
+    reasons = ghl.control.objects("lostReason", location_id=LOCATION)
+    ghl.control.change("opportunity.update", opportunityId=deal["id"], status="lost", lostReasonId=reasons[0]["id"])
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(wait_received(receiver, 2))
+    assert local(deal["id"]).lost_reason.name == reasons[0]["name"]
+    receiver.received.clear()
+    ghl.control.change("opportunity.update", opportunityId=deal["id"], lostReasonId=reasons[1]["id"])
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(wait_received(receiver, 1))
+
+    # then: one read is queued seconds later for the whole burst, and it brings the new reason
+    assert len(queued_confirms) == 1 and queued_confirms[0][1] <= 5
+    assert run_confirms(queued_confirms) == ["updated"]
+    assert local(deal["id"]).lost_reason.name == reasons[1]["name"]
