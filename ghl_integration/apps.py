@@ -32,14 +32,14 @@ class GhlIntegrationConfig(AppConfig):
         from .signals import connection_connected
         from .sync import push_tasks  # noqa: F401
         from .sync.push import register_pusher
-        from .sync.targets import ghl_contact_sync_targets
+        from .sync.targets import ghl_contact_sync_targets, ghl_opportunity_sync_targets
         from .sync.wiring import connect_lifecycle, connect_outbound
         from .webhooks import dispatch, tasks  # noqa: F401
 
-        # Which GHL locations an organisation's local contact changes are pushed to (crm.sync's outbox).
+        # Which GHL locations an organisation's local changes are pushed to (crm.sync's outbox), each kind
+        # by its own switch on the connection.
         register_target_resolver(GHL.key, ghl_contact_sync_targets)
-        # Opportunities go to the same locations (the connection's one outbound switch covers both for now).
-        register_target_resolver(GHL.key, ghl_contact_sync_targets, object_type="opportunity")
+        register_target_resolver(GHL.key, ghl_opportunity_sync_targets, object_type="opportunity")
         # Each kind's outbox entries go to GHL through its pusher (kinds without one stay pending).
         register_pusher(ContactPusher)
         register_pusher(AppointmentPusher)

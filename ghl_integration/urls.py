@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import settings_views, sync_views
+from . import outbound_switch_views, settings_views, sync_views
 from .oauth import views as oauth_views
 from .opportunities import settings_views as opportunity_settings
 
@@ -37,6 +37,8 @@ urlpatterns = [
          opportunity_settings.opportunity_mapping_remove, name="ghl_opportunity_mapping_remove"),
     path("orgs/<int:org_id>/integrations/ghl/opportunities/custom-fields/",
          opportunity_settings.opportunity_custom_fields_refresh, name="ghl_opportunity_custom_fields_refresh"),
+    path("orgs/<int:org_id>/integrations/ghl/sync/outbound/", outbound_switch_views.outbound_switches_update,
+         name="ghl_outbound_switches"),
     path("integrations/ghl/oauth/callback/", oauth_views.oauth_callback, name="ghl_oauth_callback"),
     path("orgs/<int:org_id>/integrations/ghl/contacts/status/", sync_views.contact_sync_status,
          name="ghl_contact_sync_status"),

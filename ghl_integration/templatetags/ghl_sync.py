@@ -71,3 +71,19 @@ def ghl_opportunity_sync_settings(context, organization, connection):
         "opportunity_policy_form": context.get("opportunity_policy_form"),
         "opportunity_mapping_form": context.get("opportunity_mapping_form"),
     }
+
+
+@register.inclusion_tag("ghl_integration/_outbound_switches.html", takes_context=True)
+def ghl_outbound_switches(context, organization, connection):
+    """One switch per kind: does a change made here go to GHL."""
+    from ..outbound_switch_views import KIND_LABELS
+    from ..sync.targets import OUTBOUND_SWITCHES, outbound_enabled
+
+    if not (connection and connection.location_id):
+        return {"outbound": None}
+    return {
+        "csrf_token": context.get("csrf_token"),
+        "organization": organization,
+        "outbound": [{"key": key, "label": KIND_LABELS[kind], "enabled": outbound_enabled(connection, kind)}
+                     for kind, key in OUTBOUND_SWITCHES.items()],
+    }
