@@ -208,6 +208,7 @@ class OpportunityAdminForm(forms.ModelForm):
         if self.errors:
             return cleaned
         try:
+            self._check_not_cleared(cleaned)
             if self.instance.pk:
                 opportunity_plan_change(opportunity=Opportunity.objects.get(pk=self.instance.pk),
                                         **self.changes(cleaned))
@@ -217,6 +218,25 @@ class OpportunityAdminForm(forms.ModelForm):
             for name, errors in exc.message_dict.items():
                 self.add_error(name if name in self.fields else None, errors)
         return cleaned
+
+    CLEARED_MESSAGES = {
+        "assignee": "Removing a deal's assignee is not synced to GoHighLevel; pick another user, or unassign it "
+                    "in GoHighLevel (the change comes back here).",
+        "lost_reason": "A lost deal keeps a lost reason; pick another, or change its status (the reason is then "
+                       "dropped).",
+    }
+
+    def _check_not_cleared(self, cleaned) -> None:
+        """A field emptied here would otherwise be skipped without a word (the services set values, they do not
+        clear them), so the staff member would think it saved."""
+        if not self.instance.pk:
+            return
+        errors = {name: message for name, message in self.CLEARED_MESSAGES.items()
+                  if name in self.changed_data and cleaned.get(name) is None
+                  and getattr(self.instance, f"{name}_id") is not None
+                  and not (name == "lost_reason" and cleaned.get("status") not in (None, Opportunity.Status.LOST))}
+        if errors:
+            raise ValidationError(errors)
 
     def changes(self, cleaned) -> dict:
         return {name: cleaned[name] for name in self.CHANGEABLE if name in self.changed_data and name in cleaned
@@ -254,14 +274,15 @@ class OpportunityAdmin(ArchivableAdmin):
     search_fields = ["name", "contact__full_name", "contact__email"]
     autocomplete_fields = ["contact"]
     list_select_related = ["contact", "pipeline", "stage"]
-    readonly_fields = ["is_archived", "created_at", "updated_at", "status_changed_at", "stage_changed_at",
+    # The currency is the GHL location's (`crm.currency`), never typed in.
+    readonly_fields = ["currency", "is_archived", "created_at", "updated_at", "status_changed_at", "stage_changed_at",
                        "archived_at"]
     inlines = [ExternalIdentityInline]
 
     def get_readonly_fields(self, request, obj=None):
         # A deal never moves between organizations or contacts here; its pipeline follows its stage.
         if obj is not None:
-            return [*self.readonly_fields, "organization", "contact", "pipeline", "currency"]
+            return [*self.readonly_fields, "organization", "contact", "pipeline"]
         return self.readonly_fields
 
     def save_model(self, request, obj, form, change):
@@ -273,8 +294,7 @@ class OpportunityAdmin(ArchivableAdmin):
             opportunity = opportunity_open(
                 organization=cleaned["organization"], name=cleaned["name"], contact=cleaned["contact"],
                 pipeline=cleaned["pipeline"], stage=cleaned.get("stage"),
-                monetary_value=cleaned.get("monetary_value") or 0, currency=cleaned.get("currency") or "USD",
-                assignee=cleaned.get("assignee"))
+                monetary_value=cleaned.get("monetary_value") or 0, assignee=cleaned.get("assignee"))
         obj.pk = opportunity.pk
         obj.refresh_from_db()
 
@@ -393,12 +413,23 @@ class MessageAdmin(MirrorAdmin):
 
 @admin.register(ExternalIdentity)
 class ExternalIdentityAdmin(admin.ModelAdmin):
+    """Read-only: a link and its watermark are the sync's own bookkeeping; an id or a watermark edited by hand (or
+    a link deleted) would make the next event or push act on the wrong record or drop GHL's change as stale."""
+
     list_display = ["provider", "account_id", "content_type", "object_id", "external_id", "remote_updated_at",
                     "last_synced_at"]
     list_filter = ["provider", "content_type", "organization"]
     search_fields = ["external_id", "account_id", "=object_id"]
-    readonly_fields = ["created_at", "updated_at", "content_hash", "synced_snapshot", "last_synced_at"]
     list_select_related = ["content_type"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 from .sync import admin as sync_admin  # noqa: E402, F401  (registers the sync models)

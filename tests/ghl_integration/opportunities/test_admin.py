@@ -118,3 +118,53 @@ def test_a_deal_added_with_a_stage_of_another_pipeline_is_refused(staff, ghl, or
 
     assert response.status_code == 200 and "is a stage of another pipeline" in response.content.decode()
     assert not Opportunity.objects.filter(name="Wrong").exists()
+
+
+def test_a_deal_added_in_admin_takes_the_locations_currency_not_a_typed_one(staff, ghl, org, connection, pulled):
+    # given: the location is in Germany (its deals in euros)
+    ghl.control.change("location.update", locationId=LOCATION, business={"country": "DE"})
+    opportunities_pull(connection=connection)
+    contact = another_ghl_contact(ghl, connection, local(pulled["id"]).contact)
+    first = PipelineStage.objects.for_org(org).get(name="New Lead", is_archived=False)
+
+    response = staff.post("/admin/crm/opportunity/add/", {
+        "organization": org.pk, "name": "Globex renewal", "contact": contact.pk, "pipeline": first.pipeline_id,
+        "stage": first.pk, "status": "open", "monetary_value": "900", "currency": "USD",
+        f"{INLINE}-TOTAL_FORMS": "0", f"{INLINE}-INITIAL_FORMS": "0"})
+
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert Opportunity.objects.get(name="Globex renewal").currency == "EUR"
+
+
+def test_emptying_the_assignee_or_a_lost_deals_reason_is_refused_on_the_field(staff, ghl, org, connection, pulled):
+    from crm.models import CrmUser, LostReason
+    from crm.services.opportunities import opportunity_change
+
+    opp = local(pulled["id"])
+    opportunity_change(opportunity=opp, assignee=CrmUser.objects.for_org(org).first(), status="lost",
+                       lost_reason=LostReason.objects.for_org(org).first())
+    opp.refresh_from_db()
+
+    for field in ("assignee", "lost_reason"):
+        response = staff.post(f"/admin/crm/opportunity/{opp.pk}/change/", _form(opp, **{field: ""}))
+
+        # then: the page again with the error on that field, nothing changed (not a silent "saved")
+        assert response.status_code == 200
+        assert field in response.context["adminform"].form.errors
+        fresh = Opportunity.objects.get(pk=opp.pk)
+        assert (fresh.assignee_id, fresh.lost_reason_id) == (opp.assignee_id, opp.lost_reason_id)
+
+
+def test_sync_links_are_read_only_in_admin(staff, org, connection, pulled):
+    from crm.models import ExternalIdentity
+
+    link = ExternalIdentity.objects.get(external_id=pulled["id"])
+
+    response = staff.post(f"/admin/crm/externalidentity/{link.pk}/change/", {
+        "provider": "ghl", "account_id": LOCATION, "content_type": link.content_type_id, "object_id": link.object_id,
+        "external_id": "someone-else", "organization": org.pk})
+    deleted = staff.post(f"/admin/crm/externalidentity/{link.pk}/delete/", {"post": "yes"})
+
+    assert response.status_code == 403 and deleted.status_code == 403
+    assert ExternalIdentity.objects.get(pk=link.pk).external_id == pulled["id"]
+    assert staff.get(f"/admin/crm/externalidentity/{link.pk}/change/").status_code == 200  # still readable
