@@ -16,6 +16,7 @@ sync first.
 """
 import datetime as dt
 import logging
+import time
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -52,6 +53,8 @@ ECHO_WINDOW = dt.timedelta(seconds=5)
 CONFIRM_DELAY_SECONDS = 2.0
 # A queued read whose message was lost stops holding the slot after this, so a later event queues another.
 CONFIRM_SLOT_SECONDS = 30
+# How long we remember when we last read a deal's full state (longer than the echo window).
+READ_MARK_SECONDS = 60
 
 
 class UnknownReference(Exception):
@@ -219,7 +222,8 @@ def opportunity_apply_ghl_event(*, connection: GhlConnection, client: GhlClient,
     if deleted:
         return opportunity_archive_ghl(connection=connection, external_id=external_id, at=delivered_at)
     if payload is not None and _is_known_state(connection, external_id, payload, delivered_at):
-        opportunity_confirm_schedule(connection=connection, external_id=external_id)
+        if not _read_after(connection, external_id, delivered_at):
+            opportunity_confirm_schedule(connection=connection, external_id=external_id)
         return ApplyOutcome("echo", None)
     return opportunity_read_and_apply(connection=connection, client=client, external_id=external_id,
                                       at=delivered_at)
@@ -228,11 +232,37 @@ def opportunity_apply_ghl_event(*, connection: GhlConnection, client: GhlClient,
 def opportunity_read_and_apply(*, connection: GhlConnection, client: GhlClient, external_id: str,
                                at: dt.datetime | None = None) -> ApplyOutcome:
     """Read the deal from GHL and apply that state (a 404 archives it)."""
+    read_at = time.time()
     try:
         doc = client.opportunities.get(external_id)
     except GhlNotFound:  # deleted since the event was sent: its OpportunityDelete says the same
         return opportunity_archive_ghl(connection=connection, external_id=external_id, at=at)
-    return opportunity_apply_ghl(connection=connection, doc=doc, resolver=OpportunityResolver(connection, client))
+    outcome = opportunity_apply_ghl(connection=connection, doc=doc, resolver=OpportunityResolver(connection, client))
+    opportunity_read_mark(connection=connection, external_id=external_id, started_at=read_at)
+    return outcome
+
+
+def _read_mark_key(connection_id: int, external_id: str) -> str:
+    return f"ghl:opportunity-read:{connection_id}:{external_id}"
+
+
+def opportunity_read_mark(*, connection: GhlConnection, external_id: str, started_at: float) -> None:
+    """Remember that the deal's full state, as GHL held it when this read started, is the one we hold now."""
+    try:
+        cache.set(_read_mark_key(connection.pk, external_id), started_at, timeout=READ_MARK_SECONDS)
+    except Exception as exc:  # without the mark the next echo only costs a confirming read
+        logger.warning("ghl.opportunities.read-mark-failed", extra={
+            "connection_id": connection.pk, "external_id": external_id, "error": f"{type(exc).__name__}: {exc}"})
+
+
+def _read_after(connection: GhlConnection, external_id: str, delivered_at: dt.datetime) -> bool:
+    """The event was sent before a read whose state we hold started, so that read saw whatever it announces
+    (whichever field: the rest of a burst we read for, our own write's echo)."""
+    try:
+        started_at = cache.get(_read_mark_key(connection.pk, external_id))
+    except Exception:  # unknown: confirm by reading
+        return False
+    return started_at is not None and delivered_at.timestamp() < started_at
 
 
 def _confirm_slot(connection_id: int, external_id: str) -> str:
@@ -243,15 +273,19 @@ def opportunity_confirm_schedule(*, connection: GhlConnection, external_id: str)
     """Queue one read of the deal `CONFIRM_DELAY_SECONDS` from now, unless one is queued and has not started;
     True when this call queued it. A broker that refuses it is logged: the reconciliation reads the deal."""
     slot = _confirm_slot(connection.pk, external_id)
-    if not cache.add(slot, 1, timeout=CONFIRM_SLOT_SECONDS):
-        return False
+    try:
+        if not cache.add(slot, 1, timeout=CONFIRM_SLOT_SECONDS):
+            return False
+    except Exception as exc:  # the cache is down: queue it anyway, unshared
+        logger.warning("ghl.opportunities.confirm-slot-failed", extra={
+            "connection_id": connection.pk, "external_id": external_id, "error": f"{type(exc).__name__}: {exc}"})
     from .tasks import opportunity_confirm_task  # the tasks module imports the sync, which imports this one
 
     def send() -> None:
         try:
             opportunity_confirm_task.apply_async((connection.pk, external_id), countdown=CONFIRM_DELAY_SECONDS)
         except Exception as exc:
-            cache.delete(slot)
+            _forget(slot)
             logger.warning("ghl.opportunities.confirm-enqueue-failed", extra={
                 "connection_id": connection.pk, "external_id": external_id, "error": f"{type(exc).__name__}: {exc}"})
 
@@ -262,5 +296,12 @@ def opportunity_confirm_schedule(*, connection: GhlConnection, external_id: str)
 def opportunity_confirm(*, connection: GhlConnection, client: GhlClient, external_id: str) -> ApplyOutcome:
     """The queued read: frees the slot first (an event arriving during the read queues the next one), then reads
     and applies; an unchanged deal is stale by its ``updatedAt`` and writes nothing."""
-    cache.delete(_confirm_slot(connection.pk, external_id))
+    _forget(_confirm_slot(connection.pk, external_id))
     return opportunity_read_and_apply(connection=connection, client=client, external_id=external_id)
+
+
+def _forget(key: str) -> None:
+    try:
+        cache.delete(key)
+    except Exception:  # noqa: S110 - the slot expires by itself
+        pass

@@ -11,6 +11,7 @@
 Every request is built from the deal's current values: a repeated push does no harm.
 """
 import logging
+import time
 from typing import Any
 
 from crm.models import ExternalIdentity, LostReason, Opportunity
@@ -29,7 +30,7 @@ from crm.sync.outbox import outbox_mark_done
 
 from ..contacts.shape import CUSTOM_PREFIX
 from ..sync.push import KindPusher
-from .inbound import OpportunityResolver, UnknownReference
+from .inbound import OpportunityResolver, UnknownReference, opportunity_read_mark
 from .mirror import PROVIDER
 from .shape import money_out, parse_time
 
@@ -214,6 +215,7 @@ class OpportunityPusher(KindPusher):
         """Read back what GHL holds (unless just read), check it kept what we ``sent`` (snapshot form; the deal
         may have changed here since, that is the next entry's business) and record it: GHL's values become the
         base of the next merge and its ``updatedAt`` the watermark."""
+        read_at = time.time()
         remote = current or self.client.opportunities.get(ghl_id)
         theirs = remote_opportunity_values(self.resolver.remote(remote))
         # what GHL reads back and we map back: a custom field pushed one way only is not read here
@@ -225,4 +227,6 @@ class OpportunityPusher(KindPusher):
         agreed = theirs
         outbox_mark_done(entry=entry, remote_id=ghl_id, connection_id=self.connection.pk, remote_values=agreed,
                          remote_updated_at=parse_time(remote.get("updatedAt")))
+        if current is None:  # our own write's echoes are then known without the confirming read
+            opportunity_read_mark(connection=self.connection, external_id=ghl_id, started_at=read_at)
 

@@ -271,3 +271,29 @@ def test_an_edit_the_event_summary_cannot_show_arrives_within_seconds_of_the_las
     assert len(queued_confirms) == 1 and queued_confirms[0][1] <= 5
     assert run_confirms(queued_confirms) == ["updated"]
     assert local(deal["id"]).lost_reason.name == reasons[1]["name"]
+
+
+def test_the_rest_of_a_burst_and_our_own_pushs_echoes_cost_no_further_read(
+        ghl, org, connection, receiver, queued_confirms, django_capture_on_commit_callbacks):
+    from crm.services.opportunities import opportunity_change
+    from ghl_integration.sync.push import outbox_push_pending
+
+    deal = make_deal(ghl)
+    opportunities_pull(connection=connection)
+    receiver.received.clear()
+
+    # a GHL edit's burst: its events were sent before the first one's read, which saw the whole edit
+    ghl.control.change("opportunity.update", opportunityId=deal["id"], pipelineStageId=stages(ghl)[1]["id"],
+                       monetaryValue=777)
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(wait_received(receiver, 3))
+    assert queued_confirms == []
+
+    # our own push: its echoes were sent before its read back
+    receiver.received.clear()
+    opportunity_change(opportunity=local(deal["id"]), stage=PipelineStage.objects.for_org(org).get(name="Won"))
+    outbox_push_pending(connection_id=connection.pk)
+    ghl.control.clear_request_log()
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(wait_received(receiver, 2))
+    assert queued_confirms == [] and ghl.control.request_log(path=f"/opportunities/{deal['id']}") == []
