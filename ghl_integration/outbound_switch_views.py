@@ -9,7 +9,7 @@ from crm.sync.kinds import CONTACT, OPPORTUNITY
 from tenancy.permissions import org_manager_required
 
 from .services.outbound_switches import connection_outbound_set
-from .settings_views import _connection_or_redirect
+from .settings_views import location_connection_or_message
 from .sync.targets import OUTBOUND_SWITCHES
 
 KIND_LABELS = {CONTACT: "Contacts", OPPORTUNITY: "Opportunities"}
@@ -24,7 +24,7 @@ class OutboundSwitchesForm(forms.Form):
 @require_POST
 @org_manager_required
 def outbound_switches_update(request):
-    connection = _connection_or_redirect(request)
+    connection = location_connection_or_message(request)
     if connection is not None:
         form = OutboundSwitchesForm(request.POST)
         form.is_valid()  # two booleans: any input is one

@@ -45,6 +45,6 @@ def _queue_changed_while_off(connection: GhlConnection, object_type: str, since:
 
         return opportunities_queue_unpushed(connection=connection, since=since)
     assert object_type == CONTACT
-    from ..sync.reconcile import contacts_queue_unpushed
+    from ..contacts.reconcile import contacts_queue_unpushed
 
     return contacts_queue_unpushed(connection=connection, since=since)[0]
