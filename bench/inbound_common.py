@@ -35,11 +35,20 @@ def bench_env(database_url: str, base_url: str) -> dict:
     return dict(os.environ)
 
 
-def setup_django() -> None:
+def setup_django(log_name: str = "inbound") -> None:
     import django
 
     django.setup()
-    logging.disable(logging.INFO)  # the client logs every request at INFO
+    # The process logs what production logs (the client: every request at INFO), into a log under var/bench/
+    # rather than on the terminal: the bench pays what production pays, and its figure line stays the last line.
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if type(handler) is logging.StreamHandler:
+            to_file = logging.FileHandler(harness.log_path(log_name, "process"), mode="w")
+            to_file.setFormatter(handler.formatter)
+            to_file.setLevel(handler.level)
+            root.removeHandler(handler)
+            root.addHandler(to_file)
 
 
 def connect_location(sandbox, location_id: str):
@@ -79,7 +88,7 @@ def run_against_fresh_sandbox(name: str, run, args) -> int:
         try:
             with SandboxProcess(state=Path(tmpdir) / "sandbox.sqlite3", seed="demo") as sandbox:
                 migrate(bench_env(database_url, sandbox.base_url))
-                setup_django()
+                setup_django(name)
                 return run(args, sandbox, sbx.DEMO_LOCATION_ID)
         finally:
             drop_database(database_url)
