@@ -111,8 +111,9 @@ class PullTuning:
     """How a pull spends its threads and database round trips. The defaults are production's."""
 
     #: Threads writing pages in parallel (one database connection each); 1 writes in the pulling thread. A write
-    #: spends ~90% of its time waiting for PostgreSQL (COPY, index upkeep, commit), which releases the GIL: in
-    #: GHL's last burst four writers clear the pages a second or more sooner than two (bench/RESULTS.md).
+    #: spends 85-90% of its time waiting for PostgreSQL (COPY, index upkeep, commit), which releases the GIL, so
+    #: writers overlap their waits wherever PostgreSQL has a core to spare (its own machine in production): the
+    #: last burst of GHL's window is what they must clear (bench/RESULTS.md).
     apply_workers: int = 4
     #: Most requests in flight (fetch threads, one slice each); 1 walks the location as one slice.
     max_fetchers: int = 48
