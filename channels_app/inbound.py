@@ -38,7 +38,8 @@ class InboundResult:
 def _event_data(message: Message) -> dict:
     return {"channel": message.channel, "message_id": message.pk, "conversation_id": message.conversation_id,
             "body": message.body, "subject": message.subject, "kind": message.kind, "provider": message.provider,
-            "direction": message.direction, "sender_type": message.sender_type, "sender_ref": message.sender_ref}
+            "direction": message.direction, "sender_type": message.sender_type, "sender_ref": message.sender_ref,
+            "sent_at": message.created_at.isoformat()}
 
 
 def _is_stop(text: str) -> bool:

@@ -10,7 +10,7 @@ good-employee rules, then start a run or deliver a signed callback (retried for 
         retrying: deliver again; after a day → dead
 """
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -71,6 +71,13 @@ def on_business_event(*, event: str, organization_id: int, contact_id: int | Non
             _queue(delivery.pk)
 
 
+def _in_sent_order(messages: list[dict]) -> list[dict]:
+    """A burst's messages in the order the person sent them: GHL delivers webhooks concurrently, so they can
+    arrive here out of order (a message without a send time keeps its place after the timed ones)."""
+    timed = sorted((m for m in messages if m.get("sent_at")), key=lambda m: datetime.fromisoformat(m["sent_at"]))
+    return timed + [m for m in messages if not m.get("sent_at")]
+
+
 def _gather(trigger: Trigger, *, contact_id: int | None, data: dict) -> TriggerDelivery | None:
     """Join the burst being gathered for this trigger and contact (or start one); None for a message seen before."""
     due = timezone.now() + timedelta(seconds=trigger.agent.burst_seconds)
@@ -90,7 +97,7 @@ def _gather(trigger: Trigger, *, contact_id: int | None, data: dict) -> TriggerD
                 messages = list(open_one.data.get("messages") or [])
                 if data.get("message_id") and any(m.get("message_id") == data["message_id"] for m in messages):
                     return None
-                open_one.data = {**open_one.data, "messages": [*messages, data]}
+                open_one.data = {**open_one.data, "messages": _in_sent_order([*messages, data])}
                 open_one.due_at = due
                 open_one.save(update_fields=["data", "due_at"])
                 return open_one

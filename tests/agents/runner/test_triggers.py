@@ -87,6 +87,20 @@ def test_a_burst_is_answered_once_and_a_repeated_message_is_ignored(answering, a
     assert TriggerDelivery.objects.count() == 1
 
 
+def test_a_burst_arriving_out_of_order_is_read_in_the_order_it_was_sent(answering, agent, org, jane):
+    # GHL delivers webhooks concurrently: the third text can be received here before the second
+    agent.burst_seconds = 1
+    agent.save()
+    trigger_create(agent=agent, name="Answer SMS", event=events.MESSAGE_RECEIVED, channel="sms")
+    for body, message_id, second in (("hi", 1, 1), ("Thursday?", 3, 3), ("can I come in", 2, 2)):
+        events.emit(events.MESSAGE_RECEIVED, organization_id=org.pk, contact_id=jane.pk,
+                    data={"channel": "sms", "message_id": message_id, "body": body,
+                          "sent_at": f"2026-12-01T10:00:0{second}.250000+00:00"})
+    time.sleep(1.1)
+    assert trigger_deliveries_sweep(grace=timedelta(0)) == 1
+    assert "hi\ncan I come in\nThursday?" in AgentRun.objects.get().instruction
+
+
 def test_a_persons_reply_from_ghl_makes_the_agent_stand_down(answering, agent, org, jane):
     agent.burst_seconds = 0
     agent.save()

@@ -184,7 +184,9 @@ def test_a_crash_mid_pull_resumes_every_slice_without_gaps_or_duplicates(ghl, co
     with page_writes_dying_on(9), pytest.raises(RuntimeError):
         contacts_initial_pull(connection=connection, tuning=SLICED)
     crashed = SyncRun.objects.get(kind="initial_pull")
-    assert crashed.progress_done == 800 and len(crashed.cursor["slices"]) >= 2
+    # eight pages written: which ones depends on the fetch threads' timing, and a slice's last request takes its
+    # remainder in one, so the count is not a fixed 800; what is fixed is that the run records what was written
+    assert 0 < crashed.progress_done == Contact.objects.count() < 2000 and len(crashed.cursor["slices"]) >= 2
 
     # when
     with Searches() as searches:
