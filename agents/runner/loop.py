@@ -13,7 +13,7 @@ from typing import Any
 from django.utils import timezone
 
 from ..models import Agent
-from ..tools.dispatch import tool_call, validation_error
+from ..tools.dispatch import redact, tool_call, validation_error
 from ..tools.errors import ToolError, envelope_error
 from ..tools.registry import registry
 from .context import system_prompt
@@ -43,6 +43,10 @@ class _Recorder:
         self.run, self.index = run, run.steps.count()
 
     def step(self, **fields: Any) -> AgentRunStep:
+        # The run's record is shown like the audit: what the model wrote or sent a tool, secrets redacted.
+        for name in ("content", "requested_calls", "arguments", "result"):
+            if name in fields:
+                fields[name] = redact(fields[name])
         step = AgentRunStep.objects.create(organization_id=self.run.organization_id, run=self.run,
                                            index=self.index, **fields)
         self.index += 1

@@ -235,3 +235,20 @@ def test_a_run_whose_worker_died_is_closed_as_failed_saying_what_had_run_and_is_
     # and a late redelivery of the dead run's message does not run it again
     assert loop.agent_run_execute(run_id=dead.pk).status == AgentRun.Status.FAILED
     assert fake_model.requests == []
+
+
+def test_a_runs_steps_keep_no_secret_the_model_wrote_or_sent_a_tool(fake_model, agent, people):
+    secret = "eyJhbGciOiJIUzI1NiJ9.eyJsb2NhdGlvbklkIjoiMSJ9.c2lnbmF0dXJlLXBhcnQ"
+
+    @fake_model.rule(r"find the token")
+    def find(match, conv):
+        if conv.last("find_contact") is None:
+            return call("find_contact", query=f"Bearer {secret}")
+        return say(f"Nobody has {secret}.")
+
+    run = run_now(agent, "find the token")
+    assert run.status == AgentRun.Status.SUCCEEDED, run.failure_reason
+    steps = list(run.steps.values("kind", "content", "requested_calls", "arguments", "result"))
+    assert [s["kind"] for s in steps] == ["model", "tool", "model"]
+    assert secret not in json.dumps(steps) and "[redacted]" in json.dumps(steps)
+    assert secret not in str(ToolCall.objects.get(tool="find_contact").input)
