@@ -248,3 +248,16 @@ def test_staff_override_of_a_deals_conflict_sends_the_local_value(ghl, org, conn
     opp.refresh_from_db()
     assert opp.monetary_value == Decimal("15000.00")
     assert ghl.control.objects("opportunity", pulled["id"])["monetaryValue"] == 15000
+
+
+def test_abandoned_here_is_abandoned_in_ghl_and_reopened_it_is_open_again(ghl, org, connection, pulled):
+    opp = local(pulled["id"])
+
+    opportunity_change(opportunity=opp, status="abandoned")
+    push(connection)
+    assert ghl.control.objects("opportunity", pulled["id"])["status"] == "abandoned"
+
+    opportunity_change(opportunity=local(pulled["id"]), status="open")
+    push(connection)
+    assert ghl.control.objects("opportunity", pulled["id"])["status"] == "open"
+    assert entry_of(opp).status == "done"
