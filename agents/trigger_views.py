@@ -38,13 +38,13 @@ def _int(value) -> int | None:
 @require_POST
 @org_manager_required
 def trigger_add(request):
-    from .views import _page
+    from .views import agents_page_render
 
     org = request.organization
     post = request.POST
     agent = Agent.objects.for_org(org).filter(pk=_int(post.get("agent"))).first()
     if agent is None:
-        return _page(request, errors={"trigger_agent": ["Choose the agent that acts."]}, status=400)
+        return agents_page_render(request, errors={"trigger_agent": ["Choose the agent that acts."]}, status=400)
     try:
         trigger, secret = trigger_create(
             agent=agent, name=post.get("name", ""), event=post.get("event", ""), action=post.get("action", ""),
@@ -52,8 +52,8 @@ def trigger_add(request):
             channel=post.get("channel", ""), tag=post.get("tag", ""), pipeline_id=_int(post.get("pipeline")),
             stage_id=_int(post.get("stage")), calendar_id=_int(post.get("calendar")))
     except ValidationError as exc:
-        return _page(request, errors={f"trigger_{k}": v for k, v in exc.message_dict.items()}, status=400)
-    return _page(request, new_trigger=trigger, new_trigger_secret=secret)
+        return agents_page_render(request, errors={f"trigger_{k}": v for k, v in exc.message_dict.items()}, status=400)
+    return agents_page_render(request, new_trigger=trigger, new_trigger_secret=secret)
 
 
 @require_POST
@@ -70,16 +70,16 @@ def trigger_toggle(request, trigger_id: int):
 @org_manager_required
 def agent_ask(request):
     """The owner's "Ask the agent" box: start a run and show it."""
-    from .views import _page
+    from .views import agents_page_render
 
     agent = Agent.objects.for_org(request.organization).filter(pk=_int(request.POST.get("agent"))).first()
     if agent is None:
-        return _page(request, errors={"ask_agent": ["Choose an agent."]}, status=400)
+        return agents_page_render(request, errors={"ask_agent": ["Choose an agent."]}, status=400)
     try:
         run = agent_run_start(agent=agent, instruction=request.POST.get("instruction", ""),
                               source=AgentRun.Source.OWNER)
     except ValidationError as exc:
-        return _page(request, errors={f"ask_{k}": v for k, v in exc.message_dict.items()}, status=400)
+        return agents_page_render(request, errors={f"ask_{k}": v for k, v in exc.message_dict.items()}, status=400)
     return redirect("agents_run", org_id=request.organization.pk, run_id=run.pk)
 
 
@@ -108,7 +108,7 @@ def agent_settings(request, agent_id: int):
     import json
 
     from .services import agent_update_settings
-    from .views import _page
+    from .views import agents_page_render
 
     agent = Agent.objects.for_org(request.organization).filter(pk=agent_id).first()
     if agent is None:
@@ -127,7 +127,7 @@ def agent_settings(request, agent_id: int):
             max_runs_per_contact_hour=_whole(post.get("max_runs_per_contact_hour"), 5),
             off_hours=post.get("off_hours", "wait"), business_hours=hours)
     except ValidationError as exc:
-        return _page(request, errors={f"settings_{agent.pk}_{k}": v for k, v in exc.message_dict.items()},
+        return agents_page_render(request, errors={f"settings_{agent.pk}_{k}": v for k, v in exc.message_dict.items()},
                      settings_errors=[f"{agent.name}: {k}: {' '.join(v)}" for k, v in exc.message_dict.items()],
                      status=400)
     return redirect("agents_page", org_id=request.organization.pk)

@@ -12,8 +12,9 @@ from .selectors import agent_list, api_key_list
 from .services import agent_create, api_key_create, api_key_revoke
 
 
-def _page(request, *, new_key: str = "", new_key_agent: Agent | None = None, errors: dict | None = None,
+def agents_page_render(request, *, new_key: str = "", new_key_agent: Agent | None = None, errors: dict | None = None,
           status: int = 200, **extra):
+    """The agents page (agents, keys, triggers) with a form's outcome; the trigger views answer through it too."""
     from .trigger_views import triggers_context
 
     org = request.organization
@@ -28,16 +29,16 @@ def _page(request, *, new_key: str = "", new_key_agent: Agent | None = None, err
 @org_manager_required
 def agents_page(request):
     if request.method == "GET":
-        return _page(request)
+        return agents_page_render(request)
     families = [f for f in request.POST.getlist("families") if f in TOOL_FAMILIES]
     try:
         agent = agent_create(organization=request.organization, name=request.POST.get("name", ""),
                              instructions=request.POST.get("instructions", ""), enabled_families=families)
     except ValidationError as exc:
-        return _page(request, errors=exc.message_dict, status=400)
+        return agents_page_render(request, errors=exc.message_dict, status=400)
     key, raw = api_key_create(agent=agent, label="created with the agent")
     # Shown in this response only: the key is stored hashed and cannot be displayed again.
-    return _page(request, new_key=raw, new_key_agent=agent)
+    return agents_page_render(request, new_key=raw, new_key_agent=agent)
 
 
 @require_POST
@@ -47,7 +48,7 @@ def agent_key_create(request, agent_id: int):
     if agent is None:
         raise Http404("No such agent")
     key, raw = api_key_create(agent=agent, label=request.POST.get("label", "")[:120])
-    return _page(request, new_key=raw, new_key_agent=agent)
+    return agents_page_render(request, new_key=raw, new_key_agent=agent)
 
 
 @require_POST

@@ -39,7 +39,7 @@ LOCALES = ["en_US", "es_ES", "fr_FR", "de_DE", "pt_BR", "it_IT"]  # accents, sev
 AREA_CODES = ["503", "541", "971", "360", "206", "425", "253", "509", "208", "702"]
 
 
-def _fill(org, count: int, seed: int) -> list[dict]:
+def people_fill(org, count: int, seed: int) -> list[dict]:
     """`count` contacts with Faker names (realistic spread: common and rare names, accents) and unique emails and
     valid US phones (bulk_create keeps this independent of the sync engine's internals)."""
     from faker import Faker
@@ -150,7 +150,7 @@ def main(args) -> str:
         for size, seed in ((args.small, 1), (args.big, 2)):
             org = organization_create(name=f"Mirror {size}", owner=owner)
             started = time.monotonic()
-            people[size] = _fill(org, size, seed)
+            people[size] = people_fill(org, size, seed)
             print(f"mirror {size}: filled in {time.monotonic() - started:.1f} s", flush=True)
             keys[size] = api_key_create(agent=agent_create(organization=org, name="bench"))[1]
         ApiKey.objects.update(rate_limit_per_minute=1_000_000)

@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.agent_tools import _fill  # noqa: E402
+from bench.agent_tools import people_fill  # noqa: E402
 from bench.harness import (  # noqa: E402
     Processes,
     cpu_baseline_ms,
@@ -111,7 +111,7 @@ def main(args) -> str:
         for size, seed in ((args.small, 1), (args.big, 2)):
             org = organization_create(name=f"Bench {size}", owner=owner)
             started = time.perf_counter()
-            people = _fill(org, size, seed)
+            people = people_fill(org, size, seed)
             print(f"filled {size} contacts in {time.perf_counter() - started:.1f} s", flush=True)
             ids = list(Contact.objects.for_org(org).values_list("pk", flat=True))
             sizes[size] = {

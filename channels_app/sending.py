@@ -189,7 +189,9 @@ def _dispatch_outcome(message: Message, *, replayed: bool = False, thread_reply:
                        provider_key=message.provider, thread_reply=thread_reply, error=error)
 
 
-def _binding_for(message: Message) -> tuple:
+def message_provider_binding(message: Message) -> tuple:
+    """``(provider, binding)`` the message goes (or went) out through: its own provider, with the route's binding
+    when the route still names that provider. `SendRefused` when the provider is not installed."""
     provider = registry.get(message.provider)
     if provider is None:
         raise refusal("no_provider", message.channel, f"(provider “{message.provider}” is not installed)")
@@ -211,7 +213,7 @@ def message_dispatch(*, message_id: int) -> Message:
             message.send_started_at is None or message.send_started_at < now - SEND_LEASE)
         if message.status != Message.Status.PENDING and not stale:
             return message  # sent, final, or in flight in another process
-        provider, binding = _binding_for(message)
+        provider, binding = message_provider_binding(message)
         if stale:
             found = provider.find_sent(binding, message, contact=contact)
             if found is not None:

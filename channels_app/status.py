@@ -49,14 +49,14 @@ def messages_poll_status(*, limit: int = POLL_BATCH) -> int:
                                                 send_started_at__lt=now - POLL_AFTER,
                                                 send_started_at__gt=now - POLL_FOR)
                          .exclude(provider_message_id="").order_by("send_started_at")[:limit])
-    from .sending import _binding_for
+    from .sending import message_provider_binding
 
     for message in open_messages:
         provider = registry.get(message.provider)
         if provider is None:
             continue
         try:
-            _, binding = _binding_for(message)
+            _, binding = message_provider_binding(message)
             update = provider.fetch_status(binding, message)
         except ChannelError as exc:
             logger.info("channels.status.poll-failed", extra={"message_id": message.pk, "code": exc.code})

@@ -20,7 +20,7 @@ from ..runner.transcribe import MAX_AUDIO_BYTES, TranscriptionFailed, stt_config
 from ..runner.transcribe import NOT_CONFIGURED as STT_NOT_CONFIGURED
 from ..services import api_key_authenticate
 from ..tools.errors import ToolError, envelope_error
-from .views import _AgentApi, _respond, bearer_token
+from .views import AgentApiView, bearer_token, envelope_response
 
 # How long a POST may wait for its run to finish before answering 202 with the run as it is.
 MAX_WAIT_S = 60
@@ -46,7 +46,7 @@ ERROR_RESPONSE = OpenApiResponse(description="`{ok: false, error: {code, message
 
 
 def _unauthorized() -> Response:
-    return _respond(envelope_error(ToolError("unauthorized", "The API key is missing, unknown or revoked.",
+    return envelope_response(envelope_error(ToolError("unauthorized", "The API key is missing, unknown or revoked.",
                                              hint="Send `Authorization: Bearer <key>` with an active key.")))
 
 
@@ -58,7 +58,7 @@ class AgentRunStartInputSerializer(serializers.Serializer):
                                   help_text=f"Seconds (≤ {MAX_WAIT_S}) to wait for the run to finish.")
 
 
-class AgentRunStartApi(_AgentApi):
+class AgentRunStartApi(AgentApiView):
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
     InputSerializer = AgentRunStartInputSerializer
@@ -75,7 +75,7 @@ class AgentRunStartApi(_AgentApi):
         data = self.InputSerializer(data=request.data)
         if not data.is_valid():
             name, problems = next(iter(data.errors.items()))
-            return _respond(envelope_error(ToolError("invalid", f"`{name}`: {problems[0]}", field=name)))
+            return envelope_response(envelope_error(ToolError("invalid", f"`{name}`: {problems[0]}", field=name)))
         instruction, transcript, audio_name = data.validated_data.get("instruction", ""), "", ""
         audio = data.validated_data.get("audio")
         if audio is not None:
@@ -97,7 +97,7 @@ class AgentRunStartApi(_AgentApi):
                                   transcript=transcript, audio_name=audio_name)
         except ValidationError as exc:
             name, problems = next(iter(exc.message_dict.items()))
-            return _respond(envelope_error(ToolError("invalid", problems[0], field=name)))
+            return envelope_response(envelope_error(ToolError("invalid", problems[0], field=name)))
         if run.status == AgentRun.Status.REFUSED:
             return Response({"ok": False, "error": {"code": "not_configured", "message": run.failure_reason,
                                                     "run_id": run.pk}}, status=409)
@@ -124,7 +124,7 @@ def _wait(run: AgentRun, *, seconds: float) -> AgentRun:
         time.sleep(WAIT_POLL_S)
 
 
-class AgentRunDetailApi(_AgentApi):
+class AgentRunDetailApi(AgentApiView):
     @extend_schema(operation_id="agent_run_get", summary="Read a run", tags=["runner"],
                    responses={200: RUN_ENVELOPE, 401: ERROR_RESPONSE, 404: ERROR_RESPONSE})
     def get(self, request: Request, run_id: int) -> Response:
@@ -133,6 +133,6 @@ class AgentRunDetailApi(_AgentApi):
             return _unauthorized()
         run = agent_run_get(organization=key.organization_id, run_id=run_id, agent=key.agent)
         if run is None:
-            return _respond(envelope_error(ToolError("not_found", f"This agent has no run {run_id}.",
+            return envelope_response(envelope_error(ToolError("not_found", f"This agent has no run {run_id}.",
                                                      field="run_id")))
         return Response({"ok": True, "result": agent_run_as_dict(run)})

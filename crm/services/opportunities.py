@@ -23,7 +23,7 @@ from .opportunity_sync import (
     opportunity_set_value,
     opportunity_values,
 )
-from .pipelines import _clean_money, opportunity_create
+from .pipelines import monetary_value_clean, opportunity_create
 
 STATUSES = tuple(Opportunity.Status.values)
 
@@ -94,7 +94,7 @@ def opportunity_plan_change(
             raise ValidationError({"lost_reason": "A lost reason is only for a lost opportunity: set status to lost."})
         after["lost_reason"] = lost_reason.pk
     if monetary_value is not None:
-        after["monetary_value"] = str(_clean_money(monetary_value))
+        after["monetary_value"] = str(monetary_value_clean(monetary_value))
     if assignee is not None:
         after["assignee"] = assignee.pk
     return {f: Change(f, before[f], after[f], _shown(f, before[f]), _shown(f, after[f]))

@@ -31,7 +31,9 @@ def pipeline_create(*, organization: Organization, name: str, stage_names: Seque
     return pipeline
 
 
-def _clean_money(value) -> Decimal:
+def monetary_value_clean(value) -> Decimal:
+    """A deal's amount as a two-place `Decimal`; `ValidationError` on ``monetary_value`` for anything that is not
+    a finite amount of zero or more (shared by the create and update services)."""
     try:
         amount = Decimal(str(value))
     except (InvalidOperation, ValueError):
@@ -67,7 +69,7 @@ def opportunity_create(
         stage=stage,
         contact=contact,
         status=status,
-        monetary_value=_clean_money(monetary_value),
+        monetary_value=monetary_value_clean(monetary_value),
         currency=currency.upper(),
         source=source,
     )
