@@ -13,10 +13,11 @@ from crm.sync.inbound import contact_apply_remote
 
 from ..client import GhlClient
 from ..client.exceptions import GhlNotFound
-from ..contacts.inbound import parse_ghl_time, record_from_ghl
+from ..contacts.inbound import record_from_ghl
 from ..contacts.mapping import contact_mapping_for
 from ..installation import GhlInstallation
 from ..models import GhlConnection
+from ..timestamps import parse_ghl_time
 from .backend import PROVIDER
 from .mirror import calendars_refresh
 from .shape import remote_appointment_from_ghl

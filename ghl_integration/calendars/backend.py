@@ -13,6 +13,7 @@ from ..client.exceptions import GhlApiError, GhlNotFound, GhlValidationError
 from ..connections import ConnectionInactive
 from ..installation import GhlInstallation
 from ..models import GhlConnection
+from ..timestamps import require_ghl_time
 from .shape import remote_appointment_from_ghl
 
 PROVIDER = "ghl"
@@ -56,7 +57,7 @@ class GhlCalendarBackend(CalendarBackend):
         out: list[datetime] = []
         for piece_start, piece_end in split_range(start, end):
             days = self._call("free_slots", self.calendar_external_id, start=piece_start, end=piece_end - ONE_MS)
-            out += [datetime.fromisoformat(slot) for slots in days.values() for slot in slots]
+            out += [require_ghl_time(slot, field="slots") for slots in days.values() for slot in slots]
         return sorted(set(out))
 
     def contact_external_id(self, contact: Contact) -> str | None:

@@ -3,6 +3,8 @@ from datetime import datetime
 
 from crm.calendar_backend import RemoteAppointment
 
+from ..timestamps import parse_ghl_time, require_ghl_time
+
 UNIT_MINUTES = {"mins": 1, "hours": 60}
 
 
@@ -52,27 +54,18 @@ def _notes(event: dict) -> str | None:
     return event.get("notes") or None
 
 
-def _time(value) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def remote_appointment_from_ghl(event: dict, *, observed_at: datetime | None = None) -> RemoteAppointment:
     """A GHL event (GET, list, create/update answer or webhook `appointment`) as a `RemoteAppointment`; times
     keep GHL's offset. `dateUpdated` (absent from create/update answers) is the watermark."""
     return RemoteAppointment(
         external_id=event["id"],
         contact_external_id=event.get("contactId") or "",
-        starts_at=datetime.fromisoformat(event["startTime"].replace("Z", "+00:00")),
-        ends_at=datetime.fromisoformat(event["endTime"].replace("Z", "+00:00")),
+        starts_at=require_ghl_time(event.get("startTime"), field="startTime"),
+        ends_at=require_ghl_time(event.get("endTime"), field="endTime"),
         status=event.get("appointmentStatus") or "new",
         title=event.get("title") or "",
         notes=_notes(event),
         address=event.get("address") or "",
-        updated_at=_time(event.get("dateUpdated")),
+        updated_at=parse_ghl_time(event.get("dateUpdated")),
         observed_at=observed_at,
     )

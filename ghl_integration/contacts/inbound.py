@@ -11,13 +11,12 @@ Two GHL quirks are absorbed here:
 import datetime as dt
 from typing import Any
 
-from django.utils.dateparse import parse_datetime
-
 from crm.sync.hashing import content_hash
 from crm.sync.inbound import ApplyResult, RemoteRecord, contact_apply_remote
 from crm.sync.mapping import Mapping
 
 from ..models import GhlConnection
+from ..timestamps import parse_ghl_time
 from .mapping import PROVIDER, contact_mapping_for
 from .shape import CUSTOM_PREFIX, flatten_ghl_contact
 
@@ -44,15 +43,6 @@ def _restore_names(contact: dict[str, Any]) -> dict[str, Any]:
     else:  # an edited display name: the lower-cased values are all we have
         first, last = first_lc, last_lc
     return {**contact, "firstName": first, "lastName": last}
-
-
-def parse_ghl_time(value: Any) -> dt.datetime | None:
-    if not value or not isinstance(value, str):
-        return None
-    try:
-        return parse_datetime(value)
-    except ValueError:
-        return None
 
 
 def record_from_ghl(mapping: Mapping, contact: dict[str, Any], *, remote_updated_at: dt.datetime | None,

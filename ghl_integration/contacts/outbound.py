@@ -14,7 +14,6 @@ import logging
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.utils.dateparse import parse_datetime
 
 from crm.models import Contact, ExternalIdentity
 from crm.services.external_ids import ExternalIdConflict
@@ -33,6 +32,7 @@ from crm.sync.outbox import outbox_mark_done
 
 from ..client import GhlNotFound, GhlValidationError
 from ..sync.push import PROVIDER, KindPusher, PushDrain, outbox_push_pending, validation_messages
+from ..timestamps import parse_ghl_time
 from ..webhooks.selectors import webhook_events_unapplied_for
 from .inbound import WEBHOOK_KEYS
 from .mapping import contact_mapping_for
@@ -186,7 +186,7 @@ class ContactPusher(KindPusher):
             plan = contact_prepare_push(
                 contact=contact, provider=PROVIDER, account_id=self.location_id, connection_id=self.connection.pk,
                 fields=local_fields, remote=self.mapping.to_local(flatten_ghl_contact(current)),
-                remote_changed_at=parse_datetime(current.get("dateUpdated") or ""),
+                remote_changed_at=parse_ghl_time(current.get("dateUpdated")),
             )
             self.stats.conflicts += len(plan.conflicts)
             contact.refresh_from_db()
@@ -269,7 +269,7 @@ class ContactPusher(KindPusher):
         agreed = {k: v for k, v in values.items() if values_equal(k, canonical(get_local_value(contact, k)), v)}
         done = dict(entry=entry, remote_id=remote_id, connection_id=self.connection.pk, remote_values=agreed,
                     content_hash=webhook_hash(self.mapping, flat),
-                    remote_updated_at=parse_datetime(remote.get("dateUpdated") or "") if wrote else None)
+                    remote_updated_at=parse_ghl_time(remote.get("dateUpdated")) if wrote else None)
         try:
             outbox_mark_done(**done)
         except ExternalIdConflict:

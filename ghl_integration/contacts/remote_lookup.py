@@ -12,7 +12,8 @@ from tenancy.models import Organization
 
 from ..installation import GhlInstallation
 from ..models import GhlConnection
-from .inbound import parse_ghl_time, record_from_ghl
+from ..timestamps import parse_ghl_time
+from .inbound import record_from_ghl
 from .mapping import PROVIDER, contact_mapping_for
 
 logger = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ GHL's refusals become the channel layer's own (`channels_app.errors`), so a DND 
 we caught it first or GHL did.
 """
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from channels_app.errors import ChannelUnavailable, SendRefused, refusal
 from channels_app.providers.base import (
@@ -30,9 +30,9 @@ from ..client.exceptions import (
     GhlValidationError,
 )
 from ..connections import ConnectionInactive
-from ..contacts.inbound import parse_ghl_time
 from ..installation import GhlInstallation
 from ..models import GhlConnection
+from ..timestamps import parse_ghl_time
 
 logger = logging.getLogger(__name__)
 
@@ -226,7 +226,7 @@ class GhlChannelProvider(ChannelProvider):
             return StatusUpdate(provider_email_message_id=email_id, status=status,
                                 error=_text(delivery.get("message") or delivery.get("description")),
                                 error_code=_text(delivery.get("code")),
-                                at=datetime.fromtimestamp(at, tz=_utc()) if isinstance(at, int | float) else None)
+                                at=parse_ghl_time(at))
         status = STATUSES.get(str(payload.get("status") or ""))
         if not status or not isinstance(payload.get("messageId"), str):
             return None
@@ -234,12 +234,6 @@ class GhlChannelProvider(ChannelProvider):
 
 
 # -- helpers --------------------------------------------------------------------------------------------------------
-def _utc():
-    from datetime import UTC
-
-    return UTC
-
-
 def _active_connections(organization_id: int):
     return GhlConnection.objects.for_org(organization_id).filter(
         status=GhlConnection.Status.ACTIVE, token_level=GhlConnection.TokenLevel.LOCATION).exclude(

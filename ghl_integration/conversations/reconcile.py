@@ -24,11 +24,11 @@ from django.utils import timezone
 from channels_app.inbound import SendInFlight
 
 from ..client.conversations import conversation_sort_value
-from ..contacts.inbound import parse_ghl_time
 from ..installation import GhlInstallation
 from ..models import GhlConnection
 from ..sync.exclusive import one_per_location
 from ..sync.handover import deadline_after
+from ..timestamps import parse_ghl_time
 from .inbound import MessagePayloadError, message_apply_ghl
 
 logger = logging.getLogger(__name__)
@@ -48,13 +48,6 @@ class MessagesReconcileResult:
     recovered: int = 0
     handover: int | None = None  # out of time: the follow-up continues the walk with this number
     superseded: bool = False  # a follow-up whose walk was continued already (or finished): nothing done
-
-
-def _ms_time(value) -> dt.datetime | None:
-    try:
-        return dt.datetime.fromtimestamp(int(value) / 1000, tz=dt.UTC)
-    except (TypeError, ValueError):
-        return parse_ghl_time(value)
 
 
 def _as_webhook(item: dict, conversation_id: str) -> dict:
@@ -117,7 +110,7 @@ def messages_reconcile(*, connection: GhlConnection, budget_seconds: float | Non
         api = client.conversations
         for conversation in api.iter_search(page_size=PAGE_SIZE, sort="desc", sort_by="last_message_date",
                                             start_after=walk["after"]):
-            last = _ms_time(conversation.get("lastMessageDate"))
+            last = parse_ghl_time(conversation.get("lastMessageDate"))
             if last is None or last < since:
                 break  # newest first: every later one is older
             result.conversations += 1

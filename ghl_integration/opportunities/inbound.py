@@ -40,10 +40,11 @@ from ..client import GhlClient, GhlNotFound
 from ..contacts.inbound import contact_apply_ghl_event
 from ..contacts.shape import CUSTOM_PREFIX
 from ..models import GhlConnection
+from ..timestamps import parse_ghl_time
 from .currency import connection_currency
 from .mapping import opportunity_mapping_for
 from .mirror import PROVIDER, opportunity_metadata_refresh
-from .shape import custom_field_value, money, parse_time, status_of
+from .shape import custom_field_value, money, status_of
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ class OpportunityResolver:
         except GhlNotFound:
             return None
         contact_apply_ghl_event(connection=self.connection, payload=remote,
-                                delivered_at=parse_time(remote.get("dateUpdated")))
+                                delivered_at=parse_ghl_time(remote.get("dateUpdated")))
         return self._find(Contact, external_id)
 
     def remote(self, doc: dict[str, Any]) -> RemoteOpportunity:
@@ -160,8 +161,9 @@ class OpportunityResolver:
             lost_reason=self._find_or_refresh(LostReason, doc.get("lostReasonId")) if status_of(doc) == "lost"
             else None,
             source=doc.get("source") or "", custom_properties=self.custom_properties(doc),
-            updated_at=parse_time(doc.get("updatedAt")), stage_changed_at=parse_time(doc.get("lastStageChangeAt")),
-            status_changed_at=parse_time(doc.get("lastStatusChangeAt")),
+            updated_at=parse_ghl_time(doc.get("updatedAt")),
+            stage_changed_at=parse_ghl_time(doc.get("lastStageChangeAt")),
+            status_changed_at=parse_ghl_time(doc.get("lastStatusChangeAt")),
             currency=connection_currency(self.connection),
         )
 

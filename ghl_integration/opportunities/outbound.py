@@ -30,9 +30,10 @@ from crm.sync.outbox import outbox_mark_done
 
 from ..contacts.shape import CUSTOM_PREFIX
 from ..sync.push import KindPusher
+from ..timestamps import parse_ghl_time
 from .inbound import OpportunityResolver, UnknownReference, opportunity_read_mark
 from .mirror import PROVIDER
-from .shape import money_out, parse_time
+from .shape import money_out
 
 logger = logging.getLogger(__name__)
 
@@ -226,7 +227,7 @@ class OpportunityPusher(KindPusher):
             return
         agreed = theirs
         outbox_mark_done(entry=entry, remote_id=ghl_id, connection_id=self.connection.pk, remote_values=agreed,
-                         remote_updated_at=parse_time(remote.get("updatedAt")))
+                         remote_updated_at=parse_ghl_time(remote.get("updatedAt")))
         if current is None:  # our own write's echoes are then known without the confirming read
             opportunity_read_mark(connection=self.connection, external_id=ghl_id, started_at=read_at)
 

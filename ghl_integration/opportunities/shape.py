@@ -4,23 +4,11 @@ Read shape (`GET /opportunities/{id}`, search items): ``monetaryValue`` a number
 ``[{id, fieldValue}]``, ``updatedAt``/``lastStageChangeAt``/``lastStatusChangeAt`` ISO times. Write shape
 (`POST /opportunities/`, `PUT /opportunities/{id}`): the same names, ``customFields`` ``[{id, field_value}]``.
 """
-import datetime as dt
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.utils.dateparse import parse_datetime
-
 STATUSES = ("open", "won", "lost", "abandoned")
 CUSTOM_KEY_PREFIX = "opportunity."
-
-
-def parse_time(value: Any) -> dt.datetime | None:
-    if not value or not isinstance(value, str):
-        return None
-    try:
-        return parse_datetime(value)
-    except ValueError:
-        return None
 
 
 def money(value: Any) -> Decimal:

@@ -12,7 +12,9 @@ Total functions: any JSON object gives an answer, whatever its field types. Quir
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+
+from ..timestamps import parse_ghl_time
 
 UNKNOWN_EVENT = "unknown"
 MAX_EVENT_TYPE_LENGTH = 64
@@ -80,22 +82,6 @@ def location_id_of(payload: dict, event_type: str) -> str:
     return ""
 
 
-def parse_timestamp(value) -> datetime | None:
-    """GHL's `timestamp`: ISO 8601 (documented); epoch seconds or milliseconds are accepted too."""
-    try:
-        if isinstance(value, bool):
-            return None
-        if isinstance(value, int | float):
-            seconds = value / 1000 if value > 100_000_000_000 else value
-            return datetime.fromtimestamp(seconds, tz=UTC)
-        if isinstance(value, str) and 10 <= len(value) <= 40:
-            parsed = datetime.fromisoformat(value)
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    except (ValueError, OverflowError, OSError):
-        return None
-    return None
-
-
 def dedup_key_of(webhook_id: str, payload: dict) -> str:
     """`id:<webhookId>`; without an id, a hash of the content (key order and whitespace do not matter)."""
     if webhook_id:
@@ -114,6 +100,6 @@ def event_meta_of(payload: dict) -> EventMeta:
         webhook_id=webhook_id,
         location_id=location_id_of(payload, event_type),
         company_id=_short_str(payload.get("companyId"), MAX_ID_LENGTH),
-        delivered_at=parse_timestamp(payload.get("timestamp")),
+        delivered_at=parse_ghl_time(payload.get("timestamp")),  # ISO 8601 (documented), or epoch s/ms
         dedup_key=dedup_key_of(webhook_id, payload),
     )
