@@ -447,6 +447,7 @@ from .sync.models import (  # noqa: E402, F401
     ConflictPolicy,
     FieldMapping,
     OutboxEntry,
+    RemoteChange,
     SyncConflict,
     SyncRun,
 )

@@ -157,6 +157,8 @@ SPECTACULAR_SETTINGS = {
     "PREPROCESSING_HOOKS": ["agents.api.schema.agent_paths_only"],
     "POSTPROCESSING_HOOKS": ["agents.api.schema.tools_postprocess"],
 }
+# How long the changes applied from a connected account stay in a record's sync history (`crm.RemoteChange`).
+CRM_SYNC_HISTORY_RETENTION_DAYS = env.int("CRM_SYNC_HISTORY_RETENTION_DAYS", default=90)
 # How long a write waits for GHL to confirm before answering `"status": "queued"` (seconds).
 AGENT_WRITE_CONFIRM_SECONDS = env.float("AGENT_WRITE_CONFIRM_SECONDS", default=4.0)
 

@@ -76,6 +76,7 @@ CELERY_TASK_ROUTES = {
     "ghl_integration.webhooks.requeue_stuck_webhook_events": {"queue": "maintenance"},
     "ghl_integration.webhooks.drain_webhook_spool": {"queue": "maintenance"},
     "ghl_integration.webhooks.prune_webhook_events": {"queue": "maintenance"},
+    "crm.sync.prune_remote_changes": {"queue": "maintenance"},
     "ghl_integration.refresh_expiring_connections": {"queue": "maintenance"},
     "ghl_integration.sync.sweep_contact_outbox": {"queue": "maintenance"},
     "ghl_integration.sync.resume_orphaned_pulls": {"queue": "maintenance"},

@@ -11,7 +11,7 @@ from django.db.models.expressions import RawSQL
 from tenancy.models import Organization
 
 from ..models import Contact, ExternalIdentity
-from ..sync.models import OutboxEntry, SyncConflict, SyncRun
+from ..sync.models import OutboxEntry, RemoteChange, SyncConflict, SyncRun
 from .contact_custom_fields import CustomFieldDefinition, contact_custom_field_definitions
 
 PAGE_SIZE = 25
@@ -129,11 +129,25 @@ def _state(contact: Contact, linked: dict, latest_push: dict) -> SyncState:
 
 
 @dataclass
+class InboundChange:
+    """One change applied here from a connected account, as the page shows it."""
+
+    at: Any
+    provider: str
+    source: str  # how it came: webhook, initial pull, reconciliation...
+    outcome: str
+    changes: list[tuple[str, str, str]]  # (field's local name, old value, new value), readable
+    conflicts: list[tuple[str, str]]  # (field's local name, decision)
+    count: int = 1  # > 1: a page's summary of the records it created, this one among them
+
+
+@dataclass
 class ContactFile:
     contact: Contact
     state: SyncState
     links: list[ExternalIdentity]
     history: list[OutboxEntry]
+    inbound: list[InboundChange]
     conflicts: list[SyncConflict]
     refusals: list[dict[str, Any]]
     definitions: dict[str, CustomFieldDefinition] = field(default_factory=dict)  # the custom fields, by key
@@ -176,8 +190,32 @@ def contact_file(*, organization: Organization, contact_id: int) -> ContactFile 
         "-decided_at", "-id")[:HISTORY_LIMIT])
     return ContactFile(contact=contact, state=contact_sync_states(organization=organization, contacts=[contact])[
         contact.pk], links=links, history=history, conflicts=conflicts,
+        inbound=contact_inbound_history(organization=organization, contact=contact, links=links),
         refusals=_refusals_of(organization, {link.external_id for link in links}),
         definitions=contact_custom_field_definitions(organization=organization))
+
+
+def contact_inbound_history(*, organization: Organization, contact: Contact,
+                            links: list[ExternalIdentity]) -> list[InboundChange]:
+    """The changes applied to ``contact`` from its connected accounts, newest first: its own history rows, then
+    (when a pull or reconciliation page created it in bulk) that page's summary, found by the moment the page
+    wrote as both the summary's ``applied_at`` and the contact's ``created_at``. Two indexed queries."""
+    content_type = ContentType.objects.get_for_model(Contact)
+    rows = list(RemoteChange.objects.for_org(organization).filter(
+        content_type=content_type, object_id=contact.pk).order_by("-applied_at", "-id")[:HISTORY_LIMIT])
+    if links and len(rows) < HISTORY_LIMIT and not any(r.outcome == RemoteChange.Outcome.CREATED for r in rows):
+        accounts = {link.account_id for link in links}
+        summary = RemoteChange.objects.for_org(organization).filter(
+            content_type=content_type, object_id__isnull=True, applied_at=contact.created_at,
+            account_id__in=accounts).order_by("id").first()
+        if summary is not None and summary.provider in {link.provider for link in links}:
+            rows.append(summary)
+    return [InboundChange(
+        at=r.applied_at, provider=r.provider, source=r.get_source_display(), outcome=r.get_outcome_display(),
+        changes=[(name, _readable(old), _readable(new)) for name, (old, new) in sorted((r.changes or {}).items())],
+        conflicts=[(c.get("field", ""), SyncConflict.Decision(c["decision"]).label if c.get("decision") in
+                    SyncConflict.Decision.values else c.get("decision", "")) for c in r.conflicts or []],
+        count=r.count) for r in rows]
 
 
 def _refusals_of(organization: Organization, external_ids: set[str]) -> list[dict[str, Any]]:

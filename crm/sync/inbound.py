@@ -27,7 +27,7 @@ from .conflict import NO_BASE, PolicyTable, policy_table_for, resolve_field
 from .hashing import canonical, content_hash, values_equal
 from .kinds import CONTACT, SyncKind, kind_named
 from .mapping import get_local_value
-from .models import SyncConflict
+from .models import RemoteChange, SyncConflict
 from .origin import sync_origin
 from .outbox import is_echo, outbox_discard_fields, outbox_record
 from .selectors import local_edit_times, outbox_unlinked_push_in_flight
@@ -64,6 +64,7 @@ class ApplyResult:
     conflicts: list[SyncConflict] = field(default_factory=list)
     pushed_fields: list[str] = field(default_factory=list)  # local won: queued back to this account
     errors: dict[str, str] = field(default_factory=dict)  # remote values rejected by validation
+    changes: dict[str, list] = field(default_factory=dict)  # field → [old, new] (local names, canonical) as applied
 
 
 @dataclass
@@ -91,6 +92,9 @@ class ApplyContext:
     connection_id: int | None
     content_type: ContentType
     kind: SyncKind
+    source: str = RemoteChange.Source.READ  # where the records come from, for the history (`RemoteChange`)
+    # Set by a page apply: the history rows of its records, written together at the end of the page.
+    history: list[RemoteChange] | None = None
 
     @cached_property
     def policies(self) -> PolicyTable:
@@ -126,8 +130,9 @@ def _merge(obj: models.Model, link: ExternalIdentity, cleaned: dict[str, Any], *
     writes: dict[str, Any] = {}
     push_back: list[str] = []
     conflicts: list[SyncConflict] = []
+    before: dict[str, Any] = {}
     for name, remote_value in cleaned.items():
-        local_value = canonical(get_local_value(contact, name))
+        local_value = before[name] = canonical(get_local_value(contact, name))
         local_changed_at = edit_times.changed_at(name)
         base = snapshot.get(name, NO_BASE)
         res = resolve_field(
@@ -152,6 +157,7 @@ def _merge(obj: models.Model, link: ExternalIdentity, cleaned: dict[str, Any], *
                     res.winner, SyncConflict.Decision.MERGED),
             ))
     changed = ctx.kind.update(contact, writes) if writes else set()
+    changes = _changes(contact, before, writes) if changed else {}
     remote_won = [name for name in writes if name not in push_back]
     if remote_won:
         outbox_discard_fields(obj=contact, fields=remote_won, target=(ctx.provider, ctx.account_id))
@@ -168,7 +174,40 @@ def _merge(obj: models.Model, link: ExternalIdentity, cleaned: dict[str, Any], *
                   live=live)
     if outcome == Outcome.UPDATED and not changed:
         outcome = Outcome.UNCHANGED
-    return ApplyResult(outcome, contact, changed, conflicts, push_back, errors)
+    result = ApplyResult(outcome, contact, changed, conflicts, push_back, errors, changes)
+    _note_change(ctx, link.external_id, remote_updated_at, result)
+    return result
+
+
+def _changes(obj: models.Model, before: dict[str, Any], writes: dict[str, Any]) -> dict[str, list]:
+    """field → [old, new] for the written fields whose value moved (canonical, as the snapshot holds them)."""
+    out = {}
+    for name in writes:
+        new = canonical(get_local_value(obj, name))
+        if not values_equal(name, before.get(name), new):
+            out[name] = [before.get(name), new]
+    return out
+
+
+HISTORY_OUTCOMES = {Outcome.CREATED: RemoteChange.Outcome.CREATED, Outcome.UPDATED: RemoteChange.Outcome.UPDATED,
+                    Outcome.LINKED: RemoteChange.Outcome.LINKED, Outcome.ARCHIVED: RemoteChange.Outcome.ARCHIVED}
+
+
+def _note_change(ctx: ApplyContext, external_id: str, remote_updated_at, result: ApplyResult) -> None:
+    """The record's history row of an apply that changed something (or linked, created, archived it): one
+    INSERT in the apply's transaction, or kept for the page's single bulk INSERT (`ApplyContext.history`)."""
+    outcome = HISTORY_OUTCOMES.get(result.outcome) or (RemoteChange.Outcome.UPDATED if result.conflicts else None)
+    if outcome is None or result.contact is None:
+        return
+    row = RemoteChange(
+        organization_id=result.contact.organization_id, provider=ctx.provider, account_id=ctx.account_id,
+        content_type=ctx.content_type, object_id=result.contact.pk, external_id=external_id, source=ctx.source,
+        outcome=outcome, changes=result.changes, remote_updated_at=remote_updated_at,
+        conflicts=[{"field": c.field, "decision": c.decision} for c in result.conflicts])
+    if ctx.history is not None:
+        ctx.history.append(row)
+    else:
+        row.save(force_insert=True)
 
 
 def _match(ctx: ApplyContext, cleaned: dict[str, Any]) -> models.Model | None:
@@ -242,7 +281,11 @@ def apply_one(ctx: ApplyContext, record: RemoteRecord, *, defer_while_creating: 
             was = getattr(contact, "is_archived", False)
             ctx.kind.archive(contact)  # never destroyed
             _advance_link(link, ctx=ctx, remote_updated_at=record.remote_updated_at, remote_hash="", live=record.live)
-            return ApplyResult(Outcome.UNCHANGED if was else Outcome.ARCHIVED, contact)
+            if was:
+                return ApplyResult(Outcome.UNCHANGED, contact)
+            result = ApplyResult(Outcome.ARCHIVED, contact, changes={"is_archived": [False, True]})
+            _note_change(ctx, link.external_id, record.remote_updated_at, result)
+            return result
         if is_echo(link=link, remote_hash=remote_hash):
             _advance_link(link, ctx=ctx, remote_updated_at=record.remote_updated_at, remote_hash=remote_hash,
                           live=record.live)
@@ -270,14 +313,20 @@ def apply_one(ctx: ApplyContext, record: RemoteRecord, *, defer_while_creating: 
     _advance_link(link, ctx=ctx, remote_updated_at=record.remote_updated_at, remote_hash=remote_hash,
                   snapshot={k: canonical(v) for k, v in cleaned.items()})
     ctx.kind.announce_created(contact)  # one record (a webhook); a pull's pages announce nothing
-    return ApplyResult(Outcome.CREATED, contact, set(cleaned), [], [], errors)
+    result = ApplyResult(Outcome.CREATED, contact, set(cleaned), [], [], errors,
+                         {k: [None, canonical(v)] for k, v in cleaned.items() if v not in (None, "", [], {})})
+    _note_change(ctx, record.external_id, record.remote_updated_at, result)
+    return result
 
 
-def apply_context(organization, provider, account_id, connection_id, *, kind: str = CONTACT) -> ApplyContext:
-    """The context of applies from one account for records of ``kind`` (a registered kind's name)."""
+def apply_context(organization, provider, account_id, connection_id, *, kind: str = CONTACT,
+                  source: str = RemoteChange.Source.READ) -> ApplyContext:
+    """The context of applies from one account for records of ``kind`` (a registered kind's name) that come
+    from ``source`` (a `RemoteChange.Source`: what the records' history says they came by)."""
     sync_kind = kind_named(kind)
     return ApplyContext(organization, provider, str(account_id), connection_id,
-                        ContentType.objects.get_for_model(sync_kind.model, for_concrete_model=True), sync_kind)
+                        ContentType.objects.get_for_model(sync_kind.model, for_concrete_model=True), sync_kind,
+                        source=source)
 
 
 def apply_with_retry(ctx: ApplyContext, fn, key: str):
@@ -310,6 +359,7 @@ def record_apply_remote(
     deleted: bool = False,
     defer_while_creating: bool = False,
     live: bool = False,
+    source: str = "",
 ) -> ApplyResult:
     """Apply one remote record of ``kind`` (``remote`` already in local names, from `Mapping.to_local`).
 
@@ -321,8 +371,11 @@ def record_apply_remote(
     record. With ``defer_while_creating`` (real-time events), a record that would create a new local record
     raises `CreatePushInFlight` while a create of ours to the account is in flight. ``live``: the record is a
     real-time event (a webhook); applied (or our own push's echo), it sets the link's ``remote_seen_at``.
+    ``source``: what the record's history (`RemoteChange`) says it came by; by default a webhook when ``live``,
+    else a read. An apply that changes, links, creates or archives the record writes one history row.
     """
-    ctx = apply_context(organization, provider, account_id, connection_id, kind=kind)
+    source = source or (RemoteChange.Source.WEBHOOK if live else RemoteChange.Source.READ)
+    ctx = apply_context(organization, provider, account_id, connection_id, kind=kind, source=source)
     record = RemoteRecord(external_id, remote, remote_updated_at, remote_hash, deleted, live=live)
     return apply_with_retry(ctx, lambda: apply_one(ctx, record, defer_while_creating=defer_while_creating),
                             external_id)

@@ -271,3 +271,52 @@ class SyncRun(TenantModel):
         if not self.progress_total:
             return None
         return min(100, int(self.progress_done * 100 / self.progress_total))
+
+
+class RemoteChange(TenantModel):
+    """One change applied here from a remote (a webhook, a pull, a reconciliation): the inbound half of a
+    record's sync history (the outbound half is its `OutboxEntry` rows).
+
+    Written by `crm.sync.inbound` in the apply's transaction, one row per record a change was applied to:
+    which fields went from what to what (local names, canonical values), and the conflicts decided. The
+    records a page of a pull creates in bulk get one summary row per page instead (``object_id`` null,
+    ``count`` of them, ``applied_at`` the very moment written as their ``created_at``), so the `COPY` of a
+    100,000-contact pull does not write 100,000 more rows. Pruned after ``CRM_SYNC_HISTORY_RETENTION_DAYS``.
+    """
+
+    class Source(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook"
+        PULL = "pull", "Initial pull"
+        RECONCILE = "reconcile", "Reconciliation"
+        SWEEP = "sweep", "Deletion sweep"
+        READ = "read", "Read"  # one record read on demand (a duplicate found, a confirming read)
+
+    class Outcome(models.TextChoices):
+        CREATED = "created", "Created here"
+        UPDATED = "updated", "Updated"
+        LINKED = "linked", "Linked to an existing record"
+        ARCHIVED = "archived", "Archived (deleted there)"
+
+    provider = models.CharField(max_length=32)
+    account_id = models.CharField(max_length=64)
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, db_index=False)
+    object_id = models.BigIntegerField(null=True, blank=True, help_text="Null: a page's summary of created records.")
+    external_id = models.CharField(max_length=128, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    changes = models.JSONField(default=dict, blank=True, help_text="{field: [old, new]} in local names.")
+    conflicts = models.JSONField(default=list, blank=True, help_text="[{field, decision}] decided by this apply.")
+    count = models.PositiveIntegerField(default=1, help_text="Records this row stands for (a page summary: many).")
+    remote_updated_at = models.DateTimeField(null=True, blank=True)
+    applied_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-applied_at", "-id"]
+        indexes = [
+            # A record's history, newest first; with object_id null, the page summaries by moment.
+            models.Index(fields=["content_type", "object_id", "-applied_at"], name="crm_remotechange_object"),
+            models.Index(fields=["applied_at"], name="crm_remotechange_prune"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_outcome_display()} from {self.provider} ({self.get_source_display()})"

@@ -36,7 +36,7 @@ from crm.sync.inbound import RemoteRecord
 from crm.sync.kinds.contact_page import contact_apply_remote_page
 from crm.sync.mapping import CUSTOM_PREFIX as LOCAL_CUSTOM_PREFIX
 from crm.sync.mapping import get_local_value
-from crm.sync.models import OutboxEntry, SyncRun
+from crm.sync.models import OutboxEntry, RemoteChange, SyncRun
 from crm.sync.outbox import outbox_record
 from crm.sync.runs import sync_run_advance, sync_run_finish, sync_run_start
 from crm.sync.targets import sync_targets_for
@@ -123,7 +123,8 @@ def contacts_reconcile(*, connection: GhlConnection, client: GhlClient | None = 
                 contacts = page.get("contacts") or []
                 page_result = contact_apply_remote_page(
                     organization=connection.organization, provider=PROVIDER, account_id=connection.location_id,
-                    connection_id=connection.pk, records=records_from_search_page(mapping, contacts))
+                    connection_id=connection.pk, records=records_from_search_page(mapping, contacts),
+                    source=RemoteChange.Source.RECONCILE)
                 for key, value in page_result.counts.items():
                     result.counts[key] = result.counts.get(key, 0) + value
                 cursor = contacts[-1].get("searchAfter") if contacts else None
@@ -319,7 +320,8 @@ def contacts_deletion_sweep(*, connection: GhlConnection, budget_seconds: float 
             page_result = contact_apply_remote_page(
                 organization=connection.organization, provider=PROVIDER, account_id=connection.location_id,
                 connection_id=connection.pk,
-                records=[RemoteRecord(external_id=e, remote={}, deleted=True) for e in gone[start:start + 100]])
+                records=[RemoteRecord(external_id=e, remote={}, deleted=True) for e in gone[start:start + 100]],
+                source=RemoteChange.Source.SWEEP)
             run = sync_run_advance(run=run, counts=page_result.counts, refusals=page_result.errors)
             result.repaired_remote += page_result.counts.get("archived", 0)
         run = sync_run_advance(run=run, cursor={"phase": "done", "total": total})  # the id list is not kept

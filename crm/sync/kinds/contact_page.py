@@ -27,6 +27,7 @@ from ..inbound import (
     apply_one,
     apply_with_retry,
 )
+from ..models import RemoteChange
 from ..outbox import hash_is_echo, outbox_record_created_ids
 from ..sql import in_values, json_literal
 from . import CONTACT
@@ -55,15 +56,18 @@ def contact_apply_remote_page(
     connection_id: int | None,
     records: list[RemoteRecord],
     sync_targets: Callable[[], list[tuple[str, str]]] | None = None,
+    source: str = RemoteChange.Source.PULL,
 ) -> PageResult:
     """Apply a page of remote contacts (initial pull, reconciliation) in one transaction, with few queries.
 
     Idempotent: re-running a page after a crash finds the links it made and changes nothing. New records
     with no local match are bulk-inserted (contacts, then links); linked records whose hash is unchanged
     are skipped; the rest (matches, updates, deletes) go through the single-record path. ``sync_targets``:
-    see `outbox_record_created_ids`.
+    see `outbox_record_created_ids`. ``source`` (`RemoteChange.Source`: a pull or a reconciliation) is what the
+    contacts' history says the page came by: one row per contact it changed, linked or archived, and one summary
+    row for the contacts it created (their ``created_at`` is the summary's ``applied_at``), in one INSERT.
     """
-    ctx = apply_context(organization, provider, account_id, connection_id, kind=CONTACT)
+    ctx = apply_context(organization, provider, account_id, connection_id, kind=CONTACT, source=source)
     by_id = {r.external_id: r for r in records}  # a record listed twice: the last one wins
     return apply_with_retry(ctx, lambda: _apply_page(ctx, list(by_id.values()), sync_targets), f"page:{len(by_id)}")
 
@@ -71,6 +75,7 @@ def contact_apply_remote_page(
 def _apply_page(ctx: ApplyContext, records: list[RemoteRecord],
                 sync_targets: Callable[[], list[tuple[str, str]]] | None) -> PageResult:
     result = PageResult()
+    ctx.history = []  # this attempt's history rows (a retried page starts again)
     link_hashes = _link_hashes(ctx, [r.external_id for r in records])
     slow: list[RemoteRecord] = []
     fresh: list[tuple[RemoteRecord, dict[str, Any]]] = []
@@ -113,6 +118,8 @@ def _apply_page(ctx: ApplyContext, records: list[RemoteRecord],
         else:
             ids = [c.pk for c in Contact.objects.bulk_create([c for _, _, c in new])]
             now = timezone.now()
+            # The moment the page's history summary names them by (COPY writes it as it writes the rows).
+            Contact.objects.filter(pk__in=ids).update(created_at=now, updated_at=now)
             ExternalIdentity.objects.bulk_create([
                 ExternalIdentity(object_id=pk, **_link_values(ctx, r, cleaned, now))
                 for pk, (r, cleaned, _) in zip(ids, new, strict=True)])
@@ -123,6 +130,10 @@ def _apply_page(ctx: ApplyContext, records: list[RemoteRecord],
         outbox_record_created_ids(model=Contact, organization_id=ctx.organization.pk, ids=ids, fields=all_fields,
                                   sync_targets=sync_targets)
         result.counts["created"] += len(ids)
+        ctx.history.append(RemoteChange(
+            organization_id=ctx.organization.pk, provider=ctx.provider, account_id=ctx.account_id,
+            content_type=ctx.content_type, object_id=None, source=ctx.source, outcome=RemoteChange.Outcome.CREATED,
+            count=len(ids), applied_at=now))
     for record in slow:
         try:
             with transaction.atomic():
@@ -131,6 +142,8 @@ def _apply_page(ctx: ApplyContext, records: list[RemoteRecord],
             result.counts["failed"] += 1
             result.errors[record.external_id] = str(exc)
             logger.warning("crm.sync.apply.failed", extra={"external_id": record.external_id, "error": str(exc)})
+    if ctx.history:
+        RemoteChange.objects.bulk_create(ctx.history)
     return result
 
 

@@ -48,6 +48,12 @@ SCHEDULES = (
         _cron("17", hour="3"),
     ),
     (
+        "crm: prune sync history",
+        "crm.sync.prune_remote_changes",
+        # "27 3 * * *": daily at 03:27 UTC, a quiet hour, ten minutes after the webhook inbox's prune.
+        _cron("27", hour="3"),
+    ),
+    (
         "ghl: refresh expiring tokens",
         "ghl_integration.refresh_expiring_connections",
         # "*/15 * * * *": every 15 minutes, well inside the refresh margin, so a token never lapses between sweeps.
