@@ -13,7 +13,9 @@ Pusher contract (one per kind of record; contacts: `ghl_integration.contacts.out
 
         def push(self, entry, obj): ...
 
-    register_pusher(OpportunityPusher)  # from GhlIntegrationConfig.ready(); registering a model twice raises
+    # named by the kind's declaration (`opportunities/kind.py`), registered by `registry.ghl_kinds_register()`
+    # from GhlIntegrationConfig.ready(); registering a model twice raises
+    register_pusher(OpportunityPusher)
 
 * A pusher is built once per drain, ``Pusher(drain)``; ``self.connection``, ``self.client``,
   ``self.location_id`` and ``self.stats`` (`PushStats`, shared by every kind of the drain) are set.

@@ -1,4 +1,5 @@
-"""The accounts an organisation's local changes are pushed to, per kind of record (registered in `apps.py`).
+"""The accounts an organisation's local changes are pushed to, per kind of record (each named by its kind's
+declaration, `<kind>/kind.py`, and registered by `registry.ghl_kinds_register()`).
 
 Each kind has its own switch in the connection's ``config`` (`OUTBOUND_SWITCHES`), on unless set false: an
 owner can keep GHL's deals read-only here while contacts still go both ways, or the other way round.

@@ -5,8 +5,9 @@
   that location's push task at once (the ≤ 2 s promise), instead of waiting for the minute sweep.
 * `connect_lifecycle()`: when a connection becomes active (`connection_connected`), `outbox_on_connected` (a
   reconnect pushes what waited while it was away at once, not at the next sweep). Each kind's own on-connect
-  receiver (contacts: `contacts.services.contacts_on_connected`) is connected in `apps.py`, before this one.
-(The sync target resolver, `targets.ghl_contact_sync_targets`, is registered in `apps.py` itself.)
+  receiver (contacts: `contacts.services.contacts_on_connected`) is named by its declaration (`<kind>/kind.py`)
+  and connected by `registry.ghl_kinds_register()`, before this one.
+(The kinds' sync target resolvers, `targets.py`, are registered by `registry.ghl_kinds_register()` too.)
 """
 import logging
 

@@ -1,20 +1,20 @@
 """Event type → handler. Every event falls into one of three cases:
 
-* handled: a key in `EVENT_HANDLERS` (built from the family registries imported explicitly below);
+* handled: a key in `EVENT_HANDLERS` (built from each kind's webhook family, as its `<kind>/kind.py` declares it
+  in `ghl_integration/sync/registry.py`, and the app lifecycle's);
 * deliberately ignored: in `IGNORED_EVENTS`, or an event of a family that has no handler for it yet;
 * unknown: anything else; stored as `ignored` and logged as `ghl.webhook.unsupported-event`.
 
 All three are answered 200 by the endpoint (a 4xx/5xx would only bring retries, or lose the event).
 """
 
-from .handlers import app_lifecycle, appointments, contacts, conversations, opportunities
+from ..sync.registry import GHL_KINDS
+from .handlers import app_lifecycle
 from .handlers.base import Handler, HandlerRegistry
 
+# Each kind's family (contacts, opportunities, appointments, messages), then the app's install/uninstall events.
 FAMILY_REGISTRIES: tuple[HandlerRegistry, ...] = (
-    contacts.registry,
-    conversations.registry,
-    opportunities.registry,
-    appointments.registry,
+    *(kind.webhooks for kind in GHL_KINDS if kind.webhooks is not None),
     app_lifecycle.registry,
 )
 

@@ -19,8 +19,8 @@ runs and sync targets. The engine (`inbound.py`: match, watermark, echo, three-w
 * ``field_policies``: per-field conflict policies that differ from the account default (sets merge).
 
 How a provider flattens its records, pages through them and pushes them is the provider's half of the kind
-(for GHL: the kind's own package, e.g. `ghl_integration/contacts/`; the push worker that dispatches by kind
-is `ghl_integration/sync/push.py`).
+(for GHL: one declaration in the kind's own package, e.g. `ghl_integration/contacts/kind.py`, all of them listed
+in `ghl_integration/sync/registry.py`; the push worker that dispatches by kind is `ghl_integration/sync/push.py`).
 """
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
