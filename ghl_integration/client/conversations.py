@@ -232,7 +232,17 @@ class ConversationsApi(Resource):
         return data.get("conversation", data) if isinstance(data, dict) else {}
 
     def upload(self, *, conversation_id: str, contact_id: str, files: Sequence[tuple[str, str, bytes]]) -> list[str]:
-        return upload_files(self, conversation_id=conversation_id, contact_id=contact_id, files=files)
+        """``POST /conversations/messages/upload`` (multipart, field ``fileAttachment``) → the files' URLs.
+
+        ``files`` are ``(name, content_type, data)``. Not retried after a timeout, like a send (it is a POST)."""
+        form = {"conversationId": conversation_id, "contactId": contact_id, "locationId": self.location_id}
+        parts = [("fileAttachment", (name, data, content_type)) for name, content_type, data in files]
+        data = self._http.request("POST", "/conversations/messages/upload", version=self.version, form=form,
+                                  files=parts)
+        uploaded = data.get("uploadedFiles") if isinstance(data, dict) else None
+        if isinstance(uploaded, dict):
+            return [str(url) for url in uploaded.values()]
+        return [str(url) for url in uploaded or []]
 
     def update_message_status(
         self,
@@ -255,21 +265,6 @@ class ConversationsApi(Resource):
             }
         )
         return self._send("PUT", f"/conversations/messages/{seg(message_id)}/status", body)
-
-
-def upload_files(
-    api: ConversationsApi, *, conversation_id: str, contact_id: str, files: Sequence[tuple[str, str, bytes]]
-) -> list[str]:
-    """``POST /conversations/messages/upload`` (multipart, field ``fileAttachment``) → the files' URLs.
-
-    ``files`` are ``(name, content_type, data)``. Not retried after a timeout, like a send (it is a POST)."""
-    form = {"conversationId": conversation_id, "contactId": contact_id, "locationId": api.location_id}
-    parts = [("fileAttachment", (name, data, content_type)) for name, content_type, data in files]
-    data = api._http.request("POST", "/conversations/messages/upload", version=api.version, form=form, files=parts)
-    uploaded = data.get("uploadedFiles") if isinstance(data, dict) else None
-    if isinstance(uploaded, dict):
-        return [str(url) for url in uploaded.values()]
-    return [str(url) for url in uploaded or []]
 
 
 def _clean(body: dict[str, Any]) -> dict[str, Any]:
