@@ -87,6 +87,26 @@ def _measure(session, base: str, paths: list[str]) -> list[float]:
     return samples
 
 
+def _sync_history(org, ids: list[int]) -> None:
+    """Each contact linked to a GHL location with two changes from it (a webhook's, a reconciliation's), so the
+    detail page reads a history table as large as the mirror (its 'Changes from GHL' and the pull's summary)."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from crm.models import Contact, ExternalIdentity
+    from crm.sync.models import RemoteChange
+
+    content_type = ContentType.objects.get_for_model(Contact)
+    common = {"organization": org, "provider": "ghl", "account_id": f"bench-{org.pk}", "content_type": content_type}
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start:start + 5000]
+        ExternalIdentity.objects.bulk_create(ExternalIdentity(object_id=pk, external_id=f"g{pk}", **common)
+                                             for pk in chunk)
+        RemoteChange.objects.bulk_create(
+            RemoteChange(object_id=pk, external_id=f"g{pk}", source=source, outcome="updated",
+                         changes={"city": ["Salem", "Portland"], "dnd_sms": [False, True]}, **common)
+            for pk in chunk for source in ("webhook", "reconcile"))
+
+
 def main(args) -> str:
     import requests
 
@@ -112,15 +132,18 @@ def main(args) -> str:
             org = organization_create(name=f"Bench {size}", owner=owner)
             started = time.perf_counter()
             people = people_fill(org, size, seed)
-            print(f"filled {size} contacts in {time.perf_counter() - started:.1f} s", flush=True)
             ids = list(Contact.objects.for_org(org).values_list("pk", flat=True))
+            _sync_history(org, ids)
+            print(f"filled {size} contacts (with links and sync history) in {time.perf_counter() - started:.1f} s",
+                  flush=True)
             sizes[size] = {
                 "list": [f"/orgs/{org.pk}/contacts/?{urlencode({'q': q})}"
                          for q in _queries(people, args.requests, rng)],
                 "detail": [f"/orgs/{org.pk}/contacts/{rng.choice(ids)}/" for _ in range(args.requests)],
             }
         with connection.cursor() as cursor:
-            cursor.execute("VACUUM ANALYZE crm_contact")  # what autovacuum does after a bulk load
+            for table in ("crm_contact", "crm_externalidentity", "crm_remotechange"):
+                cursor.execute(f"VACUUM ANALYZE {table}")  # what autovacuum does after a bulk load
         connection.close()
 
         port = free_port()

@@ -25,6 +25,7 @@ from tenancy.models import Organization
 from ..models import ExternalIdentity
 from .conflict import NO_BASE, PolicyTable, policy_table_for, resolve_field
 from .hashing import canonical, content_hash, values_equal
+from .history import changes_of
 from .kinds import CONTACT, SyncKind, kind_named
 from .mapping import get_local_value
 from .models import RemoteChange, SyncConflict
@@ -157,7 +158,7 @@ def _merge(obj: models.Model, link: ExternalIdentity, cleaned: dict[str, Any], *
                     res.winner, SyncConflict.Decision.MERGED),
             ))
     changed = ctx.kind.update(contact, writes) if writes else set()
-    changes = _changes(contact, before, writes) if changed else {}
+    changes = changes_of(contact, before, writes) if changed else {}
     remote_won = [name for name in writes if name not in push_back]
     if remote_won:
         outbox_discard_fields(obj=contact, fields=remote_won, target=(ctx.provider, ctx.account_id))
@@ -177,16 +178,6 @@ def _merge(obj: models.Model, link: ExternalIdentity, cleaned: dict[str, Any], *
     result = ApplyResult(outcome, contact, changed, conflicts, push_back, errors, changes)
     _note_change(ctx, link.external_id, remote_updated_at, result)
     return result
-
-
-def _changes(obj: models.Model, before: dict[str, Any], writes: dict[str, Any]) -> dict[str, list]:
-    """field → [old, new] for the written fields whose value moved (canonical, as the snapshot holds them)."""
-    out = {}
-    for name in writes:
-        new = canonical(get_local_value(obj, name))
-        if not values_equal(name, before.get(name), new):
-            out[name] = [before.get(name), new]
-    return out
 
 
 HISTORY_OUTCOMES = {Outcome.CREATED: RemoteChange.Outcome.CREATED, Outcome.UPDATED: RemoteChange.Outcome.UPDATED,

@@ -19,6 +19,7 @@ from django.db import models, transaction
 from ..models import ExternalIdentity
 from .conflict import NO_BASE, policy_table_for, resolve_field
 from .hashing import canonical, values_equal
+from .history import remote_change_note
 from .kinds import SyncKind, kind_for_model
 from .mapping import get_local_value
 from .models import SyncConflict
@@ -107,8 +108,13 @@ def record_prepare_push(
                     decision=DECISIONS.get(res.winner, SyncConflict.Decision.MERGED),
                 ))
         if writes:
+            before = {name: canonical(get_local_value(contact, name)) for name in writes}
             with sync_origin(provider=provider, account_id=account_id, connection_id=connection_id):
                 kind.update(contact, writes)
+        if writes or plan.conflicts:
+            remote_change_note(obj=contact, provider=provider, account_id=account_id, content_type=content_type,
+                               external_id=link.external_id if link else "", before=before if writes else {},
+                               names=writes, conflicts=plan.conflicts, remote_updated_at=remote_changed_at)
         if plan.conflicts:
             SyncConflict.objects.bulk_create(plan.conflicts)
             logger.info("crm.sync.outbound-conflicts",
@@ -157,8 +163,11 @@ def record_take_remote_only_changes(*, obj: models.Model, provider: str, account
             if values_equal(name, local, snapshot[name]) and not values_equal(name, canonical(value), local):
                 taken[name] = value
         if taken:
+            before = {name: canonical(get_local_value(obj, name)) for name in taken}
             with sync_origin(provider=provider, account_id=account_id, connection_id=connection_id):
                 kind.update(obj, taken)
+            remote_change_note(obj=obj, provider=provider, account_id=account_id, content_type=content_type,
+                               external_id=link.external_id, before=before, names=taken)
             link.synced_snapshot = {**snapshot, **canonical(taken)}
             link.save(update_fields=["synced_snapshot", "updated_at"])
             logger.info("crm.sync.outbound-remote-changes-taken",

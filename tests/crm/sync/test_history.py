@@ -147,3 +147,16 @@ def test_history_is_pruned_after_its_retention(org, settings):
 
     assert remote_changes_prune() == 1
     assert history(contact) == [recent]
+
+
+def test_a_push_workers_read_that_takes_a_remote_only_change_records_it(org):
+    from crm.sync.outbound import record_take_remote_only_changes
+
+    contact = apply(org, remote={"first_name": "Ann", "city": "Paris"}, at=T0).contact
+
+    taken = record_take_remote_only_changes(obj=contact, provider=PROVIDER, account_id=ACCOUNT, connection_id=1,
+                                            remote={"first_name": "Ann", "city": "Rome"}, exclude=set())
+
+    assert taken == {"city": "Rome"}
+    last = history(contact)[-1]
+    assert (last.source, last.outcome, last.changes) == ("read", "updated", {"city": ["Paris", "Rome"]})
