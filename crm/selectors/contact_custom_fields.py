@@ -1,17 +1,18 @@
-"""The contact custom fields the organization's connected accounts define: what the contact form offers and
-the services check a local edit against (type and allowed values, as the field mapping carries them)."""
+"""The custom fields the organization's connected accounts define for contacts (and opportunities): what the
+contact form offers and the services check a local edit against (type and allowed values, as the field mapping
+carries them)."""
 from dataclasses import dataclass
 
 from tenancy.models import Organization
 
-from ..sync.kinds import CONTACT
+from ..sync.kinds import CONTACT, OPPORTUNITY
 from ..sync.mapping import CUSTOM_PREFIX
 from ..sync.models import DataType, Direction, FieldMapping
 
 
 @dataclass(frozen=True)
 class CustomFieldDefinition:
-    key: str  # in Contact.custom_properties
+    key: str  # in the record's custom_properties
     label: str
     data_type: str
     options: tuple[str, ...] = ()  # empty: any value of the type
@@ -25,10 +26,21 @@ class CustomFieldDefinition:
 
 
 def contact_custom_field_definitions(*, organization: Organization) -> dict[str, CustomFieldDefinition]:
-    """key → definition, ordered by label, from the active custom-field mapping rows of every account (one
-    query). A key two accounts map takes the first row's type and values, and is editable if either sends it."""
+    """The contacts' custom fields (`custom_field_definitions`)."""
+    return custom_field_definitions(organization=organization, object_type=CONTACT)
+
+
+def opportunity_custom_field_definitions(*, organization: Organization) -> dict[str, CustomFieldDefinition]:
+    """The opportunities' custom fields (`custom_field_definitions`)."""
+    return custom_field_definitions(organization=organization, object_type=OPPORTUNITY)
+
+
+def custom_field_definitions(*, organization: Organization, object_type: str) -> dict[str, CustomFieldDefinition]:
+    """key → definition of a kind's custom fields, ordered by label, from the active custom-field mapping rows of
+    every account (one query). A key two accounts map takes the first row's type and values, and is editable if
+    either sends it."""
     rows = (FieldMapping.objects.for_org(organization)
-            .filter(object_type=CONTACT, is_active=True, local_field__startswith=CUSTOM_PREFIX)
+            .filter(object_type=object_type, is_active=True, local_field__startswith=CUSTOM_PREFIX)
             .order_by("remote_label", "id")
             .values_list("local_field", "remote_label", "data_type", "options", "direction"))
     found: dict[str, CustomFieldDefinition] = {}

@@ -11,12 +11,11 @@ from .. import events
 from ..emails import email_is_valid
 from ..models import Contact
 from ..phones import normalize_phone
-from ..selectors.contact_custom_fields import CustomFieldDefinition, contact_custom_field_definitions
-from ..sync.hashing import canonical
-from ..sync.mapping import CUSTOM_PREFIX, to_local_value
-from ..sync.models import DataType
+from ..selectors.contact_custom_fields import contact_custom_field_definitions
+from ..sync.mapping import CUSTOM_PREFIX
 from ..sync.origin import current_origin
 from ..sync.outbox import outbox_record
+from .custom_fields import custom_field_value_clean
 
 # Fields a caller may set through `contact_create` / `contact_update`.
 CONTACT_FIELDS = frozenset(
@@ -99,30 +98,6 @@ def contact_clean_fields(*, organization: Organization, data: dict[str, Any]) ->
     return cleaned
 
 
-# Types a local edit can be checked and normalised by (a reference is a remote record's id: not typed here).
-CHECKED_CUSTOM_TYPES = frozenset({DataType.TEXT, DataType.NUMBER, DataType.DATE, DataType.BOOLEAN, DataType.LIST,
-                                  DataType.PHONE, DataType.EMAIL, DataType.DATETIME})
-
-
-def _custom_value(value: Any, definition: CustomFieldDefinition, region: str) -> Any:
-    """One custom property as its field's type stores it; ValueError with a readable reason."""
-    if definition.data_type not in CHECKED_CUSTOM_TYPES:
-        return value
-    if definition.is_list and isinstance(value, str):
-        value = [part.strip() for part in value.replace("\n", ",").split(",")]
-    converted = canonical(to_local_value(value, definition.data_type, region=region))
-    if not definition.options or converted in (None, "", []):
-        return converted
-    allowed = {option.casefold(): option for option in definition.options}
-    chosen = converted if isinstance(converted, list) else [converted]
-    unknown = [str(v) for v in chosen if str(v).casefold() not in allowed]
-    if unknown:
-        raise ValueError(f"“{'”, “'.join(unknown)}” {'is' if len(unknown) == 1 else 'are'} not among this field's "
-                         f"values: {', '.join(definition.options)}")
-    spelled = [allowed[str(v).casefold()] for v in chosen]  # the field's own spelling of each value
-    return spelled if isinstance(converted, list) else spelled[0]
-
-
 def contact_custom_properties_clean(*, organization: Organization, values: dict[str, Any],
                                     keys: set[str]) -> dict[str, Any]:
     """``values`` with the custom properties ``keys`` checked and normalised by the type and allowed values their
@@ -132,7 +107,8 @@ def contact_custom_properties_clean(*, organization: Organization, values: dict[
     cleaned, errors = dict(values), {}
     for key in sorted(keys & set(definitions)):
         try:
-            cleaned[key] = _custom_value(values.get(key), definitions[key], organization.default_phone_region)
+            cleaned[key] = custom_field_value_clean(values.get(key), definitions[key],
+                                                  region=organization.default_phone_region)
         except ValueError as exc:
             reason = str(exc)
             errors[f"{CUSTOM_PREFIX}{key}"] = [f"{reason[:1].upper()}{reason[1:]}."]

@@ -15,8 +15,10 @@ from tenancy.models import Organization
 
 from ..currency import currency_for
 from ..models import Contact, CrmUser, LostReason, Opportunity, Pipeline, PipelineStage
+from ..selectors.contact_custom_fields import opportunity_custom_field_definitions
 from ..sync.mapping import CUSTOM_PREFIX
 from ..sync.outbox import outbox_record
+from .custom_fields import custom_field_value_clean
 from .opportunity_sync import (
     SYNCED_FIELDS,
     opportunity_announce_changes,
@@ -77,6 +79,7 @@ def opportunity_plan_change(
         if not isinstance(custom_properties, dict) or any(
                 not isinstance(k, str) or not k.strip() or isinstance(v, dict) for k, v in custom_properties.items()):
             raise ValidationError({"custom_properties": "Custom properties are {key: value} with plain values."})
+        custom_properties = _custom_properties_clean(opportunity, custom_properties)
     before = opportunity_values(opportunity, custom_keys=list(custom_properties or {}))
     after = dict(before)
     for key, value in (custom_properties or {}).items():
@@ -99,6 +102,27 @@ def opportunity_plan_change(
         after["assignee"] = assignee.pk
     return {f: Change(f, before[f], after[f], _shown(f, before[f]), _shown(f, after[f]))
             for f in after if after[f] != before[f]}
+
+
+def _custom_properties_clean(opportunity: Opportunity, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with each edited custom property checked and normalised by the type and allowed values (a GHL
+    picklist) of its field mapping; a key no mapping knows, an emptied one or one left as it is goes as given.
+    `ValidationError` keyed ``custom_properties.<key>``."""
+    definitions = opportunity_custom_field_definitions(organization=opportunity.organization)
+    held = opportunity.custom_properties or {}
+    cleaned, errors = dict(values), {}
+    for key, value in values.items():
+        if key not in definitions or value in ("", None, []) or held.get(key) == value:
+            continue
+        try:
+            cleaned[key] = custom_field_value_clean(value, definitions[key],
+                                                    region=opportunity.organization.default_phone_region)
+        except ValueError as exc:
+            reason = str(exc)
+            errors[f"{CUSTOM_PREFIX}{key}"] = [f"{reason[:1].upper()}{reason[1:]}."]
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
 
 
 def opportunity_change(*, opportunity: Opportunity, **changes: Any) -> dict[str, Change]:

@@ -28,7 +28,7 @@ from crm.sync.mapping import Mapping, mapping_for, validate_local_field
 from crm.sync.models import DataType, Direction, FieldMapping
 
 from ..client import GhlClient
-from ..contacts.mapping import GHL_FIELD_TYPES
+from ..contacts.mapping import GHL_FIELD_TYPES, ghl_field_options
 from ..contacts.shape import CUSTOM_PREFIX
 from ..models import GhlConnection
 from .shape import custom_key
@@ -55,13 +55,14 @@ def _rows(connection: GhlConnection):
 
 def _listing(fields: list[dict[str, Any]]) -> list[dict[str, str]]:
     return [{"id": f["id"], "name": f.get("name") or "", "fieldKey": f.get("fieldKey") or "",
-             "dataType": f.get("dataType") or ""}
+             "dataType": f.get("dataType") or "", "options": ghl_field_options(f)}
             for f in fields if f.get("id") and f.get("model") in (None, "opportunity")]
 
 
 def opportunity_mapping_refresh(*, connection: GhlConnection, client: GhlClient) -> int:
-    """Add the rows of GHL's opportunity custom fields that have none; keep labels and the listing current.
-    One request; returns how many rows were added."""
+    """Add the rows of GHL's opportunity custom fields that have none; keep labels, allowed values (a picklist's
+    options, which the services check a local edit against) and the listing current. One request; returns how
+    many rows were added."""
     listing = _listing(client.locations.custom_fields(model="opportunity"))
     with transaction.atomic():
         existing = {row.remote_key: row for row in _rows(connection).select_for_update()}
@@ -72,9 +73,9 @@ def opportunity_mapping_refresh(*, connection: GhlConnection, client: GhlClient)
             label = field["name"][:200]
             row = existing.get(remote_key)
             if row is not None:
-                if row.remote_label != label:
-                    row.remote_label = label
-                    row.save(update_fields=["remote_label", "updated_at"])
+                if row.remote_label != label or row.options != field["options"]:
+                    row.remote_label, row.options = label, field["options"]
+                    row.save(update_fields=["remote_label", "options", "updated_at"])
                 continue
             local = f"{LOCAL_CUSTOM_PREFIX}{custom_key(field['fieldKey'] or field['id'])}"
             other = filled.get(local)
@@ -82,7 +83,7 @@ def opportunity_mapping_refresh(*, connection: GhlConnection, client: GhlClient)
                 organization=connection.organization, provider=PROVIDER, account_id=connection.location_id,
                 object_type=OPPORTUNITY, remote_key=remote_key, remote_label=label, local_field=local,
                 direction=Direction.BOTH, data_type=GHL_FIELD_TYPES.get(field["dataType"], DataType.TEXT),
-                is_active=other is None,
+                options=field["options"], is_active=other is None,
                 last_error=TAKEN_MESSAGE.format(label=label or remote_key, local=local, other=other) if other else "")
             filled.setdefault(local, remote_key)
             added += 1
@@ -97,7 +98,7 @@ def opportunity_mapping_refresh(*, connection: GhlConnection, client: GhlClient)
 
 
 def opportunity_custom_fields(connection: GhlConnection) -> list[dict[str, str]]:
-    """GHL's opportunity custom fields as last listed (id, name, fieldKey, dataType)."""
+    """GHL's opportunity custom fields as last listed (id, name, fieldKey, dataType, options)."""
     return list((connection.config or {}).get(FIELDS_KEY) or [])
 
 
@@ -143,14 +144,16 @@ def opportunity_field_mapping_set(*, connection: GhlConnection, remote_key: str,
     the mapping to every deal (see `opportunity_mapping_reapply`)."""
     opportunity_field_mapping_validate(connection=connection, remote_key=remote_key, local_field=local_field,
                                        data_type=data_type, direction=direction)
-    label = next((f["name"] for f in opportunity_custom_fields(connection)
-                  if f"{CUSTOM_PREFIX}{f['id']}" == remote_key), "")
+    listed = next((f for f in opportunity_custom_fields(connection) if f"{CUSTOM_PREFIX}{f['id']}" == remote_key),
+                  None)
+    label = listed["name"] if listed else ""
     row, _ = FieldMapping.objects.update_or_create(
         organization=connection.organization, provider=PROVIDER, account_id=connection.location_id,
         object_type=OPPORTUNITY, remote_key=remote_key,
         defaults={"local_field": local_field, "data_type": data_type, "direction": direction,
                   "is_active": is_active, "last_error": "", "last_error_at": None,
-                  **({"remote_label": label[:200]} if label else {})},
+                  **({"remote_label": label[:200]} if label else {}),
+                  **({"options": listed["options"]} if listed and "options" in listed else {})},
     )
     opportunity_mapping_reapply(connection=connection)
     return row

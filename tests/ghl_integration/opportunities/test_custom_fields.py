@@ -80,7 +80,7 @@ def test_a_custom_value_set_here_reaches_ghl_and_one_cleared_there_is_cleared_he
 
     assert {k: v.as_dict() for k, v in changes.items()} == {
         "custom_properties.treatment_interest": {"from": "implants", "to": "veneers"},
-        "custom_properties.budget": {"from": 4500, "to": "5200.50"}}
+        "custom_properties.budget": {"from": 4500, "to": 5200.5}}  # a number, as GHL's field types it
     assert counts["updated"] == 1 and counts.get("failed", 0) == 0
     assert ghl_value(ghl, pulled["id"], field_id(ghl, "treatment_interest")) == "veneers"
     assert ghl_value(ghl, pulled["id"], budget["id"]) in (5200.5, "5200.5", "5200.50")
@@ -238,3 +238,46 @@ def test_a_custom_field_changed_in_ghl_right_after_another_edit_arrives_within_s
     assert len(queued) == 1 and queued[0][1] <= 5
     assert tasks.opportunity_confirm_task.run(*queued[0][0]) == "updated"
     assert local(pulled["id"]).custom_properties["treatment_interest"] == "aligners"
+
+
+def test_picklist_options_are_stored_kept_current_and_checked_on_a_local_edit(ghl, org, connection, pulled):
+    # given: GHL's opportunity picklists (one value, several values)
+    source = ghl.control.change("customField.create", locationId=LOCATION, name="Lead source", model="opportunity",
+                                key="lead_source", dataType="SINGLE_OPTIONS",
+                                picklistOptions=["Referral", "Website"])["customField"]
+    extras = ghl.control.change("customField.create", locationId=LOCATION, name="Extras", model="opportunity",
+                                key="extras", dataType="MULTIPLE_OPTIONS",
+                                picklistOptions=["Whitening", "Night guard"])["customField"]
+
+    # when: the mirror refreshes (as every reconciliation does)
+    opportunities_reconcile(connection=connection)
+
+    # then: the rows carry GHL's options, as contact rows do
+    mapped = rows(org)
+    assert mapped[f"customFields.{source['id']}"].options == ["Referral", "Website"]
+    assert (mapped[f"customFields.{extras['id']}"].data_type, mapped[f"customFields.{extras['id']}"].options) == (
+        "list", ["Whitening", "Night guard"])
+    assert mapped[f"customFields.{field_id(ghl, 'treatment_interest')}"].options == []  # free text
+
+    # a value outside the picklist is refused naming the field and its values; a known one takes GHL's spelling
+    opp = local(pulled["id"])
+    with pytest.raises(ValidationError) as exc:
+        opportunity_plan_change(opportunity=opp, custom_properties={"lead_source": "Billboard"})
+    assert exc.value.message_dict == {"custom_properties.lead_source": [
+        "“Billboard” is not among this field's values: Referral, Website."]}
+    with pytest.raises(ValidationError):
+        opportunity_plan_change(opportunity=opp, custom_properties={"extras": ["Whitening", "Braces"]})
+    changes = opportunity_change(opportunity=opp, custom_properties={"lead_source": "website",
+                                                                     "extras": "night guard, whitening",
+                                                                     "treatment_interest": "anything at all"})
+    assert changes["custom_properties.lead_source"].new == "Website"
+    assert changes["custom_properties.extras"].new == ["Night guard", "Whitening"]
+    outbox_push_pending(connection_id=connection.pk)
+    assert ghl_value(ghl, pulled["id"], source["id"]) == "Website"
+
+    # when: the row's options differ from GHL's (a row made before they were stored, or GHL edited them)
+    FieldMapping.objects.filter(remote_key=f"customFields.{source['id']}").update(options=["Old"])
+    opportunities_reconcile(connection=connection)
+
+    # then: the next refresh brings GHL's
+    assert rows(org)[f"customFields.{source['id']}"].options == ["Referral", "Website"]
