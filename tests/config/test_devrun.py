@@ -38,14 +38,35 @@ def _wait_for(predicate, timeout: float) -> bool:
     return False
 
 
-def _output(runner: subprocess.Popen, timeout: float) -> tuple[int, str]:
+def _read_until(runner: subprocess.Popen, text: str, timeout: float) -> str:
+    """The runner's output up to the first line holding `text`: its children run, so its signal handlers are set
+    (a fixed sleep is not enough on a loaded machine, where a SIGINT before them kills the runner outright)."""
+    seen: list[str] = []
+    found = threading.Event()
+
+    def read() -> None:
+        for raw in iter(runner.stdout.readline, b""):
+            seen.append(raw.decode(errors="replace"))
+            if text in seen[-1]:
+                found.set()
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    if not found.wait(timeout):
+        os.killpg(runner.pid, signal.SIGKILL)
+        pytest.fail(f"no line with {text!r} within {timeout} s:\n{''.join(seen)}")
+    return "".join(seen)
+
+
+def _output(runner: subprocess.Popen, timeout: float, before: str = "") -> tuple[int, str]:
     try:
         out, _ = runner.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(runner.pid, signal.SIGKILL)
         out, _ = runner.communicate()
         pytest.fail(f"the runner did not stop within {timeout} s:\n{out.decode(errors='replace')}")
-    return runner.returncode, out.decode(errors="replace")
+    return runner.returncode, before + out.decode(errors="replace")
 
 
 def test_the_procfile_parser_skips_comments_and_refuses_a_malformed_line():
@@ -116,9 +137,9 @@ def test_a_process_that_ignores_sigterm_is_killed_after_the_grace_and_named(tmp_
     procfile.write_text("stubborn: sh -c 'trap \"\" TERM; echo up; while :; do sleep 0.1; done'\n"
                         "polite: sleep 60\n")
     runner = _start(procfile, dict(os.environ), "--grace", "1")
-    time.sleep(1)
+    before = _read_until(runner, "stubborn | up", 30)
     os.kill(runner.pid, signal.SIGINT)
-    rc, out = _output(runner, 20)
+    rc, out = _output(runner, 20, before)
 
     assert rc == 1
     assert "polite stopped" in out
@@ -127,14 +148,14 @@ def test_a_process_that_ignores_sigterm_is_killed_after_the_grace_and_named(tmp_
 
 def test_a_second_ctrl_c_kills_at_once(tmp_path):
     procfile = tmp_path / "Procfile"
-    procfile.write_text("stubborn: sh -c 'trap \"\" TERM; while :; do sleep 0.1; done'\n")
+    procfile.write_text("stubborn: sh -c 'trap \"\" TERM; echo up; while :; do sleep 0.1; done'\n")
     runner = _start(procfile, dict(os.environ), "--grace", "60")
-    time.sleep(1)
+    before = _read_until(runner, "stubborn | up", 30)
     os.kill(runner.pid, signal.SIGINT)
     time.sleep(0.5)
     started = time.monotonic()
     os.kill(runner.pid, signal.SIGINT)
-    rc, out = _output(runner, 20)
+    rc, out = _output(runner, 20, before)
 
     assert time.monotonic() - started < 5
     assert rc == 1 and "stubborn asked to stop again: killing it" in out
