@@ -293,3 +293,49 @@ class TestBellRinger:
         ringer.request()  # waits out the interval …
         ringer.flush()  # … unless the process exits first
         assert len(rings) == 2
+
+
+# The group commit's statement goes straight to psycopg (server-side binding); Django's error translation must
+# still apply, or a lost database would look like a bug (429) instead of spooling.
+
+@pytest.mark.django_db(transaction=True)
+def test_the_statement_sent_directly_stores_the_row_as_the_orm_reads_it(broker):
+    payload = fresh(load_example("ContactCreate.json"))
+    body = compact(payload)
+
+    with mock.patch.object(services, "_insert_direct", wraps=services._insert_direct) as direct:
+        result = services.webhook_receive(body=body, headers={"x-ghl-signature": sign_ed25519(body),
+                                                              "user-agent": "GHL-Webhooks/1.0"})
+
+    assert direct.call_count == 1
+    assert result.data == {"status": "accepted", "id": WebhookEvent.objects.get().pk}
+    event = WebhookEvent.objects.get()
+    assert event.body == body.decode() and event.headers["user-agent"] == "GHL-Webhooks/1.0"
+    assert event.status == S.RECEIVED and event.webhook_id == payload["webhookId"]
+    assert event.delivered_at is not None and event.received_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_lost_under_the_direct_statement_spools_the_event(broker, spool_dir):
+    import psycopg
+
+    from ghl_integration.webhooks import spool
+
+    body = compact(fresh(load_example("NoteCreate.json")))
+    connection.ensure_connection()
+    backend = connection.connection.info.backend_pid
+    admin = connection.get_connection_params()
+    with psycopg.connect(**{k: v for k, v in admin.items() if k in ("host", "port", "user", "password", "dbname")},
+                         autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", (backend,))  # the database drops this connection
+
+    try:
+        with mock.patch.object(services, "_insert_direct", wraps=services._insert_direct) as direct:
+            result = services.webhook_receive(body=body, headers={"x-ghl-signature": sign_ed25519(body)})
+    finally:
+        connection.close()
+
+    assert direct.call_count == 1
+    assert result.data == {"status": "spooled"}
+    assert len(spool.spool_pending()) == 1
+    assert not WebhookEvent.objects.exists()
