@@ -13,3 +13,5 @@ class CrmConfig(AppConfig):
         # The kinds of record the sync engine serves (field mappings, policies, runs and targets are keyed by them).
         register_kind(CONTACT_KIND)
         register_kind(OPPORTUNITY_KIND)
+
+        from . import tasks  # noqa: F401  (the sync history's daily prune)
