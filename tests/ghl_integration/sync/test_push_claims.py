@@ -50,13 +50,14 @@ def test_a_push_drain_that_fails_mid_batch_gives_the_rest_back_at_once(ghl, conn
 
 
 def test_a_claimed_batch_is_held_briefly_and_renewed_while_the_drain_works(ghl, connected, monkeypatch):
-    # given: a lease of 0.3 s and pushes slowed to 0.1 s each
+    # given: a lease of 1.2 s and pushes slowed to 0.4 s each, so the six pushes outlast the lease twice over
+    # (without renewal the later entries expire) while a renewal every 0.4 s leaves 0.8 s for a loaded machine
     _contacts(connected, 6)
-    monkeypatch.setattr(push_module, "PUSH_LEASE_SECONDS", 0.3)
+    monkeypatch.setattr(push_module, "PUSH_LEASE_SECONDS", 1.2)
     real_push, expired_while_held = push_module.PushDrain.push, []
 
     def slow_push(self, entry):
-        time.sleep(0.1)
+        time.sleep(0.4)
         held = OutboxEntry.objects.filter(status="in_progress").exclude(pk=entry.pk)
         expired_while_held.extend(held.filter(claimed_until__lt=timezone.now()).values_list("pk", flat=True))
         return real_push(self, entry)
