@@ -19,8 +19,9 @@ from ..runner.services import agent_run_start
 from ..runner.transcribe import MAX_AUDIO_BYTES, TranscriptionFailed, stt_config, transcribe
 from ..runner.transcribe import NOT_CONFIGURED as STT_NOT_CONFIGURED
 from ..services import api_key_authenticate
+from ..tools.dispatch import key_refused
 from ..tools.errors import ToolError, envelope_error
-from .views import AgentApiView, bearer_token, envelope_response
+from .views import AgentApiView, bearer_token, envelope_response, request_client
 
 # How long a POST may wait for its run to finish before answering 202 with the run as it is.
 MAX_WAIT_S = 60
@@ -45,9 +46,9 @@ RUN_ENVELOPE = inline_serializer("AgentRunEnvelope", fields={"ok": serializers.B
 ERROR_RESPONSE = OpenApiResponse(description="`{ok: false, error: {code, message, field?, hint?}}`")
 
 
-def _unauthorized() -> Response:
-    return envelope_response(envelope_error(ToolError("unauthorized", "The API key is missing, unknown or revoked.",
-                                             hint="Send `Authorization: Bearer <key>` with an active key.")))
+def _unauthorized(request: Request) -> Response:
+    # Limited per client address like the tool calls (a key-guessing client gets `rate_limited`).
+    return envelope_response(envelope_error(key_refused(client=request_client(request))))
 
 
 class AgentRunStartInputSerializer(serializers.Serializer):
@@ -71,7 +72,7 @@ class AgentRunStartApi(AgentApiView):
     def post(self, request: Request) -> Response:
         key = api_key_authenticate(raw=bearer_token(request))
         if key is None:
-            return _unauthorized()
+            return _unauthorized(request)
         data = self.InputSerializer(data=request.data)
         if not data.is_valid():
             name, problems = next(iter(data.errors.items()))
@@ -130,7 +131,7 @@ class AgentRunDetailApi(AgentApiView):
     def get(self, request: Request, run_id: int) -> Response:
         key = api_key_authenticate(raw=bearer_token(request))
         if key is None:
-            return _unauthorized()
+            return _unauthorized(request)
         run = agent_run_get(organization=key.organization_id, run_id=run_id, agent=key.agent)
         if run is None:
             return envelope_response(envelope_error(ToolError("not_found", f"This agent has no run {run_id}.",

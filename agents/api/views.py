@@ -15,14 +15,20 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..services import api_key_authenticate
-from ..tools.dispatch import tool_call
+from ..tools.dispatch import key_refused, tool_call
 from ..tools.errors import ToolError, envelope_error, envelope_http_status
+from ..tools.ratelimit import client_address
 from ..tools.registry import Tool, registry
 
 
 def bearer_token(request: Request) -> str:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def request_client(request: Request) -> str:
+    """The caller's address as the invalid-key rate limit counts it."""
+    return client_address(peer=request.META.get("REMOTE_ADDR"), forwarded_for=request.META.get("HTTP_X_FORWARDED_FOR"))
 
 
 def envelope_response(envelope: dict[str, Any]) -> Response:
@@ -44,9 +50,7 @@ class AgentApiView(APIView):
     def _agent_tools(self, request: Request) -> list[Tool] | Response:
         key = api_key_authenticate(raw=bearer_token(request))
         if key is None:
-            return envelope_response(envelope_error(ToolError(
-                "unauthorized", "The API key is missing, unknown or revoked.",
-                hint="Send `Authorization: Bearer <key>` with an active key.")))
+            return envelope_response(envelope_error(key_refused(client=request_client(request))))
         return registry.all(families=list(key.agent.enabled_families or []))
 
 
@@ -86,8 +90,8 @@ class ToolRunApi(AgentApiView):
             return envelope_response(envelope_error(ToolError("invalid", "The body is not valid JSON.",
                                                      hint="Send the tool's input as a JSON object.")))
         return envelope_response(tool_call(tool_name=self.tool_name or name or "", arguments=arguments, surface="rest",
-                                  api_key=bearer_token(request),
-                                  idempotency_key=request.headers.get("Idempotency-Key") or None))
+                                           api_key=bearer_token(request), client=request_client(request),
+                                           idempotency_key=request.headers.get("Idempotency-Key") or None))
 
 
 def tool_run_view(tool: Tool):

@@ -18,8 +18,9 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 
 from ..services import api_key_authenticate
-from ..tools.dispatch import tool_call
-from ..tools.errors import ToolError, envelope_error
+from ..tools.dispatch import key_refused, tool_call
+from ..tools.errors import envelope_error
+from ..tools.ratelimit import client_address
 from ..tools.registry import Tool, registry, result_envelope_schema
 
 MCP_PATH = "/mcp/"
@@ -34,6 +35,18 @@ def _bearer_from_headers(headers) -> str:
 def _bearer(ctx) -> str:
     request = getattr(ctx, "request", None)
     return _bearer_from_headers(request.headers) if request is not None else ""
+
+
+def _client_from(peer: str | None, headers) -> str:
+    """The caller's address as the invalid-key rate limit counts it (as REST does)."""
+    return client_address(peer=peer, forwarded_for=headers.get("x-forwarded-for"))
+
+
+def _client(ctx) -> str | None:
+    request = getattr(ctx, "request", None)
+    if request is None:
+        return None
+    return _client_from(request.client.host if request.client else None, request.headers)
 
 
 def _as_request(fn, kwargs):
@@ -76,7 +89,7 @@ def envelope_result(envelope: dict[str, Any]) -> types.CallToolResult:
 
 async def call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
     envelope = await _in_thread(tool_call, tool_name=params.name, arguments=params.arguments or {}, surface="mcp",
-                                api_key=_bearer(ctx))
+                                api_key=_bearer(ctx), client=_client(ctx))
     return envelope_result(envelope)
 
 
@@ -100,7 +113,8 @@ def _transport_security() -> TransportSecuritySettings:
 
 
 class BearerRequired:
-    """Refuse a request without an active key before the MCP transport sees it (401, the REST envelope)."""
+    """Refuse a request without an active key before the MCP transport sees it: the REST envelope, 401
+    `unauthorized`, or 429 `rate_limited` with Retry-After once its address sent too many invalid keys."""
 
     def __init__(self, app):
         self.app = app
@@ -110,10 +124,11 @@ class BearerRequired:
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
             key = await _in_thread(api_key_authenticate, raw=_bearer_from_headers(headers))
             if key is None:
-                body = envelope_error(ToolError("unauthorized", "The API key is missing, unknown or revoked.",
-                                                hint="Send `Authorization: Bearer <key>` with an active key."))
-                await JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})(
-                    scope, receive, send)
+                peer = (scope.get("client") or (None,))[0]
+                error = await _in_thread(key_refused, client=_client_from(peer, headers))
+                extra = {"Retry-After": str(error.retry_after)} if error.retry_after else {}
+                await JSONResponse(envelope_error(error), status_code=error.http_status,
+                                   headers={"WWW-Authenticate": "Bearer", **extra})(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 

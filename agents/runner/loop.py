@@ -7,6 +7,7 @@ input does not fit the tool's schema runs none of its calls and tells the model 
 """
 import json
 import logging
+import re
 import time
 from typing import Any
 
@@ -28,6 +29,8 @@ RUN_TIMEOUT_S = 180.0
 TOOL_RESULT_MAX_CHARS = 12000
 # Less time than this left in the run is not worth a model call.
 MIN_CALL_S = 0.1
+# A file's bytes inside arguments that cannot be read as JSON (kept out of the run's steps).
+BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{200,}={0,2}")
 
 
 class RunFailed(Exception):
@@ -44,13 +47,31 @@ class _Recorder:
 
     def step(self, **fields: Any) -> AgentRunStep:
         # The run's record is shown like the audit: what the model wrote or sent a tool, secrets redacted.
-        for name in ("content", "requested_calls", "arguments", "result"):
+        # A file the model sent a tool (send_message's attachments) is kept as its name, size and SHA-256.
+        if "requested_calls" in fields:
+            fields["requested_calls"] = [_recorded_call(c) for c in fields["requested_calls"]]
+        for name in ("content", "arguments", "result"):
             if name in fields:
                 fields[name] = redact(fields[name])
         step = AgentRunStep.objects.create(organization_id=self.run.organization_id, run=self.run,
                                            index=self.index, **fields)
         self.index += 1
         return step
+
+
+def _recorded_call(call: dict[str, Any]) -> dict[str, Any]:
+    """A tool call the model asked for, as its step keeps it: the arguments (a JSON text, as sent) redacted like
+    the audit; arguments that are not a JSON object lose any long base64-like run (a file's bytes) instead."""
+    arguments = call.get("arguments")
+    try:
+        parsed = json.loads(arguments) if isinstance(arguments, str) else None
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        arguments = json.dumps(redact(parsed), ensure_ascii=False)
+    elif isinstance(arguments, str):
+        arguments = BASE64_RUN.sub(lambda m: f"[{len(m.group())} characters of base64: not kept]", redact(arguments))
+    return {**redact({k: v for k, v in call.items() if k != "arguments"}), "arguments": arguments}
 
 
 def agent_run_execute(*, run_id: int) -> AgentRun | None:

@@ -1,11 +1,15 @@
 """The one dispatcher every surface calls: REST, MCP and (later) the built-in runner.
 
-    tool_call(*, agent=None, tool_name, arguments, surface, idempotency_key=None, api_key=None) -> envelope
+    tool_call(*, agent=None, tool_name, arguments, surface, idempotency_key=None, api_key=None, client=None)
+        -> envelope
 
-Order: authenticate the key → find the tool → the agent's enabled families → per-key rate limit → validate
-the input against the tool's schema → idempotency (writes) → the write policy (writes) → run → audit.
+Order: authenticate the key (an invalid one: limited per client address) → per-key rate limit (every call of the
+key counts) → find the tool → the agent's enabled families → validate the input against the tool's schema →
+idempotency (writes) → the write policy (writes) → run → audit.
 The answer is always an envelope: `{"ok": true, "result": {...}}` or `{"ok": false, "error": {...}}`.
 """
+import base64
+import binascii
 import dataclasses
 import hashlib
 import json
@@ -30,7 +34,7 @@ from ..audit import tool_call_cause
 from ..models import Agent, ApiKey, IdempotencyRecord
 from ..services import api_key_authenticate, tool_call_record
 from .errors import ToolError, envelope_error, envelope_ok
-from .ratelimit import rate_limit_hit
+from .ratelimit import invalid_key_hit, rate_limit_hit
 from .registry import Tool, registry
 
 logger = logging.getLogger(__name__)
@@ -47,6 +51,10 @@ SECRET_VALUE = re.compile(
     re.I,
 )
 REDACTED = "[redacted]"
+# The key of a file's bytes in a tool input (send_message's attachments): kept out of the audit, summarised.
+FILE_CONTENT = "content_base64"
+# An invalid input's error quotes the offending value only up to this length.
+MAX_ECHOED_CHARS = 300
 # GHL requests a tool makes while its caller waits (free slots, a duplicate check, a booking) take this long in
 # all; what does not fit answers `ghl_unavailable` (or, for a lookup that only helps, is skipped).
 TOOL_REMOTE_SECONDS = 6.0
@@ -101,8 +109,27 @@ def _is_storable(text: str) -> bool:
     return "\x00" not in text
 
 
+def file_summary(item: dict[str, Any]) -> dict[str, Any]:
+    """A file given inline (`{name, content_type?, content_base64}`) as the audit keeps it: its name, content type,
+    size in bytes and SHA-256, never the content (a file may be megabytes, and the person's own documents)."""
+    summary = {k: redact(v) for k, v in item.items() if k != FILE_CONTENT}
+    content = item[FILE_CONTENT]
+    try:
+        data = base64.b64decode(content, validate=True) if isinstance(content, str) else None
+    except (binascii.Error, ValueError):
+        data = None
+    if data is None:
+        chars = len(content) if isinstance(content, str) else None
+        return {**summary, "size_bytes": None, "sha256": None,
+                "content": f"[not base64{f', {chars} characters' if chars is not None else ''}: not kept]"}
+    return {**summary, "size_bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
 def redact(value: Any) -> Any:
-    """`value` with secret-looking keys' values and our own API keys replaced (for the audit), storable."""
+    """`value` as the audit and a run's steps keep it: secret-looking keys' values, bearer credentials, JWTs, GHL
+    tokens and our own API keys replaced, a file given inline summarised (`file_summary`), storable."""
+    if isinstance(value, dict) and FILE_CONTENT in value:
+        return file_summary(value)
     if isinstance(value, dict):
         return {storable(str(k)): REDACTED if SECRET_NAME.search(str(k)) and k != "idempotency_key" else redact(v)
                 for k, v in value.items()}
@@ -160,8 +187,22 @@ def _validation_error(tool: Tool, arguments: Any) -> ToolError | None:
                          hint=f"Remove it; the accepted names are: {allowed}.")
     top = str(error.absolute_path[0]) if error.absolute_path else ""
     expected = props.get(top, {}).get("description", "").rstrip(".")
-    return ToolError("invalid", f"`{path or 'input'}`: {error.message}", field=path or None,
+    return ToolError("invalid", f"`{path or 'input'}`: {_schema_message(error)}", field=path or None,
                      hint=f"Fix `{path}`{': ' + expected if expected else ''}." if path else None)
+
+
+def _schema_message(error) -> str:
+    """The schema's complaint, without the offending value when that is long (jsonschema's message quotes it:
+    a file's whole base64 would be answered, and kept in a run's steps)."""
+    if len(error.message) <= MAX_ECHOED_CHARS:
+        return error.message
+    rule = json.dumps(error.validator_value, default=str)
+    rule = f"{error.validator}: {rule}" if len(rule) <= 80 else error.validator
+    kind = {str: "text", list: "array", dict: "object"}.get(type(error.instance), type(error.instance).__name__)
+    size = f" of {len(error.instance)} {'characters' if kind == 'text' else 'items'}" \
+        if isinstance(error.instance, (str, list, dict)) else ""
+    return f"the value (an {kind}{size}) does not satisfy `{rule}`." if kind[0] in "aeiou" else \
+        f"the value (a {kind}{size}) does not satisfy `{rule}`."
 
 
 def write_policy_check(*, agent: Agent, tool: Tool, arguments: dict[str, Any],
@@ -190,21 +231,33 @@ def write_policy_check(*, agent: Agent, tool: Tool, arguments: dict[str, Any],
     return pending_answer(action)
 
 
-def _authenticate(api_key: ApiKey | str | None) -> ApiKey:
+def key_refused(*, client: str | None) -> ToolError:
+    """The answer to a call with a missing, unknown or revoked key from `client` (the caller's address, see
+    `ratelimit.client_address`; None: not counted): `unauthorized`, or `rate_limited` once that address has made
+    too many such calls this minute. Only such calls count, so a valid key from the same address is not refused."""
+    retry_after = invalid_key_hit(client=client) if client is not None else None
+    if retry_after is not None:
+        return ToolError("rate_limited", "Too many calls with a missing, unknown or revoked API key from this "
+                         "address.", retry_after=retry_after,
+                         hint=f"Wait {retry_after} s; then send `Authorization: Bearer <key>` with an active key.")
+    return ToolError("unauthorized", "The API key is missing, unknown or revoked.",
+                     hint="Send `Authorization: Bearer <key>` with an active key from the organization's agents page.")
+
+
+def _authenticate(api_key: ApiKey | str | None, client: str | None) -> ApiKey:
     key = api_key if isinstance(api_key, ApiKey) else api_key_authenticate(raw=api_key or "")
     if key is None or not key.is_active or not key.agent.is_active:
-        raise ToolError("unauthorized", "The API key is missing, unknown or revoked.",
-                        hint="Send `Authorization: Bearer <key>` with an active key from the organization's "
-                             "agents page.")
+        raise key_refused(client=client)
     return key
 
 
 def tool_call(*, agent: Agent | None = None, tool_name: str, arguments: Any, surface: str,
               idempotency_key: str | None = None, api_key: ApiKey | str | None = None,
-              run_id: int | None = None) -> dict[str, Any]:
+              run_id: int | None = None, client: str | None = None) -> dict[str, Any]:
     """Run one tool call and answer with its envelope. Never raises for bad input.
 
-    Pass `api_key` (raw bearer or an `ApiKey`) from REST/MCP; the runner passes `agent` and its `run_id`.
+    Pass `api_key` (raw bearer or an `ApiKey`) and `client` (the caller's address, `ratelimit.client_address`:
+    calls with an invalid key are limited per address) from REST/MCP; the runner passes `agent` and its `run_id`.
     `idempotency_key` is the `Idempotency-Key` header (the input's own `idempotency_key` wins if both).
     """
     if surface not in SURFACES:
@@ -218,7 +271,7 @@ def tool_call(*, agent: Agent | None = None, tool_name: str, arguments: Any, sur
     holder: list[ToolContext] = []
     try:
         if agent is None:
-            key = _authenticate(api_key)
+            key = _authenticate(api_key, client)
             agent = key.agent
         envelope = _dispatch(agent=agent, key=key, tool_name=tool_name, arguments=arguments, surface=surface,
                              set_ctx=holder.append, call_id=call_id)
@@ -256,6 +309,12 @@ def _outcome_of(envelope: dict[str, Any]) -> str:
 
 def _dispatch(*, agent: Agent, key: ApiKey | None, tool_name: str, arguments: Any, surface: str,
               set_ctx, call_id: uuid.UUID) -> dict[str, Any]:
+    # Before anything else is looked at: a call of a misspelt tool or a family the agent lacks counts too.
+    if key is not None:
+        retry_after = rate_limit_hit(key_prefix=key.prefix, limit=key.rate_limit_per_minute)
+        if retry_after is not None:
+            raise ToolError("rate_limited", f"This key may make {key.rate_limit_per_minute} calls a minute.",
+                            retry_after=retry_after, hint=f"Wait {retry_after} s, then retry.")
     tool = registry.get(tool_name)
     if tool is None:
         raise ToolError("not_found", f"There is no tool named {tool_name!r}.", field="tool",
@@ -263,11 +322,6 @@ def _dispatch(*, agent: Agent, key: ApiKey | None, tool_name: str, arguments: An
     if tool.family not in (agent.enabled_families or []):
         raise ToolError("forbidden", f"Agent “{agent.name}” may not use the {tool.family} tools.",
                         hint="Ask the organization's owner to enable this tool family for the agent.")
-    if key is not None:
-        retry_after = rate_limit_hit(key_prefix=key.prefix, limit=key.rate_limit_per_minute)
-        if retry_after is not None:
-            raise ToolError("rate_limited", f"This key may make {key.rate_limit_per_minute} calls a minute.",
-                            retry_after=retry_after, hint=f"Wait {retry_after} s, then retry.")
     invalid = _validation_error(tool, arguments)
     if invalid is not None:
         raise invalid

@@ -16,6 +16,15 @@ from tests.ghl_integration.conftest import ghl_sandbox, sandbox  # noqa: F401  (
 LOCATION_ID = sbx.DEMO_LOCATION_ID
 
 
+@pytest.fixture(autouse=True)
+def agent_rate_limits_per_test(settings):
+    """The agent rate limits' windows start empty in each test: every test calls from 127.0.0.1, and earlier
+    tests' calls with invalid keys would otherwise count against this one's address."""
+    import uuid
+
+    settings.AGENT_RATE_LIMIT_KEY_PREFIX = f"agents:rl:t:{uuid.uuid4().hex[:12]}"
+
+
 @pytest.fixture
 def ghl(sandbox, settings):  # noqa: F811
     settings.GHL_API_BASE_URL = sandbox.base_url

@@ -1,0 +1,86 @@
+"""A file sent inline (send_message's attachments, base64) reaches the tool whole, while the audit row and a run's
+steps (tests/agents/runner/test_run_files.py) keep only its name, content type, size and SHA-256; an invalid
+attachment's error does not quote it."""
+import base64
+import hashlib
+import json
+
+import pytest
+
+from agents.models import ToolCall
+from agents.tools import messaging
+from crm.models import Contact
+from crm.services.external_ids import external_id_link
+
+from .conftest import LOCATION_ID
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PDF = b"%PDF-1.4 " + bytes(range(256)) * 40  # ~10 kB, not text
+PDF_B64 = base64.b64encode(PDF).decode()
+SUMMARY = {"name": "invoice.pdf", "content_type": "application/pdf", "size_bytes": len(PDF),
+           "sha256": hashlib.sha256(PDF).hexdigest()}
+
+
+@pytest.fixture
+def maria(ghl, org, connected):
+    remote = ghl.control.change_contact("create", locationId=LOCATION_ID, firstName="Maria", lastName="Lopez",
+                                        email="maria@example.com", phone="+15035550177")["contact"]
+    local = Contact.objects.create(organization=org, first_name="Maria", last_name="Lopez", full_name="Maria Lopez",
+                                   email="maria@example.com", phone="+15035550177")
+    external_id_link(obj=local, provider="ghl", account_id=LOCATION_ID, external_id=remote["id"],
+                     connection_id=connected.pk)
+    ghl.control.clear_request_log()
+    return local
+
+
+@pytest.fixture
+def sent_files(monkeypatch):
+    """The files each send_message handed to the channel layer (spied on, still sent)."""
+    seen = []
+    real = messaging.message_send
+
+    def spy(*, command, **kwargs):
+        seen.extend(command.files)
+        return real(command=command, **kwargs)
+
+    monkeypatch.setattr(messaging, "message_send", spy)
+    return seen
+
+
+def _email(**extra):
+    return {"contact": "Maria Lopez", "channel": "email", "text": "Your invoice", "subject": "Invoice",
+            "attachments": ["https://example.com/map.png",
+                            {"name": "invoice.pdf", "content_type": "application/pdf", "content_base64": PDF_B64}],
+            **extra}
+
+
+def test_the_audit_keeps_a_files_summary_and_the_tool_gets_all_of_it(ghl, maria, key, call, sent_files):
+    # when
+    status, body = call(key, "send_message", _email(idempotency_key="invoice-1"))
+    # then: the file went out whole
+    assert status == 200 and body["ok"], body
+    assert [(f.name, f.data) for f in sent_files] == [("invoice.pdf", PDF)]
+    assert any(r["path"] == "/conversations/messages/upload" for r in ghl.control.request_log())
+    # and the audit row holds its summary, not its bytes
+    row = ToolCall.objects.get(tool="send_message")
+    assert row.input["attachments"] == ["https://example.com/map.png", SUMMARY]
+    assert PDF_B64[:40] not in json.dumps(row.input) and row.input["text"] == "Your invoice"
+
+
+def test_a_file_that_is_not_base64_is_neither_kept_nor_quoted(ghl, maria, key, call):
+    junk = "not base64 at all! " * 30
+    status, body = call(key, "send_message", {**_email(), "attachments": [
+        {"name": "x.pdf", "content_base64": junk}]})
+    assert status == 400 and body["error"]["field"] == "attachments.0.content_base64"
+    stored = ToolCall.objects.get(tool="send_message").input["attachments"][0]
+    assert stored["name"] == "x.pdf" and stored["size_bytes"] is None and junk[:30] not in json.dumps(stored)
+
+
+def test_an_attachment_the_schema_refuses_is_not_quoted_back(ghl, maria, key, call):
+    # a file without its name: jsonschema's own message quotes the whole object, base64 and all
+    status, body = call(key, "send_message", {**_email(), "attachments": [{"content_base64": PDF_B64}]})
+    assert status == 400 and body["error"]["code"] == "invalid" and body["error"]["field"] == "attachments.0"
+    assert PDF_B64[:40] not in json.dumps(body) and len(body["error"]["message"]) < 400
+    assert PDF_B64[:40] not in json.dumps(ToolCall.objects.get(tool="send_message").input)
+
