@@ -14,9 +14,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
 from crm import calendar_time
-from crm.calendar_backend import BackendError
+from crm.calendar_backend import BackendError, calendar_backend_for
 from crm.models import Appointment, Calendar, Contact, ExternalIdentity
-from crm.services.appointment_errors import AppointmentError
+from crm.services.appointment_errors import AppointmentError, AppointmentUnavailable
 from crm.services.appointments import appointment_book, appointment_cancel, appointment_reschedule
 from crm.services.free_slots import CalendarUnavailable, calendar_free_slots, calendar_zone
 
@@ -241,6 +241,14 @@ def appointment_resolve(*, organization, ref) -> Appointment:
     return live[0]
 
 
+def _connected_require(calendar: Calendar, tool: str) -> None:
+    """What the booking commands check first, for a dry run (which calls none of them): a connected calendar system
+    (GoHighLevel) owns the calendar, else `not_connected`, the answer the real call would give."""
+    if calendar_backend_for(calendar) is None:
+        raise _appointment_error(AppointmentUnavailable(
+            f"Calendar {calendar.name!r} is not connected to a calendar system right now.", field="calendar"), tool)
+
+
 def _contact_in_ghl(ctx: ToolContext, person: Contact) -> None:
     """A contact just created here may still be on its way to GHL: wait for it (bounded) before booking."""
     if _external_ids(ctx.organization, Contact, [person.pk]):
@@ -396,6 +404,7 @@ def book_appointment(ctx: ToolContext, *, contact: str, calendar: str, start_tim
                         hint="Pick another calendar from list_calendars.")
     starts_at = _start(cal, start_time)
     if ctx.dry_run:
+        _connected_require(cal, "book_appointment")
         return _dry_run_out(ctx, would="book", calendar=cal, contact=person, starts_at=starts_at,
                             ends_at=starts_at + timedelta(minutes=cal.slot_duration_minutes), note=_DRY_NOTE)
     _contact_in_ghl(ctx, person)
@@ -419,6 +428,7 @@ def reschedule_appointment(ctx: ToolContext, *, appointment, start_time: str) ->
                         hint="Call book_appointment instead.")
     starts_at = _start(cal, start_time)
     if ctx.dry_run:
+        _connected_require(cal, "reschedule_appointment")
         return _dry_run_out(ctx, would="reschedule", calendar=cal, contact=appt.contact, starts_at=starts_at,
                             ends_at=starts_at + (appt.ends_at - appt.starts_at), appointment=appt, note=_DRY_NOTE)
     try:
@@ -436,6 +446,7 @@ def cancel_appointment(ctx: ToolContext, *, appointment) -> dict[str, Any]:
         raise ToolError("forbidden", f"Calendar {cal.name!r} does not allow cancelling.", field="appointment",
                         hint="Tell the user to contact the business.")
     if ctx.dry_run:
+        _connected_require(cal, "cancel_appointment")
         if appt.status != Appointment.Status.CANCELLED and appt.ends_at <= timezone.now():
             raise ToolError("invalid", "This appointment is over; it can no longer be cancelled.",
                             field="appointment")
@@ -456,7 +467,8 @@ _WRITE_NOTE = ("The change is made in GoHighLevel before this answers (`status: 
                "booking this call would make. Pass `dry_run: true` to check it without sending anything. Errors: "
                "`conflict` (the time is not free: `alternatives` holds the nearest free slots), `not_found`, "
                "`ambiguous` (pick one of `candidates`), `forbidden` (the calendar's rules), `ghl_unavailable` "
-               "(retry with the same key).")
+               "(retry with the same key), `not_connected` (GoHighLevel is not connected for this calendar; a dry "
+               "run says so too).")
 
 registry.register(Tool(
     name="list_calendars", family="calendar", title="List calendars",

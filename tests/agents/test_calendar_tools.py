@@ -192,6 +192,31 @@ def test_dry_runs_send_nothing_to_ghl(cleanings, maria, ghl, key, call, day):
     assert remote["appointmentStatus"] != "cancelled" and datetime.fromisoformat(remote["startTime"]) == at(day, 11)
 
 
+def test_dry_runs_without_a_connection_answer_not_connected(cleanings, maria, connected, ghl, key, call, day):
+    from ghl_integration.connections.disconnect import connection_disconnect
+
+    # given: a booking made while connected, then GoHighLevel disconnected
+    booked = ok(call(key, "book_appointment", {"contact": "Maria Lopez", "calendar": "Cleanings",
+                                               "start_time": at(day, 11).isoformat()}))["appointment"]
+    connection_disconnect(connection=connected)
+    ghl.control.clear_request_log()
+
+    # when / then: each dry run answers what the real call would
+    for tool, arguments in (
+        ("book_appointment", {"contact": "Maria Lopez", "calendar": "Cleanings",
+                              "start_time": at(day, 14).isoformat()}),
+        ("reschedule_appointment", {"appointment": booked["appointment_id"], "start_time": at(day, 15).isoformat()}),
+        ("cancel_appointment", {"appointment": booked["appointment_id"]}),
+    ):
+        dry = call(key, tool, {**arguments, "dry_run": True})
+        real = call(key, tool, arguments)
+        assert dry[0] == 409 and dry[1]["error"]["code"] == "not_connected", (tool, dry)
+        assert dry[1]["error"]["field"] == "calendar", (tool, dry)
+        assert dry == real, tool
+    assert ghl_requests(ghl) == []
+    assert Appointment.objects.get(pk=booked["appointment_id"]).status != Appointment.Status.CANCELLED
+
+
 def test_reschedule_by_contact_and_date_then_cancel_by_ghl_id(cleanings, maria, ghl, key, call, day):
     booked = ok(call(key, "book_appointment", {"contact": "Maria Lopez", "calendar": "Cleanings",
                                                "start_time": at(day, 11).isoformat()}))["appointment"]
