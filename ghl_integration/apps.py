@@ -10,11 +10,13 @@ class GhlIntegrationConfig(AppConfig):
         # half (`sync/registry.py`: its webhook family, pusher, targets, on-connect receiver and tasks), the
         # webhook inbox's and the push worker's tasks.
         from channels_app.providers.registry import registry as channel_registry
+        from crm.account import register_account_finder
         from crm.calendar_backend import register_calendar_backend
         from crm.contact_remote_lookup import register_contact_remote_finder
         from crm.currency import register_currency_finder
 
         from . import tasks as connection_tasks  # noqa: F401
+        from .account import ghl_account_for
         from .calendars.backend import ghl_calendar_backend_for
         from .contacts.remote_lookup import ghl_contact_remote_find
         from .conversations.channel import GhlChannelProvider
@@ -38,6 +40,8 @@ class GhlIntegrationConfig(AppConfig):
         register_calendar_backend(GHL.key, ghl_calendar_backend_for)
         # Deals are in the currency of the GHL location they live in (crm.currency).
         register_currency_finder(GHL.key, organization_currency)
+        # What an agent is told of the account it works in: the location's name, zone, connection (crm.account).
+        register_account_finder(GHL.key, ghl_account_for)
         # A contact about to be created here is first looked up in GHL (crm.contact_remote_lookup).
         register_contact_remote_finder(GHL.key, ghl_contact_remote_find)
         # GHL carries SMS, email and WhatsApp for organizations connected to it (channels_app's router).

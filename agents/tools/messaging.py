@@ -9,7 +9,10 @@ from typing import Any
 from channels_app.errors import ChannelError, SendRefused
 from channels_app.providers.base import FileAttachment
 from channels_app.sending import IdempotencyConflict, SendCommand, default_channel, message_send
+from crm.account import crm_account_for
 from crm.models import Message
+from crm.selectors.conversations import conversation_list, conversations_synced_at, message_page, messages_by_id
+from crm.selectors.mirror import newest_of
 
 from .dispatch import ToolContext
 from .errors import ToolError
@@ -157,20 +160,35 @@ def message_out(message: Message) -> dict[str, Any]:
     return out
 
 
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _synced(ctx: ToolContext, conversation_ids: list[int]) -> tuple[dict[int, Any], Any]:
+    """Per conversation, and for all of them: the last time the mirror is known to have agreed with GHL about
+    it: the newest change of a message GHL has (webhooks bring them within seconds), or the messages
+    reconciliation's check, whichever is later (see `crm.account.CrmAccount.messages_checked_at`)."""
+    account = crm_account_for(ctx.organization)
+    checked = account.messages_checked_at if account is not None else None
+    per = conversations_synced_at(organization=ctx.organization, conversation_ids=conversation_ids)
+    synced = {pk: newest_of(per.get(pk), checked) for pk in conversation_ids}
+    return synced, newest_of(checked, *per.values())
+
+
 def list_conversations(ctx: ToolContext, *, contact: str | None = None, unread_only: bool = False,
                        limit: int = 20) -> dict[str, Any]:
-    from crm.selectors.conversations import conversation_list, messages_by_id
-
     person = contact_resolve(organization=ctx.organization, ref=contact).contact if contact else None
     ctx.concerns(person)
     rows = list(conversation_list(organization=ctx.organization, contact=person, unread_only=unread_only)[:limit])
     last = messages_by_id(organization=ctx.organization, ids=[r.last_message_pk for r in rows])
+    synced, synced_at = _synced(ctx, [r.pk for r in rows])
     return {"conversations": [{
         "conversation_id": r.pk, "contact": {"contact_id": r.contact_id, "name": r.contact.full_name},
         "channel_family": r.channel_family, "unread_count": r.unread_count,
-        "last_message_at": r.last_message_at.isoformat() if r.last_message_at else None,
+        "last_message_at": _iso(r.last_message_at),
         "last_message": message_out(last[r.last_message_pk]) if r.last_message_pk in last else None,
-    } for r in rows], "count": len(rows)}
+        "synced_at": _iso(synced[r.pk]),
+    } for r in rows], "count": len(rows), "synced_at": _iso(synced_at)}
 
 
 def _conversation(ctx: ToolContext, conversation_id: int):
@@ -200,8 +218,6 @@ def get_messages(ctx: ToolContext, *, contact: str | None = None, conversation_i
                  limit: int = 20, before: str | None = None) -> dict[str, Any]:
     from datetime import datetime
 
-    from crm.selectors.conversations import message_page
-
     person, conversation = _who(ctx, contact, conversation_id)
     when = None
     if before:
@@ -215,8 +231,11 @@ def get_messages(ctx: ToolContext, *, contact: str | None = None, conversation_i
                             hint="Add +00:00 (or Z) to the time.")
     messages, more = message_page(organization=ctx.organization, contact=person, conversation=conversation,
                                   before=when, limit=limit)
+    read = {conversation.pk} if conversation is not None else {m.conversation_id for m in messages}
+    _per, synced_at = _synced(ctx, sorted(read))
     return {"messages": [message_out(m) for m in messages], "has_more": more,
-            "next_before": messages[0].created_at.isoformat() if more and messages else None}
+            "next_before": messages[0].created_at.isoformat() if more and messages else None,
+            "synced_at": _iso(synced_at)}
 
 
 def mark_conversation_read(ctx: ToolContext, *, contact: str | None = None,
@@ -252,31 +271,39 @@ def mark_conversation_read(ctx: ToolContext, *, contact: str | None = None,
     return {"status": "read", "conversations": done}
 
 
+SYNCED_AT = {"type": ["string", "null"],
+             "description": "The last time the mirror is known to have agreed with GoHighLevel about this: the "
+                            "newest change of a message GHL has, or the last full check of the messages against "
+                            "GHL, whichever is later (null: never). New messages arrive within seconds."}
 CONVERSATION_ID = {"type": "integer", "minimum": 1, "description": "A conversation_id from list_conversations."}
 registry.register(Tool(
     name="list_conversations", family="messaging", title="List conversations",
     description="The organization's conversations, newest activity first, each with its last message and unread "
                 "count. Filter by `contact` (a name, email, phone or id) and `unread_only` to find who is "
-                "waiting for an answer. Errors: `not_found`/`ambiguous` for `contact`.",
+                "waiting for an answer. Read from the local mirror: `synced_at` says how fresh it is. Errors: "
+                "`not_found`/`ambiguous` for `contact`.",
     input_schema={"type": "object", "additionalProperties": False, "properties": {
         "contact": CONTACT_REF, "unread_only": {"type": "boolean", "default": False},
         "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}}},
-    output_schema={"type": "object", "properties": {"conversations": {"type": "array"},
-                                                    "count": {"type": "integer"}}},
+    output_schema={"type": "object", "properties": {"conversations": {"type": "array", "items": {
+        "type": "object", "properties": {"synced_at": SYNCED_AT}}}, "count": {"type": "integer"},
+        "synced_at": SYNCED_AT}},
     fn=list_conversations,
 ))
 registry.register(Tool(
     name="get_messages", family="messaging", title="Read messages",
     description="A contact's messages (all channels) or one conversation's, oldest first: direction, channel, "
                 "kind (message/call/voicemail), delivery status, time, sender (contact, agent, user = a person, "
-                "workflow). Page back with `before` = `next_before`. Errors: `invalid` when neither `contact` "
+                "workflow). Page back with `before` = `next_before`. Read from the local mirror: `synced_at` says "
+                "how fresh it is. Errors: `invalid` when neither `contact` "
                 "nor `conversation_id` is given, `not_found`/`ambiguous`.",
     input_schema={"type": "object", "additionalProperties": False, "properties": {
         "contact": CONTACT_REF, "conversation_id": CONVERSATION_ID,
         "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
         "before": {"type": "string", "maxLength": 40, "description": "ISO date-time: only messages before it."}}},
     output_schema={"type": "object", "properties": {"messages": {"type": "array"}, "has_more": {"type": "boolean"},
-                                                    "next_before": {"type": ["string", "null"]}}},
+                                                    "next_before": {"type": ["string", "null"]},
+                                                    "synced_at": SYNCED_AT}},
     fn=get_messages,
 ))
 registry.register(Tool(

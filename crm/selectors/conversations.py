@@ -1,7 +1,7 @@
 """Reads of conversations and messages, scoped to one organization."""
 from datetime import datetime
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import Max, OuterRef, QuerySet, Subquery
 
 from tenancy.models import Organization
 
@@ -37,3 +37,12 @@ def message_page(*, organization: Organization | int, contact: Contact | None = 
         rows = rows.filter(created_at__lt=before)
     page = list(rows.order_by("-created_at", "-id")[:limit + 1])
     return list(reversed(page[:limit])), len(page) > limit
+
+
+def conversations_synced_at(*, organization: Organization | int, conversation_ids: list[int]) -> dict[int, datetime]:
+    """Per conversation: the newest change of one of its messages the provider has (it carries the provider's id),
+    i.e. the last time the mirror is known to have agreed with the provider about it. Conversations with none
+    are left out."""
+    rows = (Message.objects.for_org(organization).filter(conversation_id__in=conversation_ids)
+            .exclude(provider_message_id="").values("conversation_id").annotate(last=Max("updated_at")))
+    return {row["conversation_id"]: row["last"] for row in rows}

@@ -196,16 +196,21 @@ def _store_location_connection(
 
 
 def _location_name_load(connection: GhlConnection) -> None:
-    """Name the connection after its GHL location (one request); on failure it keeps its earlier name."""
+    """Name the connection after its GHL location and keep its time zone (one request); on failure it keeps its
+    earlier name."""
+    from ..account import location_details_keep
+
     client = _installation(connection).get_client()
     try:
-        name = (client.locations.get(connection.location_id) or {}).get("name", "") or ""
+        location = client.locations.get(connection.location_id) or {}
+        name = location.get("name", "") or ""
     except (GhlApiError, ConnectionInactive) as exc:
         logger.warning("ghl.oauth.location-name-unavailable",
                        extra={"location_id": connection.location_id, "error": str(exc)})
         return
     finally:
         client.close()
+    location_details_keep(connection=connection, location=location)
     if name and name != connection.location_name:
         connection.location_name = name
         connection.save(update_fields=["location_name", "updated_at"])

@@ -16,6 +16,7 @@ from django.db import transaction
 from crm.currency import DEFAULT_CURRENCY
 from crm.models import ExternalIdentity, Opportunity
 
+from ..account import location_details_keep
 from ..client import GhlApiError, GhlClient
 from ..models import GhlConnection
 from ..provider import GHL
@@ -52,6 +53,7 @@ def location_currency_refresh(*, connection: GhlConnection, client: GhlClient) -
         logger.warning("ghl.opportunities.currency-unavailable",
                        extra={"connection_id": connection.pk, "error": str(exc)})
         return connection_currency(connection)
+    location_details_keep(connection=connection, location=location)  # the zone too, from the same read
     currency, country = currency_of_location(location)
     if currency is None:
         logger.warning("ghl.opportunities.currency-unknown", extra={"connection_id": connection.pk,

@@ -74,3 +74,42 @@ def test_contact_context_has_the_last_messages(threads, key, call):
     context = ok(call(key, "get_contact_context", {"contact": "Leo Park"}))
     assert [(m["body"], m["direction"], m["sender"]) for m in context["last_messages"]] == [
         ("Are you open Saturday?", "inbound", "contact"), ("Hi", "inbound", "contact")]
+
+
+def test_messaging_reads_say_how_fresh_the_mirror_is(threads, connected, org, key, call):
+    from datetime import datetime
+
+    from django.db.models import Max
+    from django.utils import timezone
+
+    from crm.models import Message
+    from ghl_integration.conversations.reconcile import WATERMARK_KEY
+    from ghl_integration.models import GhlConnection
+
+    leo, _ = threads
+    # given: what GHL last told us of each conversation (its messages, as their webhooks left them)
+    newest = dict(Message.objects.values("conversation__contact__full_name").annotate(at=Max("updated_at"))
+                  .values_list("conversation__contact__full_name", "at"))
+    nia = Contact.objects.create(organization=org, first_name="Nia", full_name="Nia Local", phone="+15035550166")
+    Message.objects.create(organization=org, channel="sms", direction="outbound", body="draft", status="pending",
+                           conversation=Conversation.objects.create(organization=org, contact=nia))
+
+    # when / then: each conversation and each answer says it
+    listed = ok(call(key, "list_conversations", {}))
+    by_name = {c["contact"]["name"]: c["synced_at"] for c in listed["conversations"]}
+    assert {name: datetime.fromisoformat(at) for name, at in by_name.items() if at} == newest
+    assert by_name["Nia Local"] is None  # nothing of it has been seen in GHL, and nothing was checked
+    assert datetime.fromisoformat(listed["synced_at"]) == max(newest.values())
+    page = ok(call(key, "get_messages", {"contact": "Leo Park"}))
+    assert datetime.fromisoformat(page["synced_at"]) == newest["Leo Park"]
+    assert ok(call(key, "get_messages", {"contact": "Nia Local"}))["synced_at"] is None
+
+    # a reconciliation that has since checked every message against GHL makes the whole mirror that fresh
+    checked = timezone.now()
+    GhlConnection.objects.filter(pk=connected.pk).update(config={**connected.config,
+                                                                 WATERMARK_KEY: checked.isoformat()})
+    listed = ok(call(key, "list_conversations", {}))
+    assert {datetime.fromisoformat(c["synced_at"]) for c in listed["conversations"]} == {checked}
+    assert datetime.fromisoformat(listed["synced_at"]) == checked
+    page = ok(call(key, "get_messages", {"conversation_id": page["messages"][0]["conversation_id"]}))
+    assert datetime.fromisoformat(page["synced_at"]) == checked
