@@ -3,6 +3,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.utils import timezone
 
+from crm.account import CrmAccount, crm_account_for
 from crm.models import Calendar
 from tenancy.models import Organization
 
@@ -15,14 +16,27 @@ HOUSE_RULES = (
 )
 
 
-def organization_zone(organization: Organization) -> ZoneInfo:
-    """The organization's time zone: its calendars' zone when they agree, else UTC."""
+def organization_zone(organization: Organization, *, account: CrmAccount | None = None) -> ZoneInfo:
+    """The organization's time zone: its CRM account's (the GHL location's) when known, else its calendars'
+    zone when they agree, else UTC. `account`: the `crm_account_for` answer when the caller has it."""
+    return organization_zone_and_source(organization, account=account)[0]
+
+
+def organization_zone_and_source(organization: Organization, *,
+                                 account: CrmAccount | None = None) -> tuple[ZoneInfo, str]:
+    """`organization_zone` and where it came from: "account", "calendars" or "default"."""
+    account = account if account is not None else crm_account_for(organization)
+    if account is not None and account.timezone:
+        try:
+            return ZoneInfo(account.timezone), "account"
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
     zones = set(Calendar.objects.for_org(organization).active().exclude(timezone="")
                 .values_list("timezone", flat=True)[:5])
     try:
-        return ZoneInfo(zones.pop()) if len(zones) == 1 else ZoneInfo("UTC")
+        return (ZoneInfo(zones.pop()), "calendars") if len(zones) == 1 else (ZoneInfo("UTC"), "default")
     except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+        return ZoneInfo("UTC"), "default"
 
 
 def system_prompt(*, agent, organization: Organization) -> str:

@@ -9,6 +9,7 @@ FAMILY_MODULES = (
     "agents.tools.calendar",
     "agents.tools.messaging",
     "agents.tools.opportunities",
+    "agents.tools.context",
 )
 
 _loaded = False

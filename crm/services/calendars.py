@@ -9,7 +9,7 @@ from tenancy.models import Organization
 
 from ..models import Appointment, Calendar, Contact, ExternalIdentity
 from ..selectors.external_ids import local_object_for_external_id
-from .external_ids import external_id_link
+from .external_ids import external_id_link, external_id_mark_synced
 
 
 def calendar_create(
@@ -85,7 +85,9 @@ def calendar_upsert_from_remote(
             obj=calendar, provider=provider, account_id=account_id, external_id=external_id,
             connection_id=connection_id,
         )
+        external_id_mark_synced(obj=calendar, provider=provider, account_id=account_id)
         return calendar
+    external_id_mark_synced(obj=calendar, provider=provider, account_id=account_id)
     changed = [name for name, value in fields.items() if getattr(calendar, name) != value]
     for name in changed:
         setattr(calendar, name, fields[name])

@@ -1,6 +1,7 @@
 """Links between ontology rows and their ids in external systems (see `ExternalIdentity`)."""
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, models, transaction
+from django.utils import timezone
 
 from ..models import ExternalIdentity
 
@@ -50,3 +51,11 @@ def external_ids_forget_remote_state(*, organization, provider: str, account_id:
     return ExternalIdentity.objects.for_org(organization).filter(
         provider=provider, account_id=account_id, content_type=content_type,
     ).update(remote_updated_at=None, content_hash="")
+
+
+def external_id_mark_synced(*, obj: models.Model, provider: str, account_id: str) -> None:
+    """Stamp `obj`'s link to the account `last_synced_at` now: the remote has just listed it as the mirror holds it
+    (a reference record refreshed from the remote's listing, changed or not)."""
+    content_type = ContentType.objects.get_for_model(obj, for_concrete_model=True)
+    ExternalIdentity.objects.filter(provider=provider, account_id=account_id, content_type=content_type,
+                                    object_id=obj.pk).update(last_synced_at=timezone.now())

@@ -14,7 +14,7 @@ from tenancy.models import Organization
 from ..models import CrmUser, ExternalIdentity, LostReason
 from ..selectors.external_ids import local_object_for_external_id
 from ..sync.origin import sync_origin
-from .external_ids import external_id_link
+from .external_ids import external_id_link, external_id_mark_synced
 
 
 def mirror_lock(*, provider: str, account_id: str, what: str) -> None:
@@ -39,7 +39,9 @@ def _upsert(*, model: type[models.Model], organization: Organization, provider: 
             row = model.objects.create(organization=organization, **fields)
             external_id_link(obj=row, provider=provider, account_id=account_id, external_id=external_id,
                              connection_id=connection_id)
+            external_id_mark_synced(obj=row, provider=provider, account_id=account_id)
             return row
+        external_id_mark_synced(obj=row, provider=provider, account_id=account_id)
         changed = [name for name, value in fields.items() if getattr(row, name) != value]
         for name in changed:
             setattr(row, name, fields[name])

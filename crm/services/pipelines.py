@@ -14,7 +14,7 @@ from tenancy.models import Organization
 from ..models import Contact, ExternalIdentity, Opportunity, Pipeline, PipelineStage
 from ..selectors.external_ids import local_object_for_external_id
 from ..sync.origin import sync_origin
-from .external_ids import external_id_link
+from .external_ids import external_id_link, external_id_mark_synced
 
 
 @transaction.atomic
@@ -160,6 +160,7 @@ def pipeline_upsert_from_remote(
                                                 object_id=stage.pk).exclude(external_id=remote.external_id).delete()
                 external_id_link(obj=stage, provider=provider, account_id=account_id, external_id=remote.external_id,
                                  connection_id=connection_id)
+        external_id_mark_synced(obj=pipeline, provider=provider, account_id=account_id)
     return pipeline
 
 

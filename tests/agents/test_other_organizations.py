@@ -161,6 +161,8 @@ def cases(ours, theirs):
     ) for mine, missing in appt_refs]
     out += [("cancel_appointment", {"appointment": {"contact": "{ref}", "date": theirs["day"].isoformat()},
                                     "dry_run": True}, mine, missing) for mine, missing in person]
+    out += [("list_users", {"query": "{ref}"}, mine, missing)
+            for mine, missing in refs(theirs["user"].pk, "TheirUserGhlId00000001", "Zed Owner", "zed@b.example")]
     return out
 
 
@@ -205,8 +207,25 @@ def test_another_organizations_records_answer_like_missing_ones_on_every_tool(or
         assert not leaked, f"{what} shows {leaked}: {answer_theirs}"
     from agents.tools.registry import registry
 
-    takes_a_reference = {t.name for t in registry.all()} - {"create_contact", "list_pipelines", "list_calendars"}
+    takes_a_reference = {t.name for t in registry.all()} - {"create_contact", "list_pipelines", "list_calendars",
+                                                            "get_business_context"}
     assert tools_seen == takes_a_reference
+
+
+def test_the_business_context_shows_nothing_of_another_organization(org, ours, theirs, call):
+    key = api_key_create(agent=agent_create(organization=org, name="Everything"))[1]
+
+    status, answer = call(key, "get_business_context", {})
+
+    assert status == 200 and answer["ok"], answer
+    shown = json.dumps(answer, ensure_ascii=False).lower()
+    assert not [w for w in THEIR_WORDS if w.lower() in shown], answer
+    result = answer["result"]
+    assert [p["name"] for p in result["pipelines"]] == ["Main"] and result["users"] == []
+    assert [c["name"] for c in result["calendars"]] == ["Chairs"]
+    assert {kind: counts["count"] for kind, counts in result["mirror"].items()} == {
+        "contacts": 1, "opportunities": 1, "pipelines": 1, "calendars": 1, "appointments": 1, "users": 0,
+        "conversations": 0}
 
 
 def test_a_deal_id_is_never_read_as_a_contact_id(org, ours, theirs, call):
