@@ -25,6 +25,13 @@ def _hash_key(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def _families_clean(families: list[str]) -> list[str]:
+    unknown = sorted(set(families) - set(TOOL_FAMILIES))
+    if unknown:
+        raise ValidationError({"enabled_families": f"Unknown tool families: {', '.join(unknown)}."})
+    return [f for f in TOOL_FAMILIES if f in families]
+
+
 def agent_create(*, organization: Organization, name: str, instructions: str = "",
                  enabled_families: list[str] | None = None) -> Agent:
     name = " ".join((name or "").split())
@@ -126,9 +133,16 @@ def _business_hours_problem(hours) -> str | None:
 
 def agent_update_settings(*, agent: Agent, write_policy: str, model: str = "", burst_seconds: int = 5,
                           takeover_minutes: int = 60, max_runs_per_contact_hour: int = 5, off_hours: str = "wait",
-                          business_hours: list | None = None) -> Agent:
-    """The agent's write policy (approvals), model override and good-employee settings, validated."""
+                          business_hours: list | None = None, enabled_families: list[str] | None = None) -> Agent:
+    """The agent's write policy (approvals), model override, tool families (None: kept as they are) and
+    good-employee settings, validated."""
     errors: dict[str, str] = {}
+    families = None
+    if enabled_families is not None:
+        try:
+            families = _families_clean(list(enabled_families))
+        except ValidationError as exc:
+            errors.update({k: " ".join(v) for k, v in exc.message_dict.items()})
     if write_policy not in Agent.WritePolicy.values:
         errors["write_policy"] = f"One of: {', '.join(Agent.WritePolicy.values)}."
     if off_hours not in Agent.OffHours.values:
@@ -145,6 +159,10 @@ def agent_update_settings(*, agent: Agent, write_policy: str, model: str = "", b
     agent.write_policy, agent.model, agent.off_hours = write_policy, (model or "").strip()[:200], off_hours
     agent.burst_seconds, agent.takeover_minutes = burst_seconds, takeover_minutes
     agent.max_runs_per_contact_hour, agent.business_hours = max_runs_per_contact_hour, business_hours or []
-    agent.save(update_fields=["write_policy", "model", "off_hours", "burst_seconds", "takeover_minutes",
-                              "max_runs_per_contact_hour", "business_hours"])
+    fields = ["write_policy", "model", "off_hours", "burst_seconds", "takeover_minutes", "max_runs_per_contact_hour",
+              "business_hours"]
+    if families is not None:
+        agent.enabled_families = families
+        fields.append("enabled_families")
+    agent.save(update_fields=fields)
     return agent

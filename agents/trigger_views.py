@@ -104,7 +104,7 @@ def _whole(value, default: int):
 @require_POST
 @org_manager_required
 def agent_settings(request, agent_id: int):
-    """An agent's write policy (approvals), model and good-employee settings."""
+    """An agent's write policy (approvals), model, tool families and good-employee settings."""
     import json
 
     from .services import agent_update_settings
@@ -125,7 +125,9 @@ def agent_settings(request, agent_id: int):
             burst_seconds=_whole(post.get("burst_seconds"), 5),
             takeover_minutes=_whole(post.get("takeover_minutes"), 60),
             max_runs_per_contact_hour=_whole(post.get("max_runs_per_contact_hour"), 5),
-            off_hours=post.get("off_hours", "wait"), business_hours=hours)
+            off_hours=post.get("off_hours", "wait"), business_hours=hours,
+            # The form marks that it carries the family boxes, so that none ticked means none (not "unchanged").
+            enabled_families=post.getlist("families") if post.get("families_shown") else None)
     except ValidationError as exc:
         return agents_page_render(request, errors={f"settings_{agent.pk}_{k}": v for k, v in exc.message_dict.items()},
                      settings_errors=[f"{agent.name}: {k}: {' '.join(v)}" for k, v in exc.message_dict.items()],

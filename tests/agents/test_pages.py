@@ -74,3 +74,27 @@ def test_staff_see_the_audit_and_create_keys_in_admin(admin_client, org, agent, 
 def test_another_agent_in_another_org_may_share_a_name(org_factory):
     a, b = org_factory("A"), org_factory("B")
     assert agent_create(organization=a, name="bot").name == agent_create(organization=b, name="bot").name
+
+
+def test_an_owner_enables_the_context_family_of_an_existing_agent(owner_client, org, client):
+    agent = agent_create(organization=org, name="Narrow", enabled_families=["contacts"])
+    raw = api_key_create(agent=agent)[1]
+    page = owner_client.get(f"/orgs/{org.pk}/agents/")
+    assert b'name="families" value="context"' in page.content
+
+    response = owner_client.post(f"/orgs/{org.pk}/agents/{agent.pk}/settings/", {
+        "write_policy": "auto", "off_hours": "wait", "families_shown": "1", "families": ["contacts", "context"]})
+
+    assert response.status_code == 302
+    agent.refresh_from_db()
+    assert agent.enabled_families == ["contacts", "context"]
+    listed = client.get("/api/agent/tools/", HTTP_AUTHORIZATION=f"Bearer {raw}").json()["result"]["tools"]
+    names = {t["name"] for t in listed}
+    assert {"get_business_context", "list_users", "find_contact"} <= names and "book_appointment" not in names
+    # a settings post without the family boxes (an older form) leaves the families as they are
+    owner_client.post(f"/orgs/{org.pk}/agents/{agent.pk}/settings/", {"write_policy": "auto", "off_hours": "wait"})
+    agent.refresh_from_db()
+    assert agent.enabled_families == ["contacts", "context"]
+    bad = owner_client.post(f"/orgs/{org.pk}/agents/{agent.pk}/settings/", {
+        "write_policy": "auto", "off_hours": "wait", "families_shown": "1", "families": ["nope"]})
+    assert bad.status_code == 400 and b"Unknown tool families" in bad.content
