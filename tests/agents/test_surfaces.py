@@ -101,6 +101,8 @@ def test_listing_needs_a_key(client, mcp_url):
     ("get_contact_context", {"contact": "Jane"}),          # ambiguous: an error result on MCP
     ("get_contact_context", {"contact": "Nobody Atall"}),  # not_found
     ("find_contact", {"query": ""}),                        # invalid
+    ("add_tags", {"contact": "Jane Doe", "tags": ["vip"], "dry_run": True}),  # a write: not_connected
+    ("find_contatc", {"query": "jane"}),                    # no such tool
 ])
 def test_mcp_and_rest_give_the_same_answer(call, key, people, mcp_url, tool, arguments):
     status, rest = call(key, tool, arguments)
@@ -109,6 +111,20 @@ def test_mcp_and_rest_give_the_same_answer(call, key, people, mcp_url, tool, arg
     assert result.is_error is (not rest["ok"])
     assert list(ToolCall.objects.order_by("id").values_list("surface", "tool", "ok")) == [
         ("rest", tool, rest["ok"]), ("mcp", tool, rest["ok"])]
+
+
+@pytest.mark.parametrize("tool, arguments", [
+    ("create_contact", {"name": "Nora New", "email": "nora@example.com", "tags": ["vip"], "dry_run": True}),
+    ("update_contact", {"contact": "jane doe", "fields": {"city": "Bend"}, "dry_run": True}),
+    ("remove_tags", {"contact": "Bob Fischer", "tags": ["vip"], "dry_run": True}),
+])
+def test_mcp_and_rest_give_the_same_answer_to_a_write(connected, ghl, call, key, people, mcp_url, tool, arguments):
+    status, rest = call(key, tool, arguments)
+    assert status == 200 and rest["ok"] and rest["result"]["status"] == "dry_run", rest
+    result = mcp_session(mcp_url, key, lambda c: c.call_tool(tool, arguments))
+    assert result.structured_content == rest and result.is_error is False
+    assert list(ToolCall.objects.order_by("id").values_list("surface", "tool", "outcome")) == [
+        ("rest", tool, "dry_run"), ("mcp", tool, "dry_run")]
 
 
 def test_a_write_over_mcp_is_confirmed_by_ghl(connected, ghl, key, mcp_url):
