@@ -161,6 +161,8 @@ SPECTACULAR_SETTINGS = {
 CRM_SYNC_HISTORY_RETENTION_DAYS = env.int("CRM_SYNC_HISTORY_RETENTION_DAYS", default=90)
 # How long a write waits for GHL to confirm before answering `"status": "queued"` (seconds).
 AGENT_WRITE_CONFIRM_SECONDS = env.float("AGENT_WRITE_CONFIRM_SECONDS", default=4.0)
+# The largest REST tool call body (bytes): a 5 MB file (send_message's limit) is 6.7 MB in base64.
+AGENT_TOOL_MAX_BODY_BYTES = env.int("AGENT_TOOL_MAX_BODY_BYTES", default=8 * 1024 * 1024)
 # Calls with a missing, unknown or revoked agent key, per client address and minute, before `rate_limited`
 # (a key-guessing client); calls with a valid key are never counted here nor refused for it.
 AGENT_INVALID_KEY_LIMIT_PER_MINUTE = env.int("AGENT_INVALID_KEY_LIMIT_PER_MINUTE", default=20)

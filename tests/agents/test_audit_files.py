@@ -84,3 +84,24 @@ def test_an_attachment_the_schema_refuses_is_not_quoted_back(ghl, maria, key, ca
     assert PDF_B64[:40] not in json.dumps(body) and len(body["error"]["message"]) < 400
     assert PDF_B64[:40] not in json.dumps(ToolCall.objects.get(tool="send_message").input)
 
+
+
+def test_a_file_larger_than_djangos_form_limit_goes_through_rest(ghl, maria, key, call, sent_files, settings):
+    # given a 3 MB file: 4 MB of base64, over Django's DATA_UPLOAD_MAX_MEMORY_SIZE, under send_message's 5 MB
+    big = bytes(range(256)) * (3 * 1024 * 1024 // 256)
+    assert len(base64.b64encode(big)) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    attachment = {"name": "scan.pdf", "content_type": "application/pdf",
+                  "content_base64": base64.b64encode(big).decode()}
+    # when
+    status, body = call(key, "send_message", {**_email(), "attachments": [attachment]})
+    # then
+    assert status == 200 and body["ok"], body
+    assert [(f.name, len(f.data)) for f in sent_files] == [("scan.pdf", len(big))]
+    assert ToolCall.objects.get(tool="send_message").input["attachments"][0]["size_bytes"] == len(big)
+
+
+def test_a_body_over_the_bound_is_refused_with_the_envelope(ghl, maria, key, call, settings):
+    settings.AGENT_TOOL_MAX_BODY_BYTES = 4096
+    status, body = call(key, "send_message", _email())
+    assert status == 400 and body["ok"] is False and body["error"]["code"] == "invalid", body
+    assert "4096" in body["error"]["message"] and "link" in body["error"]["hint"]
