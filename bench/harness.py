@@ -195,8 +195,12 @@ def product_stack(bench: str, *, worker_app: str = "bench.sync_celery", worker_c
     queue = f"bench-{bench}-{uuid.uuid4().hex[:8]}"
     database_url = fresh_database(bench)
     broker = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/2")
+    # The run's own GHL rate-limit window: under the default prefix every process on the same Redis that talks
+    # to the sandbox's demo location (a test run's worker subprocesses, another bench) shares its 100 / 10 s,
+    # and a push waits for slots (outbound p50 ~1 s on 12-06; bench/RESULTS.md).
+    extra_env = {"GHL_RATE_LIMIT_KEY_PREFIX": f"ghl:rl:bench:{uuid.uuid4().hex[:8]}", **(extra_env or {})}
     env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE="config.settings.test",
-               CELERY_BROKER_URL=broker, BENCH_CELERY_QUEUE=queue, PYTHONPATH=str(ROOT), **(extra_env or {}))
+               CELERY_BROKER_URL=broker, BENCH_CELERY_QUEUE=queue, PYTHONPATH=str(ROOT), **extra_env)
     try:
         migrate(env)
         from ghl_sandbox.testing import SandboxProcess
@@ -213,7 +217,7 @@ def product_stack(bench: str, *, worker_app: str = "bench.sync_celery", worker_c
             wait_http(f"{base_url}/accounts/login/")
             os.environ.update({key: env[key] for key in (
                 "DATABASE_URL", "GHL_API_BASE_URL", "DJANGO_SETTINGS_MODULE", "CELERY_BROKER_URL",
-                "BENCH_CELERY_QUEUE", *(extra_env or {}))})
+                "BENCH_CELERY_QUEUE", *extra_env)})
             from bench.sync_wiring import celery_application
 
             celery_application()  # this process queues pushes after its own local changes
