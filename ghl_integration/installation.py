@@ -3,7 +3,7 @@
 `GhlInstallation(connection)` wraps a `GhlConnection` row; it never writes it (the `connections` services do).
 """
 from .client import GhlClient, TokenProvider
-from .client.base import make_session
+from .client.base import POOL_SIZE, make_session
 from .connections.exceptions import ConnectionInactive
 from .connections.tokens import connection_token_provider
 from .models import GhlConnection
@@ -23,13 +23,14 @@ class GhlInstallation:
         return connection_token_provider(self.connection.pk)
 
     def get_client(self, *, token_provider: TokenProvider | None = None, retry=None, rate_limiter=None,
-                   pool_size: int | None = None) -> GhlClient:
+                   pool_size: int | None = None, on_send=None) -> GhlClient:
         """A client for the connection's location; refuses an inactive or agency connection (no request leaves).
 
         ``token_provider`` replaces the default `token_provider()`, for a caller that wraps it (the initial
         pull hands its helper threads the token its main thread fetched). ``retry`` and ``rate_limiter`` replace
         the client's defaults (pushes wait for nothing: they are rescheduled). ``pool_size``: connections kept
-        open, for a caller with more requests in flight than the default pool holds (the sliced pull)."""
+        open, for a caller with more requests in flight than the default pool holds (the sliced pull); ``on_send()``
+        is called as each request leaves (see `make_session`)."""
         if not self.connection.is_active or not self.connection.location_id:
             raise ConnectionInactive(f"GHL connection {self.connection.pk} is {self.connection.status}")
         return GhlClient(
@@ -38,5 +39,6 @@ class GhlInstallation:
             base_url=self.provider.api_base_url,
             retry=retry,
             rate_limiter=rate_limiter,
-            session=None if pool_size is None else make_session(self.provider.api_base_url, pool_size=pool_size),
+            session=None if pool_size is None and on_send is None else make_session(
+                self.provider.api_base_url, pool_size=pool_size or POOL_SIZE, on_send=on_send),
         )

@@ -185,12 +185,27 @@ def build_error(
     return cls(message, **kwargs)
 
 
-def make_session(base_url: str | None = None, *, pool_size: int = POOL_SIZE) -> requests.Session:
+class _NotifyingAdapter(HTTPAdapter):
+    """Calls ``on_send()`` as each request goes to the wire (the request is built and its slot taken by then)."""
+
+    def __init__(self, *args, on_send: Callable[[], None], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.on_send = on_send
+
+    def send(self, request, *args, **kwargs):
+        self.on_send()
+        return super().send(request, *args, **kwargs)
+
+
+def make_session(base_url: str | None = None, *, pool_size: int = POOL_SIZE,
+                 on_send: Callable[[], None] | None = None) -> requests.Session:
     """A pooled session; ``pool_size`` connections kept open per host (a pull with more requests in flight than
-    the default would otherwise open and drop a connection per request)."""
+    the default would otherwise open and drop a connection per request). ``on_send()`` is called as each
+    request leaves (the sliced pull holds its page writes while a burst goes out)."""
     session = requests.Session()
     # Retries are ours (see the module docstring); urllib3's own retries stay off.
-    adapter = HTTPAdapter(pool_connections=POOL_SIZE, pool_maxsize=max(1, pool_size), max_retries=0)
+    pool = {"pool_connections": POOL_SIZE, "pool_maxsize": max(1, pool_size), "max_retries": 0}
+    adapter = HTTPAdapter(**pool) if on_send is None else _NotifyingAdapter(**pool, on_send=on_send)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     if base_url:

@@ -38,6 +38,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
@@ -209,6 +210,9 @@ class RateLimiter:
         # slot id -> the requests we believed remained once it was taken, until its response's headers are read
         self._remaining_at_send: dict[str, int] = {}
         self._at_send_lock = threading.Lock()
+        # key -> this process's threads waiting for a slot, first come first served (`acquire_slot`)
+        self._waiting: dict[str, deque[threading.Event]] = {}
+        self._waiting_lock = threading.Lock()
 
     def with_max_wait(self, max_wait_s: float) -> RateLimiter:
         """This limiter, waiting at most ``max_wait_s`` for a slot: a view sharing every count, hold and learned
@@ -238,28 +242,69 @@ class RateLimiter:
 
     def acquire_slot(self, key: str) -> tuple[float, str]:
         """Like :meth:`acquire`, and also return the slot's id, to pass to :meth:`complete` once the response is in
-        (or the request failed)."""
+        (or the request failed).
+
+        A caller that finds the window full queues behind this process's other callers waiting for the same
+        key, first come first served: only the first in line asks the store and sleeps until the next slot
+        frees, then hands over to the next. (Each waiter polling on its own woke every waiter at every freed
+        slot, all asking the store for the one slot: with a pull's hundred fetch threads that was ~100 store
+        calls per slot, and the GIL they held spread each burst of the window over more than a second.)"""
         member = uuid.uuid4().hex
         started = self._clock()
         deadline = started + self.config.max_wait_s
-        while True:
-            state, wait_ms, *remaining = self._try_acquire(key, member)
-            if state == 0:
-                if remaining:
-                    self._remember_remaining_at_send(member, remaining[0])
-                waited = self._clock() - started
-                if waited > 0.001:
-                    logger.debug("ghl.ratelimit.waited", extra={"ratelimit_key": key, "waited_s": round(waited, 3)})
-                return waited, member
-            wait_s = max(wait_ms, 1) / 1000.0
-            if self._clock() + wait_s > deadline:
-                reason = "daily quota spent" if state == 2 else "burst window full"
-                logger.warning(
-                    "ghl.ratelimit.max-wait-exceeded",
-                    extra={"ratelimit_key": key, "reason": reason, "wait_s": round(wait_s, 3)},
-                )
-                raise GhlRateLimited(f"GHL rate limit: {reason}, next slot in {wait_s:.1f}s", retry_after=wait_s)
+        acquired = self._acquire_or_wait(key, member, started, deadline, sleep=False)
+        if acquired is not None:
+            return acquired, member
+        turn = threading.Event()
+        with self._waiting_lock:
+            line = self._waiting.setdefault(key, deque())
+            line.append(turn)
+            if line[0] is turn:
+                turn.set()
+        try:
+            while True:
+                if not turn.wait(max(0.0, deadline - self._clock())):
+                    wait_s = max(0.0, deadline - started)
+                    logger.warning("ghl.ratelimit.max-wait-exceeded",
+                                   extra={"ratelimit_key": key, "reason": "queued", "wait_s": round(wait_s, 3)})
+                    raise GhlRateLimited(f"GHL rate limit: burst window full, still queued after {wait_s:.1f}s",
+                                         retry_after=wait_s)
+                acquired = self._acquire_or_wait(key, member, started, deadline, sleep=True)
+                if acquired is not None:
+                    return acquired, member
+        finally:
+            with self._waiting_lock:
+                first = line[0] is turn
+                line.remove(turn)
+                if first and line:
+                    line[0].set()
+                if not line and self._waiting.get(key) is line:
+                    del self._waiting[key]
+
+    def _acquire_or_wait(self, key: str, member: str, started: float, deadline: float, *,
+                         sleep: bool) -> float | None:
+        """One try for a slot: the seconds waited since ``started`` once acquired, else None after sleeping
+        until the next slot frees (with ``sleep``: the caller is first in line). Raises
+        `GhlRateLimited` when that is past ``deadline`` (always so once the daily quota is spent)."""
+        state, wait_ms, *remaining = self._try_acquire(key, member)
+        if state == 0:
+            if remaining:
+                self._remember_remaining_at_send(member, remaining[0])
+            waited = self._clock() - started
+            if waited > 0.001:
+                logger.debug("ghl.ratelimit.waited", extra={"ratelimit_key": key, "waited_s": round(waited, 3)})
+            return waited
+        wait_s = max(wait_ms, 1) / 1000.0
+        if self._clock() + wait_s > deadline:
+            reason = "daily quota spent" if state == 2 else "burst window full"
+            logger.warning(
+                "ghl.ratelimit.max-wait-exceeded",
+                extra={"ratelimit_key": key, "reason": reason, "wait_s": round(wait_s, 3)},
+            )
+            raise GhlRateLimited(f"GHL rate limit: {reason}, next slot in {wait_s:.1f}s", retry_after=wait_s)
+        if sleep:
             self._sleep(wait_s)
+        return None
 
     def _remember_remaining_at_send(self, member: str, remaining: int) -> None:
         with self._at_send_lock:

@@ -90,6 +90,27 @@ class _TokenRelay:
         return self.token
 
 
+class _SendClock:
+    """When the pull's last request left (`make_session`'s ``on_send``); a write first waits until none has
+    left for a moment (`PullTuning.hold_writes_seconds`)."""
+
+    def __init__(self, *, quiet_seconds: float, most_seconds: float):
+        self.quiet, self.most = quiet_seconds, most_seconds
+        self.last = 0.0
+
+    def sent(self) -> None:
+        self.last = time.monotonic()
+
+    def wait_quiet(self) -> None:
+        until = time.monotonic() + self.most
+        while True:
+            now = time.monotonic()
+            idle = now - self.last
+            if idle >= self.quiet or now >= until:
+                return
+            time.sleep(min(self.quiet - idle, until - now))
+
+
 class _DisconnectCheck:
     """Asks the token provider for a token (a query; `ConnectionInactive` once the connection is gone) at most
     every ``every_seconds``, so a disconnect stops the pull within about that long without a query per page
@@ -115,11 +136,18 @@ class PullTuning:
     #: writers overlap their waits wherever PostgreSQL has a core to spare (its own machine in production): the
     #: last burst of GHL's window is what they must clear (bench/RESULTS.md).
     apply_workers: int = 4
-    #: Most requests in flight (fetch threads, one slice each); 1 walks the location as one slice.
-    max_fetchers: int = 48
+    #: Most requests in flight (fetch threads, one slice each); 1 walks the location as one slice. A burst of
+    #: GHL's window (100 requests) at once: every later window inherits the first one's spread (request k + 100
+    #: waits for request k), so a burst sent over a second costs the last window that second again.
+    max_fetchers: int = 100
     #: Requests in flight are chosen to spend a burst of GHL's window (100 requests) in about this long, from
-    #: the first round trip: 2 at the sandbox's ~10 ms, the most at GHL's 150–400 ms.
-    burst_spread_seconds: float = 0.5
+    #: the first round trip: 10 at the sandbox's ~10 ms, the most from 100 ms up (GHL's 150–400 ms).
+    burst_spread_seconds: float = 0.1
+    #: A write (its mapping holds the GIL) waits, at most this long, until no request has left for
+    #: ``send_quiet_seconds``: while a burst goes out its CPU would spread the burst, and every later window
+    #: with it. 0: no wait (and never when writing in the pulling thread).
+    hold_writes_seconds: float = 0.5
+    send_quiet_seconds: float = 0.02
     #: A fresh pull is cut into slices of at least this many pages each.
     min_slice_pages: int = 2
     #: A fetch thread with no slice free splits one that has at least this many pages left.
@@ -222,7 +250,8 @@ def contacts_initial_pull(
     heartbeat = None if transaction.get_connection().in_atomic_block else _Heartbeat(run.pk)
     try:
         relay.refresh()  # ConnectionInactive here: nothing started
-        client = installation.get_client(token_provider=relay, pool_size=tuning.max_fetchers)
+        sends = _SendClock(quiet_seconds=tuning.send_quiet_seconds, most_seconds=tuning.hold_writes_seconds)
+        client = installation.get_client(token_provider=relay, pool_size=tuning.max_fetchers, on_send=sends.sent)
         contact_mapping_ensure_defaults(connection=connection, client=client)
         mapping = contact_mapping_for(connection)
         # No cursor: a new run, or one that crashed on its first page; both start over (idempotent).
@@ -237,7 +266,7 @@ def contacts_initial_pull(
         # Rows the caller has not committed yet are invisible to the writers' own connections.
         workers = 1 if transaction.get_connection().in_atomic_block else tuning.apply_workers
         writer = _PageWriter(connection=connection, run=run, mapping=mapping, on_page=on_page, result=result,
-                             workers=workers, tuning=tuning)
+                             workers=workers, tuning=tuning, sends=sends)
         while True:
             # At least one page a turn, so a pull always gets somewhere.
             if deadline is not None and not result.handed_over and result.requests \
@@ -372,8 +401,10 @@ class _PageWriter:
     """
 
     def __init__(self, *, connection: GhlConnection, run: SyncRun, mapping: Mapping, workers: int,
-                 tuning: PullTuning, on_page: Callable[[SyncRun], None] | None, result: "PullResult"):
+                 tuning: PullTuning, on_page: Callable[[SyncRun], None] | None, result: "PullResult",
+                 sends: _SendClock | None = None):
         self.connection, self.run, self.on_page, self.result = connection, run, on_page, result
+        self.sends = sends if tuning.hold_writes_seconds > 0 else None
         self.mapping = mapping
         self.sync_targets = SyncTargetsCache(connection.organization_id,
                                              max_age=tuning.disconnect_check_seconds)
@@ -398,6 +429,8 @@ class _PageWriter:
         (`collect`)."""
         if not contacts:  # an empty slice: nothing to write, only its end to record
             return {}, 0, {}
+        if self.sends is not None and self.pool is not None:  # the fetch threads send first
+            self.sends.wait_quiet()
         records = records_from_search_page(self._thread_mapping(), contacts)
         page_result = contact_apply_remote_page(
             organization=self.connection.organization, provider=PROVIDER, account_id=self.connection.location_id,

@@ -178,3 +178,45 @@ def test_latency_jitter_beyond_the_margin_draws_no_429(sandbox, http_session, ma
 
     # then: slots counted from each response's arrival keep the server's window, whatever the latency
     assert recorder.statuses() == [200] * 60
+
+
+class CountingLimiter(LocalRateLimiter):
+    """Counts the calls to the limiter's store (Redis' script, or the in-process log)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.store_calls = 0
+
+    def _try_acquire(self, key, member):
+        self.store_calls += 1
+        return super()._try_acquire(key, member)
+
+
+def test_threads_waiting_for_the_window_queue_instead_of_all_asking_for_each_slot(
+        sandbox, http_session, make_tokens, make_client, recorder):
+    # given: 40 threads share one client (as a pull's fetch threads do) against a window of 10 requests per
+    # 500 ms, each sending 2 requests: 70 of the 80 wait for the window
+    sandbox.control.rate_limits(max=10, interval_ms=500)
+    tokens = make_tokens()
+    http_session.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=40, max_retries=0))
+    limiter = CountingLimiter(RateLimitConfig(limit=10, window_s=0.5, margin_ms=20, max_wait_s=30))
+    client = make_client(tokens, rate_limiter=limiter)
+    recorder.responses.clear()
+    barrier = threading.Barrier(40)
+
+    def work():
+        barrier.wait()
+        for _ in range(2):
+            client.locations.get()
+
+    threads = [threading.Thread(target=work) for _ in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+
+    # then: every request got through without a 429, the waiting ones one after the other: the first in line
+    # sleeps until the next slot frees and hands over, so a slot costs a few calls to the store, not one per
+    # waiting thread (each of 40 threads asking at every freed slot was ~20 calls a slot)
+    assert recorder.statuses() == [200] * 80
+    assert limiter.store_calls <= 3 * 80
