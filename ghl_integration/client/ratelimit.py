@@ -27,7 +27,8 @@ when the request arrived; ours are taken as of when the request was sent if that
 left our window while the response was on its way back (or waiting for the GIL) are not requests the server
 forgot. (Comparing with the count at sync time alone added a window's worth of placeholders whenever a few of
 our entries expired during one request, and a back-to-back pull lost a whole window.) A 429 holds every process
-off the key for the retry delay (:meth:`RateLimiter.hold`).
+off the key for the retry delay (:meth:`RateLimiter.hold`). Threads of one process waiting for a full window
+queue first come first served; only the first in line asks the store (:meth:`RateLimiter.acquire_slot`).
 """
 
 from __future__ import annotations
