@@ -637,6 +637,11 @@ class _SlicedFetcher:
                 if more:
                     self._start_threads(more)
                 self._put(("page", item))
+                # Only now may the slice's next page be asked: a page that overtook this one in the queue would
+                # be written first and save a cursor past this unwritten page (a crash would then skip it).
+                with self.lock:
+                    piece.busy = False
+                    self.lock.notify_all()
         except BaseException as exc:  # handed to the main thread, which decides
             self._put(("error", exc))
         finally:
@@ -743,7 +748,6 @@ class _SlicedFetcher:
         piece.done = len(fetched) < size or len(taken) < len(fetched)
         if not piece.done and size != self.page_size:
             piece.understated = True  # the count's last request came back full
-        piece.busy = False
         if self.plan_pending and piece.id == 0:
             self.plan_pending = False
             self._plan(piece, total)

@@ -121,6 +121,32 @@ def test_contacts_added_in_one_millisecond_at_a_slice_edge_are_taken_once(ghl, c
     _every_contact_once(ghl, connection)
 
 
+def test_a_slow_thread_cannot_let_the_next_page_of_its_slice_overtake_its_own(ghl, connection):
+    # given: 300 contacts, one slice (too few to cut), four fetch threads; the thread that read the first page
+    # stalls 0.5 s before handing it over (descheduled on a busy machine), and the second page write dies
+    grow_demo_to(ghl, 300)
+    real_put, stalled = pull_module._SlicedFetcher._put, []
+
+    def put(fetcher, item):
+        if item[0] == "page" and not stalled:
+            stalled.append(item)
+            time.sleep(0.5)
+        return real_put(fetcher, item)
+
+    with mock.patch.object(pull_module._SlicedFetcher, "_put", put), page_writes_dying_on(2), \
+            pytest.raises(RuntimeError):
+        contacts_initial_pull(connection=connection, tuning=SLICED)
+    crashed = SyncRun.objects.get()
+    assert crashed.status == "failed" and crashed.progress_done == 100
+
+    # when: the pull resumes from what it saved
+    result = contacts_initial_pull(connection=connection, resume=True, tuning=SLICED)
+
+    # then: the pages were written in their slice's order, so the saved cursor never passed an unwritten page
+    assert result.run.status == "succeeded"
+    _every_contact_once(ghl, connection)
+
+
 def test_a_resumed_pull_walks_each_slice_from_its_cursor_edges_and_empty_slices_included(ghl, connection):
     # given: 30 contacts in one millisecond T and 30 a second apart after it; a saved run with a slice that ends
     # at T, one that starts at T (its whole millisecond), one with nothing in it, and an open one
