@@ -137,12 +137,12 @@ class PullTuning:
     #: last burst of GHL's window is what they must clear (bench/RESULTS.md).
     apply_workers: int = 4
     #: Most requests in flight (fetch threads, one slice each); 1 walks the location as one slice. A burst of
-    #: GHL's window at once (100, spread 0.1 s) measured 1.09 against 1.16 (bench/RESULTS.md), but a crashed
-    #: pull resumed with 100 slices missed contacts (tests/ghl_integration/contacts/test_tasks.py): not yet.
-    max_fetchers: int = 48
+    #: GHL's window (100 requests) at once: every later window inherits the first one's spread (request k + 100
+    #: waits for request k), so a burst sent over a second costs the last window that second again.
+    max_fetchers: int = 100
     #: Requests in flight are chosen to spend a burst of GHL's window (100 requests) in about this long, from
-    #: the first round trip: 2 at the sandbox's ~10 ms, the most at GHL's 150–400 ms.
-    burst_spread_seconds: float = 0.5
+    #: the first round trip: 10 at the sandbox's ~10 ms, the most from 100 ms up (GHL's 150–400 ms).
+    burst_spread_seconds: float = 0.1
     #: A write (its mapping holds the GIL) waits, at most this long, until no request has left for
     #: ``send_quiet_seconds``: while a burst goes out its CPU would spread the burst, and every later window
     #: with it. 0: no wait (and never when writing in the pulling thread).

@@ -254,7 +254,7 @@ def _ms(iso: str) -> int:
 def test_a_pull_at_production_defaults_slices_and_writes_in_parallel(ghl, connection):
     # given: production's tuning, outside any transaction, and GHL answering in 100-150 ms
     assert pull_module.PULL_DEFAULTS == pull_module.PullTuning(
-        apply_workers=4, max_fetchers=48, burst_spread_seconds=0.5, hold_writes_seconds=0.5,
+        apply_workers=4, max_fetchers=100, burst_spread_seconds=0.1, hold_writes_seconds=0.5,
         send_quiet_seconds=0.02, min_slice_pages=2, split_min_pages=3, pages_per_write=5, progress_seconds=0.5,
         disconnect_check_seconds=1.0)
     grow_demo_to(ghl, 3000)
