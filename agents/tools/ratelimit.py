@@ -14,6 +14,8 @@ from django.conf import settings
 from django.core.cache import cache
 
 WINDOW_SECONDS = 60
+# The windows' cache keys start with this (tests give each test its own).
+KEY_PREFIX = "agents:rl"
 # IPv6 clients are counted by their /64: one host is usually given a whole /64 to pick addresses from.
 IPV6_BUCKET_PREFIX = 64
 
@@ -21,7 +23,7 @@ IPV6_BUCKET_PREFIX = 64
 def _hit(bucket: str, limit: int) -> int | None:
     now = time.time()
     window = int(now // WINDOW_SECONDS)
-    cache_key = f"{settings.AGENT_RATE_LIMIT_KEY_PREFIX}:{bucket}:{window}"
+    cache_key = f"{KEY_PREFIX}:{bucket}:{window}"
     cache.add(cache_key, 0, timeout=WINDOW_SECONDS + 5)
     try:
         count = cache.incr(cache_key)

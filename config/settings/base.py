@@ -169,8 +169,6 @@ AGENT_INVALID_KEY_LIMIT_PER_MINUTE = env.int("AGENT_INVALID_KEY_LIMIT_PER_MINUTE
 # Reverse proxies in front of the agent API (REST and MCP) that append the client to X-Forwarded-For: the client
 # address is the one this many entries from the right. 0: the socket's peer (no proxy, or one that is not trusted).
 AGENT_TRUSTED_PROXY_COUNT = env.int("AGENT_TRUSTED_PROXY_COUNT", default=0)
-# The agent rate limits' cache keys start with this (tests give each test its own).
-AGENT_RATE_LIMIT_KEY_PREFIX = env.str("AGENT_RATE_LIMIT_KEY_PREFIX", default="agents:rl")
 
 # Security: strict by default when DEBUG is off (manage.py check --deploy is clean).
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)

@@ -17,12 +17,14 @@ LOCATION_ID = sbx.DEMO_LOCATION_ID
 
 
 @pytest.fixture(autouse=True)
-def agent_rate_limits_per_test(settings):
+def agent_rate_limits_per_test(monkeypatch):
     """The agent rate limits' windows start empty in each test: every test calls from 127.0.0.1, and earlier
     tests' calls with invalid keys would otherwise count against this one's address."""
     import uuid
 
-    settings.AGENT_RATE_LIMIT_KEY_PREFIX = f"agents:rl:t:{uuid.uuid4().hex[:12]}"
+    from agents.tools import ratelimit
+
+    monkeypatch.setattr(ratelimit, "KEY_PREFIX", f"agents:rl:t:{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture
