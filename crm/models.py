@@ -416,6 +416,10 @@ class ExternalIdentity(TenantModel):
         default=dict, blank=True, help_text="Mapped field values as last synced: the base of three-way merges."
     )
     remote_updated_at = models.DateTimeField(null=True, blank=True, help_text="Remote watermark: newest applied.")
+    # The watermarks of the kind's separately ordered field groups (`SyncKind.mark_groups`, e.g. per-channel DND).
+    group_marks = models.JSONField(
+        default=dict, db_default={}, blank=True,  # db_default: rows written by raw SQL/COPY that omit it
+        help_text="Watermark per separately ordered field group (group name → ISO time of the newest applied).")
     # Lets a push skip reading the record before writing it (the webhooks have told us its state).
     remote_seen_at = models.DateTimeField(
         null=True, blank=True,

@@ -43,14 +43,14 @@ def external_id_link(
 
 def external_ids_forget_remote_state(*, organization, provider: str, account_id: str,
                                      model: type[models.Model]) -> int:
-    """Forget the watermark and last content hash of every link of one account, so the next pull applies each
-    record again instead of skipping it as already seen (after a field-mapping change: the same remote
-    record now means other local values). The three-way merge base (`synced_snapshot`) stays, so a local
-    edit still counts as one. Returns how many links were reset."""
+    """Forget the watermarks (the record's and its field groups') and last content hash of every link of one
+    account, so the next pull applies each record again instead of skipping it as already seen (after a
+    field-mapping change: the same remote record now means other local values). The three-way merge base
+    (`synced_snapshot`) stays, so a local edit still counts as one. Returns how many links were reset."""
     content_type = ContentType.objects.get_for_model(model, for_concrete_model=True)
     return ExternalIdentity.objects.for_org(organization).filter(
         provider=provider, account_id=account_id, content_type=content_type,
-    ).update(remote_updated_at=None, content_hash="")
+    ).update(remote_updated_at=None, group_marks={}, content_hash="")
 
 
 def external_id_mark_synced(*, obj: models.Model, provider: str, account_id: str) -> None:

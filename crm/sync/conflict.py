@@ -35,7 +35,9 @@ class Resolution:
 
 
 def _empty(value: Any) -> bool:
-    return value in (None, "", [], {})
+    # A flag's False is its default, not a choice: never synced, it takes the other side's True. This is what
+    # keeps a DND flag set on either side (an opt-out) from being a conflict the other side's default can win.
+    return value is False or value in (None, "", [], {})
 
 
 def _merge_sets(base: Any, local: list, remote: list) -> list:
@@ -62,7 +64,7 @@ def resolve_field(
     """Decide one field. Pure: no I/O. ``base`` is `NO_BASE` when the field was never synced.
 
     - equal values → "same"; only remote changed → remote; only local changed → local;
-    - never synced: an empty side takes the other's value without a conflict;
+    - never synced: an empty side (None, "", [], {}, a flag's False) takes the other's value without a conflict;
     - both changed → ``policy``: ``remote_wins``, ``local_wins``, ``merge_sets`` (three-way set merge; for
       non-lists it falls back to newest), ``newest_wins`` (later timestamp wins; a missing remote
       timestamp counts as "now", since the event is arriving now; ties go to the remote).

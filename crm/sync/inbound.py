@@ -11,6 +11,7 @@ retried when a concurrent apply linked the same record first).
 """
 import datetime as dt
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -28,6 +29,7 @@ from .hashing import canonical, content_hash, values_equal
 from .history import changes_of
 from .kinds import CONTACT, SyncKind, kind_named
 from .mapping import get_local_value
+from .marks import advance_group_marks, group_mark
 from .models import RemoteChange, SyncConflict
 from .origin import sync_origin
 from .outbox import is_echo, outbox_discard_fields, outbox_record
@@ -104,12 +106,34 @@ class ApplyContext:
                                 object_type=self.kind.name)
 
 
+def _newer_groups(ctx: ApplyContext, link: ExternalIdentity, record: RemoteRecord) -> list[str]:
+    """The kind's mark groups ``record`` carries and is newer for than their marks (no timestamp on the record,
+    or no mark yet on the link, counts as newer)."""
+    groups = ctx.kind.groups_in(record.remote)
+    if record.remote_updated_at is None:
+        return groups
+    return [g for g in groups if (mark := group_mark(link, g)) is None or record.remote_updated_at > mark]
+
+
+def group_values_differ(kind: SyncKind, snapshot: dict[str, Any] | None, remote: dict[str, Any],
+                        groups: Iterable[str]) -> bool:
+    """Whether ``remote`` holds a value of these mark groups other than the link's ``snapshot``: the content
+    hash may not cover them (GHL's covers what every contact event carries), so a hash match alone is no echo."""
+    snapshot = snapshot or {}
+    for group in groups:
+        for name in kind.mark_groups[group]:
+            if name in remote and (name not in snapshot or not values_equal(name, remote[name], snapshot[name])):
+                return True
+    return False
+
+
 def _advance_link(link: ExternalIdentity, *, ctx: ApplyContext, remote_updated_at, remote_hash: str,
-                  snapshot: dict | None = None, live: bool = False) -> None:
+                  snapshot: dict | None = None, live: bool = False, groups: Iterable[str] = ()) -> None:
     if live:
         link.remote_seen_at = timezone.now()
     if remote_updated_at and (link.remote_updated_at is None or remote_updated_at > link.remote_updated_at):
         link.remote_updated_at = remote_updated_at  # the watermark only moves forwards
+    advance_group_marks(link, groups, remote_updated_at)
     if remote_hash:
         link.content_hash = remote_hash
     if snapshot is not None:
@@ -122,7 +146,7 @@ def _advance_link(link: ExternalIdentity, *, ctx: ApplyContext, remote_updated_a
 
 def _merge(obj: models.Model, link: ExternalIdentity, cleaned: dict[str, Any], *, ctx: ApplyContext,
            remote_updated_at, remote_hash: str, outcome: str, errors: dict[str, str],
-           live: bool = False) -> ApplyResult:
+           live: bool = False, groups: Iterable[str] = ()) -> ApplyResult:
     """Three-way merge of ``cleaned`` into ``obj`` against the link's snapshot, field by field."""
     contact = obj
     snapshot = dict(link.synced_snapshot or {})
@@ -172,7 +196,7 @@ def _merge(obj: models.Model, link: ExternalIdentity, cleaned: dict[str, Any], *
     # The snapshot is the remote's state as we now know it: the base of the next three-way merge.
     snapshot.update({k: canonical(v) for k, v in cleaned.items()})
     _advance_link(link, ctx=ctx, remote_updated_at=remote_updated_at, remote_hash=remote_hash, snapshot=snapshot,
-                  live=live)
+                  live=live, groups=groups)
     if outcome == Outcome.UPDATED and not changed:
         outcome = Outcome.UNCHANGED
     result = ApplyResult(outcome, contact, changed, conflicts, push_back, errors, changes)
@@ -257,7 +281,12 @@ def apply_one(ctx: ApplyContext, record: RemoteRecord, *, defer_while_creating: 
     ).first()
     if link is not None:
         # Equal counts as stale: an event stamped with the time we already applied carries nothing newer.
-        if record.remote_updated_at and link.remote_updated_at and record.remote_updated_at <= link.remote_updated_at:
+        stale = bool(record.remote_updated_at and link.remote_updated_at
+                     and record.remote_updated_at <= link.remote_updated_at)
+        # The kind's separately ordered groups (per-channel DND) compete only with records that carry them.
+        groups = ctx.kind.groups_in(record.remote) if ctx.kind.mark_groups else []
+        newer = _newer_groups(ctx, link, record) if groups else []
+        if stale and (record.deleted or not newer):
             logger.info("crm.sync.stale-event", extra={"external_id": record.external_id})
             if record.live and record.remote_updated_at == link.remote_updated_at and link.remote_seen_at is None:
                 # Stamped with our own push's time: its echo came back, so the remote's events reach us.
@@ -277,13 +306,29 @@ def apply_one(ctx: ApplyContext, record: RemoteRecord, *, defer_while_creating: 
             result = ApplyResult(Outcome.ARCHIVED, contact, changes={"is_archived": [False, True]})
             _note_change(ctx, link.external_id, record.remote_updated_at, result)
             return result
-        if is_echo(link=link, remote_hash=remote_hash):
+        if stale:
+            # Older than the record's watermark (a ContactUpdate stamped the same or later came first) but newer
+            # than the marks of groups it carries: those groups' fields are applied, nothing else, and the content
+            # hash stays the one of the newer state.
+            fields = set().union(*(ctx.kind.mark_groups[g] for g in newer))
+            logger.info("crm.sync.group-event", extra={"external_id": record.external_id, "groups": newer})
+            cleaned, errors = ctx.kind.clean(ctx.organization,
+                                             {k: v for k, v in record.remote.items() if k in fields})
+            return _merge(contact, link, cleaned, ctx=ctx, remote_updated_at=record.remote_updated_at,
+                          remote_hash="", outcome=Outcome.UPDATED, errors=errors, live=record.live, groups=newer)
+        if is_echo(link=link, remote_hash=remote_hash) and not group_values_differ(
+                ctx.kind, link.synced_snapshot, record.remote, newer):
             _advance_link(link, ctx=ctx, remote_updated_at=record.remote_updated_at, remote_hash=remote_hash,
-                          live=record.live)
+                          live=record.live, groups=newer)
             return ApplyResult(Outcome.ECHO, contact)
-        cleaned, errors = ctx.kind.clean(ctx.organization, record.remote)
+        remote = record.remote
+        if len(newer) < len(groups):  # a group already applied from a newer record (a push's response)
+            held = set().union(*(ctx.kind.mark_groups[g] for g in groups if g not in newer))
+            remote = {k: v for k, v in remote.items() if k not in held}
+        cleaned, errors = ctx.kind.clean(ctx.organization, remote)
         return _merge(contact, link, cleaned, ctx=ctx, remote_updated_at=record.remote_updated_at,
-                      remote_hash=remote_hash, outcome=Outcome.UPDATED, errors=errors, live=record.live)
+                      remote_hash=remote_hash, outcome=Outcome.UPDATED, errors=errors, live=record.live,
+                      groups=newer)
     if record.deleted:
         return ApplyResult(Outcome.IGNORED)
     cleaned, errors = ctx.kind.clean(ctx.organization, record.remote)
@@ -291,7 +336,8 @@ def apply_one(ctx: ApplyContext, record: RemoteRecord, *, defer_while_creating: 
     if contact is not None:
         link = _create_link(ctx, contact, record.external_id)
         return _merge(contact, link, cleaned, ctx=ctx, remote_updated_at=record.remote_updated_at,
-                      remote_hash=remote_hash, outcome=Outcome.LINKED, errors=errors)
+                      remote_hash=remote_hash, outcome=Outcome.LINKED, errors=errors,
+                      groups=ctx.kind.groups_in(cleaned))
     if defer_while_creating and outbox_unlinked_push_in_flight(
             organization=ctx.organization, provider=ctx.provider, account_id=ctx.account_id,
             content_type=ctx.content_type):
@@ -302,7 +348,7 @@ def apply_one(ctx: ApplyContext, record: RemoteRecord, *, defer_while_creating: 
     outbox_record(obj=contact, fields=ctx.kind.created_fields(cleaned))  # to other accounts, never back here
     link = _create_link(ctx, contact, record.external_id)
     _advance_link(link, ctx=ctx, remote_updated_at=record.remote_updated_at, remote_hash=remote_hash,
-                  snapshot={k: canonical(v) for k, v in cleaned.items()})
+                  snapshot={k: canonical(v) for k, v in cleaned.items()}, groups=ctx.kind.groups_in(cleaned))
     ctx.kind.announce_created(contact)  # one record (a webhook); a pull's pages announce nothing
     result = ApplyResult(Outcome.CREATED, contact, set(cleaned), [], [], errors,
                          {k: [None, canonical(v)] for k, v in cleaned.items() if v not in (None, "", [], {})})
@@ -355,8 +401,10 @@ def record_apply_remote(
     """Apply one remote record of ``kind`` (``remote`` already in local names, from `Mapping.to_local`).
 
     Order of checks: link by external id (locked) → watermark (``remote_updated_at`` ≤ watermark →
-    ``stale``; absent → applied) → delete (the kind's archive) → echo (``remote_hash`` equals the hash last
-    pushed or applied → ``echo``) → three-way merge with the kind's conflict policies. Unlinked records are
+    ``stale``; absent → applied; but the fields of the kind's `mark_groups` the record carries are checked
+    against their group's own mark and, newer, applied alone) → delete (the kind's archive) → echo
+    (``remote_hash`` equals the hash last pushed or applied, and the record's group values equal the snapshot →
+    ``echo``) → three-way merge with the kind's conflict policies. Unlinked records are
     matched on the kind's match keys before a new record is built, validated and saved. ``remote_hash``
     defaults to ``content_hash(remote)``. Runs in its own transaction; safe to call concurrently for one
     record. With ``defer_while_creating`` (real-time events), a record that would create a new local record

@@ -26,7 +26,8 @@ from django.utils import timezone
 
 from ..models import ExternalIdentity
 from .hashing import canonical, content_hash
-from .kinds import object_type_for
+from .kinds import kind_for_model, object_type_for
+from .marks import advance_group_marks
 from .models import OutboxEntry
 from .origin import current_origin
 from .targets import sync_targets_for
@@ -376,10 +377,15 @@ def outbox_mark_done(
                 link.connection_id = connection_id
             if remote_updated_at and (link.remote_updated_at is None or remote_updated_at > link.remote_updated_at):
                 link.remote_updated_at = remote_updated_at
+            kind = kind_for_model(entry.content_type.model_class()) if remote_values else None
+            if kind is not None and kind.mark_groups:
+                # The response's separately ordered groups (per-channel DND) are as new as the response: an older
+                # event of theirs, arriving late, must not undo what was just pushed.
+                advance_group_marks(link, kind.groups_in(remote_values), remote_updated_at)
             if remote_changed:
                 link.remote_seen_at = None
             link.save(update_fields=["synced_snapshot", "content_hash", "last_synced_at", "connection_id",
-                                     "remote_updated_at", "remote_seen_at", "updated_at"])
+                                     "remote_updated_at", "group_marks", "remote_seen_at", "updated_at"])
     return entry
 
 

@@ -6,7 +6,9 @@ update replaces the whole list. Flattening gives every value one key (`dnd.SMS`,
 the mapping can treat standard and custom fields alike.
 
 Only keys present in the input appear in the output: a webhook that omits `dndSettings` (ContactUpdate
-does) says nothing about DND, which is not the same as "DND cleared".
+does) says nothing about DND, which is not the same as "DND cleared". A `dndSettings` that is there but lacks
+a channel (a read of a contact that never opted out: `{}`) says that channel is off, so the first sync has a
+base for it and a later opt-out is a plain remote change, not a conflict.
 """
 from typing import Any
 
@@ -67,7 +69,9 @@ def flatten_ghl_contact(contact: dict[str, Any]) -> dict[str, Any]:
     if isinstance(settings, dict):
         for channel in DND_CHANNELS:
             entry = settings.get(channel)
-            if isinstance(entry, dict) and "status" in entry:
+            if entry is None:  # the contact's settings, without this channel: it was never turned on
+                flat[f"dnd.{channel}"] = False
+            elif isinstance(entry, dict) and "status" in entry:
                 flat[f"dnd.{channel}"] = entry.get("status") in DND_ON
     for field in contact.get("customFields") or []:
         if isinstance(field, dict) and field.get("id"):

@@ -16,7 +16,11 @@ runs and sync targets. The engine (`inbound.py`: match, watermark, echo, three-w
 * ``created_fields(keys)``: the outbox field names of an object just created from those cleaned keys;
 * ``announce_created(obj)``: called after one remote record (a webhook) created a local one, for the kind's
   business event (a pull's pages announce nothing);
-* ``field_policies``: per-field conflict policies that differ from the account default (sets merge).
+* ``field_policies``: per-field conflict policies that differ from the account default (sets merge);
+* ``mark_groups``: groups of fields (group name → local fields) the remote sends in events of their own, beside
+  the record's other events: each group is ordered by a watermark of its own (`ExternalIdentity.group_marks`),
+  so such an event competes only with the other records that carry the group, and the record's watermark
+  never drops it (contacts: the per-channel DND flags, GHL's ContactDndUpdate; see `inbound.py`).
 
 How a provider flattens its records, pages through them and pushes them is the provider's half of the kind
 (for GHL: one declaration in the kind's own package, e.g. `ghl_integration/contacts/kind.py`, all of them listed
@@ -52,6 +56,12 @@ class SyncKind:
     created_fields: Callable[[Iterable[str]], list[str]] = lambda keys: sorted({k.split(".")[0] for k in keys})
     field_policies: dict[str, str] = field(default_factory=dict)
     announce_created: Callable[[models.Model], Any] = lambda obj: None
+    mark_groups: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def groups_in(self, keys: Iterable[str]) -> list[str]:
+        """The mark groups of which ``keys`` (a record's local field names) hold at least one field."""
+        keys = set(keys)
+        return [name for name, fields in self.mark_groups.items() if keys & fields]
 
     @property
     def label(self) -> str:

@@ -23,6 +23,12 @@ from ..hashing import canonical
 from ..mapping import CUSTOM_PREFIX, split_custom
 from . import CONTACT, MatchKey, SyncKind
 
+# The per-channel DND flags: a remote may send them in events of their own (GHL: ContactDndUpdate, while its
+# ContactUpdate carries only the all-channels flag), so they are ordered by a watermark of their own. `dnd_all`
+# is not in the group: every contact event carries it, so the record's watermark orders it.
+DND_GROUP = "dnd"
+DND_CHANNEL_FIELDS = frozenset(f"dnd_{channel}" for channel in Contact.DND_CHANNELS)
+
 
 def contact_clean_remote(organization: Organization, remote: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """Normalise remote values as local writes would be; drop (and report, by field) the ones that fail."""
@@ -81,4 +87,5 @@ CONTACT_KIND = SyncKind(
     created_fields=created_fields_of,
     field_policies=DEFAULT_FIELD_POLICIES,
     announce_created=lambda contact: contact_announce_created(contact=contact),
+    mark_groups={DND_GROUP: DND_CHANNEL_FIELDS},
 )

@@ -148,7 +148,7 @@ def contacts_copy_insert(*, organization_id: int, rows: list[dict[str, Any]], li
     without ``object_id``), in the caller's transaction. Returns the new contacts' ids, in order."""
     plan, _, _ = _contact_plan()
     columns = [attname for attname, _, _ in plan]
-    link_columns = [c for c in links[0] if c != "synced_snapshot"]
+    link_columns = [c for c in links[0] if c not in ("synced_snapshot", "group_marks")]
     # itemgetter picks a row's values in C: a page has thousands of them.
     contact_values, link_values = itemgetter(*columns), itemgetter(*link_columns)
     # A unique violation (a concurrent writer linked the same record) surfaces as Django's IntegrityError,
@@ -160,8 +160,10 @@ def contacts_copy_insert(*, organization_id: int, rows: list[dict[str, Any]], li
             (pk, organization_id, False, None, now, now, *contact_values(row))
             for pk, row in zip(ids, rows, strict=True)
         ))
-        _copy(cursor, ExternalIdentity, ["object_id", *link_columns, "synced_snapshot", "created_at", "updated_at"], (
-            (pk, *link_values(link), json.dumps(link["synced_snapshot"]), now, now)
+        _copy(cursor, ExternalIdentity, ["object_id", *link_columns, "synced_snapshot", "group_marks", "created_at",
+                                         "updated_at"], (
+            (pk, *link_values(link), json.dumps(link["synced_snapshot"]), json.dumps(link.get("group_marks") or {}),
+             now, now)
             for pk, link in zip(ids, links, strict=True)
         ))
     return ids

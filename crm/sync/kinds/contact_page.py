@@ -4,6 +4,7 @@ New records with no local match are bulk-inserted (contacts, then links; with `C
 `contact_copy.py`); linked records whose content hash is unchanged are skipped; matches, updates and deletes
 go through the single-record path of `inbound.py`, inside the same transaction.
 """
+import datetime as dt
 import json
 import logging
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from ..inbound import (
     apply_context,
     apply_one,
     apply_with_retry,
+    group_values_differ,
 )
 from ..models import RemoteChange
 from ..outbox import hash_is_echo, outbox_record_created_ids
@@ -76,14 +78,19 @@ def _apply_page(ctx: ApplyContext, records: list[RemoteRecord],
                 sync_targets: Callable[[], list[tuple[str, str]]] | None) -> PageResult:
     result = PageResult()
     ctx.history = []  # this attempt's history rows (a retried page starts again)
-    link_hashes = _link_hashes(ctx, [r.external_id for r in records])
+    # The snapshots too when records carry separately ordered fields (per-channel DND), which the hash may not cover.
+    with_groups = bool(ctx.kind.mark_groups) and any(ctx.kind.groups_in(r.remote) for r in records)
+    link_states = _link_states(ctx, [r.external_id for r in records], with_snapshots=with_groups)
     slow: list[RemoteRecord] = []
     fresh: list[tuple[RemoteRecord, dict[str, Any]]] = []
     for record in records:
-        linked_hash = link_hashes.get(record.external_id)
-        if linked_hash is not None:
+        linked = link_states.get(record.external_id)
+        if linked is not None:
+            linked_hash, snapshot = linked
             remote_hash = record.remote_hash or content_hash(record.remote)
-            if not record.deleted and hash_is_echo(linked_hash=linked_hash, remote_hash=remote_hash):
+            if not record.deleted and hash_is_echo(linked_hash=linked_hash, remote_hash=remote_hash) and not (
+                    with_groups and group_values_differ(ctx.kind, snapshot, record.remote,
+                                                        ctx.kind.groups_in(record.remote))):
                 result.counts["unchanged"] += 1
             else:
                 _note_refused(result, record.external_id, record.refused)
@@ -161,7 +168,16 @@ def _link_values(ctx: ApplyContext, record: RemoteRecord, cleaned: dict[str, Any
         "external_id": record.external_id, "content_hash": record.remote_hash or content_hash(record.remote),
         "remote_updated_at": record.remote_updated_at, "last_synced_at": now,
         "synced_snapshot": {k: v if type(v) in CANONICAL_AS_IS else canonical(v) for k, v in cleaned.items()},
+        "group_marks": _new_group_marks(ctx, record, cleaned),
     }
+
+
+def _new_group_marks(ctx: ApplyContext, record: RemoteRecord, cleaned: dict[str, Any]) -> dict[str, str]:
+    groups = ctx.kind.groups_in(cleaned) if ctx.kind.mark_groups else []
+    if not groups or record.remote_updated_at is None:
+        return {}
+    at = record.remote_updated_at.astimezone(dt.UTC).isoformat()
+    return dict.fromkeys(groups, at)
 
 
 def _note_refused(result: PageResult, external_id: str, refused: dict[str, str]) -> None:
@@ -170,17 +186,23 @@ def _note_refused(result: PageResult, external_id: str, refused: dict[str, str])
         result.errors[external_id] = "; ".join(f"{k}: {v}" for k, v in refused.items())
 
 
-def _link_hashes(ctx: ApplyContext, external_ids: list[str]) -> dict[str, str]:
-    """external id → the content hash its link last synced, for the records of a page that are linked."""
+def _link_states(ctx: ApplyContext, external_ids: list[str], *,
+                 with_snapshots: bool = False) -> dict[str, tuple[str, dict | None]]:
+    """external id → (the content hash its link last synced, its snapshot when ``with_snapshots`` else None),
+    for the records of a page that are linked."""
     if not external_ids:
         return {}
     table = ExternalIdentity._meta.db_table
     match_ids, id_params = in_values("external_id", external_ids)
+    columns = "external_id, content_hash" + (", synced_snapshot" if with_snapshots else "")
     with connection.cursor() as cursor:
         where = f"provider = %s AND account_id = %s AND content_type_id = %s AND {match_ids}"
-        sql = f"SELECT external_id, content_hash FROM {table} WHERE {where}"  # noqa: S608
+        sql = f"SELECT {columns} FROM {table} WHERE {where}"  # noqa: S608
         cursor.execute(sql, [ctx.provider, ctx.account_id, ctx.content_type.pk, *id_params])
-        return dict(cursor.fetchall())
+        if not with_snapshots:
+            return {external_id: (linked_hash, None) for external_id, linked_hash in cursor.fetchall()}
+        return {external_id: (linked_hash, json.loads(snapshot) if isinstance(snapshot, str) else snapshot)
+                for external_id, linked_hash, snapshot in cursor.fetchall()}
 
 
 def _match_candidates(ctx: ApplyContext, emails: set[str], phones: set[str]) -> list[tuple]:

@@ -3,7 +3,8 @@
 Every Contact* body is the whole contact (ContactDndUpdate adds `dndSettings`), so one handler applies
 them all through `crm.sync` (watermark, echo suppression, three-way merge); ContactDelete archives.
 Ordering: GHL sends no `dateUpdated` here, so the delivery `timestamp` (`event.delivered_at`) is the
-watermark; events at or before it are dropped as stale (see `ghl_integration/contacts/README.md`).
+watermark; events at or before it are dropped as stale, except ContactDndUpdate's per-channel DND, which has a
+watermark of its own (see `ghl_integration/contacts/README.md`).
 """
 import functools
 import logging

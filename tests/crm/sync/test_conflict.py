@@ -44,6 +44,17 @@ def test_tags_merge_as_sets_three_way():
     assert r.winner == "merged" and r.conflict and r.value == ["b", "local-new", "remote-new"]
 
 
+@pytest.mark.parametrize(("local", "remote"), [(False, True), (True, False)])
+def test_never_synced_a_flag_set_on_either_side_wins_over_the_others_default(local, remote):
+    # e.g. DND: a local default False must not outweigh a remote opt-out with a later local edit time (nor a
+    # remote default the local one)
+    r = resolve("newest_wins", field="dnd_sms", base=NO_BASE, local=local, remote=remote, local_at=LATER,
+                remote_at=EARLIER)
+    assert (r.value, r.conflict) == (True, False)
+    assert resolve("newest_wins", field="n", base=NO_BASE, local=0, remote=5, local_at=LATER,
+                   remote_at=EARLIER).conflict  # a number's 0 is a value
+
+
 def test_never_synced_empty_side_takes_the_other():
     assert resolve("local_wins", base=NO_BASE, local="").winner == "remote"
     assert not resolve("local_wins", base=NO_BASE, local="").conflict

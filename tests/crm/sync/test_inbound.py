@@ -109,6 +109,68 @@ def test_replaying_the_same_event_is_an_echo(org):
     assert apply(org, remote={"first_name": "Ann"}).outcome == Outcome.ECHO
 
 
+# --- separately ordered groups (per-channel DND) -----------------------------------------------------
+# A DND event (all the record's fields + the per-channel flags) competes only with records that carry the flags;
+# an update without them (GHL's ContactUpdate) stamped the same or later does not make it stale.
+
+DND_EVENT = {"first_name": "Ann", "city": "Paris", "dnd_all": False, "dnd_sms": True}
+
+
+def test_a_dnd_event_stamped_at_the_watermark_applies_its_dnd_flags_and_nothing_else(org, targets):
+    contact = apply(org, remote={"first_name": "Ann", "city": "Paris", "dnd_all": False, "dnd_sms": False},
+                    at=T0).contact
+    at = T0 + dt.timedelta(minutes=1)
+    apply(org, remote={"first_name": "Ann", "city": "Rome", "dnd_all": False}, remote_hash="update-hash", at=at)
+
+    result = apply(org, remote=DND_EVENT, remote_hash="dnd-hash", at=at)  # same time; its city is older news
+
+    contact.refresh_from_db()
+    assert result.outcome == Outcome.UPDATED and result.changed_fields == {"dnd_sms"}
+    assert (contact.dnd_sms, contact.city) == (True, "Rome")
+    link = link_of(contact)
+    assert link.remote_updated_at == at and link.content_hash == "update-hash"  # the newer state's hash stays
+    assert link.group_marks == {"dnd": at.isoformat()} and link.synced_snapshot["dnd_sms"] is True
+    assert not OutboxEntry.objects.exists()
+    # the flags keep their own order: an older DND state arriving late is stale
+    late = apply(org, remote={**DND_EVENT, "dnd_sms": False}, at=at - dt.timedelta(seconds=30))
+    contact.refresh_from_db()
+    assert late.outcome == Outcome.STALE and contact.dnd_sms is True
+
+
+def test_a_dnd_change_is_no_echo_when_the_hash_leaves_the_flags_out(org):
+    # the provider's hash covers what every event carries, not the per-channel flags
+    contact = apply(org, remote={**DND_EVENT, "dnd_sms": False}, remote_hash="same", at=T0).contact
+    result = apply(org, remote=DND_EVENT, remote_hash="same", at=T0 + dt.timedelta(seconds=1))
+    contact.refresh_from_db()
+    assert result.outcome == Outcome.UPDATED and contact.dnd_sms is True
+    assert apply(org, remote=DND_EVENT, remote_hash="same", at=T0 + dt.timedelta(seconds=2)).outcome == Outcome.ECHO
+
+
+def test_a_page_does_not_skip_a_dnd_change_the_hash_leaves_out(org):
+    _apply_page(org, [RemoteRecord("ext-1", {**DND_EVENT, "dnd_sms": False}, T0, remote_hash="same")])
+    result = _apply_page(org, [RemoteRecord("ext-1", DND_EVENT, T0 + dt.timedelta(minutes=1), remote_hash="same")])
+    assert result.counts["updated"] == 1
+    contact = Contact.objects.get()
+    at = T0 + dt.timedelta(minutes=1)
+    assert contact.dnd_sms is True and link_of(contact).group_marks == {"dnd": at.isoformat()}
+    assert _apply_page(org, [RemoteRecord("ext-1", DND_EVENT, T0 + dt.timedelta(minutes=2),
+                                          remote_hash="same")]).counts["unchanged"] == 1
+
+
+def test_a_pushed_dnd_state_holds_against_an_older_dnd_event_arriving_late(org, targets):
+    contact = apply(org, remote={**DND_EVENT, "dnd_sms": False}, at=T0).contact
+    contact_update(contact=contact, dnd_sms=True)  # the contact opted out here
+    [entry] = outbox_claim_batch(provider=PROVIDER, account_id=ACCOUNT)
+    outbox_mark_done(entry=entry, remote_values={"dnd_sms": True}, remote_updated_at=T0 + dt.timedelta(minutes=2),
+                     remote_values_partial=True)
+    assert link_of(contact).group_marks == {"dnd": (T0 + dt.timedelta(minutes=2)).isoformat()}
+    # a DND event from before the push (SMS still off in the remote then), behind a newer ContactUpdate
+    apply(org, remote={"first_name": "Ann", "city": "Rome"}, at=T0 + dt.timedelta(minutes=3))
+    result = apply(org, remote={**DND_EVENT, "dnd_sms": False}, at=T0 + dt.timedelta(minutes=1))
+    contact.refresh_from_db()
+    assert result.outcome == Outcome.STALE and contact.dnd_sms is True
+
+
 # --- three-way conflicts ---------------------------------------------------------------------------
 
 def _synced_contact(org, targets):

@@ -24,6 +24,14 @@ def test_dnd_settings_become_per_channel_flags():
     assert flat["dnd"] is True and flat["dnd.SMS"] is True and flat["dnd.Email"] is False
 
 
+def test_a_channel_missing_from_dnd_settings_is_off_but_no_settings_say_nothing():
+    assert flatten_ghl_contact({"id": "c1", "dndSettings": {"SMS": {"status": "permanent"}}}) == {
+        "dnd.SMS": True, "dnd.Email": False, "dnd.WhatsApp": False, "dnd.Call": False, "dnd.GMB": False,
+        "dnd.FB": False}
+    assert flatten_ghl_contact({"id": "c1", "dndSettings": {}})["dnd.SMS"] is False  # a contact never opted out
+    assert not any(k.startswith("dnd.") for k in flatten_ghl_contact({"id": "c1", "dnd": False}))
+
+
 def test_only_present_keys_are_flattened():
     assert flatten_ghl_contact({"id": "c1", "firstName": "Ann"}) == {"firstName": "Ann"}
 
