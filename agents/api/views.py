@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from ..services import api_key_authenticate
 from ..tools.dispatch import key_refused, tool_call
-from ..tools.errors import ToolError, envelope_error, envelope_http_status
+from ..tools.errors import ToolError, body_too_large, envelope_error, envelope_http_status
 from ..tools.ratelimit import client_address
 from ..tools.registry import Tool, registry
 
@@ -119,10 +119,8 @@ class ToolRunApi(AgentApiView):
         try:
             arguments = _json_body(request)
         except _BodyTooLarge as exc:
-            return envelope_response(envelope_error(ToolError(
-                "invalid", f"The body is {exc.size} bytes; a tool call takes at most "
-                           f"{settings.AGENT_TOOL_MAX_BODY_BYTES} bytes.",
-                hint="Send large files as links (an http(s) URL in `attachments`), or one file per call.")))
+            return envelope_response(envelope_error(body_too_large(size=exc.size,
+                                                                   limit=settings.AGENT_TOOL_MAX_BODY_BYTES)))
         except UnsupportedMediaType:
             return envelope_response(envelope_error(ToolError(
                 "invalid", f"The body must be JSON, not {request.content_type or 'untyped'}.",

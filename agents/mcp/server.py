@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse
 
 from ..services import api_key_authenticate
 from ..tools.dispatch import key_refused, tool_call
-from ..tools.errors import envelope_error
+from ..tools.errors import body_too_large, envelope_error
 from ..tools.ratelimit import client_address
 from ..tools.registry import Tool, registry, result_envelope_schema
 
@@ -133,10 +133,62 @@ class BearerRequired:
         await self.app(scope, receive, send)
 
 
+class BodyLimit:
+    """Refuse a body over AGENT_TOOL_MAX_BODY_BYTES (REST's limit) with 413 and the envelope (`invalid`, the
+    limit, a hint to send a link): by its Content-Length before reading it, and while a chunked body is streamed
+    once it grows past the limit. The body, at most the limit, is then handed on whole. The SDK's own cap
+    (4 MiB by default, a plain-text 413) is set to the same limit by `build_app`, so REST and MCP take the same
+    calls (a 5 MB send_message file is 6.7 MB in base64)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = settings.AGENT_TOOL_MAX_BODY_BYTES
+        declared = next((v for k, v in scope.get("headers", []) if k.lower() == b"content-length"), None)
+        try:
+            size = int(declared) if declared is not None else None
+        except ValueError:
+            size = None
+        if size is not None and size > limit:
+            await self._refuse(scope, receive, send, size=size, limit=limit)
+            return
+        body = bytearray()
+        messages = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                messages.append(message)  # the client went away: let the app see it
+                break
+            body.extend(message.get("body", b""))
+            if len(body) > limit:
+                await self._refuse(scope, receive, send, size=None, limit=limit)
+                return
+            if not message.get("more_body", False):
+                break
+        messages.insert(0, {"type": "http.request", "body": bytes(body), "more_body": False})
+        del body
+
+        async def replay():
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _refuse(scope, receive, send, *, size: int | None, limit: int):
+        await JSONResponse(envelope_error(body_too_large(size=size, limit=limit)), status_code=413,
+                           headers={"Connection": "close"})(scope, receive, send)
+
+
 def build_app(*, debug: bool = False) -> Starlette:
     """The MCP ASGI app (Starlette), serving `MCP_PATH`; stateless, JSON answers, so any process can serve."""
     server = build_server()
     app = server.streamable_http_app(streamable_http_path=MCP_PATH, stateless_http=True, json_response=True,
-                                     transport_security=_transport_security(), debug=debug)
+                                     transport_security=_transport_security(), debug=debug,
+                                     max_request_body_size=settings.AGENT_TOOL_MAX_BODY_BYTES)
+    app.add_middleware(BodyLimit)  # inside BearerRequired: a request without a valid key is not read
     app.add_middleware(BearerRequired)
     return app

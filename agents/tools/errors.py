@@ -56,6 +56,13 @@ class ToolError(Exception):
         return error
 
 
+def body_too_large(*, size: int | None, limit: int) -> ToolError:
+    """A tool call whose body is over `limit` bytes (REST and MCP alike); `size` when it was declared or read."""
+    told = f"The body is {size} bytes" if size is not None else f"The body is over {limit} bytes"
+    return ToolError("invalid", f"{told}; a tool call takes at most {limit} bytes.",
+                     hint="Send large files as links (an http(s) URL in `attachments`), or one file per call.")
+
+
 def envelope_ok(result: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, "result": result}
 
