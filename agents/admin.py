@@ -190,9 +190,15 @@ class PendingActionAdmin(admin.ModelAdmin):
     list_display = ("created_at", "organization", "agent", "tool", "status", "decided_by", "decided_at")
     list_filter = ("status", "tool")
     search_fields = ("tool", "agent__name", "organization__name")
+    # The input as the activity page shows it: a file waiting for approval as its digest, never its base64.
+    exclude = ("arguments",)
+
+    @admin.display(description="Arguments")
+    def arguments_shown(self, obj):
+        return obj.arguments_json
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
+        return [f.name for f in self.model._meta.fields if f.name != "arguments"] + ["arguments_shown"]
 
     def has_add_permission(self, request):
         return False

@@ -19,6 +19,7 @@ class PendingAction(TenantModel):
     agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE, related_name="pending_actions")
     surface = models.CharField(max_length=8)
     tool = models.CharField(max_length=64)
+    # Once decided, a file in the input is kept as its name, type, size and SHA-256 (`files_summarised`).
     arguments = models.JSONField(default=dict, help_text="The input the agent sent (without dry_run / key).")
     preview = models.JSONField(default=dict, help_text="The dry run's answer: exactly what would change.")
     idempotency_key = models.CharField(max_length=255, blank=True)
@@ -39,5 +40,12 @@ class PendingAction(TenantModel):
         return f"{self.tool} ({self.status})"
 
     @property
+    def arguments_shown(self):
+        """The input as the page and admin show it: a file as its name, type, size and SHA-256, never its bytes."""
+        from ..tools.dispatch import files_summarised
+
+        return files_summarised(self.arguments)
+
+    @property
     def arguments_json(self) -> str:
-        return json.dumps(self.arguments, indent=2, ensure_ascii=False)
+        return json.dumps(self.arguments_shown, indent=2, ensure_ascii=False)

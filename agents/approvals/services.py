@@ -76,9 +76,44 @@ def pending_answer(action: PendingAction) -> dict[str, Any]:
         "would": action.preview.get("result", action.preview)}}
 
 
+def _files_restored(arguments: Any, stored: dict[str, Any]) -> Any:
+    """The owner's input with each file the page showed as its digest (`files_summarised`) given back its bytes
+    from the stored input: a `{name, content_type?, size_bytes, sha256}` whose SHA-256 is a stored file's. A
+    summary matching no stored file is left as it is (the tool's schema refuses it)."""
+    from ..tools.dispatch import FILE_CONTENT, file_summary
+
+    contents: dict[str, str] = {}
+
+    def collect(value: Any) -> None:
+        if isinstance(value, dict) and FILE_CONTENT in value:
+            digest = file_summary(value)["sha256"]
+            if digest:
+                contents[digest] = value[FILE_CONTENT]
+        elif isinstance(value, dict | list):
+            for item in value.values() if isinstance(value, dict) else value:
+                collect(item)
+
+    def restore(value: Any) -> Any:
+        if isinstance(value, dict) and FILE_CONTENT not in value and value.get("sha256") in contents:
+            kept = {k: v for k, v in value.items() if k not in ("size_bytes", "sha256")}
+            return {**kept, FILE_CONTENT: contents[value["sha256"]]}
+        if isinstance(value, dict):
+            return {k: restore(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [restore(v) for v in value]
+        return value
+
+    collect(stored)
+    return restore(arguments) if contents else arguments
+
+
 def pending_action_reject(*, action: PendingAction, user) -> PendingAction:
+    """Refuse the write; its input keeps a file as its digest from now on (`files_summarised`)."""
+    from ..tools.dispatch import files_summarised
+
     updated = PendingAction.objects.filter(pk=action.pk, status=PendingAction.Status.PENDING).update(
-        status=PendingAction.Status.REJECTED, decided_by=user, decided_at=timezone.now())
+        status=PendingAction.Status.REJECTED, decided_by=user, decided_at=timezone.now(),
+        arguments=files_summarised(action.arguments))
     if not updated:
         action.refresh_from_db()
         raise ValidationError({"status": f"This action was already {action.get_status_display().lower()}."})
@@ -87,11 +122,15 @@ def pending_action_reject(*, action: PendingAction, user) -> PendingAction:
 
 
 def pending_action_approve(*, action: PendingAction, user, arguments: dict[str, Any] | None = None) -> PendingAction:
-    """Run the write once (with the owner's edited input if given); a second approval is refused."""
-    from ..tools.dispatch import tool_call, validation_error
+    """Run the write once (with the owner's edited input if given); a second approval is refused. A file in the
+    edited input may be the digest the page shows: it is run with the stored file's bytes. From the approval on,
+    the row keeps a file as its digest (the run has the bytes in hand), so none stays once decided."""
+    from ..tools.dispatch import files_summarised, tool_call, validation_error
     from ..tools.registry import registry
 
     tool = registry.get(action.tool)
+    if arguments is not None:
+        arguments = _files_restored(arguments, action.arguments)
     edited = arguments is not None and arguments != action.arguments
     final = dict(arguments if arguments is not None else action.arguments)
     if tool is None:
@@ -101,8 +140,8 @@ def pending_action_approve(*, action: PendingAction, user, arguments: dict[str, 
         raise ValidationError({"arguments": f"{problem.message} {problem.hint or ''}".strip()})
     with transaction.atomic():
         updated = PendingAction.objects.filter(pk=action.pk, status=PendingAction.Status.PENDING).update(
-            status=PendingAction.Status.APPROVED, decided_by=user, decided_at=timezone.now(), arguments=final,
-            edited=edited)
+            status=PendingAction.Status.APPROVED, decided_by=user, decided_at=timezone.now(),
+            arguments=files_summarised(final), edited=edited)
     if not updated:
         action.refresh_from_db()
         raise ValidationError({"status": f"This action was already {action.get_status_display().lower()}."})

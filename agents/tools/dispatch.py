@@ -125,6 +125,18 @@ def file_summary(item: dict[str, Any]) -> dict[str, Any]:
     return {**summary, "size_bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
+def files_summarised(value: Any) -> Any:
+    """`value` with each file given inline as `file_summary` keeps it, nothing else changed: what a decided pending
+    action keeps of its input, and what the approvals page and admin show of it."""
+    if isinstance(value, dict) and FILE_CONTENT in value:
+        return file_summary(value)
+    if isinstance(value, dict):
+        return {k: files_summarised(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [files_summarised(v) for v in value]
+    return value
+
+
 def redact(value: Any) -> Any:
     """`value` as the audit and a run's steps keep it: secret-looking keys' values, bearer credentials, JWTs, GHL
     tokens and our own API keys replaced, a file given inline summarised (`file_summary`), storable."""
