@@ -400,6 +400,8 @@ class ExternalIdentity(TenantModel):
     one external id maps to one local row, and one local row has at most one id per account.
     """
 
+    # Indexed through crm_extid_org_kind_synced (organization first), not on its own: see Contact.organization.
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
     provider = models.CharField(max_length=32)
     account_id = models.CharField(max_length=64, help_text="External account namespace, e.g. a GHL location id.")
     connection_id = models.BigIntegerField(
@@ -440,6 +442,9 @@ class ExternalIdentity(TenantModel):
         ]
         indexes = [
             models.Index(fields=["content_type", "object_id"], name="crm_extid_local_lookup"),
+            # An organization's links of one kind, newest agreement last: the mirror summary's counts and its
+            # freshness (`MAX(last_synced_at)`) read it instead of every link (crm.selectors.mirror).
+            models.Index(fields=["organization", "content_type", "last_synced_at"], name="crm_extid_org_kind_synced"),
         ]
 
     def __str__(self) -> str:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from crm.account import crm_account_for
 from crm.currency import currency_for
 from crm.models import Calendar, CrmUser, ExternalIdentity, Pipeline, PipelineStage
-from crm.selectors.mirror import mirror_summary, newest_of
+from crm.selectors.mirror import COUNT_CAP, mirror_summary, newest_of
 
 from ..models import TOOL_FAMILIES, Agent
 from ..runner.context import organization_zone_and_source
@@ -107,8 +107,10 @@ USER_OUT = {"type": "object", "required": ["user_id", "name"], "properties": {
     "user_id": {"type": "integer"}, "ghl_user_id": {"type": ["string", "null"]}, "name": {"type": "string"},
     "email": {"type": "string"}, "phone": {"type": "string"}, "synced_at": SYNCED_AT}}
 KIND_OUT = {"type": "object", "properties": {
-    "count": {"type": "integer", "description": "Live records here."},
-    "linked": {"type": "integer", "description": "Of them, linked to a GoHighLevel record."},
+    "count": {"type": "integer", "description": f"Live records here (counted up to {COUNT_CAP:,})."},
+    "linked": {"type": "integer", "description": f"Of them, linked to a GoHighLevel record (up to {COUNT_CAP:,})."},
+    "capped": {"type": "boolean", "description": f"True: a count reached {COUNT_CAP:,}, so there are at least "
+                                                 "that many."},
     "synced_at": SYNCED_AT}}
 
 registry.register(Tool(

@@ -3,13 +3,13 @@
 For a kind linked through `ExternalIdentity` (contacts, deals, calendars, ...): how many live rows, how many
 of them are linked to a remote record, and the newest time one of those links agreed with the remote
 (`last_synced_at`). Conversations have no links: a message the remote has carries its id (`provider_message_id`),
-so their freshness is the newest change of such a message. Counted in the database, one query per kind.
+so their freshness is the newest change of such a message. Counted in the database, up to a cap.
 """
 from datetime import datetime
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Count, Max, Q
+from django.db.models import Max, QuerySet
 
 from tenancy.models import Organization
 
@@ -29,24 +29,39 @@ LINKED_KINDS = (("contacts", Contact), ("opportunities", Opportunity), ("pipelin
                 ("calendars", Calendar), ("appointments", Appointment), ("users", CrmUser))
 
 
-def mirror_summary(*, organization: Organization | int) -> dict[str, dict[str, Any]]:
-    """``{kind: {"count", "linked", "synced_at"}}`` for the linked kinds and ``conversations``; ``synced_at`` is
-    an aware datetime or None (nothing of the kind has agreed with a remote yet)."""
+#: Counts stop here: beyond it a kind is reported as "at least this many" (`capped`), so the summary costs the
+#: same for an account of a thousand records as for one of millions.
+COUNT_CAP = 10_000
+
+
+def mirror_summary(*, organization: Organization | int, cap: int = COUNT_CAP) -> dict[str, dict[str, Any]]:
+    """``{kind: {"count", "linked", "capped", "synced_at"}}`` for the linked kinds and ``conversations``.
+
+    ``count`` and ``linked`` are exact up to ``cap``; ``capped`` says one of them reached it (a lower bound).
+    ``synced_at`` is an aware datetime or None (nothing of the kind has agreed with a remote yet). Each figure is
+    read through an index on the organization (``crm_extid_org_kind_synced`` for the links), never by counting
+    every row."""
     types = ContentType.objects.get_for_models(*(model for _kind, model in LINKED_KINDS))
-    links = {row["content_type"]: row for row in ExternalIdentity.objects.for_org(organization).filter(
-        content_type__in=list(types.values())).values("content_type").annotate(n=Count("id"),
-                                                                               last=Max("last_synced_at"))}
+    links = ExternalIdentity.objects.for_org(organization)
     out: dict[str, dict[str, Any]] = {}
     for kind, model in LINKED_KINDS:
-        row = links.get(types[model].pk, {})
-        out[kind] = {"count": model.objects.for_org(organization).filter(is_archived=False).count(),
-                     "linked": row.get("n", 0), "synced_at": row.get("last")}
-    conversations = Conversation.objects.for_org(organization).filter(is_archived=False).aggregate(
-        n=Count("id"), linked=Count("id", filter=~Q(provider_conversation_id="")))
-    out["conversations"] = {"count": conversations["n"], "linked": conversations["linked"],
+        of_kind = links.filter(content_type=types[model])
+        count = _count_up_to(model.objects.for_org(organization).filter(is_archived=False), cap)
+        linked = _count_up_to(of_kind, cap)
+        out[kind] = {"count": count, "linked": linked, "capped": max(count, linked) >= cap,
+                     "synced_at": of_kind.aggregate(last=Max("last_synced_at"))["last"]}
+    conversations = Conversation.objects.for_org(organization).filter(is_archived=False)
+    count = _count_up_to(conversations, cap)
+    linked = _count_up_to(conversations.exclude(provider_conversation_id=""), cap)
+    out["conversations"] = {"count": count, "linked": linked, "capped": max(count, linked) >= cap,
                             "synced_at": Message.objects.for_org(organization).exclude(provider_message_id="")
                             .aggregate(last=Max("updated_at"))["last"]}
     return out
+
+
+def _count_up_to(rows: QuerySet, cap: int) -> int:
+    # COUNT over a LIMITed subquery: the database stops reading at `cap` rows.
+    return rows.order_by()[:cap].count()
 
 
 def newest_of(*values: datetime | None) -> datetime | None:

@@ -98,7 +98,7 @@ def test_business_context_without_a_connection(org, key, call, stranger):
     assert result["connection"] == "not_connected" and result["account"] is None
     assert result["timezone"] == "UTC" and result["timezone_source"] == "default"
     assert result["pipelines"] == [] and result["users"] == [] and result["synced_at"] is None
-    assert result["mirror"]["contacts"] == {"count": 0, "linked": 0, "synced_at": None}
+    assert result["mirror"]["contacts"] == {"count": 0, "linked": 0, "capped": False, "synced_at": None}
     assert "Zed Owner" not in json.dumps(result)
 
 
