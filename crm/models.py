@@ -386,6 +386,9 @@ class Message(TenantModel):
             # The polling fallback's scan: outbound messages still waiting for a final status.
             models.Index(fields=["status", "send_started_at"], condition=models.Q(direction="outbound"),
                          name="crm_message_outbound_open"),
+            # The conversations' freshness in the mirror summary: the newest change of a message the provider has.
+            models.Index(fields=["organization", "updated_at"], condition=~models.Q(provider_message_id=""),
+                         name="crm_message_org_changed"),
         ]
 
     def __str__(self) -> str:

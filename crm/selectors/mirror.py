@@ -39,8 +39,8 @@ def mirror_summary(*, organization: Organization | int, cap: int = COUNT_CAP) ->
 
     ``count`` and ``linked`` are exact up to ``cap``; ``capped`` says one of them reached it (a lower bound).
     ``synced_at`` is an aware datetime or None (nothing of the kind has agreed with a remote yet). Each figure is
-    read through an index on the organization (``crm_extid_org_kind_synced`` for the links), never by counting
-    every row."""
+    read through an index on the organization (``crm_extid_org_kind_synced`` for the links,
+    ``crm_message_org_changed`` for the messages' freshness), never by reading every row."""
     types = ContentType.objects.get_for_models(*(model for _kind, model in LINKED_KINDS))
     links = ExternalIdentity.objects.for_org(organization)
     out: dict[str, dict[str, Any]] = {}
