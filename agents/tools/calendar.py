@@ -20,6 +20,7 @@ from crm.services.appointment_errors import AppointmentError, AppointmentUnavail
 from crm.services.appointments import appointment_book, appointment_cancel, appointment_reschedule
 from crm.services.free_slots import CalendarUnavailable, calendar_free_slots, calendar_zone
 
+from ..runner.context import organization_zone
 from .confirm import push_wait
 from .dispatch import ToolContext
 from .errors import ToolError
@@ -325,8 +326,8 @@ def list_appointments(ctx: ToolContext, *, contact: str | None = None, calendar:
         cal = calendar_resolve(organization=org, ref=calendar)
         rows = rows.filter(calendar=cal)
         resolved["calendar"] = {"calendar_id": cal.pk, "name": cal.name}
-    tz = calendar_zone(cal) if cal else calendar_time.zone(
-        getattr(org, "timezone", "") or _org_zone(org), field="calendar")
+    # Without a calendar, dates are the business's: its location's zone, as get_business_context and the runner say.
+    tz = calendar_zone(cal) if cal else organization_zone(org)
     if start_date or end_date:
         first = _day(start_date, "start_date") if start_date else _day(end_date, "end_date")
         last = _day(end_date, "end_date") if end_date else first
@@ -345,12 +346,6 @@ def list_appointments(ctx: ToolContext, *, contact: str | None = None, calendar:
     out = appointments_out(org, found[:LIST_LIMIT])
     return {"appointments": out, "count": len(out), "truncated": len(found) > LIST_LIMIT,
             "dates_in": tz.key, **({"resolved": resolved} if resolved else {})}
-
-
-def _org_zone(organization) -> str:
-    """The zone dates are read in without a calendar: the organization's calendars' zone when they share one."""
-    zones = set(_calendars(organization).exclude(timezone="").values_list("timezone", flat=True)[:5])
-    return zones.pop() if len(zones) == 1 else "UTC"
 
 
 # -- writes ------------------------------------------------------------------------------------------------------
@@ -534,8 +529,9 @@ registry.register(Tool(
 registry.register(Tool(
     name="list_appointments", family="calendar", title="List appointments",
     description="Appointments from the local mirror, soonest first (at most 50). Without dates: the ones not yet "
-                "over, cancelled and invalid left out. Dates are read in the calendar's zone. `status` is one of "
-                "new, confirmed, cancelled, showed, noshow, invalid.",
+                "over, cancelled and invalid left out. Dates are read in the calendar's zone, or without `calendar` "
+                "in the business's (its GHL location's, as get_business_context says); `dates_in` names it. "
+                "`status` is one of new, confirmed, cancelled, showed, noshow, invalid.",
     input_schema={"type": "object", "additionalProperties": False, "properties": {
         "contact": CONTACT_REF, "calendar": CALENDAR_REF, "start_date": DATE, "end_date": DATE,
         "status": {"type": "string", "enum": list(Appointment.Status.values)},

@@ -5,7 +5,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from crm.models import Appointment, Contact
+from crm.account import crm_account_for
+from crm.models import Appointment, Calendar, Contact
 from crm.services.external_ids import external_id_link
 from ghl_integration.calendars.mirror import calendars_refresh
 from tests.calendar_time import dst_changes, next_weekday
@@ -233,6 +234,29 @@ def test_reschedule_by_contact_and_date_then_cancel_by_ghl_id(cleanings, maria, 
     again = ok(call(key, "cancel_appointment", {"appointment": {"contact": "Maria", "date": day.isoformat()}}))
     assert again["status"] == "unchanged"
     assert ok(call(key, "get_contact_context", {"contact": "Maria Lopez"}))["upcoming_appointments"] == []
+
+
+def test_list_appointments_without_a_calendar_reads_dates_in_the_locations_zone(connected, org, key, call):
+    # given the location's zone (from GET /locations/{id} on connect) and calendars that name none
+    assert crm_account_for(org).timezone == "America/New_York"
+    walk_ins = Calendar.objects.create(organization=org, name="Walk-ins", timezone="")
+    Calendar.objects.create(organization=org, name="Consults", timezone="")
+    person = Contact.objects.create(organization=org, first_name="Ana", full_name="Ana Ruiz")
+
+    def appointment(utc_hour, day=16):
+        starts = datetime(2027, 3, day, utc_hour, tzinfo=ZoneInfo("UTC"))
+        return Appointment.objects.create(organization=org, calendar=walk_ins, contact=person, starts_at=starts,
+                                          ends_at=starts + timedelta(minutes=30), status="confirmed")
+
+    late_on_the_15th = appointment(2)  # 22:00 on 15 March in New York, 02:00 on the 16th in UTC
+    morning_of_the_16th = appointment(14)  # 10:00 on 16 March in New York
+    # when
+    the_15th = ok(call(key, "list_appointments", {"start_date": "2027-03-15"}))
+    the_16th = ok(call(key, "list_appointments", {"start_date": "2027-03-16", "end_date": "2027-03-16"}))
+    # then each day is the business's own day
+    assert the_15th["dates_in"] == the_16th["dates_in"] == "America/New_York"
+    assert [a["appointment_id"] for a in the_15th["appointments"]] == [late_on_the_15th.pk]
+    assert [a["appointment_id"] for a in the_16th["appointments"]] == [morning_of_the_16th.pk]
 
 
 def test_list_appointments_filters_and_appointment_references_are_exact(cleanings, maria, ghl, key, call, day):
