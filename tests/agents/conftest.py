@@ -5,7 +5,9 @@ import json
 import pytest
 
 from agents.services import agent_create, api_key_create
+from crm.models import Contact
 from crm.services.contacts import contact_create
+from crm.services.external_ids import external_id_link
 from crm.sync import outbox, targets
 from ghl_integration.connections import connection_connect_from_code
 from ghl_integration.sync.push import outbox_push_pending
@@ -109,6 +111,26 @@ def people(org):
         dict(first_name="Zoë", last_name="Ångström", email="zoe@example.com"),
     ]
     return {f"{d['first_name']} {d['last_name']}": contact_create(organization=org, **d) for d in data}
+
+
+def person(ghl, org, connected, first, last, phone, email=None):
+    """A contact in the sandbox's demo location and its local mirror, linked: (local contact, GHL contact id)."""
+    email = email or f"{first}.{last}@example.com".lower()
+    remote = ghl.control.change_contact("create", locationId=LOCATION_ID, firstName=first, lastName=last,
+                                        phone=phone, email=email)["contact"]
+    local = Contact.objects.create(organization=org, first_name=first, last_name=last, full_name=f"{first} {last}",
+                                   phone=phone, email=email)
+    external_id_link(obj=local, provider="ghl", account_id=LOCATION_ID, external_id=remote["id"],
+                     connection_id=connected.pk)
+    return local, remote["id"]
+
+
+@pytest.fixture
+def maria(ghl, org, connected):
+    """Maria Lopez (maria@example.com, +15035550177), in GHL and mirrored: (local contact, GHL contact id)."""
+    linked = person(ghl, org, connected, "Maria", "Lopez", "+15035550177", email="maria@example.com")
+    ghl.control.clear_request_log()
+    return linked
 
 
 def ghl_writes(ghl) -> list[dict]:

@@ -10,7 +10,7 @@ import pytest
 from agents.models import Agent, PendingAction
 from agents.tools import messaging
 
-from .test_audit_files import PDF, PDF_B64, SUMMARY, _email, maria  # noqa: F401  (fixtures)
+from .test_audit_files import PDF, PDF_B64, SUMMARY, _email
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,7 +58,7 @@ def textarea(page, action) -> str:
 
 
 def test_approved_from_the_page_the_file_is_sent_whole_and_not_kept(
-        client, admin_client, ghl, maria, org, careful, key, call, sent_files):  # noqa: F811
+        client, admin_client, ghl, maria, org, careful, key, call, sent_files):
     # given a send with a file waiting for approval: the bytes wait with it
     action = ask(call, key, "invoice-approve")
     assert PDF_B64 in stored(action) and sent_files == [] and uploads(ghl) == 0
@@ -83,7 +83,7 @@ def test_approved_from_the_page_the_file_is_sent_whole_and_not_kept(
     assert PDF_B64[:40] not in stored(action)
 
 
-def test_an_edit_on_the_page_keeps_the_file(client, ghl, maria, org, careful, key, call, sent_files):  # noqa: F811
+def test_an_edit_on_the_page_keeps_the_file(client, ghl, maria, org, careful, key, call, sent_files):
     action = ask(call, key, "invoice-edit")
     client.force_login(org.memberships.first().user)
     edited = {**json.loads(textarea(client.get(f"/orgs/{org.pk}/agents/activity/"), action)), "text": "Here it is"}
@@ -96,7 +96,7 @@ def test_an_edit_on_the_page_keeps_the_file(client, ghl, maria, org, careful, ke
     assert PDF_B64[:40] not in stored(action)
 
 
-def test_rejected_the_file_is_not_kept(client, ghl, maria, org, careful, key, call, sent_files):  # noqa: F811
+def test_rejected_the_file_is_not_kept(client, ghl, maria, org, careful, key, call, sent_files):
     action = ask(call, key, "invoice-reject")
     client.force_login(org.memberships.first().user)
     response = client.post(f"/orgs/{org.pk}/agents/approvals/{action.pk}/", {"decision": "reject"})

@@ -9,10 +9,6 @@ import pytest
 
 from agents.models import ToolCall
 from agents.tools import messaging
-from crm.models import Contact
-from crm.services.external_ids import external_id_link
-
-from .conftest import LOCATION_ID
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,18 +16,6 @@ PDF = b"%PDF-1.4 " + bytes(range(256)) * 40  # ~10 kB, not text
 PDF_B64 = base64.b64encode(PDF).decode()
 SUMMARY = {"name": "invoice.pdf", "content_type": "application/pdf", "size_bytes": len(PDF),
            "sha256": hashlib.sha256(PDF).hexdigest()}
-
-
-@pytest.fixture
-def maria(ghl, org, connected):
-    remote = ghl.control.change_contact("create", locationId=LOCATION_ID, firstName="Maria", lastName="Lopez",
-                                        email="maria@example.com", phone="+15035550177")["contact"]
-    local = Contact.objects.create(organization=org, first_name="Maria", last_name="Lopez", full_name="Maria Lopez",
-                                   email="maria@example.com", phone="+15035550177")
-    external_id_link(obj=local, provider="ghl", account_id=LOCATION_ID, external_id=remote["id"],
-                     connection_id=connected.pk)
-    ghl.control.clear_request_log()
-    return local
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 (so the agents' triggers never react to their own actions)."""
 from crm import events
 
-from .test_calendar_tools import at, cleanings, day, maria, ok  # noqa: F401  (the fixtures)
+from .test_calendar_tools import at, cleanings, day, ok  # noqa: F401  (the fixtures)
 
 
 def test_an_agents_booking_and_cancel_are_announced_once_with_the_agent(

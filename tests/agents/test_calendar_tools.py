@@ -7,7 +7,6 @@ import pytest
 
 from crm.account import crm_account_for
 from crm.models import Appointment, Calendar, Contact
-from crm.services.external_ids import external_id_link
 from ghl_integration.calendars.mirror import calendars_refresh
 from tests.calendar_time import dst_changes, next_weekday
 
@@ -29,18 +28,6 @@ def cleanings(ghl, connected):
     calendars_refresh(connection=connected)
     ghl.control.clear_request_log()
     return remote
-
-
-@pytest.fixture
-def maria(ghl, org, connected):
-    remote = ghl.control.change_contact("create", locationId=LOCATION_ID, firstName="Maria", lastName="Lopez",
-                                        email="maria@example.com")["contact"]
-    local = Contact.objects.create(organization=org, first_name="Maria", last_name="Lopez", full_name="Maria Lopez",
-                                   email="maria@example.com")
-    external_id_link(obj=local, provider="ghl", account_id=LOCATION_ID, external_id=remote["id"],
-                     connection_id=connected.pk)
-    ghl.control.clear_request_log()
-    return local, remote["id"]
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 import uvicorn
 
 from agents.models import ToolCall
-from tests.agents.test_audit_files import _email, maria, sent_files  # noqa: F401  (fixtures)
+from tests.agents.test_audit_files import _email, sent_files  # noqa: F401  (fixtures)
 from tests.agents.test_surfaces import mcp_session
 
 pytestmark = pytest.mark.django_db(transaction=True)

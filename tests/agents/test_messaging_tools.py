@@ -5,7 +5,6 @@ import base64
 import pytest
 
 from crm.models import Contact, Message
-from crm.services.external_ids import external_id_link
 
 from .conftest import LOCATION_ID
 
@@ -30,18 +29,6 @@ def sends(ghl):
 
 def ghl_messages(ghl, contact_id):
     return [m for m in ghl.control.objects("message", location_id=LOCATION_ID) if m["contactId"] == contact_id]
-
-
-@pytest.fixture
-def maria(ghl, org, connected):
-    remote = ghl.control.change_contact("create", locationId=LOCATION_ID, firstName="Maria", lastName="Lopez",
-                                        email="maria@example.com", phone="+15035550177")["contact"]
-    local = Contact.objects.create(organization=org, first_name="Maria", last_name="Lopez", full_name="Maria Lopez",
-                                   email="maria@example.com", phone="+15035550177")
-    external_id_link(obj=local, provider="ghl", account_id=LOCATION_ID, external_id=remote["id"],
-                     connection_id=connected.pk)
-    ghl.control.clear_request_log()
-    return local, remote["id"]
 
 
 def test_sms_by_name_is_sent_once_and_visible_in_ghl(ghl, maria, key, call):

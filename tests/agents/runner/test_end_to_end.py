@@ -15,28 +15,16 @@ from agents.runner.services import agent_run_start
 from agents.triggers.fire import trigger_deliveries_sweep
 from agents.triggers.services import trigger_create
 from crm import events
-from crm.models import Contact
-from crm.services.external_ids import external_id_link
 from ghl_integration.calendars.mirror import calendars_refresh
 from ghl_integration.opportunities.sync import opportunities_pull
 from ghl_sandbox import constants as sbx
-from tests.agents.conftest import LOCATION_ID
+from tests.agents.conftest import LOCATION_ID, person
 from tests.agents.fake_model import call, say
 from tests.ghl_integration.contacts.conftest import deliver, receiver  # noqa: F401  (the webhook receiver fixture)
 from tests.ghl_integration.conversations.conftest import recorded, signed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 NY = ZoneInfo("America/New_York")
-
-
-def person(ghl, org, connected, first, last, phone):
-    remote = ghl.control.change_contact("create", locationId=LOCATION_ID, firstName=first, lastName=last,
-                                        phone=phone, email=f"{first}.{last}@example.com".lower())["contact"]
-    local = Contact.objects.create(organization=org, first_name=first, last_name=last, full_name=f"{first} {last}",
-                                   phone=phone, email=f"{first}.{last}@example.com".lower())
-    external_id_link(obj=local, provider="ghl", account_id=LOCATION_ID, external_id=remote["id"],
-                     connection_id=connected.pk)
-    return local, remote["id"]
 
 
 def sms_in_ghl(ghl, ghl_contact_id, direction="outbound"):

@@ -9,7 +9,7 @@ from agents.runner import loop
 from agents.runner.services import agent_run_start
 from tests.agents.fake_model import call as model_call
 from tests.agents.fake_model import raw, say
-from tests.agents.test_audit_files import PDF, PDF_B64, SUMMARY, maria, sent_files  # noqa: F401  (fixtures)
+from tests.agents.test_audit_files import PDF, PDF_B64, SUMMARY, sent_files  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
