@@ -5,20 +5,34 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
-from django.db.models import BooleanField, F, Func, Q, QuerySet, TextField
+from django.db.models import BooleanField, F, Func, OuterRef, Q, QuerySet, Subquery, TextField
 from django.db.models.expressions import RawSQL
 
 from tenancy.models import Organization
 
-from ..models import Contact, ExternalIdentity
+from ..currency import money_display
+from ..models import Contact, CrmUser, ExternalIdentity, LostReason, Opportunity, Pipeline, PipelineStage
+from ..sync.mapping import CUSTOM_PREFIX
 from ..sync.models import OutboxEntry, RemoteChange, SyncConflict, SyncRun
-from .contact_custom_fields import CustomFieldDefinition, contact_custom_field_definitions
+from .contact_custom_fields import (
+    CustomFieldDefinition,
+    contact_custom_field_definitions,
+    opportunity_custom_field_definitions,
+)
 
 PAGE_SIZE = 25
 # A trigram index needs three characters; a shorter search would read every contact of the organization.
 MIN_SEARCH_CHARS = 3
 HISTORY_LIMIT = 20
 REFUSAL_RUNS_LIMIT = 50
+# A deal's fields as its history rows name them (`crm.services.opportunity_sync`), as the owner reads them.
+DEAL_FIELD_LABELS = {"name": "Name", "pipeline": "Pipeline", "stage": "Stage", "status": "Status",
+                     "monetary_value": "Value", "contact": "Contact", "assignee": "Assigned to",
+                     "lost_reason": "Lost reason", "source": "Source", "is_archived": "Archived"}
+# The references a deal's history holds by id, shown by the referenced row's first non-empty column of these.
+DEAL_REFERENCES = {"pipeline": (Pipeline, ("name",)), "stage": (PipelineStage, ("name",)),
+                   "contact": (Contact, ("full_name", "email", "phone")), "assignee": (CrmUser, ("name", "email")),
+                   "lost_reason": (LostReason, ("name",))}
 _PHONE_LIKE = re.compile(r"^[\d\s()+.\-]+$")
 
 
@@ -139,6 +153,7 @@ class InboundChange:
     changes: list[tuple[str, str, str]]  # (field's local name, old value, new value), readable
     conflicts: list[tuple[str, str]]  # (field's local name, decision)
     count: int = 1  # > 1: a page's summary of the records it created, this one among them
+    deal: str = ""  # a change of one of the contact's deals (its name); its fields are then named as read
 
 
 @dataclass
@@ -197,9 +212,30 @@ def contact_file(*, organization: Organization, contact_id: int) -> ContactFile 
 
 def contact_inbound_history(*, organization: Organization, contact: Contact,
                             links: list[ExternalIdentity]) -> list[InboundChange]:
-    """The changes applied to ``contact`` from its connected accounts, newest first: its own history rows, then
-    (when a pull or reconciliation page created it in bulk) that page's summary, found by the moment the page
-    wrote as both the summary's ``applied_at`` and the contact's ``created_at``. Two indexed queries."""
+    """The changes applied to ``contact`` and to its deals from its connected accounts, newest first, at most
+    `HISTORY_LIMIT`: its own history rows, (when a pull or reconciliation page created it in bulk) that page's
+    summary, found by the moment the page wrote as both the summary's ``applied_at`` and the contact's
+    ``created_at``, and its deals' rows (`_deal_changes`). Three indexed queries, and one per kind of reference
+    the deals' rows name."""
+    rows = _contact_rows(organization, contact, links)
+    changes = [(r.applied_at, r.pk, _inbound_change(r)) for r in rows]
+    changes += _deal_changes(organization, contact)
+    changes.sort(key=lambda item: (item[0], item[1]), reverse=True)
+    return [change for _, _, change in changes[:HISTORY_LIMIT]]
+
+
+def _inbound_change(r: RemoteChange, *, changes: list[tuple[str, str, str]] | None = None,
+                    deal: str = "") -> InboundChange:
+    if changes is None:
+        changes = [(name, _readable(old), _readable(new)) for name, (old, new) in sorted((r.changes or {}).items())]
+    return InboundChange(
+        at=r.applied_at, provider=r.provider, source=r.get_source_display(), outcome=r.get_outcome_display(),
+        changes=changes, conflicts=[(c.get("field", ""), SyncConflict.Decision(c["decision"]).label if c.get(
+            "decision") in SyncConflict.Decision.values else c.get("decision", "")) for c in r.conflicts or []],
+        count=r.count, deal=deal)
+
+
+def _contact_rows(organization: Organization, contact: Contact, links: list[ExternalIdentity]) -> list[RemoteChange]:
     content_type = ContentType.objects.get_for_model(Contact)
     rows = list(RemoteChange.objects.for_org(organization).filter(
         content_type=content_type, object_id=contact.pk).order_by("-applied_at", "-id")[:HISTORY_LIMIT])
@@ -210,12 +246,65 @@ def contact_inbound_history(*, organization: Organization, contact: Contact,
             account_id__in=accounts).order_by("id").first()
         if summary is not None and summary.provider in {link.provider for link in links}:
             rows.append(summary)
-    return [InboundChange(
-        at=r.applied_at, provider=r.provider, source=r.get_source_display(), outcome=r.get_outcome_display(),
-        changes=[(name, _readable(old), _readable(new)) for name, (old, new) in sorted((r.changes or {}).items())],
-        conflicts=[(c.get("field", ""), SyncConflict.Decision(c["decision"]).label if c.get("decision") in
-                    SyncConflict.Decision.values else c.get("decision", "")) for c in r.conflicts or []],
-        count=r.count) for r in rows]
+    return rows
+
+
+def _deal_changes(organization: Organization, contact: Contact) -> list[tuple[Any, int, InboundChange]]:
+    """The newest `HISTORY_LIMIT` history rows of the contact's deals (archived ones too), each with the deal's
+    name, in one query; the ids they hold (stage, pipeline, contact, assignee, lost reason) shown by name, one
+    query per kind of reference named, and custom fields by their names (one more query, when any is named)."""
+    deal = Opportunity.objects.filter(pk=OuterRef("object_id"))
+    rows = list(RemoteChange.objects.for_org(organization).filter(
+        content_type=ContentType.objects.get_for_model(Opportunity),
+        object_id__in=Opportunity.objects.for_org(organization).filter(contact=contact).values("pk"),
+    ).annotate(deal_name=Subquery(deal.values("name")[:1]), deal_currency=Subquery(deal.values("currency")[:1]))
+        .order_by("-applied_at", "-id")[:HISTORY_LIMIT])
+    if not rows:
+        return []
+    ids: dict[str, set[int]] = {name: set() for name in DEAL_REFERENCES}
+    custom = False
+    for row in rows:
+        for name, pair in (row.changes or {}).items():
+            if name in ids:
+                ids[name].update(v for v in pair if isinstance(v, int))
+            custom = custom or name.startswith(CUSTOM_PREFIX)
+    names = {name: _names(organization, *DEAL_REFERENCES[name], ids[name]) for name in DEAL_REFERENCES if ids[name]}
+    definitions = opportunity_custom_field_definitions(organization=organization) if custom else {}
+
+    def shown(name: str, value: Any, currency: str) -> str:
+        if value is None or value == "":
+            return ""
+        if name in DEAL_REFERENCES:
+            return names.get(name, {}).get(value, f"#{value} (removed)")
+        if name == "status":
+            return Opportunity.Status(value).label if value in Opportunity.Status.values else str(value)
+        if name == "monetary_value":
+            return money_display(value, currency)
+        return _readable(value)
+
+    def label(name: str) -> str:
+        if name.startswith(CUSTOM_PREFIX):
+            key = name[len(CUSTOM_PREFIX):]
+            return definitions[key].label if key in definitions else key
+        return DEAL_FIELD_LABELS.get(name, name)
+
+    order = {name: i for i, name in enumerate(DEAL_FIELD_LABELS)}
+    found = []
+    for row in rows:
+        change = _inbound_change(row, deal=row.deal_name or f"#{row.object_id}", changes=[
+            (label(name), shown(name, old, row.deal_currency), shown(name, new, row.deal_currency))
+            for name, (old, new) in sorted((row.changes or {}).items(),
+                                           key=lambda item: (order.get(item[0], len(order)), item[0]))])
+        change.conflicts = [(label(name), decision) for name, decision in change.conflicts]
+        found.append((row.applied_at, row.pk, change))
+    return found
+
+
+def _names(organization: Organization, model, columns: tuple[str, ...], ids: set[int]) -> dict[int, str]:
+    """id → name of the organization's rows of ``model`` among ``ids`` (one query)."""
+    found = (model._default_manager.filter(organization=organization, pk__in=ids).order_by()
+             .values_list("pk", *columns))
+    return {pk: next((str(v) for v in values if v), f"#{pk}") for pk, *values in found}
 
 
 def _refusals_of(organization: Organization, external_ids: set[str]) -> list[dict[str, Any]]:

@@ -10,7 +10,11 @@ The provider turns its record into a `RemoteOpportunity` (local rows already res
   opportunities decides (`crm.sync.conflict`, the ``opportunity`` kind's own policy rows); a remote win drops
   the field from the pending push;
 * restores a row archived here that the remote still has, and announces stage and status changes
-  (`crm.events`) once the transaction commits.
+  (`crm.events`) once the transaction commits;
+* records what it changed in the deal's sync history (`crm.sync.history.remote_change_note`, one `RemoteChange`
+  in the same transaction, with the ``source`` the caller names: webhook, pull, reconciliation, sweep, read):
+  created, or each field's old and new value (rows by id, the pipeline beside its stage, ``is_archived``), and
+  the conflicts decided. A state that changes nothing (our own push's echo, the rest of a burst) records nothing.
 
 Custom properties are compared, merged and snapshotted one key at a time (``custom_properties.<key>``, as the
 field mapping names them): a remote state carries the keys its mapping fills (``None``: empty there), and keys
@@ -36,9 +40,10 @@ from .. import events
 from ..models import Contact, CrmUser, ExternalIdentity, LostReason, Opportunity, Pipeline, PipelineStage
 from ..sync.conflict import NO_BASE, policy_table_for, resolve_field
 from ..sync.hashing import canonical
+from ..sync.history import remote_change_note
 from ..sync.kinds import OPPORTUNITY
-from ..sync.mapping import CUSTOM_PREFIX
-from ..sync.models import OutboxEntry, SyncConflict
+from ..sync.mapping import CUSTOM_PREFIX, get_local_value
+from ..sync.models import OutboxEntry, RemoteChange, SyncConflict
 from ..sync.origin import sync_origin
 from ..sync.outbox import outbox_discard_fields
 from .external_ids import external_id_link
@@ -52,6 +57,8 @@ STANDARD_FIELDS = ("name", "stage", "status", "monetary_value", "contact", "assi
 SYNCED_FIELDS = (*STANDARD_FIELDS, "custom_properties")
 LEGACY_CUSTOM = "custom_properties"  # snapshots written before custom properties were compared key by key
 OPEN_ENTRY = (OutboxEntry.Status.PENDING, OutboxEntry.Status.FAILED, OutboxEntry.Status.IN_PROGRESS)
+# What a deal's history row names beside the synced fields: the pipeline a stage move took it to, a restore.
+HISTORY_EXTRA = ("pipeline", "is_archived")
 
 
 @dataclass(frozen=True)
@@ -227,18 +234,21 @@ def _base_of(link: ExternalIdentity) -> dict[str, Any]:
 
 
 def opportunity_apply_from_remote(*, organization: Organization, provider: str, account_id: str,
-                                  remote: RemoteOpportunity, connection_id: int | None = None) -> ApplyOutcome:
-    """Apply one remote state (see the module docstring). Safe to call again with the same state."""
+                                  remote: RemoteOpportunity, connection_id: int | None = None,
+                                  source: str = RemoteChange.Source.READ) -> ApplyOutcome:
+    """Apply one remote state (see the module docstring). Safe to call again with the same state. ``source``
+    (a `RemoteChange.Source`) is what the deal's history says the state came by."""
     values = remote_opportunity_values(remote)
+    history_names = (*values, *HISTORY_EXTRA)
     with transaction.atomic(), sync_origin(provider=provider, account_id=account_id, connection_id=connection_id):
         link = _link(provider, account_id, remote.external_id)
         if _is_stale(link, remote.updated_at):
             return ApplyOutcome("stale", None)
-        opp = None
+        opp, twin = None, None
         if link is not None:
             opp = Opportunity.objects.for_org(organization).select_for_update().filter(pk=link.object_id).first()
         else:
-            opp = _unlinked_twin(organization, provider, account_id, remote)
+            opp = twin = _unlinked_twin(organization, provider, account_id, remote)
             if opp is not None:  # made here, its push not linked yet (or the demo seed): the same deal
                 link = external_id_link(obj=opp, provider=provider, account_id=account_id,
                                         external_id=remote.external_id, connection_id=connection_id)
@@ -256,15 +266,18 @@ def opportunity_apply_from_remote(*, organization: Organization, provider: str, 
             else:  # the local row is gone (cannot happen through services): relink to the new one
                 link.object_id = opp.pk
             _mark_synced(link, values, remote.updated_at, connection_id)
+            _note(opp, link, before={}, names=(*values, "pipeline"), source=source, at=remote.updated_at,
+                  outcome=RemoteChange.Outcome.CREATED)
             return ApplyOutcome("created", opp, tuple(values))
         before = opportunity_values(opp, custom_keys=remote.custom_properties)
+        history_before = {name: canonical(get_local_value(opp, name)) for name in history_names}
         base = _base_of(link)
         pending = _pending_fields(opp, provider, account_id)
         policies = policy_table_for(organization=organization, provider=provider, account_id=account_id,
                                     object_type=OPPORTUNITY)
         final = dict(before)
         remote_won: list[str] = []
-        conflicted = False
+        conflicts: list[SyncConflict] = []
         for name, remote_value in values.items():
             edited = _pending_edit(pending, name)
             if edited is _NOT_PENDING:
@@ -277,9 +290,9 @@ def opportunity_apply_from_remote(*, organization: Organization, provider: str, 
             if decision.winner == "remote":
                 remote_won.append(name)
             if decision.conflict:
-                conflicted = True
-                _record_conflict(opp, provider, account_id, remote.external_id, name, base.get(name), before[name],
-                                 remote_value, decision, edited, remote.updated_at)
+                conflicts.append(_record_conflict(opp, provider, account_id, remote.external_id, name,
+                                                  base.get(name), before[name], remote_value, decision, edited,
+                                                  remote.updated_at))
         changed = tuple(name for name in values if final[name] != before[name])
         for name in changed:
             _set(opp, name, final[name])
@@ -298,7 +311,11 @@ def opportunity_apply_from_remote(*, organization: Organization, provider: str, 
         # The base of the next merge is what both sides agree on now: the remote's values where they won.
         agreed = {name: values[name] for name in values if final[name] == values[name]}
         _mark_synced(link, {**base, **agreed}, remote.updated_at, connection_id)
-    if conflicted:
+        # Linked to a deal made here (our create's echo, the demo seed): recorded only if the remote changed it.
+        _note(opp, link, before=history_before, names=history_names, source=source, at=remote.updated_at,
+              conflicts=conflicts,
+              outcome=RemoteChange.Outcome.LINKED if twin is not None else RemoteChange.Outcome.UPDATED)
+    if conflicts:
         return ApplyOutcome("conflicted", opp, changed)
     return ApplyOutcome("updated" if changed or restored else "unchanged", opp, changed)
 
@@ -328,9 +345,18 @@ def _mark_synced(link: ExternalIdentity, snapshot: dict, at: dt.datetime | None,
     link.save()
 
 
+def _note(opp: Opportunity, link: ExternalIdentity, *, before: dict[str, Any], names: Iterable[str], source: str,
+          at: dt.datetime | None, outcome: str = RemoteChange.Outcome.UPDATED, conflicts: Iterable = ()) -> None:
+    """The deal's history row of this apply (nothing when no value moved and no conflict was decided)."""
+    remote_change_note(obj=opp, provider=link.provider, account_id=link.account_id,
+                       content_type=ContentType.objects.get_for_model(Opportunity), external_id=link.external_id,
+                       before=before, names=names, conflicts=conflicts, source=source, remote_updated_at=at,
+                       outcome=outcome)
+
+
 def _record_conflict(opp, provider, account_id, external_id, name, base, local, remote, decision, local_at,
-                     remote_at) -> None:
-    SyncConflict.objects.create(
+                     remote_at) -> SyncConflict:
+    return SyncConflict.objects.create(
         organization_id=opp.organization_id, provider=provider, account_id=account_id,
         content_type=ContentType.objects.get_for_model(Opportunity), object_id=opp.pk, external_id=external_id,
         field=name, base_value=base, local_value=local, remote_value=remote, applied_value=decision.value,
@@ -340,8 +366,10 @@ def _record_conflict(opp, provider, account_id, external_id, name, base, local, 
 
 
 def opportunity_archive_from_remote(*, organization: Organization, provider: str, account_id: str, external_id: str,
-                                    at: dt.datetime | None = None, connection_id: int | None = None) -> ApplyOutcome:
-    """The remote deleted it: archive the linked row (kept with its stage and history). Unknown ids: nothing."""
+                                    at: dt.datetime | None = None, connection_id: int | None = None,
+                                    source: str = RemoteChange.Source.READ) -> ApplyOutcome:
+    """The remote deleted it: archive the linked row (kept with its stage and history; the archive recorded in
+    it, as having come by ``source``). Unknown ids: nothing."""
     with transaction.atomic(), sync_origin(provider=provider, account_id=account_id, connection_id=connection_id):
         link = _link(provider, account_id, external_id)
         if link is None:
@@ -354,5 +382,7 @@ def opportunity_archive_from_remote(*, organization: Organization, provider: str
         if at is not None and (link.remote_updated_at is None or at > link.remote_updated_at):
             link.remote_updated_at = at
             link.save(update_fields=["remote_updated_at", "updated_at"])
+        _note(opp, link, before={"is_archived": False}, names=("is_archived",), source=source, at=at,
+              outcome=RemoteChange.Outcome.ARCHIVED)
     logger.info("crm.opportunity.archived-remote", extra={"opportunity_id": opp.pk, "external_id": external_id})
     return ApplyOutcome("archived", opp)

@@ -1,8 +1,9 @@
 """The inbound half of a record's sync history (`RemoteChange`): what a row says, and its retention.
 
-The rows are written by `inbound.py` (one per applied record; a page's bulk creates as one summary) and by
-`outbound.py` (values a push worker's read of the remote took), and read by the record's page
-(`crm.selectors.contact_pages.contact_inbound_history`).
+The rows are written by `inbound.py` (one per applied record; a page's bulk creates as one summary), by
+`outbound.py` (values a push worker's read of the remote took) and by `crm.services.opportunity_sync` (deals, which
+have an apply of their own), and read by the contact's page (`crm.selectors.contact_pages.contact_inbound_history`:
+the contact's rows and its deals').
 """
 import datetime as dt
 import logging
@@ -34,16 +35,18 @@ def changes_of(obj: models.Model, before: dict[str, Any], names: Iterable[str]) 
 
 def remote_change_note(*, obj: models.Model, provider: str, account_id: str, content_type, external_id: str,
                        before: dict[str, Any], names: Iterable[str], conflicts: Iterable = (),
-                       source: str = RemoteChange.Source.READ, remote_updated_at=None) -> RemoteChange | None:
+                       source: str = RemoteChange.Source.READ, remote_updated_at=None,
+                       outcome: str = RemoteChange.Outcome.UPDATED) -> RemoteChange | None:
     """Record (one INSERT) that values read from the remote were written to ``obj``: ``before`` holds the local
-    values of ``names`` before the write. Nothing when no value moved and no conflict (`SyncConflict`) was decided."""
+    values of ``names`` before the write (``{}`` for a record just created: every value is new). Nothing when no
+    value moved and no conflict (`SyncConflict`) was decided."""
     changes = changes_of(obj, before, names)
     decided = [{"field": c.field, "decision": c.decision} for c in conflicts]
     if not changes and not decided:
         return None
     return RemoteChange.objects.create(
         organization_id=obj.organization_id, provider=provider, account_id=account_id, content_type=content_type,
-        object_id=obj.pk, external_id=external_id, source=source, outcome=RemoteChange.Outcome.UPDATED,
+        object_id=obj.pk, external_id=external_id, source=source, outcome=outcome,
         changes=changes, conflicts=decided, remote_updated_at=remote_updated_at)
 
 

@@ -34,7 +34,7 @@ from crm.services.opportunity_sync import (
 from crm.sync.kinds import OPPORTUNITY
 from crm.sync.mapping import CUSTOM_PREFIX as LOCAL_CUSTOM_PREFIX
 from crm.sync.mapping import Mapping
-from crm.sync.models import FieldMapping
+from crm.sync.models import FieldMapping, RemoteChange
 
 from ..client import GhlClient, GhlNotFound
 from ..contacts.inbound import contact_apply_ghl_event
@@ -168,19 +168,20 @@ class OpportunityResolver:
         )
 
 
-def opportunity_apply_ghl(*, connection: GhlConnection, doc: dict[str, Any],
-                          resolver: OpportunityResolver) -> ApplyOutcome:
-    """Apply one GHL opportunity object (a GET or a search item)."""
+def opportunity_apply_ghl(*, connection: GhlConnection, doc: dict[str, Any], resolver: OpportunityResolver,
+                          source: str = RemoteChange.Source.READ) -> ApplyOutcome:
+    """Apply one GHL opportunity object (a GET or a search item); ``source``: what the deal's sync history says
+    it came by (a webhook, a pull, a reconciliation; a read by default)."""
     return opportunity_apply_from_remote(
         organization=connection.organization, provider=PROVIDER, account_id=connection.location_id,
-        remote=resolver.remote(doc), connection_id=connection.pk)
+        remote=resolver.remote(doc), connection_id=connection.pk, source=source)
 
 
-def opportunity_archive_ghl(*, connection: GhlConnection, external_id: str,
-                            at: dt.datetime | None = None) -> ApplyOutcome:
+def opportunity_archive_ghl(*, connection: GhlConnection, external_id: str, at: dt.datetime | None = None,
+                            source: str = RemoteChange.Source.READ) -> ApplyOutcome:
     return opportunity_archive_from_remote(organization=connection.organization, provider=PROVIDER,
                                            account_id=connection.location_id, external_id=external_id, at=at,
-                                           connection_id=connection.pk)
+                                           connection_id=connection.pk, source=source)
 
 
 def _is_known_state(connection: GhlConnection, external_id: str, payload: dict[str, Any],
@@ -222,24 +223,28 @@ def opportunity_apply_ghl_event(*, connection: GhlConnection, client: GhlClient,
                                 payload: dict[str, Any] | None = None) -> ApplyOutcome:
     """One Opportunity* webhook: read the opportunity's current state and apply it (see the module docstring)."""
     if deleted:
-        return opportunity_archive_ghl(connection=connection, external_id=external_id, at=delivered_at)
+        return opportunity_archive_ghl(connection=connection, external_id=external_id, at=delivered_at,
+                                       source=RemoteChange.Source.WEBHOOK)
     if payload is not None and _is_known_state(connection, external_id, payload, delivered_at):
         if not _read_after(connection, external_id, delivered_at):
             opportunity_confirm_schedule(connection=connection, external_id=external_id)
         return ApplyOutcome("echo", None)
     return opportunity_read_and_apply(connection=connection, client=client, external_id=external_id,
-                                      at=delivered_at)
+                                      at=delivered_at, source=RemoteChange.Source.WEBHOOK)
 
 
 def opportunity_read_and_apply(*, connection: GhlConnection, client: GhlClient, external_id: str,
-                               at: dt.datetime | None = None) -> ApplyOutcome:
-    """Read the deal from GHL and apply that state (a 404 archives it)."""
+                               at: dt.datetime | None = None,
+                               source: str = RemoteChange.Source.READ) -> ApplyOutcome:
+    """Read the deal from GHL and apply that state (a 404 archives it); ``source``: what the history says (the
+    webhook that rang, or a confirming read)."""
     read_at = time.time()
     try:
         doc = client.opportunities.get(external_id)
     except GhlNotFound:  # deleted since the event was sent: its OpportunityDelete says the same
-        return opportunity_archive_ghl(connection=connection, external_id=external_id, at=at)
-    outcome = opportunity_apply_ghl(connection=connection, doc=doc, resolver=OpportunityResolver(connection, client))
+        return opportunity_archive_ghl(connection=connection, external_id=external_id, at=at, source=source)
+    outcome = opportunity_apply_ghl(connection=connection, doc=doc, resolver=OpportunityResolver(connection, client),
+                                    source=source)
     opportunity_read_mark(connection=connection, external_id=external_id, started_at=read_at)
     return outcome
 

@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from crm.models import ExternalIdentity, Opportunity
 from crm.services.opportunity_sync import SYNCED_FIELDS
-from crm.sync.models import OutboxEntry, SyncRun
+from crm.sync.models import OutboxEntry, RemoteChange, SyncRun
 from crm.sync.outbox import outbox_record
 from crm.sync.runs import sync_run_advance, sync_run_finish, sync_run_start
 from crm.sync.targets import sync_targets_for
@@ -52,6 +52,8 @@ PAGE_SIZE = 100
 RECONCILE_BUDGET_SECONDS = 50.0  # one task run of a reconciliation, a pull or a sweep; then it hands over
 RECONCILE_OVERLAP = dt.timedelta(minutes=2)  # GHL's search lags its writes by a few seconds
 OPEN_OUTBOX = ("pending", "in_progress", "failed", "dead")  # a dead entry stays visible in admin instead
+# What a run's applies say in the deals' sync history they came by (`RemoteChange.source`).
+SOURCE_OF = {SyncRun.Kind.INITIAL_PULL: RemoteChange.Source.PULL, SyncRun.Kind.RECONCILE: RemoteChange.Source.RECONCILE}
 COUNT_OF = {"created": "created", "updated": "updated", "conflicted": "conflicted", "unchanged": "unchanged",
             "stale": "unchanged", "archived": "archived"}
 
@@ -78,7 +80,8 @@ def _apply_page(connection: GhlConnection, resolver: OpportunityResolver, result
         if not doc.get("id"):
             continue
         try:
-            outcome = opportunity_apply_ghl(connection=connection, doc=doc, resolver=resolver).outcome
+            outcome = opportunity_apply_ghl(connection=connection, doc=doc, resolver=resolver,
+                                            source=SOURCE_OF.get(result.run.kind, RemoteChange.Source.READ)).outcome
         except UnknownReference as exc:
             refusals[doc["id"]] = str(exc)
             continue
@@ -319,7 +322,8 @@ def opportunities_deletion_sweep(*, connection: GhlConnection, client: GhlClient
     archived = 0
     for external_id in links:
         if external_id not in remote_ids:
-            if opportunity_archive_ghl(connection=connection, external_id=external_id).outcome == "archived":
+            if opportunity_archive_ghl(connection=connection, external_id=external_id,
+                                       source=RemoteChange.Source.SWEEP).outcome == "archived":
                 archived += 1
     result.run = sync_run_advance(run=result.run, counts={"archived": archived}, done=len(remote_ids))
     return _finish(result, None, {"listed": len(remote_ids)}, None)
