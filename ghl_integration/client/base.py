@@ -302,7 +302,12 @@ class GhlHttp:
             if version:
                 headers["Version"] = version
             if auth:
-                headers["Authorization"] = f"Bearer {self._token(provider, force_refresh)}"
+                try:
+                    headers["Authorization"] = f"Bearer {self._token(provider, force_refresh)}"
+                except BaseException:
+                    if slot is not None:  # never sent; the slot must not stay in flight (it would hold its place)
+                        self.rate_limiter.complete(key, slot)
+                    raise
                 force_refresh = False
             sent_at = self._clock()
             try:

@@ -1,13 +1,17 @@
 """Client-side rate limiting for GHL: 100 requests per rolling 10 s and 200,000 per day, per app per location.
 
 The burst limit is a *sliding log*: a request may start when fewer than ``limit`` requests are in the last
-``window`` (+ a small margin). GHL counts a request when it *arrives*, which we cannot see; what we can see is that
-it had arrived by the time its response came back. So each entry is stamped when the request is sent
-(:meth:`RateLimiter.acquire_slot`) and stamped again when its response arrives (:meth:`RateLimiter.complete`):
-request N+100 starts a window after request N's response, hence arrives a window after request N did, however
-much the latency varies. (Stamping at send time alone lets a request delayed on the way in land less than a window
-after the one 100 later, and GHL answers 429.) For one sequential caller this costs a response time per window:
-pulling 300 pages costs ``(300 - 100) / 10`` s plus a few tens of ms.
+``window`` (+ a small margin) or still in flight. GHL counts a request when it *arrives*, which we cannot see; what
+we can see is that it had arrived by the time its response came back. So a slot taken for a request
+(:meth:`RateLimiter.acquire_slot`) counts as *in flight*, however long that takes, until its response arrives
+(:meth:`RateLimiter.complete`), and is stamped then: request N+100 starts a window after request N's response,
+hence arrives a window after request N did, however much the latency varies. (Stamping at send time alone lets a
+request delayed on the way in land less than a window after the one 100 later, and GHL answers 429. So did letting
+an in-flight slot leave the window a window after its go-ahead: a thread stalled that long between the go-ahead and
+the wire, by a busy host, a garbage collection or a slow token refresh, reached GHL after the requests its expired
+slot had let go.) A slot whose request never reports back (its process died) stays in flight
+``IN_FLIGHT_TTL_S`` and then counts as if its request had arrived at that moment. For one sequential caller this
+costs a response time per window: pulling 300 pages costs ``(300 - 100) / 10`` s plus a few tens of ms.
 
 Two implementations share one interface:
 
@@ -49,7 +53,11 @@ logger = logging.getLogger(__name__)
 
 REDIS_RETRY_AFTER_S = 30.0
 MAX_IN_FLIGHT = 1000
-IN_FLIGHT_TTL_S = 300.0
+#: How long a slot stays in flight without its :meth:`RateLimiter.complete` (its thread or process died): longer
+#: than a request can take to reach GHL (a token refresh and the connection, each within GHL_HTTP_CONNECT_TIMEOUT
+#: + GHL_HTTP_TIMEOUT), short enough that a crashed worker's slots do not block a location for long. It then
+#: counts a window more, as if its request had arrived at that moment.
+IN_FLIGHT_TTL_S = 60.0
 DAY_S = 86_400
 
 # Limits GHL advertised (stored by any process in the KEYS[3] hash) win over the configured ones in ARGV.
@@ -60,11 +68,26 @@ local window = tonumber(learned[2] or ARGV[2])
 local daily = tonumber(learned[3] or ARGV[3])
 """
 
+# The window's zset KEYS[1] lives as long as its latest member counts (a slot in flight is scored at the end of its
+# lease, in the future): a fixed TTL of a window would drop slots still in flight when the key sees no other use.
+KEEP_LUA = """
+local function keep(now, window)
+  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  if last[2] then
+    redis.call('PEXPIRE', KEYS[1], math.max(tonumber(last[2]) - now, 0) + window + 1000)
+  end
+end
+"""
+
 # KEYS[1] sliding-window zset, KEYS[2] daily counter prefix, KEYS[3] learned limits hash.
-# ARGV: limit, window_ms (incl. margin), daily_limit, member.  Returns {state, wait_ms}, or {0, 0, remaining}
-# once acquired: state 0 = acquired, 1 = burst window full, 2 = daily quota spent.
+# ARGV: limit, window_ms (incl. margin), daily_limit, member, in_flight_ttl_ms.  Returns {state, wait_ms}, or
+# {0, 0, remaining} once acquired: state 0 = acquired, 1 = burst window full, 2 = daily quota spent.
+# The member acquired is in flight: scored at the end of its lease (now + in_flight_ttl_ms), so it counts until its
+# response re-stamps it (COMPLETE_LUA, SYNC_LUA), or until a window after its lease if that never comes. Members
+# scored in the future are in flight; they free a window after their response at the earliest.
 ACQUIRE_LUA = (
     LIMITS_LUA
+    + KEEP_LUA
     + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -77,14 +100,18 @@ end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local count = redis.call('ZCARD', KEYS[1])
 if count < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[4])
-  redis.call('PEXPIRE', KEYS[1], window + 1000)
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[5]), ARGV[4])
+  keep(now, window)
   redis.call('INCR', dkey)
   redis.call('EXPIRE', dkey, 172800)
   return {0, 0, limit - count - 1}
 end
 local entry = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
-return {1, tonumber(entry[2]) + window - now + 1}
+local frees = tonumber(entry[2])
+if frees > now then
+  frees = now
+end
+return {1, frees + window - now + 1}
 """
 )
 
@@ -95,12 +122,13 @@ return {1, tonumber(entry[2]) + window - now + 1}
 # Returns the number of placeholders added.
 SYNC_LUA = (
     LIMITS_LUA
+    + KEEP_LUA
     + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if ARGV[10] and ARGV[10] ~= '' then
   redis.call('ZADD', KEYS[1], now, ARGV[10])
-  redis.call('PEXPIRE', KEYS[1], window + 1000)
+  keep(now, window)
 end
 local remaining = tonumber(ARGV[4])
 local tolerance = tonumber(ARGV[5])
@@ -123,7 +151,7 @@ if remaining >= 0 then
     for i = 1, gap do
       redis.call('ZADD', KEYS[1], score, ARGV[7] .. ':' .. i)
     end
-    redis.call('PEXPIRE', KEYS[1], window + 1000)
+    keep(now, window)
     added = gap
   end
 end
@@ -139,13 +167,14 @@ return added
 """
 )
 
-# The response to the request holding slot ARGV[1] arrived: re-stamp it now (re-adding it if it already left the
-# window, which errs on the safe side). KEYS[1] sliding-window zset; ARGV: member, window_ms.
-COMPLETE_LUA = """
+# The response to the request holding slot ARGV[1] arrived: it is no longer in flight; stamp it now (re-adding it if
+# its lease ran out and it left the window, which errs on the safe side). KEYS[1] sliding-window zset; ARGV: member,
+# window_ms.
+COMPLETE_LUA = KEEP_LUA + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZADD', KEYS[1], now, ARGV[1])
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) + 1000)
+keep(now, tonumber(ARGV[2]))
 return 1
 """
 
@@ -236,14 +265,17 @@ class RateLimiter:
         """Block until a request for ``key`` may start; return the seconds waited.
 
         Raises :class:`GhlRateLimited` (status ``None``) when the wait would exceed ``config.max_wait_s``
-        (always the case once the daily quota is spent). The slot stays stamped at this moment; prefer
-        :meth:`acquire_slot` + :meth:`complete` around a real request.
+        (always the case once the daily quota is spent). The slot is stamped at this moment, as if the request had
+        arrived at once; prefer :meth:`acquire_slot` + :meth:`complete` around a real request.
         """
-        return self.acquire_slot(key)[0]
+        waited, member = self.acquire_slot(key)
+        self.complete(key, member)
+        return waited
 
     def acquire_slot(self, key: str) -> tuple[float, str]:
         """Like :meth:`acquire`, and also return the slot's id, to pass to :meth:`complete` once the response is in
-        (or the request failed).
+        (or the request failed). Until then the slot is in flight: it holds its place in the window however long
+        the request takes to get to GHL (at most ``IN_FLIGHT_TTL_S``, for a caller that died).
 
         A caller that finds the window full queues behind this process's other callers waiting for the same
         key, first come first served: only the first in line asks the store and sleeps until the next slot
@@ -398,10 +430,11 @@ class _LocalState:
     __slots__ = ("entries", "day", "used", "in_flight")
 
     def __init__(self) -> None:
-        self.entries: list[float] = []  # stamps (send time, then response time), sorted
+        self.entries: list[float] = []  # stamps of answered requests (their response time) and placeholders, sorted
         self.day = -1
         self.used = 0
-        self.in_flight: dict[str, float] = {}  # slot id -> its stamp in `entries`, until complete()
+        # slot id -> its go-ahead time, oldest first: slots in flight, which count until complete() stamps them
+        self.in_flight: dict[str, float] = {}
 
 
 class LocalRateLimiter(RateLimiter):
@@ -416,11 +449,15 @@ class LocalRateLimiter(RateLimiter):
     def _state(self, key: str, now: float) -> _LocalState:
         state = self._states.setdefault(key, _LocalState())
         window = self.limits(key).window_ms / 1000.0
+        while state.in_flight:  # a slot whose caller never completed it: counts as if answered at its lease's end
+            member, went = next(iter(state.in_flight.items()))
+            if went > now - IN_FLIGHT_TTL_S:
+                break
+            del state.in_flight[member]
+            bisect.insort(state.entries, went + IN_FLIGHT_TTL_S)
         expired = bisect.bisect_right(state.entries, now - window)
         if expired:
             del state.entries[:expired]
-        if len(state.in_flight) > MAX_IN_FLIGHT:  # slots from plain acquire() are never completed: forget old ones
-            state.in_flight = {m: t for m, t in state.in_flight.items() if t > now - window - IN_FLIGHT_TTL_S}
         day = int(self._wall_clock() // DAY_S)
         if day != state.day:
             state.day, state.used = day, 0
@@ -433,25 +470,23 @@ class LocalRateLimiter(RateLimiter):
             limits = self.limits(key)
             if state.used >= limits.daily_limit:
                 return 2, int(((state.day + 1) * DAY_S - self._wall_clock()) * 1000)
-            if len(state.entries) < limits.limit:
-                bisect.insort(state.entries, now)
+            count = len(state.entries) + len(state.in_flight)
+            if count < limits.limit:
                 state.in_flight[member] = now
                 state.used += 1
-                return 0, 0, limits.limit - len(state.entries)
-            frees_at = state.entries[len(state.entries) - limits.limit] + limits.window_ms / 1000.0
+                return 0, 0, limits.limit - count - 1
+            # Answered slots free in stamp order; one in flight frees a window after its response at the earliest.
+            first = count - limits.limit
+            frees_at = (state.entries[first] if first < len(state.entries) else now) + limits.window_ms / 1000.0
             return 1, int((frees_at - now) * 1000) + 1
 
     def _complete(self, key: str, member: str) -> None:
         with self._lock:
             now = self._clock()
             state = self._state(key, now)
-            stamp = state.in_flight.pop(member, None)
-            if stamp is None:
-                return
-            i = bisect.bisect_left(state.entries, stamp)
-            if i < len(state.entries) and state.entries[i] == stamp:
-                del state.entries[i]
-            bisect.insort(state.entries, now)  # re-added if it had left the window: errs on the safe side
+            if state.in_flight.pop(member, None) is None:
+                return  # unknown, or its lease ran out (then it already counts as answered at the lease's end)
+            bisect.insort(state.entries, now)
 
     def _sync(self, key: str, remaining: int, tolerance: int, daily_remaining: int, hold_ms: int = -1,
               remaining_at_send: int = -1, completed: str | None = None) -> int:
@@ -463,7 +498,7 @@ class LocalRateLimiter(RateLimiter):
             limits = self.limits(key)
             added = 0
             if remaining >= 0:
-                local_remaining = limits.limit - len(state.entries)
+                local_remaining = limits.limit - len(state.entries) - len(state.in_flight)
                 if 0 <= remaining_at_send < local_remaining:
                     local_remaining = remaining_at_send
                 gap = local_remaining - remaining
@@ -548,7 +583,7 @@ class RedisRateLimiter(RateLimiter):
 
         if self._redis_ok():
             limits = self.limits(key)
-            args = [limits.limit, limits.window_ms, limits.daily_limit, member]
+            args = [limits.limit, limits.window_ms, limits.daily_limit, member, int(IN_FLIGHT_TTL_S * 1000)]
             try:
                 return tuple(int(v) for v in self._acquire_script(keys=self._keys(key), args=args))
             except (redis.ConnectionError, redis.TimeoutError) as exc:

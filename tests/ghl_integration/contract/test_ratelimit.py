@@ -22,6 +22,7 @@ from ghl_integration.client import (
     GhlServerError,
     LocalRateLimiter,
     RateLimitConfig,
+    RedisRateLimiter,
     RetryPolicy,
 )
 from ghl_sandbox import constants as c
@@ -178,6 +179,71 @@ def test_latency_jitter_beyond_the_margin_draws_no_429(sandbox, http_session, ma
 
     # then: slots counted from each response's arrival keep the server's window, whatever the latency
     assert recorder.statuses() == [200] * 60
+
+
+class HoldingAdapter(HTTPAdapter):
+    """Holds the first request between the limiter's go-ahead and the wire until released, as a thread descheduled
+    there is held (a busy host, a garbage collection, a slow token refresh, a slow network on the way in)."""
+
+    def __init__(self):
+        super().__init__(pool_connections=4, pool_maxsize=4, max_retries=0)
+        self.held, self.release, self.lock = threading.Event(), threading.Event(), threading.Lock()
+        self.sends = 0
+
+    def send(self, request, **kwargs):
+        with self.lock:
+            self.sends += 1
+            hold = self.sends == 1
+        if hold:
+            self.held.set()
+            self.release.wait(10)
+        return super().send(request, **kwargs)
+
+
+@pytest.fixture(params=["local", "redis"])
+def window_limiter(request):
+    """A limiter for the sandbox's 10 requests per 500 ms: in process, or in Redis."""
+    config = RateLimitConfig(limit=10, window_s=0.5, margin_ms=20, key_prefix=f"ghl:rl:contract:{uuid.uuid4().hex}")
+    if request.param == "local":
+        yield LocalRateLimiter(config)
+        return
+    limiter = RedisRateLimiter.from_url(_redis_url(), config)
+    yield limiter
+    keys = list(limiter._redis.scan_iter(f"{config.key_prefix}:*"))
+    if keys:
+        limiter._redis.delete(*keys)
+
+
+def test_a_request_held_past_the_window_before_it_reaches_ghl_keeps_its_slot(
+        sandbox, http_session, make_tokens, make_client, recorder, window_limiter):
+    # given: the sandbox allows 10 requests per 500 ms; one request got its go-ahead, then was held for longer than
+    # the window (+ margin) before the wire
+    sandbox.control.rate_limits(max=10, interval_ms=500)
+    tokens = make_tokens()
+    adapter = HoldingAdapter()
+    http_session.mount("http://", adapter)
+    client = make_client(tokens, rate_limiter=window_limiter)
+    recorder.responses.clear()
+    held = threading.Thread(target=client.locations.get)
+    held.start()
+    assert adapter.held.wait(10)
+    time.sleep(0.6)
+
+    # when: nine requests go, and a tenth is asked for while the held one is still on its way
+    for _ in range(9):
+        client.locations.get()
+    tenth = threading.Thread(target=client.locations.get)
+    tenth.start()
+    time.sleep(0.3)
+    sent_while_held = adapter.sends
+    adapter.release.set()
+    held.join(timeout=10)
+    tenth.join(timeout=10)
+
+    # then: the held request kept its slot, so the tenth waited for its answer (and a window more) instead of
+    # going, and GHL, which counts the held request when it arrives, never saw 11 in its window
+    assert sent_while_held == 1 + 9
+    assert recorder.statuses() == [200] * 11
 
 
 class CountingLimiter(LocalRateLimiter):
