@@ -3,16 +3,13 @@ AGENT_TOOL_MAX_BODY_BYTES is refused with 413 and the envelope, by its Content-L
 grows past the limit; a file REST accepts is not refused by the MCP SDK's own smaller cap."""
 import base64
 import json
-import threading
-import time
 
 import httpx2
 import pytest
-import uvicorn
 
 from agents.models import ToolCall
 from tests.agents.test_audit_files import _email, sent_files  # noqa: F401  (fixtures)
-from tests.agents.test_surfaces import mcp_session
+from tests.agents.test_surfaces import mcp_session, serve_mcp
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,16 +21,7 @@ def asgi_url():
     """One server for the module: the entry point's app is built once, and its session manager runs only once."""
     from agents.mcp.asgi import application
 
-    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}/mcp/"
-    server.should_exit = True
-    thread.join(10)
+    yield from serve_mcp(application)
 
 
 def post(url, key, content):

@@ -17,9 +17,9 @@ from agents.tools.registry import registry, result_envelope_schema
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def mcp_url():
-    server = uvicorn.Server(uvicorn.Config(build_app(), host="127.0.0.1", port=0, log_level="warning"))
+def serve_mcp(application):
+    """Serve an MCP ASGI app on a free loopback port in a thread; yields its endpoint URL, then stops it."""
+    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -29,6 +29,11 @@ def mcp_url():
     yield f"http://127.0.0.1:{port}/mcp/"
     server.should_exit = True
     thread.join(10)
+
+
+@pytest.fixture
+def mcp_url():
+    yield from serve_mcp(build_app())
 
 
 def mcp_session(url: str, key: str | None, work):
