@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 
 
 class RateLimiter:
-    def __init__(self, config):
+    def __init__(self, config, *, clock=time.monotonic, wall_clock=lambda: datetime.now(UTC)):
         self.config = config
+        self.clock = clock
+        self.wall_clock = wall_clock
         self.lock = threading.Lock()
         self.windows: dict[tuple, deque] = {}
         self.daily: dict[tuple, tuple[str, int]] = {}
@@ -27,9 +29,11 @@ class RateLimiter:
         max_, interval, daily_max = int(limits["max"]), int(limits["interval_ms"]), int(limits["daily"])
         if key is None or not limits.get("enabled", True):
             return True, self._headers(max_, interval, daily_max, max_, daily_max)
-        now = time.monotonic()
-        today = datetime.now(UTC).strftime("%Y-%m-%d")
         with self.lock:
+            # Read inside the lock: a stamp taken before it could be appended after a later one, and the
+            # window, which expires from the left, would then keep a request past its time.
+            now = self.clock()
+            today = self.wall_clock().strftime("%Y-%m-%d")
             log = self.windows.setdefault(key, deque())
             while log and (now - log[0]) * 1000 >= interval:
                 log.popleft()

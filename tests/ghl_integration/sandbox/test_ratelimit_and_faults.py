@@ -1,6 +1,8 @@
+import threading
 import time
 
 from ghl_sandbox import constants as c
+from ghl_sandbox.ratelimit import RateLimiter
 
 LOC = c.DEMO_LOCATION_ID
 HEADERS = ("X-RateLimit-Limit-Daily", "X-RateLimit-Daily-Remaining", "X-RateLimit-Interval-Milliseconds",
@@ -97,3 +99,37 @@ def test_request_log_filters(sandbox, api):
     assert log[2]["grant_type"] == "authorization_code"
     assert [r["path"] for r in sandbox.control.request_log(status=404)] == ["/contacts/doesnotexist"]
     assert all("access_token" not in str(r) and "sbx_" not in str(r) for r in log)
+
+
+def test_a_request_stamped_first_expires_first_however_threads_interleave():
+    # given: a window of 2 per second; request A reads the clock (0.0) and is held up there until
+    # request B has read it too (0.9), so a limiter that stamps outside its lock appends A after B
+    b_started = threading.Event()
+    stamps = {"A": 0.0, "B": 0.9, "C": 1.05}
+
+    def clock():
+        name = threading.current_thread().name
+        if name == "A":
+            b_started.wait(0.5)
+            time.sleep(0.1)
+        elif name == "B":
+            b_started.set()
+        return stamps[name]
+
+    limiter = RateLimiter({"rate_limit": {"max": 2, "interval_ms": 1000, "daily": 100}}, clock=clock)
+    results = {}
+    a = threading.Thread(name="A", target=lambda: results.update(A=limiter.hit(("app", "contacts"))[0]))
+    b = threading.Thread(name="B", target=lambda: results.update(B=limiter.hit(("app", "contacts"))[0]))
+    a.start()
+    time.sleep(0.05)
+    b.start()
+    a.join()
+    b.join()
+
+    # when: a third request comes at 1.05, when A (at 0.0) has left the window and B (at 0.9) has not
+    c = threading.Thread(name="C", target=lambda: results.update(C=limiter.hit(("app", "contacts"))[0]))
+    c.start()
+    c.join()
+
+    # then
+    assert results == {"A": True, "B": True, "C": True}
