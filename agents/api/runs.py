@@ -67,6 +67,7 @@ class AgentRunStartApi(AgentApiView):
     @extend_schema(operation_id="agent_run_start", summary="Start a run of the built-in agent", tags=["runner"],
                    request=InputSerializer,
                    responses={200: RUN_ENVELOPE, 202: RUN_ENVELOPE, 400: ERROR_RESPONSE, 401: ERROR_RESPONSE,
+                              413: ERROR_RESPONSE,
                               409: OpenApiResponse(description="Refused: no model configured (the run is recorded "
                                                                "as refused; the message says what to set).")})
     def post(self, request: Request) -> Response:

@@ -36,7 +36,8 @@ def tools_postprocess(result, generator, request, public):
                 "application/json": {"schema": {"$ref": f"#/components/schemas/{camel}Result"}}}},
             **{status: {"description": why, **error} for status, why in (
                 ("400", "invalid"), ("401", "unauthorized"), ("403", "forbidden"), ("404", "not_found"),
-                ("409", "ambiguous, conflict or not_connected"), ("429", "rate_limited"),
+                ("409", "ambiguous, conflict or not_connected"),
+                ("413", "invalid: the body is over AGENT_TOOL_MAX_BODY_BYTES"), ("429", "rate_limited"),
                 ("503", "ghl_unavailable"))},
         }
         if tool.writes:

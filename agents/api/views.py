@@ -8,8 +8,9 @@ import json
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from drf_spectacular.utils import extend_schema
-from rest_framework.exceptions import ParseError, UnsupportedMediaType
+from rest_framework.exceptions import APIException, ParseError, UnsupportedMediaType
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -33,9 +34,14 @@ def request_client(request: Request) -> str:
     return client_address(peer=request.META.get("REMOTE_ADDR"), forwarded_for=request.META.get("HTTP_X_FORWARDED_FOR"))
 
 
-def envelope_response(envelope: dict[str, Any]) -> Response:
-    """The HTTP answer of a tool envelope: its status, and ``Retry-After`` when the error names a wait."""
-    response = Response(envelope, status=envelope_http_status(envelope))
+# A body over the limit is `invalid` for the caller to act on, and 413 for HTTP clients and proxies (as MCP's).
+BODY_TOO_LARGE_STATUS = 413
+
+
+def envelope_response(envelope: dict[str, Any], *, status: int | None = None) -> Response:
+    """The HTTP answer of a tool envelope: its status (its error code's unless given), and ``Retry-After`` when the
+    error names a wait."""
+    response = Response(envelope, status=status or envelope_http_status(envelope))
     retry_after = (envelope.get("error") or {}).get("retry_after")
     if retry_after:
         response["Retry-After"] = str(retry_after)
@@ -48,6 +54,22 @@ class AgentApiView(APIView):
     # The key is checked by the dispatcher (or below), never by a session: no CSRF, no cookies.
     authentication_classes: list = []
     permission_classes = [AllowAny]
+
+    def handle_exception(self, exc: Exception) -> Response:
+        """A body DRF or Django could not take answers in the envelope, as every other error here does (not DRF's
+        ``{"detail": …}`` nor the generic 400 page)."""
+        if isinstance(exc, RequestDataTooBig):  # a non-file body over DATA_UPLOAD_MAX_MEMORY_SIZE
+            return envelope_response(envelope_error(body_too_large(
+                size=_declared_length(self.request), limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)),
+                status=BODY_TOO_LARGE_STATUS)
+        if isinstance(exc, UnsupportedMediaType):
+            return envelope_response(envelope_error(_not_json(self.request)))
+        if isinstance(exc, ParseError):
+            return envelope_response(envelope_error(_unreadable_json()))
+        if isinstance(exc, APIException):
+            return envelope_response(envelope_error(ToolError("invalid", str(exc.detail))),
+                                     status=exc.status_code)
+        return super().handle_exception(exc)
 
     def _agent_tools(self, request: Request) -> list[Tool] | Response:
         key = api_key_authenticate(raw=bearer_token(request))
@@ -80,14 +102,27 @@ class _BodyTooLarge(Exception):
         self.size = size
 
 
+def _declared_length(request) -> int | None:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0) or None
+    except ValueError:
+        return None
+
+
+def _not_json(request) -> ToolError:
+    return ToolError("invalid", f"The body must be JSON, not {request.content_type or 'untyped'}.",
+                     hint="Send the input as a JSON object with Content-Type: application/json.")
+
+
+def _unreadable_json() -> ToolError:
+    return ToolError("invalid", "The body is not valid JSON.", hint="Send the input as a JSON object.")
+
+
 def _json_body(request: Request) -> Any:
     """The JSON body ({} when empty), read as a stream bounded by AGENT_TOOL_MAX_BODY_BYTES. Not through
     `request.body` (nor DRF's parser, which reads it): Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) guards it and
     would refuse a file the tools take (send_message: 5 MB, 6.7 MB in base64) with a bare 400."""
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
+    length = _declared_length(request) or 0
     if length <= 0:
         return {}
     if (request.content_type or "").split(";")[0].strip().lower() != "application/json":
@@ -120,14 +155,8 @@ class ToolRunApi(AgentApiView):
             arguments = _json_body(request)
         except _BodyTooLarge as exc:
             return envelope_response(envelope_error(body_too_large(size=exc.size,
-                                                                   limit=settings.AGENT_TOOL_MAX_BODY_BYTES)))
-        except UnsupportedMediaType:
-            return envelope_response(envelope_error(ToolError(
-                "invalid", f"The body must be JSON, not {request.content_type or 'untyped'}.",
-                hint="Send the tool's input as a JSON object with Content-Type: application/json.")))
-        except ParseError:
-            return envelope_response(envelope_error(ToolError("invalid", "The body is not valid JSON.",
-                                                     hint="Send the tool's input as a JSON object.")))
+                                                                   limit=settings.AGENT_TOOL_MAX_BODY_BYTES)),
+                                     status=BODY_TOO_LARGE_STATUS)
         return envelope_response(tool_call(tool_name=self.tool_name or name or "", arguments=arguments, surface="rest",
                                            api_key=bearer_token(request), client=request_client(request),
                                            idempotency_key=request.headers.get("Idempotency-Key") or None))

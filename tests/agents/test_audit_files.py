@@ -87,5 +87,5 @@ def test_a_file_larger_than_djangos_form_limit_goes_through_rest(ghl, maria, key
 def test_a_body_over_the_bound_is_refused_with_the_envelope(ghl, maria, key, call, settings):
     settings.AGENT_TOOL_MAX_BODY_BYTES = 4096
     status, body = call(key, "send_message", _email())
-    assert status == 400 and body["ok"] is False and body["error"]["code"] == "invalid", body
+    assert status == 413 and body["ok"] is False and body["error"]["code"] == "invalid", body
     assert "4096" in body["error"]["message"] and "link" in body["error"]["hint"]

@@ -56,6 +56,30 @@ def test_bad_input_is_a_400_naming_the_field(client, fake_model, key, body, fiel
     assert not AgentRun.objects.exists()
 
 
+@pytest.mark.parametrize("body, content_type, message", [
+    ("{not json", "application/json", "not valid JSON"),
+    ("instruction=hi", "text/plain", "must be JSON, not text/plain"),
+])
+def test_a_body_that_cannot_be_read_is_a_400_in_the_envelope(client, fake_model, key, body, content_type, message):
+    response = client.post("/api/agent/runs/", data=body, content_type=content_type,
+                           HTTP_AUTHORIZATION=f"Bearer {key}")
+    answer = response.json()
+    assert response.status_code == 400 and answer["ok"] is False and answer["error"]["code"] == "invalid", answer
+    assert message in answer["error"]["message"] and answer["error"]["hint"]
+    assert not AgentRun.objects.exists()
+
+
+def test_a_body_over_the_limit_is_a_413_in_the_envelope(client, fake_model, key, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    body = '{"instruction": "' + "x" * 10_000 + '"}'
+    response = client.post("/api/agent/runs/", data=body, content_type="application/json",
+                           HTTP_AUTHORIZATION=f"Bearer {key}")
+    answer = response.json()
+    assert response.status_code == 413 and answer["error"]["code"] == "invalid", answer
+    assert f"{len(body)} bytes" in answer["error"]["message"] and "10000" in answer["error"]["message"]
+    assert not AgentRun.objects.exists()
+
+
 def test_keys_are_required_and_runs_are_the_agents_own(client, fake_model, eager_runs, org, key):
     fake_model.rule("hello")(lambda m, c: say("hi"))
     assert post(client, None, {"instruction": "hello"})[0] == 401
@@ -83,4 +107,5 @@ def test_the_runs_are_in_the_openapi_schema(client):
     assert start["operationId"] == "agent_run_start" and start["security"] == [{"AgentKey": []}]
     ref = start["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
     assert set(schema["components"]["schemas"][ref]["properties"]) == {"instruction", "audio", "wait"}
+    assert {"400", "401", "409", "413"} <= set(start["responses"])
     assert schema["paths"]["/api/agent/runs/{run_id}/"]["get"]["operationId"] == "agent_run_get"
