@@ -20,6 +20,7 @@ from crm.services.pipelines import pipeline_create
 from crm.sync.kinds import OPPORTUNITY
 from crm.sync.models import RemoteChange
 from crm.sync.targets import register_target_resolver, unregister_target_resolver
+from tests.pages import contact_inbound_history as inbound_section
 
 from .conftest import ACCOUNT, PROVIDER
 
@@ -56,16 +57,6 @@ def apply(org, state, **kw):
 
 def history(opp) -> list[RemoteChange]:
     return list(RemoteChange.objects.filter(content_type__model="opportunity", object_id=opp.pk).order_by("id"))
-
-
-def inbound_section(client, org, contact) -> str:
-    client.force_login(org.memberships.get().user)
-    response = client.get(f"/orgs/{org.pk}/contacts/{contact.pk}/")
-    assert response.status_code == 200
-    html = response.content.decode()
-    if 'id="contact-inbound-history"' not in html:
-        return ""
-    return html[html.index('id="contact-inbound-history"'):html.index('id="contact-conflicts"')]
 
 
 def test_each_applied_change_is_recorded_with_its_source_and_a_state_that_changes_nothing_is_not(org, sales):

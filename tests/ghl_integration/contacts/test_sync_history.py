@@ -4,6 +4,7 @@ import pytest
 from crm.sync.models import RemoteChange
 from ghl_integration.contacts.pull import contacts_initial_pull
 from ghl_integration.contacts.reconcile import contacts_reconcile
+from tests.pages import contact_inbound_history
 
 from .conftest import deliver, ghl_contacts, local_by_external_id
 
@@ -11,12 +12,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _history(client, connection, contact) -> str:
-    client.force_login(connection.organization.memberships.get().user)
-    response = client.get(f"/orgs/{connection.organization.pk}/contacts/{contact.pk}/")
-    assert response.status_code == 200
-    html = response.content.decode()
-    assert 'id="contact-inbound-history"' in html, "no inbound history on the page"
-    return html[html.index('id="contact-inbound-history"'):html.index('id="contact-conflicts"')]
+    return contact_inbound_history(client, connection.organization, contact, required=True)
 
 
 def test_a_ghl_edit_by_webhook_shows_in_the_contacts_history_with_fields_and_values(client, ghl, connection,

@@ -10,6 +10,7 @@ from ghl_integration.opportunities.sync import opportunities_deletion_sweep, opp
 from ghl_integration.sync.push import outbox_push_pending
 from tests.factories import OrganizationFactory, sandbox_connect
 from tests.ghl_integration.contacts.conftest import deliver
+from tests.pages import contact_inbound_history as inbound_section
 
 from .conftest import make_deal, stages, wait_received
 from .test_inbound import local
@@ -22,17 +23,6 @@ def history(opp: Opportunity) -> list[tuple[str, str, dict]]:
     rows = RemoteChange.objects.filter(organization_id=opp.organization_id, content_type__model="opportunity",
                                        object_id=opp.pk).order_by("id")
     return [(row.source, row.outcome, row.changes) for row in rows]
-
-
-def inbound_section(client, org, contact) -> str:
-    """The contact page's "changes from the remote" section ('' when the page has none)."""
-    client.force_login(org.memberships.get().user)
-    response = client.get(f"/orgs/{org.pk}/contacts/{contact.pk}/")
-    assert response.status_code == 200
-    html = response.content.decode()
-    if 'id="contact-inbound-history"' not in html:
-        return ""
-    return html[html.index('id="contact-inbound-history"'):html.index('id="contact-conflicts"')]
 
 
 def stage_named(org, name: str) -> PipelineStage:
