@@ -10,12 +10,14 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from drf_spectacular.utils import extend_schema
-from rest_framework.exceptions import APIException, ParseError, UnsupportedMediaType
+from rest_framework.exceptions import MethodNotAllowed, ParseError, UnsupportedMediaType
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from tenancy.error_pages import error_json
 
 from ..services import api_key_authenticate
 from ..tools.dispatch import key_refused, tool_call
@@ -56,8 +58,13 @@ class AgentApiView(APIView):
     permission_classes = [AllowAny]
 
     def handle_exception(self, exc: Exception) -> Response:
-        """A body DRF or Django could not take answers in the envelope, as every other error here does (not DRF's
-        ``{"detail": …}`` nor the generic 400 page)."""
+        """A body DRF or Django could not take, or a method the endpoint does not answer to, gets the JSON error
+        every other answer here has (not DRF's ``{"detail": …}`` nor the generic 400 page)."""
+        if isinstance(exc, MethodNotAllowed):  # as every other /api/ path answers it (tenancy.error_pages)
+            allowed = ", ".join(self.allowed_methods)
+            answer = error_json(405, allowed=allowed)
+            answer["Allow"] = allowed
+            return answer
         if isinstance(exc, RequestDataTooBig):  # a non-file body over DATA_UPLOAD_MAX_MEMORY_SIZE
             return envelope_response(envelope_error(body_too_large(
                 size=_declared_length(self.request), limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)),
@@ -66,9 +73,6 @@ class AgentApiView(APIView):
             return envelope_response(envelope_error(_not_json(self.request)))
         if isinstance(exc, ParseError):
             return envelope_response(envelope_error(_unreadable_json()))
-        if isinstance(exc, APIException):
-            return envelope_response(envelope_error(ToolError("invalid", str(exc.detail))),
-                                     status=exc.status_code)
         return super().handle_exception(exc)
 
     def _agent_tools(self, request: Request) -> list[Tool] | Response:

@@ -80,6 +80,17 @@ def test_a_body_over_the_limit_is_a_413_in_the_envelope(client, fake_model, key,
     assert not AgentRun.objects.exists()
 
 
+@pytest.mark.parametrize("method, path, allowed", [("get", "/api/agent/runs/", ["POST", "OPTIONS"]),
+                                                   ("get", "/api/agent/tools/find_contact/", ["POST", "OPTIONS"]),
+                                                   ("put", "/api/agent/tools/", ["GET", "HEAD", "OPTIONS"])])
+def test_a_method_the_endpoint_does_not_take_is_a_405_naming_those_it_does(client, key, method, path, allowed):
+    response = getattr(client, method)(path, HTTP_AUTHORIZATION=f"Bearer {key}")
+    answer = response.json()
+    assert response.status_code == 405 and answer["ok"] is False, answer
+    assert answer["error"]["code"] == "method_not_allowed" and answer["error"]["allowed"] == allowed
+    assert response["Allow"] == ", ".join(allowed)
+
+
 def test_keys_are_required_and_runs_are_the_agents_own(client, fake_model, eager_runs, org, key):
     fake_model.rule("hello")(lambda m, c: say("hi"))
     assert post(client, None, {"instruction": "hello"})[0] == 401
