@@ -4,6 +4,7 @@
     GET  /api/agent/tools/manifest/   the same in the chat-completion function-calling format
     POST /api/agent/tools/<name>/     run one tool; body = its input object; `Authorization: Bearer <key>`
 """
+import dataclasses
 import json
 from typing import Any
 
@@ -38,6 +39,8 @@ def request_client(request: Request) -> str:
 
 # A body over the limit is `invalid` for the caller to act on, and 413 for HTTP clients and proxies (as MCP's).
 BODY_TOO_LARGE_STATUS = 413
+RUN_BODY_HINT = ("Send the instruction as JSON (a few thousand characters at most), or a recording as "
+                 "multipart/form-data in `audio`.")
 
 
 def envelope_response(envelope: dict[str, Any], *, status: int | None = None) -> Response:
@@ -65,10 +68,10 @@ class AgentApiView(APIView):
             answer = error_json(405, allowed=allowed)
             answer["Allow"] = allowed
             return answer
-        if isinstance(exc, RequestDataTooBig):  # a non-file body over DATA_UPLOAD_MAX_MEMORY_SIZE
-            return envelope_response(envelope_error(body_too_large(
-                size=_declared_length(self.request), limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)),
-                status=BODY_TOO_LARGE_STATUS)
+        if isinstance(exc, RequestDataTooBig):  # a non-file body over DATA_UPLOAD_MAX_MEMORY_SIZE (the runs API)
+            too_large = body_too_large(size=_declared_length(self.request), limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+            return envelope_response(envelope_error(dataclasses.replace(too_large, hint=RUN_BODY_HINT)),
+                                     status=BODY_TOO_LARGE_STATUS)
         if isinstance(exc, UnsupportedMediaType):
             return envelope_response(envelope_error(_not_json(self.request)))
         if isinstance(exc, ParseError):

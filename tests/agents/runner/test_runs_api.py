@@ -77,6 +77,7 @@ def test_a_body_over_the_limit_is_a_413_in_the_envelope(client, fake_model, key,
     answer = response.json()
     assert response.status_code == 413 and answer["error"]["code"] == "invalid", answer
     assert f"{len(body)} bytes" in answer["error"]["message"] and "10000" in answer["error"]["message"]
+    assert "multipart/form-data" in answer["error"]["hint"]
     assert not AgentRun.objects.exists()
 
 
