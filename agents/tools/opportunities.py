@@ -33,6 +33,8 @@ NAMED_THRESHOLD = 82
 NAME_SCAN_LIMIT = 20_000  # deals of one organisation scored in Python (no trigram index: few per organisation)
 # Words people wrap a deal's name in ("the Acme deal"); dropped before matching when the name lacks them.
 FILLER_WORDS = {"the", "deal", "opportunity", "opp", "a", "an"}
+# Deal values carry two decimal places (the model field); a database SUM need not (SQLite answers 12500).
+CENTS = Decimal("0.01")
 STATUS = {"type": "string", "enum": list(Opportunity.Status.values)}
 
 OPPORTUNITY_REF = {
@@ -279,7 +281,7 @@ def list_pipelines(ctx: ToolContext) -> dict[str, Any]:
         out.append({"pipeline_id": pipeline.pk, "name": pipeline.name, "stages": [
             {"stage_id": s.pk, "name": s.name, "position": i,
              "open_opportunities": totals.get(s.pk, {}).get("n", 0),
-             "open_value": str(totals.get(s.pk, {}).get("value") or Decimal("0.00")),
+             "open_value": str((totals.get(s.pk, {}).get("value") or Decimal("0")).quantize(CENTS)),
              "open_value_display": money_display(totals.get(s.pk, {}).get("value") or 0, currency)}
             for i, s in enumerate(stages)]})
     return {"pipelines": out, "count": len(out), "currency": currency}

@@ -13,6 +13,10 @@ _BASE_DIR = Path(__file__).resolve().parent.parent.parent
 _FS_BROKER_DIR = _BASE_DIR / "var" / "celery" / "broker"
 
 CELERY_BROKER_URL = _env.str("CELERY_BROKER_URL", default="filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu lists these folders and fails on a fresh clone that `make run` has not prepared (a worker, a test).
+    for _folder in ("broker", "processed", "control"):
+        (_FS_BROKER_DIR.parent / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {
         "data_folder_in": str(_FS_BROKER_DIR),

@@ -3,6 +3,7 @@ after the call has answered, and the person the call concerned (shown on that co
 import threading
 
 import pytest
+from django.db import connection
 
 from agents.models import ToolCall
 from crm.models import Contact
@@ -57,7 +58,7 @@ def test_a_push_made_after_the_call_answered_adds_ghls_trace_ids_to_its_audit_ro
     audit.refresh_from_db()
     assert put_trace in audit.ghl_request_ids
     assert ghl.control.objects("contact", ada.ghl_id)["city"] == "Paris"
-    [entry] = OutboxEntry.objects.filter(object_id=ada.pk, changed_fields__contains=["city"])
+    [entry] = [e for e in OutboxEntry.objects.filter(object_id=ada.pk) if "city" in e.changed_fields]
     assert entry.status == OutboxEntry.Status.DONE and put_trace in entry.request_ids
     assert entry.causes == [f"agents.tool_call:{audit.call_id}"]
 
@@ -70,7 +71,7 @@ def test_failed_attempts_and_the_retry_that_succeeds_all_land_on_the_row(ghl, ad
     outbox_push_pending(connection_id=worker_later["connection_id"], budget_seconds=5)
     failed = traces(ghl, None, "/contacts")
     assert failed, "the push was tried against a failing GHL"
-    [entry] = OutboxEntry.objects.filter(object_id=ada.pk, changed_fields__contains=["tags"])
+    [entry] = [e for e in OutboxEntry.objects.filter(object_id=ada.pk) if "tags" in e.changed_fields]
     assert entry.status == OutboxEntry.Status.FAILED
 
     ghl.control.clear_faults()
@@ -95,13 +96,12 @@ def test_two_calls_coalesced_into_one_push_both_get_its_trace_id(ghl, ada, worke
     assert [put_trace in row.ghl_request_ids for row in ToolCall.objects.filter(tool="update_contact")] == [True, True]
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the worker thread writes beside the call: PostgreSQL")
 def test_a_worker_that_pushes_while_the_call_waits_is_in_the_row_too(ghl, ada, push_inline, key, call):
     """Production's usual order: another process pushes (so the call's own collector sees nothing) and finishes
     before the audit row is written."""
     def notify(account_id: str) -> None:  # the worker: another thread, its own context and connection
         def push():
-            from django.db import connection
-
             outbox_push_pending(connection_id=push_inline["connection_id"], budget_seconds=5)
             connection.close()
 

@@ -77,12 +77,12 @@ def test_the_procfile_parser_skips_comments_and_refuses_a_malformed_line():
 
 def _database_url() -> str:
     db = settings.DATABASES["default"]
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
     return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"),
+                    reason="the processes need a shared database (the test's SQLite one is in memory)")
 @pytest.mark.django_db(transaction=True)
 def test_ctrl_c_stops_the_web_and_a_worker_cleanly(tmp_path):
     # given the Procfile's own web and worker (the worker on a private queue), serving

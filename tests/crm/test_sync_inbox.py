@@ -60,7 +60,7 @@ def test_keep_ours_writes_our_value_and_queues_it_for_ghl(owner_client, org, tar
     jane.refresh_from_db()
     conflict.refresh_from_db()
     assert jane.city == "Portland" and conflict.override_decision == "local"
-    assert OutboxEntry.objects.filter(object_id=jane.pk, changed_fields__contains=["city"]).exists()
+    assert any("city" in entry.changed_fields for entry in OutboxEntry.objects.filter(object_id=jane.pk))
     assert "City of Jane: kept ours." in response.content.decode()
 
 
