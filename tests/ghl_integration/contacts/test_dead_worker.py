@@ -8,6 +8,7 @@ import time
 from unittest import mock
 
 import pytest
+from django.conf import settings
 from django.db import connection as db_connection
 from django.utils import timezone
 
@@ -39,8 +40,10 @@ def test_a_killed_pull_is_resumed_within_a_minute_from_its_cursor_exactly_once(g
     requested_at = timezone.now().isoformat()
     script = ("import django; django.setup(); from ghl_integration.contacts.tasks import contacts_initial_pull_task; "
               f"contacts_initial_pull_task({connection.pk}, False, {requested_at!r})")
+    # The worker counts GHL's budget under this test's limiter keys, as the in-process resume below does: one
+    # account's budget, shared by its workers, and nothing of another run's on the same Redis.
     env = dict(os.environ, DATABASE_URL=_database_url(), DJANGO_SETTINGS_MODULE="config.settings.test",
-               GHL_API_BASE_URL=ghl.base_url)
+               GHL_API_BASE_URL=ghl.base_url, GHL_RATE_LIMIT_KEY_PREFIX=settings.GHL_RATE_LIMIT_KEY_PREFIX)
     worker = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
